@@ -1,0 +1,54 @@
+"""Typed errors. Every error sr4det raises on purpose derives from :class:`SR4DetError`.
+
+Each subclass also derives from the builtin that a caller would naturally catch
+(``ValueError``, ``MemoryError``, ``FileNotFoundError``), so generic handlers keep working.
+"""
+
+from __future__ import annotations
+
+
+class SR4DetError(Exception):
+    """Base class of every deliberate sr4det error."""
+
+
+class InputError(SR4DetError, ValueError):
+    """An image or tensor of the wrong shape, dtype, channel count or value range."""
+
+
+class ScaleError(SR4DetError, ValueError):
+    """A scale factor the model or operation does not support."""
+
+
+class WeightsError(SR4DetError, ValueError):
+    """A weight file that cannot be used: corrupt, truncated, NaN, or of another architecture."""
+
+
+class ArchitectureMismatchError(WeightsError):
+    """Weights whose tensors do not fit the requested architecture."""
+
+
+class WeightsNotAvailableError(SR4DetError, FileNotFoundError):
+    """Pretrained weights are neither shipped nor cached, and cannot be downloaded (offline)."""
+
+
+class TileOOMError(SR4DetError, MemoryError):
+    """Out of memory even at the smallest tile size; carries the numbers that failed."""
+
+    def __init__(self, message: str, *, tile: int, min_tile: int, device: str, bytes_requested: int | None = None):
+        super().__init__(message)
+        self.tile = tile
+        self.min_tile = min_tile
+        self.device = device
+        self.bytes_requested = bytes_requested
+
+
+class DataError(SR4DetError, ValueError):
+    """A dataset that cannot be read consistently: missing images, unknown category ids, empty annotations."""
+
+
+class DetectorError(SR4DetError, RuntimeError):
+    """A detector that cannot be loaded or run."""
+
+
+class MissingDependencyError(SR4DetError, ImportError):
+    """An optional package is needed for this feature (the message names the pip package)."""

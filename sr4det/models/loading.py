@@ -1,0 +1,419 @@
+"""Reading weight files: sr4det's own, third-party files through spandrel, OpenCV ``dnn_superres`` graphs,
+and pretrained weights shipped in the package or downloaded with a sha256 check.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import re
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import (  # noqa: F401 - ArchitectureMismatchError is re-exported for the registry
+    ArchitectureMismatchError,
+    InputError,
+    MissingDependencyError,
+    ScaleError,
+    WeightsError,
+    WeightsNotAvailableError,
+)
+from .card import ModelCard, PublishedWeights
+
+WEIGHTS_FORMAT = "sr4det-weights-v1"
+SHIPPED_DIR = Path(__file__).with_name("weights")
+_WRAPPER_KEYS = ("params_ema", "params", "state_dict", "model", "net", "generator", "netG")
+
+
+@dataclass
+class WeightFile:
+    """The content of a weight file: tensors plus what sr4det knows about them."""
+
+    state_dict: dict[str, torch.Tensor]
+    arch: str | None = None
+    scale: int | None = None
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def cache_dir() -> Path:
+    """Where downloaded weights live: ``$SR4DET_CACHE`` or ``~/.cache/sr4det``, sub-folder ``weights``."""
+    root = os.environ.get("SR4DET_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "sr4det")
+    return Path(root) / "weights"
+
+
+def save_weights(
+    path: str | Path,
+    net: nn.Module,
+    *,
+    arch: str,
+    scale: int,
+    kwargs: dict[str, Any] | None = None,
+    meta: dict[str, Any] | None = None,
+    half: bool = False,
+) -> Path:
+    """Write ``net``'s weights in sr4det's format (atomically: temp file + rename).
+
+    ``half=True`` stores floating tensors as fp16 (halves the size; they are cast back on load).
+    """
+    state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().clone() for k, v in net.state_dict().items()}
+    payload = {"format": WEIGHTS_FORMAT, "arch": arch, "scale": int(scale), "kwargs": dict(kwargs or {}), "meta": dict(meta or {}), "state_dict": state}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def read_weights(path: str | Path) -> WeightFile:
+    """Read a checkpoint into a :class:`WeightFile`; unwraps ``params_ema``/``state_dict``/... and ``module.``.
+
+    Raises:
+        WeightsNotAvailableError: the file does not exist.
+        WeightsError: unreadable (truncated, not a checkpoint), no tensors, or NaN/Inf values.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsNotAvailableError(f"weight file not found: {path}")
+    if path.stat().st_size == 0:
+        raise WeightsError(f"{path} is empty (0 bytes)")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            raw: Any = load_file(str(path))
+        else:
+            raw = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, OSError, ValueError, KeyError) as exc:
+        raise WeightsError(f"cannot read {path}: {exc.__class__.__name__}: {exc}. The file is truncated, corrupt or not a PyTorch/safetensors checkpoint") from exc
+    if isinstance(raw, dict) and raw.get("format") == WEIGHTS_FORMAT:
+        wf = WeightFile(_to_float_tensors(raw["state_dict"]), raw.get("arch"), raw.get("scale"), dict(raw.get("kwargs") or {}), dict(raw.get("meta") or {}))
+    else:
+        wf = WeightFile(_find_state_dict(raw, path))
+    _check_finite(wf.state_dict, path)
+    return wf
+
+
+def _to_float_tensors(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: (v.float() if v.dtype in (torch.float16, torch.bfloat16) else v) for k, v in sd.items()}
+
+
+def _find_state_dict(raw: Any, path: Path) -> dict[str, torch.Tensor]:
+    if isinstance(raw, dict):
+        for key in _WRAPPER_KEYS:
+            inner = raw.get(key)
+            if isinstance(inner, dict) and inner and all(isinstance(v, torch.Tensor) for v in inner.values()):
+                raw = inner
+                break
+    if not isinstance(raw, dict) or not raw or not all(isinstance(v, torch.Tensor) for v in raw.values()):
+        raise WeightsError(f"{path} holds no state dict of tensors (top level is {type(raw).__name__})")
+    prefix = "module."
+    if all(k.startswith(prefix) for k in raw):
+        raw = {k[len(prefix):]: v for k, v in raw.items()}
+    return dict(raw)
+
+
+def _check_finite(sd: dict[str, torch.Tensor], path: Path) -> None:
+    for key, tensor in sd.items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise WeightsError(f"{path}: tensor {key!r} has {bad} NaN/Inf values; the weights are corrupt")
+
+
+def load_state_into(net: nn.Module, state_dict: dict[str, torch.Tensor], *, name: str, source: str) -> None:
+    """Load ``state_dict`` strictly into ``net``; raise :class:`ArchitectureMismatchError` listing what differs."""
+    expected = net.state_dict()
+    missing = [k for k in expected if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in expected]
+    shapes = [
+        f"{k}: file {tuple(state_dict[k].shape)} vs model {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state_dict and tuple(state_dict[k].shape) != tuple(v.shape)
+    ]
+    if missing or unexpected or shapes:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing (e.g. {', '.join(missing[:3])})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected (e.g. {', '.join(unexpected[:3])})")
+        if shapes:
+            parts.append(f"{len(shapes)} shape mismatches (e.g. {'; '.join(shapes[:3])})")
+        raise ArchitectureMismatchError(
+            f"{source} does not match architecture {name!r}: {'; '.join(parts)}. "
+            "Wrong architecture, scale or width options? sr4det.load_model(path) detects third-party architectures."
+        )
+    cast = {k: v.to(expected[k].dtype) if v.is_floating_point() else v for k, v in state_dict.items()}
+    net.load_state_dict(cast, strict=True)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def verify_sha256(path: Path, expected: str) -> None:
+    """Raise :class:`WeightsError` unless the file's sha256 starts with ``expected`` (full hash or >= 8-hex prefix)."""
+    actual = _sha256(path)
+    if not actual.startswith(expected.lower()):
+        raise WeightsError(f"sha256 mismatch for {path}: expected {expected}, got {actual}; delete the file and fetch it again")
+
+
+def shipped_weights(name: str, scale: int) -> Path | None:
+    """Path of weights shipped inside the package for ``name`` at ``scale``, or None."""
+    path = SHIPPED_DIR / f"{name}_x{scale}.pt"
+    return path if path.is_file() else None
+
+
+def _offline() -> bool:
+    return os.environ.get("SR4DET_OFFLINE", "") not in ("", "0") or os.environ.get("YOLO_OFFLINE", "") not in ("", "0")
+
+
+def download_published(pub: PublishedWeights, *, what: str) -> Path:
+    """Return the cached file for ``pub``, downloading it (sha256-checked) when missing and not offline."""
+    target = cache_dir() / (pub.filename or pub.url.rsplit("/", 1)[-1])
+    if target.is_file():
+        verify_sha256(target, pub.sha256)
+        return target
+    how = f"download {pub.url} and save it as {target}"
+    if _offline():
+        raise WeightsNotAvailableError(f"{what}: weights are not cached and downloads are off (offline); {how}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")
+    os.close(fd)
+    try:
+        torch.hub.download_url_to_file(pub.url, tmp, progress=True)
+        verify_sha256(Path(tmp), pub.sha256)
+        os.replace(tmp, target)
+    except WeightsError:
+        raise
+    except Exception as exc:  # network errors come in many types (URLError, HTTPError, timeouts, SSL)
+        raise WeightsNotAvailableError(f"{what}: download failed ({exc}); {how}") from exc
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return target
+
+
+def resolve_pretrained(card: ModelCard, scale: int) -> tuple[Path, str]:
+    """Find pretrained weights for ``card.name`` at ``scale``: shipped first, then published (downloaded)."""
+    shipped = shipped_weights(card.name, scale)
+    if shipped is not None:
+        return shipped, "sr4det (shipped)"
+    pub = card.published.get(scale)
+    if pub is None:
+        have = sorted(int(p.stem.rsplit("_x", 1)[1]) for p in SHIPPED_DIR.glob(f"{card.name}_x*.pt"))
+        raise WeightsNotAvailableError(
+            f"no pretrained weights for {card.name} x{scale}: shipped scales {have or 'none'}, "
+            f"published scales {sorted(card.published) or 'none'}. Train them with pipelines/train_sr.py or pass weights=PATH"
+        )
+    return download_published(pub, what=f"{card.name} x{scale}"), pub.url
+
+
+def load_model(
+    path: str | Path,
+    *,
+    scale: int | None = None,
+    arch: str | None = None,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | None = None,
+):
+    """Load any supported weight file as an :class:`~sr4det.models.wrapper.SRModel` (eval mode).
+
+    * sr4det files (saved by :func:`save_weights`, e.g. shipped or trained weights): architecture from the file.
+    * ``arch=`` one of :func:`~sr4det.list_models`: a plain state dict for that zoo architecture
+      (the scale is tried from the card when not given).
+    * anything spandrel recognises (ESRGAN, SwinIR, HAT, CRAFT, Real-ESRGAN compact, ...; .pth/.pt/.ckpt/.safetensors).
+    * OpenCV ``dnn_superres`` graphs (``ESPCN_x4.pb`` ...), when opencv-contrib is installed.
+
+    Raises:
+        ScaleError: the file's scale differs from ``scale``.
+        WeightsError / ArchitectureMismatchError: unreadable, NaN, unknown or mismatched weights.
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".pb":
+        model = _load_opencv(path, scale)
+    else:
+        wf = read_weights(path)
+        if wf.arch is not None:
+            model = _load_zoo(wf, wf.arch, wf.scale, scale, path)
+        elif arch is not None:
+            model = _load_zoo(wf, arch, None, scale, path)
+        else:
+            model = _load_spandrel(wf, scale, path)
+    return model.to(device=device, dtype=dtype).eval()
+
+
+def _load_zoo(wf: WeightFile, arch: str, file_scale: int | None, scale: int | None, path: Path):
+    from .registry import build_network, get_card
+    from .wrapper import SRModel
+
+    if file_scale is not None and scale is not None and file_scale != scale:
+        raise ScaleError(f"{path} holds a x{file_scale} {arch} model, not x{scale}")
+    candidates = [file_scale or scale] if (file_scale or scale) else list(get_card(arch).scales)
+    error: Exception | None = None
+    for s in candidates:
+        net, card = build_network(arch, s, **wf.kwargs)
+        try:
+            load_state_into(net, wf.state_dict, name=f"{arch} x{s}", source=str(path))
+        except ArchitectureMismatchError as exc:
+            error = exc
+            continue
+        return SRModel(net, card.replace(weights_source=str(path)), s)
+    assert error is not None
+    raise error
+
+
+class _SpandrelNet(nn.Module):
+    """Adapter so a spandrel descriptor runs inside :class:`SRModel` (RGB, post-upsampling)."""
+
+    def __init__(self, descriptor):
+        super().__init__()
+        self.model = descriptor.model
+        self._descriptor = descriptor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._descriptor(x)
+
+
+# spandrel architectures that are purely convolutional (no attention, windows or global pooling):
+# tiles with enough overlap are exact for them
+_LOCAL_SPANDREL_ARCHS = {"ESRGAN", "Compact", "SPAN", "DnCNN", "DRUNet"}
+
+
+def _load_spandrel(wf: WeightFile, scale: int | None, path: Path):
+    from spandrel import ImageModelDescriptor, ModelLoader, UnsupportedModelError
+
+    from .wrapper import SRModel
+
+    try:
+        descriptor = ModelLoader().load_from_state_dict(wf.state_dict)
+    except UnsupportedModelError as exc:
+        raise WeightsError(
+            f"{path}: not an sr4det weight file and not recognised by spandrel ({exc}). "
+            "If it is a state dict of an sr4det architecture, pass arch=NAME (see sr4det.list_models())"
+        ) from exc
+    except (KeyError, RuntimeError, ValueError) as exc:
+        raise ArchitectureMismatchError(f"{path}: spandrel detected an architecture but could not load it: {exc}") from exc
+    if not isinstance(descriptor, ImageModelDescriptor):
+        raise WeightsError(f"{path} is a {descriptor.architecture.name} model for {descriptor.purpose}, not image super-resolution")
+    if descriptor.input_channels != 3 or descriptor.output_channels != 3:
+        raise InputError(
+            f"{path}: {descriptor.architecture.name} takes {descriptor.input_channels} and returns "
+            f"{descriptor.output_channels} channels; sr4det needs RGB -> RGB models"
+        )
+    if scale is not None and descriptor.scale != scale:
+        raise ScaleError(f"{path} is a x{descriptor.scale} {descriptor.architecture.name} model, not x{scale}")
+    req = descriptor.size_requirements
+    arch_id = str(descriptor.architecture.id)
+    card = ModelCard(
+        name=descriptor.architecture.name,
+        scales=(descriptor.scale,),
+        input_space="rgb",
+        upsampling="post",
+        receptive_field=None,
+        non_local=arch_id not in _LOCAL_SPANDREL_ARCHS,
+        size_multiple=max(1, req.multiple_of),
+        min_size=max(1, req.minimum),
+        supports_half=bool(descriptor.supports_half),
+        supports_bf16=bool(descriptor.supports_bfloat16),
+        params=sum(p.numel() for p in descriptor.model.parameters()),
+        weights_source=str(path),
+        license="see the weights' source",
+        paper=f"spandrel architecture {arch_id}",
+    )
+    return SRModel(_SpandrelNet(descriptor), card, descriptor.scale)
+
+
+_OPENCV_NAME = re.compile(r"(?P<algo>ESPCN|FSRCNN-small|FSRCNN|LapSRN|EDSR)_x(?P<scale>\d+)", re.IGNORECASE)
+_OPENCV_RADIUS = {"espcn": 5, "fsrcnn": 10, "lapsrn": 32, "edsr": 40}
+
+
+class _OpenCVNet(nn.Module):
+    """Runs an OpenCV ``dnn_superres`` graph per image (uint8 BGR inside, as OpenCV expects)."""
+
+    def __init__(self, path: Path, algo: str, scale: int):
+        super().__init__()
+        import cv2
+
+        self._impl = cv2.dnn_superres.DnnSuperResImpl_create()
+        self._impl.readModel(str(path))
+        self._impl.setModel(algo, scale)
+        self._path, self._algo, self._scale = path, algo, scale
+
+    def __getstate__(self):  # cv2 objects do not pickle; rebuild from the path
+        state = self.__dict__.copy()
+        state.pop("_impl")
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        import cv2
+
+        self._impl = cv2.dnn_superres.DnnSuperResImpl_create()
+        self._impl.readModel(str(self._path))
+        self._impl.setModel(self._algo, self._scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        import numpy as np
+
+        outs = []
+        for img in x:
+            bgr = (img.detach().float().clamp(0, 1) * 255).round().byte().permute(1, 2, 0).flip(-1).cpu().numpy()
+            up = self._impl.upsample(np.ascontiguousarray(bgr))
+            outs.append(torch.from_numpy(up[..., ::-1].copy()).permute(2, 0, 1).float() / 255)
+        return torch.stack(outs).to(device=x.device, dtype=x.dtype)
+
+
+def _load_opencv(path: Path, scale: int | None):
+    from .wrapper import SRModel
+
+    try:
+        import cv2
+
+        cv2.dnn_superres  # noqa: B018 - attribute exists only in opencv-contrib
+    except (ImportError, AttributeError) as exc:
+        raise MissingDependencyError(
+            f"{path} is an OpenCV dnn_superres graph; it needs opencv-contrib-python-headless "
+            "(pip install opencv-contrib-python-headless, which replaces opencv-python's cv2)"
+        ) from exc
+    if not path.is_file():
+        raise WeightsNotAvailableError(f"weight file not found: {path}")
+    match = _OPENCV_NAME.search(path.name)
+    if match is None:
+        raise WeightsError(f"cannot tell the OpenCV model from the file name {path.name!r}; expected e.g. ESPCN_x4.pb")
+    algo = match["algo"].lower().split("-")[0]
+    file_scale = int(match["scale"])
+    if scale is not None and scale != file_scale:
+        raise ScaleError(f"{path} is a x{file_scale} model, not x{scale}")
+    try:
+        net = _OpenCVNet(path, algo, file_scale)
+    except cv2.error as exc:
+        raise WeightsError(f"OpenCV could not read {path}: {exc}") from exc
+    card = ModelCard(
+        name=f"opencv-{match['algo'].lower()}",
+        scales=(file_scale,),
+        upsampling="post",
+        receptive_field=_OPENCV_RADIUS[algo],
+        supports_half=False,
+        supports_bf16=False,
+        weights_source=str(path),
+        license="Apache-2.0 (OpenCV dnn_superres model zoo)",
+        paper=f"OpenCV dnn_superres {match['algo']}",
+    )
+    return SRModel(net, card, file_scale)

@@ -1,0 +1,123 @@
+"""The model registry: architectures register a factory and a card; users call :func:`create_model`.
+
+Modelled on timm's registry: one decorator per architecture file, no if/elif chains.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from ..errors import ScaleError
+from .card import ModelCard
+
+Factory = Callable[..., nn.Module]
+
+
+@dataclass(frozen=True)
+class _Entry:
+    factory: Factory
+    card: ModelCard
+    default_kwargs: dict[str, Any]
+
+
+_REGISTRY: dict[str, _Entry] = {}
+
+
+def register_model(card: ModelCard, **default_kwargs: Any) -> Callable[[Factory], Factory]:
+    """Register ``factory(scale=..., **kwargs) -> nn.Module`` under ``card.name``.
+
+    ``default_kwargs`` let one factory register several variants (e.g. FSRCNN and FSRCNN-s).
+    The returned network maps the model's *network input* (see :class:`~sr4det.models.wrapper.SRModel`)
+    to its output and may expose ``receptive_field`` (LR pixels) for exact tiling.
+    """
+
+    def decorator(factory: Factory) -> Factory:
+        if card.name in _REGISTRY:
+            raise ValueError(f"model {card.name!r} is already registered")
+        _REGISTRY[card.name] = _Entry(factory, card, dict(default_kwargs))
+        return factory
+
+    return decorator
+
+
+def list_models(pattern: str | None = None) -> list[str]:
+    """Sorted names of registered models, optionally filtered by a ``fnmatch`` pattern (``"*rcnn*"``)."""
+    names = sorted(_REGISTRY)
+    if pattern:
+        import fnmatch
+
+        names = [n for n in names if fnmatch.fnmatch(n, pattern)]
+    return names
+
+
+def get_card(name: str) -> ModelCard:
+    """The static card of a registered architecture."""
+    return _entry(name).card
+
+
+def _entry(name: str) -> _Entry:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown model {name!r}; available: {', '.join(list_models())}") from None
+
+
+def build_network(name: str, scale: int, **kwargs: Any) -> tuple[nn.Module, ModelCard]:
+    """Instantiate the raw network (no wrapper) and its per-instance card."""
+    entry = _entry(name)
+    if scale not in entry.card.scales:
+        raise ScaleError(f"{name} supports scales {list(entry.card.scales)}, not {scale}")
+    net = entry.factory(scale=scale, **{**entry.default_kwargs, **kwargs})
+    rf = getattr(net, "receptive_field", entry.card.receptive_field)
+    eo = getattr(net, "effective_overlap", entry.card.effective_overlap)
+    mult = getattr(net, "size_multiple", entry.card.size_multiple)
+    card = entry.card.replace(
+        params=sum(p.numel() for p in net.parameters()), receptive_field=rf, effective_overlap=eo, size_multiple=mult
+    )
+    return net, card
+
+
+def create_model(
+    name: str,
+    scale: int = 4,
+    pretrained: bool = False,
+    *,
+    weights: str | None = None,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | None = None,
+    **kwargs: Any,
+):
+    """Build a zoo model wrapped in the common :class:`SRModel` contract, in eval mode.
+
+    Args:
+        name: a name from :func:`list_models` (``"espcn"``, ``"bicubic"`` ...).
+        scale: upscaling factor; must be one of the card's ``scales``.
+        pretrained: load weights shipped with sr4det, or download published ones (sha256-checked).
+        weights: path of a weight file for this architecture (overrides ``pretrained``).
+        device, dtype: where and in what precision to run.
+        **kwargs: architecture options (e.g. ``d=32, s=5, m=1`` for FSRCNN).
+    """
+    from . import loading
+    from .wrapper import SRModel
+
+    path, source = None, None
+    if weights is not None:
+        path, source = weights, str(weights)
+    elif pretrained:
+        path, source = loading.resolve_pretrained(get_card(name), scale)
+    wf = loading.read_weights(path) if path is not None else None
+    if wf is not None and wf.arch not in (None, name):
+        raise loading.ArchitectureMismatchError(f"{path} holds {wf.arch} weights, not {name}")
+    if wf is not None and wf.scale not in (None, scale):
+        raise ScaleError(f"{path} holds x{wf.scale} weights, not x{scale}")
+    # a weight file records the width/depth options it was trained with; explicit kwargs still win
+    net, card = build_network(name, scale, **{**(wf.kwargs if wf else {}), **kwargs})
+    if wf is not None:
+        loading.load_state_into(net, wf.state_dict, name=name, source=str(path))
+        card = card.replace(weights_source=source)
+    model = SRModel(net, card, scale)
+    return model.to(device=device, dtype=dtype).eval()

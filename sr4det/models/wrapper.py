@@ -1,0 +1,126 @@
+"""``SRModel``: the one contract every super-resolution model in sr4det speaks.
+
+    model(x: float Tensor (B, C, H, W) in [0, 1]) -> float Tensor (B, C, s*H, s*W) in [0, 1]
+
+with C in {1 (gray), 3 (RGB), 4 (RGBA)}. The wrapper hides how the network sees the image: Y-channel
+networks get BT.601 luma (chroma is upsampled with bicubic), pre-upsampling networks (SRCNN, VDSR) get
+a MATLAB-bicubic enlarged input, gray images are run as RGB, and alpha is upsampled with bicubic.
+Inputs are moved to the model's device and dtype; the output keeps the input's dtype.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..color import rgb_to_ycbcr, ycbcr_to_rgb
+from ..errors import InputError
+from ..resize import imresize
+from .card import ModelCard
+
+_RANGE_TOLERANCE = 1e-3
+
+
+def validate_image_tensor(x: torch.Tensor, what: str = "input") -> None:
+    """Raise :class:`InputError` unless ``x`` is a float (B, C, H, W) tensor, C in {1, 3, 4}, values in [0, 1]."""
+    if not isinstance(x, torch.Tensor):
+        raise InputError(f"{what} must be a torch.Tensor, got {type(x).__name__}")
+    if not torch.is_floating_point(x):
+        raise InputError(
+            f"{what} must be a float tensor in [0, 1], got dtype {x.dtype}; for uint8 images use x.float() / 255"
+        )
+    if x.ndim != 4:
+        raise InputError(f"{what} must have shape (B, C, H, W), got {tuple(x.shape)}")
+    if x.shape[1] not in (1, 3, 4):
+        raise InputError(f"{what} must have 1 (gray), 3 (RGB) or 4 (RGBA) channels, got {x.shape[1]} (shape {tuple(x.shape)})")
+    if x.shape[-1] == 0 or x.shape[-2] == 0 or x.shape[0] == 0:
+        raise InputError(f"{what} is empty: shape {tuple(x.shape)}")
+    lo, hi = float(x.amin()), float(x.amax())
+    if lo < -_RANGE_TOLERANCE or hi > 1 + _RANGE_TOLERANCE:
+        hint = " (it looks like 0-255 data: divide by 255)" if hi > 2 else ""
+        raise InputError(f"{what} values must lie in [0, 1], got [{lo:.4g}, {hi:.4g}]{hint}")
+
+
+class SRModel(nn.Module):
+    """A super-resolution network behind the common contract.
+
+    Args:
+        net: the raw network. It receives the *network input*: RGB or Y (card.input_space), at LR size
+            (post-upsampling) or already enlarged by MATLAB bicubic (pre-upsampling), and returns the
+            same channels at s times the LR size.
+        card: the model card (scale-independent facts plus this instance's parameter count).
+        scale: the upscaling factor of this instance.
+
+    Attributes:
+        scale (int), card (ModelCard).
+    """
+
+    def __init__(self, net: nn.Module, card: ModelCard, scale: int):
+        super().__init__()
+        self.net = net
+        self.card = card
+        self.scale = int(scale)
+        self.register_buffer("_anchor", torch.zeros(()), persistent=False)  # tracks device/dtype when net has no params
+
+    @property
+    def device(self) -> torch.device:
+        return self._anchor.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        for p in self.net.parameters():
+            return p.dtype
+        return self._anchor.dtype
+
+    def extra_repr(self) -> str:
+        return f"name={self.card.name!r}, scale={self.scale}, params={self.card.params}"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Upscale ``x``: float (B, C, H, W) or (C, H, W) in [0, 1], C in {1, 3, 4} -> (B, C, sH, sW) in [0, 1]."""
+        squeeze = x.ndim == 3
+        if squeeze:
+            x = x.unsqueeze(0)
+        validate_image_tensor(x)
+        out_dtype = x.dtype
+        x = x.to(device=self.device, dtype=self.dtype)
+        channels = x.shape[1]
+        if channels == 3:
+            out = self._rgb(x)
+        elif channels == 1:
+            # gray as RGB: every model sees the input it was trained on; the mean undoes the replication
+            out = self._rgb(x.expand(-1, 3, -1, -1)).mean(dim=1, keepdim=True)
+        else:
+            alpha = imresize(x[:, 3:], scale=self.scale).clamp_(0, 1)
+            out = torch.cat([self._rgb(x[:, :3]), alpha], dim=1)
+        out = out.to(out_dtype)
+        return out.squeeze(0) if squeeze else out
+
+    def _rgb(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        x = self._pad_to_requirements(x)
+        card, s = self.card, self.scale
+        if card.input_space == "y":
+            ycc = rgb_to_ycbcr(x)
+            y = ycc[:, :1]
+            y_sr = self.net(imresize(y, scale=s) if card.upsampling == "pre" else y)
+            out = ycbcr_to_rgb(torch.cat([y_sr, imresize(ycc[:, 1:], scale=s)], dim=1))
+        else:
+            out = self.net(imresize(x, scale=s) if card.upsampling == "pre" else x)
+        if out.shape[-2:] != (x.shape[-2] * s, x.shape[-1] * s):
+            raise RuntimeError(
+                f"{card.name} returned shape {tuple(out.shape)} for input {tuple(x.shape)} at x{s}; "
+                "the weights may be for another scale"
+            )
+        return out[..., : h * s, : w * s].clamp(0, 1)
+
+    def _pad_to_requirements(self, x: torch.Tensor) -> torch.Tensor:
+        mult, min_size = self.card.size_multiple, self.card.min_size
+        h, w = x.shape[-2:]
+        th = max(min_size, -(-h // mult) * mult)
+        tw = max(min_size, -(-w // mult) * mult)
+        if (th, tw) == (h, w):
+            return x
+        # reflect needs pad < side; fall back to replicate for tiny inputs
+        mode = "reflect" if th - h < h and tw - w < w else "replicate"
+        return F.pad(x, (0, tw - w, 0, th - h), mode=mode)

@@ -1,0 +1,35 @@
+"""Shared fixtures. Real data comes from ../shared (or $SR4DET_SHARED) through one helper, ``shared``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from sr4det._shared import shared_root
+
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+@pytest.fixture(scope="session")
+def shared():
+    """Return a function ``shared("data", "coco128") -> Path`` that skips the test when the path is absent."""
+
+    def get(*parts: str) -> Path:
+        path = shared_root().joinpath(*parts)
+        if not path.exists():
+            pytest.skip(f"real data not available: {path} is missing (set SR4DET_SHARED to the shared folder)")
+        return path
+
+    return get
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Keep every test away from the user's caches and the network."""
+    cache = tmp_path_factory.getbasetemp() / "sr4det-cache"
+    monkeypatch.setenv("SR4DET_CACHE", str(cache))
+    monkeypatch.setenv("SR4DET_OFFLINE", "1")
+    monkeypatch.setenv("YOLO_OFFLINE", "1")

@@ -24,7 +24,7 @@ from .errors import (
     WeightsError,
     WeightsNotAvailableError,
 )
-from .models import ModelCard, SRModel, create_model, get_card, list_models, load_model, register_model
+from .models import ModelCard, SRModel, create_model, get_card, list_models, load_model, register_model, resolve_model
 
 __version__ = "0.1.0"
 
@@ -70,5 +70,6 @@ __all__ = [
     "list_models",
     "load_model",
     "register_model",
+    "resolve_model",
     "upscale",
 ]

@@ -25,8 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except SR4DetError as exc:
-        print(f"sr4det {args.command}: error: {exc}", file=sys.stderr)
+    except (SR4DetError, KeyError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"sr4det {args.command}: error: {message}", file=sys.stderr)
         return 2
 
 

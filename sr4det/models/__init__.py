@@ -3,7 +3,7 @@
 from . import edsr, espcn, fsrcnn, interpolate, rrdbnet, srcnn, srresnet, vdsr  # noqa: F401 - registers architectures
 from .card import ModelCard, PublishedWeights
 from .loading import load_model, read_weights, save_weights
-from .registry import build_network, create_model, get_card, list_models, register_model
+from .registry import build_network, create_model, get_card, list_models, register_model, resolve_model
 from .srresnet import SRGANDiscriminator
 from .wrapper import SRModel, validate_image_tensor
 
@@ -19,6 +19,7 @@ __all__ = [
     "load_model",
     "read_weights",
     "register_model",
+    "resolve_model",
     "save_weights",
     "validate_image_tensor",
 ]

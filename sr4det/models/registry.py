@@ -107,7 +107,7 @@ def create_model(
     path, source = None, None
     if weights is not None:
         path, source = weights, str(weights)
-    elif pretrained:
+    elif pretrained and get_card(name).upsampling != "none":  # interpolation baselines have nothing to load
         path, source = loading.resolve_pretrained(get_card(name), scale)
     wf = loading.read_weights(path) if path is not None else None
     if wf is not None and wf.arch not in (None, name):
@@ -121,3 +121,34 @@ def create_model(
         card = card.replace(weights_source=source)
     model = SRModel(net, card, scale)
     return model.to(device=device, dtype=dtype).eval()
+
+
+def resolve_model(
+    spec,
+    scale: int | None = 4,
+    *,
+    pretrained: bool = True,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | None = None,
+):
+    """Turn what a user typed into an SRModel: an SRModel (returned as is), a zoo name, or a weight-file path.
+
+    Zoo names load pretrained weights by default (interpolation baselines need none); paths go through
+    :func:`~sr4det.models.loading.load_model` (sr4det files, spandrel, OpenCV ``.pb``) and must match ``scale``
+    when it is given.
+    """
+    from pathlib import Path
+
+    from .loading import load_model
+    from .wrapper import SRModel
+
+    if isinstance(spec, SRModel):
+        if scale is not None and spec.scale != scale:
+            raise ScaleError(f"model {spec.card.name} is x{spec.scale}, not x{scale}")
+        return spec.to(device=device, dtype=dtype) if (device or dtype) else spec
+    text = str(spec)
+    if text in _REGISTRY:
+        return create_model(text, scale=scale or 4, pretrained=pretrained, device=device, dtype=dtype)
+    if Path(text).exists():
+        return load_model(text, scale=scale, device=device, dtype=dtype)
+    raise KeyError(f"{text!r} is neither a model name ({', '.join(list_models())}) nor an existing weight file")

@@ -1,0 +1,61 @@
+"""``sr4det models``: the zoo as a table."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("models", help="list the SR model zoo", description="List the SR model zoo: scales, parameters, weights.")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=run)
+
+
+def _rows() -> list[dict]:
+    from ..models import build_network, get_card, list_models
+    from ..models.loading import shipped_weights
+
+    rows = []
+    for name in list_models():
+        card = get_card(name)
+        scale = 4 if 4 in card.scales else card.scales[0]
+        _, built = build_network(name, scale)
+        shipped = [s for s in card.scales if shipped_weights(name, s)]
+        if card.upsampling == "none":
+            weights = "not needed"
+        else:
+            parts = ([f"shipped x{','.join(map(str, shipped))}"] if shipped else []) + (
+                [f"download x{','.join(map(str, sorted(card.published)))}"] if card.published else []
+            )
+            weights = "; ".join(parts) or "none (train or pass weights=)"
+        rows.append(
+            {
+                "name": name,
+                "scales": list(card.scales),
+                "input": card.input_space,
+                "upsampling": card.upsampling,
+                f"params_x{scale}": built.params,
+                "receptive_field": built.receptive_field,
+                "weights": weights,
+            }
+        )
+    return rows
+
+
+def run(args: argparse.Namespace) -> int:
+    rows = _rows()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    header = f"{'name':<10} {'scales':<10} {'input':<5} {'upsample':<8} {'params':>10} {'RF':>4}  weights"
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        params = next(v for k, v in r.items() if k.startswith("params"))
+        print(
+            f"{r['name']:<10} {','.join(map(str, r['scales'])):<10} {r['input']:<5} {r['upsampling']:<8} "
+            f"{params:>10,} {r['receptive_field']:>4}  {r['weights']}"
+        )
+    print("\nparams at x4 (or the smallest scale); RF = receptive-field radius in LR pixels (exact-tiling overlap)")
+    return 0

@@ -1,0 +1,197 @@
+"""``UltralyticsDetector``: YOLO models (``.pt``, exported OpenVINO folders, ONNX files) behind the Detector contract."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import DetectorError, InputError, MissingDependencyError, WeightsNotAvailableError
+from .base import Detections
+from .offline import import_ultralytics, sr4det_offline
+
+_OFFICIAL_SUFFIXES = (".pt",)
+
+
+def as_rgb_uint8(image: Any, index: int = 0) -> np.ndarray:
+    """Check one detector input and return it as a contiguous uint8 (H, W, 3) RGB array.
+
+    Accepts uint8 (H, W, 3); gray (H, W) / (H, W, 1) is replicated to 3 channels and RGBA (H, W, 4) loses
+    its alpha. Anything else raises :class:`InputError`.
+    """
+    if not isinstance(image, np.ndarray):
+        raise InputError(f"image {index}: expected a numpy uint8 (H, W, 3) RGB array, got {type(image).__name__}")
+    if image.dtype != np.uint8:
+        raise InputError(f"image {index}: expected dtype uint8 (0-255), got {image.dtype}")
+    if image.ndim == 2:
+        image = image[:, :, None]
+    if image.ndim != 3 or image.shape[2] not in (1, 3, 4):
+        raise InputError(f"image {index}: expected shape (H, W, 3) RGB, got {image.shape}")
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise InputError(f"image {index}: empty image of shape {image.shape}")
+    if image.shape[2] == 1:
+        image = np.repeat(image, 3, axis=2)
+    elif image.shape[2] == 4:
+        image = image[:, :, :3]
+    return np.ascontiguousarray(image)
+
+
+def _load_yolo(weights: str | Path):
+    import_ultralytics()
+    from ultralytics import YOLO
+
+    path = Path(weights).expanduser()
+    if not path.exists():
+        official = path.parent == Path(".") and path.suffix in _OFFICIAL_SUFFIXES
+        if not official:
+            raise WeightsNotAvailableError(f"detector weights not found: {path}")
+        if sr4det_offline() and not _in_weights_dir(path.name):
+            raise WeightsNotAvailableError(
+                f"{weights} is not a local file and downloads are off (SR4DET_OFFLINE is set); "
+                "download it once online or pass the path of a local .pt, OpenVINO folder or .onnx file"
+            )
+        # an official ultralytics name: YOLO() downloads it from the ultralytics release assets
+    try:
+        return YOLO(str(path) if path.exists() else str(weights), task="detect")
+    except ImportError as exc:  # e.g. openvino / onnxruntime not installed
+        raise MissingDependencyError(
+            f"cannot load {weights}: {exc}. OpenVINO folders need `pip install openvino`, ONNX files `pip install onnxruntime`"
+        ) from exc
+    except Exception as exc:
+        raise DetectorError(f"ultralytics could not load {weights}: {type(exc).__name__}: {exc}") from exc
+
+
+def _in_weights_dir(name: str) -> bool:
+    """Whether ultralytics would find ``name`` in its settings' ``weights_dir`` without downloading."""
+    from ultralytics.utils import SETTINGS
+
+    return (Path(SETTINGS["weights_dir"]) / name).is_file()
+
+
+class UltralyticsDetector:
+    """An ultralytics YOLO detection model as a :class:`~sr4det.detectors.base.Detector`.
+
+    Args:
+        weights: a ``.pt`` file, an exported OpenVINO folder (``*_openvino_model``), an ``.onnx`` file, an
+            official name such as ``"yolov8n.pt"`` (downloaded by ultralytics unless ``SR4DET_OFFLINE`` is
+            set), or an already built ``ultralytics.YOLO`` object.
+        imgsz: inference size (letterboxed square for exported models; exported models need their export size).
+        conf: confidence threshold (0.001 is the usual mAP-evaluation setting).
+        iou: NMS IoU threshold.
+        max_det: maximum detections per image.
+        device: ``None`` (ultralytics' choice), ``"cpu"``, ``"cuda:0"``, ``0``, ...
+        half: FP16 inference (GPU ``.pt`` models only).
+        batch_size: images per ``predict`` call; long lists are split into chunks of this size.
+
+    Call with a list of uint8 RGB (H, W, 3) arrays; returns one :class:`Detections` per image, boxes xyxy in
+    that image's own pixel frame, labels in the model's class space (``.names``). ``.config`` records the
+    settings (for results files).
+    """
+
+    def __init__(
+        self,
+        weights: Any,
+        imgsz: int = 640,
+        conf: float = 0.001,
+        iou: float = 0.7,
+        max_det: int = 300,
+        device: Any = None,
+        half: bool = False,
+        *,
+        batch_size: int = 8,
+    ):
+        if not 0 <= conf <= 1 or not 0 <= iou <= 1:
+            raise InputError(f"conf and iou must lie in [0, 1], got conf={conf}, iou={iou}")
+        if int(max_det) < 1 or int(batch_size) < 1 or int(imgsz) < 32:
+            raise InputError(f"need max_det >= 1, batch_size >= 1, imgsz >= 32; got {max_det}, {batch_size}, {imgsz}")
+        if isinstance(weights, (str, Path)):
+            self.model = _load_yolo(weights)
+            source = str(weights)
+        else:
+            import_ultralytics()
+            from ultralytics import YOLO
+
+            if not isinstance(weights, YOLO):
+                raise InputError(f"weights must be a path, an official name or an ultralytics YOLO, got {type(weights).__name__}")
+            self.model = weights
+            source = str(getattr(weights, "ckpt_path", None) or getattr(weights, "model_name", None) or "YOLO object")
+        if getattr(self.model, "task", "detect") != "detect":
+            raise DetectorError(f"{source} is a {self.model.task!r} model; UltralyticsDetector needs a detection model")
+        self.imgsz = int(imgsz)
+        self.conf = float(conf)
+        self.iou = float(iou)
+        self.max_det = int(max_det)
+        self.device = device
+        self.half = bool(half)
+        self.batch_size = int(batch_size)
+        self._precision = _precision_kwargs(self.half)
+        self.names: dict[int, str] = {int(k): str(v) for k, v in dict(self.model.names).items()}
+        self.config: dict[str, Any] = {
+            "type": "ultralytics",
+            "weights": source,
+            "imgsz": self.imgsz,
+            "conf": self.conf,
+            "iou": self.iou,
+            "max_det": self.max_det,
+            "device": None if device is None else str(device),
+            "half": self.half,
+            "ultralytics": _ultralytics_version(),
+        }
+
+    def __repr__(self) -> str:
+        return f"UltralyticsDetector({self.config['weights']!r}, imgsz={self.imgsz}, conf={self.conf}, iou={self.iou})"
+
+    def __call__(self, images: Sequence[np.ndarray]) -> list[Detections]:
+        """Detect objects. ``images``: uint8 RGB (H, W, 3) arrays (a single array is also accepted)."""
+        if isinstance(images, np.ndarray) and images.ndim in (2, 3) and images.dtype == np.uint8:
+            images = [images]
+        rgb = [as_rgb_uint8(im, i) for i, im in enumerate(images)]
+        out: list[Detections] = []
+        for start in range(0, len(rgb), self.batch_size):
+            # ultralytics treats numpy input as OpenCV BGR
+            chunk = [np.ascontiguousarray(im[:, :, ::-1]) for im in rgb[start : start + self.batch_size]]
+            try:
+                results = self.model.predict(
+                    chunk,
+                    imgsz=self.imgsz,
+                    conf=self.conf,
+                    iou=self.iou,
+                    max_det=self.max_det,
+                    device=self.device,
+                    verbose=False,
+                    **self._precision,
+                )
+            except Exception as exc:
+                raise DetectorError(f"{self!r} failed: {type(exc).__name__}: {exc}") from exc
+            for im, r in zip(chunk, results):
+                b = r.boxes
+                out.append(
+                    Detections(
+                        boxes=b.xyxy.cpu().numpy(),
+                        scores=b.conf.cpu().numpy(),
+                        labels=b.cls.cpu().numpy().astype(np.int64),
+                        names=dict(self.names),
+                        image_size=(int(im.shape[0]), int(im.shape[1])),
+                    )
+                )
+        return out
+
+
+def _precision_kwargs(half: bool) -> dict[str, Any]:
+    """ultralytics >= 8.4 replaced the ``half`` flag by ``quantize`` (16 = FP16, None = FP32); older has only ``half``."""
+    from ultralytics.cfg import DEFAULT_CFG_DICT
+
+    if "quantize" in DEFAULT_CFG_DICT:
+        return {"quantize": 16 if half else None}
+    return {"half": half}
+
+
+def _ultralytics_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("ultralytics")
+    except Exception:  # metadata missing in odd installs; the version is informative only
+        return "unknown"

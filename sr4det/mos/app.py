@@ -1,0 +1,202 @@
+"""The blind-rating web app (Flask) and the server that runs it (waitress, else werkzeug's threaded server).
+
+HTTP API (every error is JSON ``{"error": message, "status": code}`` and changes nothing)::
+
+    GET  /                              the rating page
+    POST /api/raters     {"name"}       register or resume a rater -> progress + first unrated image
+    GET  /api/next?rater=NAME           progress + next unrated image (null when done)
+    POST /api/ratings    {"rater", "image", "score"}   store one rating (committed before the reply)
+                                        -> 201 with progress + next image
+    GET  /image/<id>.png                an image of this study, by integer id only
+
+Status codes: 400 malformed request or score (not an integer 1-5), 403 image not assigned to that rater,
+404 unknown rater / image / URL, 409 already rated, 413 body too large.
+The method of an image is never sent to the browser.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import MissingDependencyError
+from .storage import Study
+
+_RATER_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,64}$")
+SCORE_LABELS = {1: "Bad", 2: "Poor", 3: "Fair", 4: "Good", 5: "Excellent"}
+"""The ITU-R BT.500 absolute category rating scale, as in the SRGAN MOS test."""
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _flask():
+    try:
+        import flask
+    except ImportError:  # pragma: no cover - flask is in the 'mos' extra
+        raise MissingDependencyError("the MOS web app needs Flask: pip install 'sr4det[mos]'") from None
+    return flask
+
+
+def _rater_name(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ApiError(400, "rater name must be a string")
+    name = value.strip()
+    if not _RATER_RE.match(name):
+        raise ApiError(400, "rater name must be 1-64 printable characters")
+    return name
+
+
+def _progress(study: Study, rater_id: int) -> dict[str, Any]:
+    order = study.assignment(rater_id)
+    rated = study.rated(rater_id)
+    pending = [i for i in order if i not in rated]
+    nxt = None
+    if pending:
+        img = study.image(pending[0])
+        nxt = {"id": img.id, "url": f"/image/{img.id}.png", "width": img.width, "height": img.height}
+    return {"total": len(order), "done": len(order) - len(pending), "next": nxt}
+
+
+def create_app(db: str | Path):
+    """The Flask application for the study in ``db`` (raises DataError if it is not a study)."""
+    flask = _flask()
+    from werkzeug.exceptions import HTTPException
+
+    here = Path(__file__).parent
+    app = flask.Flask("sr4det.mos", template_folder=str(here / "templates"), static_folder=str(here / "static"))
+    app.config["MAX_CONTENT_LENGTH"] = 16 * 1024  # a rating is a few bytes; refuse anything big
+    app.json.sort_keys = False
+    study = Study(db)
+    app.config["SR4DET_STUDY"] = study
+
+    @app.errorhandler(ApiError)
+    def _api_error(exc: ApiError):
+        return flask.jsonify(error=exc.message, status=exc.status), exc.status
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        return flask.jsonify(error=exc.description or exc.name, status=exc.code), exc.code
+
+    @app.after_request
+    def _headers(resp):
+        resp.headers["X-Content-Type-Options"] = "nosniff"
+        resp.headers["X-Frame-Options"] = "DENY"
+        resp.headers["Referrer-Policy"] = "no-referrer"
+        return resp
+
+    def body() -> dict[str, Any]:
+        data = flask.request.get_json(silent=True)
+        if not isinstance(data, dict):
+            raise ApiError(400, "request body must be a JSON object (Content-Type: application/json)")
+        return data
+
+    def known_rater(value: Any) -> int:
+        name = _rater_name(value)
+        rater_id = study.get_rater(name)
+        if rater_id is None:
+            raise ApiError(404, f"unknown rater {name!r}: register with POST /api/raters first")
+        return rater_id
+
+    @app.get("/")
+    def index():
+        meta = study.meta()
+        return flask.render_template("index.html", labels=SCORE_LABELS, scale=meta.get("scale"))
+
+    @app.post("/api/raters")
+    def register():
+        name = _rater_name(body().get("name"))
+        rater_id, created = study.add_rater(name)
+        return flask.jsonify(rater=name, created=created, **_progress(study, rater_id)), 201 if created else 200
+
+    @app.get("/api/next")
+    def next_image():
+        return flask.jsonify(_progress(study, known_rater(flask.request.args.get("rater"))))
+
+    @app.post("/api/ratings")
+    def rate():
+        data = body()
+        name, image, score = data.get("rater"), data.get("image"), data.get("score")
+        # every field is checked before anything is looked up or written
+        _rater_name(name)
+        if isinstance(image, bool) or not isinstance(image, int):
+            raise ApiError(400, "image must be an integer image id")
+        if isinstance(score, bool) or not isinstance(score, int):
+            raise ApiError(400, f"score must be an integer from 1 to 5, got {score!r}")
+        if not 1 <= score <= 5:
+            raise ApiError(400, f"score must be an integer from 1 to 5, got {score}")
+        rater_id = known_rater(name)
+        if study.image(image) is None:
+            raise ApiError(404, f"unknown image {image}")
+        if image not in study.assignment(rater_id):
+            raise ApiError(403, f"image {image} is not assigned to this rater")
+        if not study.add_rating(rater_id, image, score):
+            raise ApiError(409, f"image {image} is already rated by this rater; ratings cannot be changed")
+        return flask.jsonify(saved=True, image=image, score=score, **_progress(study, rater_id)), 201
+
+    @app.get("/image/<int:image_id>.png")
+    def image_png(image_id: int):
+        png = study.image_png(image_id)
+        if png is None:
+            raise ApiError(404, f"unknown image {image_id}")
+        resp = flask.Response(png, mimetype="image/png")
+        resp.headers["Cache-Control"] = "private, max-age=3600"
+        return resp
+
+    return app
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(
+    db: str | Path,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    *,
+    threads: int = 8,
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    """Serve the study until interrupted. ``port=0`` picks a free port; ``on_ready(url)`` is called once listening.
+
+    Uses waitress (a production WSGI server) when installed, else werkzeug's threaded server.
+    Binds to loopback by default; any other host is reachable by other machines (a warning is printed).
+    """
+    app = create_app(db)
+    if not _is_loopback(host):
+        print(f"warning: serving on {host}: the study is reachable from other machines", file=sys.stderr)
+    try:
+        from waitress.server import create_server
+    except ImportError:
+        create_server = None
+    if create_server is not None:
+        server = create_server(app, host=host, port=port, threads=threads)
+        url = f"http://{host}:{server.effective_port}/"
+        run, close = server.run, server.close
+    else:
+        from werkzeug.serving import make_server
+
+        server = make_server(host, port, app, threaded=True)
+        url = f"http://{host}:{server.server_port}/"
+        run, close = server.serve_forever, server.server_close
+    if on_ready is not None:
+        on_ready(url)
+    try:
+        run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        close()

@@ -1,0 +1,63 @@
+"""The SR-literature evaluation protocol, shared by training validation and ``eval/sr_benchmark.py``.
+
+HR image -> mod-crop to a multiple of the scale -> LR = MATLAB bicubic shrink rounded to uint8 ->
+model -> SR rounded to uint8 -> PSNR-Y / SSIM-Y with ``shave = scale`` border pixels removed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from ..data.io import from_tensor, list_images, read_image, to_tensor
+from ..metrics import psnr_y, ssim_y
+from ..resize import imresize_uint8
+from .data import mod_crop
+
+
+def load_benchmark(folder: str | Path, scale: int, limit: int | None = None) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """``[(name, hr uint8, lr uint8)]`` for the images of ``folder`` (gray stays gray, alpha is dropped)."""
+    out = []
+    for path in list_images(folder)[:limit]:
+        hr = read_image(path)[0]
+        if hr.dtype != np.uint8:
+            hr = np.round(hr / 257.0).astype(np.uint8)
+        if hr.ndim == 3:
+            hr = hr[..., :3]
+        hr = np.ascontiguousarray(mod_crop(hr, scale))
+        out.append((path.name, hr, imresize_uint8(hr, 1.0 / scale)))
+    return out
+
+
+@torch.no_grad()
+def super_resolve_uint8(model: Callable[[torch.Tensor], torch.Tensor], lr: np.ndarray) -> np.ndarray:
+    """Run an SRModel on one uint8 image (HW or HWC) and return the uint8 result (rounded, as saved)."""
+    x = to_tensor(lr).unsqueeze(0)
+    return from_tensor(model(x)[0])
+
+
+def evaluate_pairs(model: Callable[[torch.Tensor], torch.Tensor], pairs: Sequence[tuple[str, np.ndarray, np.ndarray]],
+                   scale: int, *, ssim: bool = True,
+                   extra: Callable[[np.ndarray], float] | None = None) -> dict[str, float]:
+    """Mean PSNR-Y (and SSIM-Y, and ``extra(sr)`` when given) of ``model`` over ``pairs``.
+
+    Returns:
+        ``{"psnr": dB, "ssim": in [0, 1] or nan, "extra": mean or nan, "n": count}``.
+    """
+    ps, ss, ex = [], [], []
+    for _, hr, lr in pairs:
+        sr = super_resolve_uint8(model, lr)
+        ps.append(psnr_y(sr, hr, shave=scale))
+        if ssim:
+            ss.append(ssim_y(sr, hr, shave=scale))
+        if extra is not None:
+            ex.append(extra(sr))
+    return {
+        "psnr": float(np.mean(ps)),
+        "ssim": float(np.mean(ss)) if ss else float("nan"),
+        "extra": float(np.mean(ex)) if ex else float("nan"),
+        "n": len(ps),
+    }

@@ -174,3 +174,17 @@ def test_spandrel_compact_and_scale_check(shared):
 def test_unrecognised_real_state_dicts_fail_clearly(shared, name):
     with pytest.raises(WeightsError, match="not recognised by spandrel"):
         load_model(shared("weights", "sr", "state_dict", name))
+
+
+def test_opencv_graph_real(shared):
+    """Runs only where opencv-contrib provides cv2.dnn_superres (it replaces opencv-python's cv2)."""
+    import cv2
+
+    if not hasattr(cv2, "dnn_superres"):
+        pytest.skip("cv2.dnn_superres needs opencv-contrib-python-headless (optional extra 'contrib')")
+    model = load_model(shared("weights", "sr", "opencv_dnn_superres", "ESPCN_x4.pb"))
+    assert model.scale == 4 and model.card.name == "opencv-espcn"
+    with torch.inference_mode():
+        assert model(torch.rand(1, 3, 10, 12)).shape == (1, 3, 40, 48)
+    with pytest.raises(ScaleError):
+        load_model(shared("weights", "sr", "opencv_dnn_superres", "ESPCN_x4.pb"), scale=2)

@@ -19,8 +19,9 @@ from __future__ import annotations
 import ipaddress
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import MissingDependencyError
 from .storage import Study
@@ -65,14 +66,23 @@ def _progress(study: Study, rater_id: int) -> dict[str, Any]:
     return {"total": len(order), "done": len(order) - len(pending), "next": nxt}
 
 
-def create_app(db: str | Path):
-    """The Flask application for the study in ``db`` (raises DataError if it is not a study)."""
+LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1"]
+
+
+def create_app(db: str | Path, *, trusted_hosts: list[str] | None = None):
+    """The Flask application for the study in ``db`` (raises DataError if it is not a study).
+
+    ``trusted_hosts``: accepted ``Host`` header names (any port); other hosts get 400. :func:`serve` passes
+    the loopback names when bound to loopback, so a web page elsewhere cannot reach the study through
+    DNS rebinding.
+    """
     flask = _flask()
     from werkzeug.exceptions import HTTPException
 
     here = Path(__file__).parent
     app = flask.Flask("sr4det.mos", template_folder=str(here / "templates"), static_folder=str(here / "static"))
     app.config["MAX_CONTENT_LENGTH"] = 16 * 1024  # a rating is a few bytes; refuse anything big
+    app.config["TRUSTED_HOSTS"] = trusted_hosts
     app.json.sort_keys = False
     study = Study(db)
     app.config["SR4DET_STUDY"] = study
@@ -83,7 +93,12 @@ def create_app(db: str | Path):
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
-        return flask.jsonify(error=exc.description or exc.name, status=exc.code), exc.code
+        message = exc.description or exc.name
+        if exc.code == 404:  # werkzeug's default text talks about spelling; say what exists instead
+            message = (
+                f"not found: {flask.request.path} (this server has /, /api/raters, /api/next, /api/ratings and /image/<id>.png)"
+            )
+        return flask.jsonify(error=message, status=exc.code), exc.code
 
     @app.after_request
     def _headers(resp):
@@ -133,7 +148,7 @@ def create_app(db: str | Path):
         if not 1 <= score <= 5:
             raise ApiError(400, f"score must be an integer from 1 to 5, got {score}")
         rater_id = known_rater(name)
-        if study.image(image) is None:
+        if not 0 < image < 2**63 or study.image(image) is None:  # SQLite integers are 64-bit
             raise ApiError(404, f"unknown image {image}")
         if image not in study.assignment(rater_id):
             raise ApiError(403, f"image {image} is not assigned to this rater")
@@ -143,7 +158,7 @@ def create_app(db: str | Path):
 
     @app.get("/image/<int:image_id>.png")
     def image_png(image_id: int):
-        png = study.image_png(image_id)
+        png = study.image_png(image_id) if image_id < 2**63 else None  # SQLite integers are 64-bit
         if png is None:
             raise ApiError(404, f"unknown image {image_id}")
         resp = flask.Response(png, mimetype="image/png")
@@ -175,7 +190,7 @@ def serve(
     Uses waitress (a production WSGI server) when installed, else werkzeug's threaded server.
     Binds to loopback by default; any other host is reachable by other machines (a warning is printed).
     """
-    app = create_app(db)
+    app = create_app(db, trusted_hosts=LOOPBACK_HOSTS if _is_loopback(host) else None)
     if not _is_loopback(host):
         print(f"warning: serving on {host}: the study is reachable from other machines", file=sys.stderr)
     try:

@@ -12,21 +12,21 @@ import os
 import re
 import secrets
 import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
 import torch
 
-from ..data.io import list_images, read_image, to_tensor, from_tensor
+from ..data.io import from_tensor, list_images, read_image, to_tensor
 from ..errors import DataError, InputError
 from ..resize import imresize_uint8
 from .storage import ANCHORS, connect, init_schema, transaction
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
-_INTERPOLATORS = ("bicubic", "bilinear", "lanczos")  # zoo entries that need no weights
 
 
 @dataclass
@@ -91,11 +91,10 @@ def parse_methods(spec: str | Sequence[str]) -> list[MethodSpec]:
 
 
 def _load(method: MethodSpec, scale: int, device: str | None):
-    from ..models import create_model, load_model
+    from ..models import resolve_model
 
-    if method.kind == "zoo":
-        return create_model(method.target, scale, pretrained=method.target not in _INTERPOLATORS, device=device)
-    return load_model(method.target, scale=scale, device=device)
+    # zoo names load pretrained weights (interpolation baselines need none); paths go through load_model
+    return resolve_model(method.target, scale, pretrained=True, device=device)
 
 
 def _upscaler(model) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -178,7 +177,8 @@ def create_study(
         methods: see :func:`parse_methods`; ``hr`` and ``bicubic`` are always included.
         limit: use only the first N images (sorted by name).
         max_size: centre-crop HR to at most this many pixels per side first (keeps pages viewable).
-        images_per_rater: each rater sees only this many images (their own seeded random subset).
+        images_per_rater: each rater sees only this many images: the ones assigned least often so far
+            (ties broken at random), so the study is covered evenly.
         seed: seeds image ids and every rater's order (random if None; stored in the study).
         device: where models run (default CPU).
         overwrite: replace an existing ``db`` (otherwise refuse, so no ratings are lost by accident).
@@ -256,7 +256,9 @@ def create_study(
                     outs[m.name] = out
                 # one transaction per scene: a scene is either fully in the study or absent
                 with transaction(conn):
-                    cur = conn.execute("INSERT INTO sources(name, width, height) VALUES (?, ?, ?)", (path.stem, hr.shape[1], hr.shape[0]))
+                    cur = conn.execute(
+                        "INSERT INTO sources(name, width, height) VALUES (?, ?, ?)", (path.stem, hr.shape[1], hr.shape[0])
+                    )
                     sid = cur.lastrowid
                     for name, out in outs.items():
                         png = _png(out)

@@ -13,10 +13,12 @@ Schema (``study_meta.schema_version`` = 1)::
     sources(id, name UNIQUE, width, height)                  -- the HR scenes
     images(id, source_id, method_id, png BLOB, sha256, width, height, UNIQUE(source_id, method_id))
     raters(id, name UNIQUE COLLATE NOCASE, created)
+    assignments(rater_id, position, image_id)                -- each rater's images in display order
     ratings(id, rater_id, image_id, score INTEGER CHECK(score BETWEEN 1 AND 5), created,
             UNIQUE(rater_id, image_id))
 
 Image ids are assigned in a random order at creation, so an id says nothing about the method.
+A rater's image order is drawn when they register (seeded by study seed and rater id) and stored.
 """
 
 from __future__ import annotations
@@ -25,11 +27,12 @@ import hashlib
 import json
 import random
 import sqlite3
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ..errors import DataError
 
@@ -66,15 +69,29 @@ CREATE TABLE raters (
     name TEXT NOT NULL UNIQUE COLLATE NOCASE,
     created TEXT NOT NULL
 );
+CREATE TABLE assignments (
+    rater_id INTEGER NOT NULL REFERENCES raters(id),
+    position INTEGER NOT NULL,
+    image_id INTEGER NOT NULL REFERENCES images(id),
+    PRIMARY KEY (rater_id, position),
+    UNIQUE (rater_id, image_id)
+);
 CREATE TABLE ratings (
     id INTEGER PRIMARY KEY,
     rater_id INTEGER NOT NULL REFERENCES raters(id),
     image_id INTEGER NOT NULL REFERENCES images(id),
     score INTEGER NOT NULL CHECK (typeof(score) = 'integer' AND score BETWEEN 1 AND 5),
     created TEXT NOT NULL,
-    UNIQUE(rater_id, image_id)
+    UNIQUE(rater_id, image_id),
+    -- a rating can only exist for an image assigned to that rater
+    FOREIGN KEY (rater_id, image_id) REFERENCES assignments(rater_id, image_id)
 );
 """
+
+
+def _rater_seed(study_seed: int, rater_id: int) -> int:
+    """A rater's own seed: from the study seed and the rater id, so orders are reproducible per study."""
+    return int.from_bytes(hashlib.sha256(f"{study_seed}:{rater_id}".encode()).digest()[:8], "little")
 
 
 def _now() -> str:
@@ -93,25 +110,26 @@ def connect(db: str | Path, *, must_exist: bool = True) -> sqlite3.Connection:
     # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a transaction is exactly what we write
     conn = sqlite3.connect(str(db), timeout=30.0, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA busy_timeout = 30000")
-    conn.execute("PRAGMA foreign_keys = ON")
-    conn.execute("PRAGMA journal_mode = WAL")
-    # FULL: a committed rating survives a power cut too, not only a killed process; ratings are rare writes
-    conn.execute("PRAGMA synchronous = FULL")
-    if must_exist:
-        _check_schema(conn, db)
+    try:
+        conn.execute("PRAGMA busy_timeout = 30000")
+        if must_exist:  # before switching to WAL, so a foreign SQLite file is left exactly as it was
+            _check_schema(conn, db)
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA journal_mode = WAL")
+        # FULL: a committed rating survives a power cut too, not only a killed process; ratings are rare writes
+        conn.execute("PRAGMA synchronous = FULL")
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise DataError(f"{db} is not an sr4det MOS study ({exc})") from None
     return conn
 
 
 def _check_schema(conn: sqlite3.Connection, db: Path) -> None:
-    try:
-        row = conn.execute("SELECT value FROM study_meta WHERE key = 'schema_version'").fetchone()
-    except sqlite3.DatabaseError as exc:
-        conn.close()
-        raise DataError(f"{db} is not an sr4det MOS study ({exc})") from None
+    row = conn.execute("SELECT value FROM study_meta WHERE key = 'schema_version'").fetchone()
     if row is None or json.loads(row["value"]) != SCHEMA_VERSION:
-        conn.close()
-        raise DataError(f"{db}: unsupported MOS study schema {row['value'] if row else None} (expected {SCHEMA_VERSION})")
+        raise sqlite3.DatabaseError(
+            f"{db}: unsupported MOS study schema {row['value'] if row else None} (expected {SCHEMA_VERSION})"
+        )
 
 
 @contextmanager
@@ -192,28 +210,38 @@ class Study:
         return None if row is None else int(row["id"])
 
     def add_rater(self, name: str) -> tuple[int, bool]:
-        """Register ``name`` (case-insensitive) if new. Returns ``(rater_id, created)``."""
+        """Register ``name`` (case-insensitive) if new, with their image order. Returns ``(rater_id, created)``.
+
+        The order is drawn once and stored (table ``assignments``) in the same transaction as the rater, so
+        it survives restarts. With ``images_per_rater`` set, each new rater gets the N images assigned least
+        often so far (ties broken by the rater's seed), so subsets cover the study evenly.
+        """
+        meta = self.meta()
+        per_rater = meta.get("images_per_rater")
         with self._conn() as conn, transaction(conn):
             row = conn.execute("SELECT id FROM raters WHERE name = ?", (name,)).fetchone()
             if row is not None:
                 return int(row["id"]), False
-            cur = conn.execute("INSERT INTO raters(name, created) VALUES (?, ?)", (name, _now()))
-            return int(cur.lastrowid), True
-
-    def rater_seed(self, rater_id: int) -> int:
-        """The seed of this rater's image order: study seed and rater id, so it is stable across restarts."""
-        seed = int(self.meta().get("seed", 0))
-        return int.from_bytes(hashlib.sha256(f"{seed}:{rater_id}".encode()).digest()[:8], "little")
+            rater_id = int(conn.execute("INSERT INTO raters(name, created) VALUES (?, ?)", (name, _now())).lastrowid)
+            rng = random.Random(_rater_seed(int(meta.get("seed", 0)), rater_id))
+            ids = [r[0] for r in conn.execute("SELECT id FROM images ORDER BY id")]
+            rng.shuffle(ids)
+            if per_rater:
+                counts = dict(conn.execute("SELECT image_id, COUNT(*) FROM assignments GROUP BY image_id").fetchall())
+                ids = sorted(ids, key=lambda i: counts.get(i, 0))[: int(per_rater)]  # stable: ties keep the shuffle
+                rng.shuffle(ids)
+            conn.executemany(
+                "INSERT INTO assignments(rater_id, position, image_id) VALUES (?, ?, ?)",
+                [(rater_id, k, i) for k, i in enumerate(ids)],
+            )
+            return rater_id, True
 
     def assignment(self, rater_id: int) -> list[int]:
-        """The image ids this rater sees, in the order shown (seeded per rater, reproducible).
-
-        With ``images_per_rater`` set in the study, each rater gets the first N of their own permutation.
-        """
-        ids = self.image_ids()
-        random.Random(self.rater_seed(rater_id)).shuffle(ids)
-        per_rater = self.meta().get("images_per_rater")
-        return ids[: int(per_rater)] if per_rater else ids
+        """The image ids assigned to this rater, in the order they are shown."""
+        with self._conn() as conn:
+            return [
+                r[0] for r in conn.execute("SELECT image_id FROM assignments WHERE rater_id = ? ORDER BY position", (rater_id,))
+            ]
 
     def rated(self, rater_id: int) -> set[int]:
         with self._conn() as conn:
@@ -254,4 +282,7 @@ class Study:
 
     def counts(self) -> dict[str, int]:
         with self._conn() as conn:
-            return {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("methods", "sources", "images", "raters", "ratings")}
+            return {
+                t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+                for t in ("methods", "sources", "images", "raters", "ratings")
+            }

@@ -69,6 +69,7 @@
     if (!r.ok) { $("status").textContent = r.data.error; return; }
     rater = r.data.rater;
     $("who").textContent = rater;
+    if (document.activeElement) document.activeElement.blur();  // keys 1-5 must reach the page, not the name box
     $("login").hidden = true;
     $("rating").hidden = false;
     show(r.data);

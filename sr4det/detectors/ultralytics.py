@@ -165,7 +165,7 @@ class UltralyticsDetector:
                 )
             except Exception as exc:
                 raise DetectorError(f"{self!r} failed: {type(exc).__name__}: {exc}") from exc
-            for im, r in zip(chunk, results):
+            for im, r in zip(chunk, results, strict=True):
                 b = r.boxes
                 out.append(
                     Detections(

@@ -1,0 +1,336 @@
+"""Write a degraded + super-resolved copy of a YOLO or COCO dataset, so detector training reuses SR output.
+
+``materialize(data, output, degrade=4, sr="espcn")``:
+
+* **YOLO** (``data.yaml``): every image of every split (``train``/``val``/``test``; folders, ``.txt`` lists or
+  lists of either) is written under ``output`` at the same path relative to the dataset root, with its label
+  file at ultralytics' ``images -> labels`` path, plus ``output/data.yaml`` (absolute ``path:``, same splits
+  and names). Images shared by several splits are processed once.
+* **COCO** (``instances.json``): images under ``output/images/`` (same relative file names), and
+  ``output/annotations.json`` with image sizes, boxes, areas, polygons and RLE masks rescaled.
+
+Geometry: ``Degrade`` mod-crops each image to a multiple of its scale (bottom/right), then downsizes; SR
+upsizes by its own scale. Labels are cropped to the mod-cropped frame (boxes clamped, ones left empty are
+dropped) and multiplied by ``sr_scale / degrade_scale`` (1 with SR, ``1 / scale`` without). Output images are
+written losslessly (PNG by default) so no new JPEG artefacts confound the SR comparison.
+
+Resumable: images whose output file exists are skipped, and ``output/materialize.json`` records the
+settings; rerunning with other settings into the same folder raises unless ``overwrite=True``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..data.io import IMAGE_EXTENSIONS, read_image, write_image
+from ..errors import DataError, InputError, ScaleError
+from ..transforms import Degrade, SRTransform
+
+MANIFEST = "materialize.json"
+
+
+class _Pipeline:
+    def __init__(self, degrade: Degrade | int | None, sr: Any, tile: Any, device: Any, pretrained: bool):
+        if isinstance(degrade, (int, np.integer)) and not isinstance(degrade, bool):
+            degrade = Degrade(int(degrade))
+        if degrade is not None and not isinstance(degrade, Degrade):
+            raise InputError(f"degrade must be a Degrade, an int scale or None, got {type(degrade).__name__}")
+        if sr is not None and not isinstance(sr, SRTransform):
+            sr = SRTransform(sr, scale=degrade.scale if degrade else None, tile=tile, device=device, pretrained=pretrained)
+        if degrade is None and sr is None:
+            raise InputError("materialize needs degrade=..., sr=... or both")
+        self.degrade, self.sr = degrade, sr
+        self.down = degrade.scale if degrade else 1
+        self.up = sr.scale if sr else 1
+        if degrade is not None and sr is not None and self.up != self.down:
+            raise ScaleError(f"SR x{self.up} does not undo Degrade x{self.down}")
+
+    @property
+    def factor(self) -> float:
+        """Output pixels per input pixel (after the mod-crop)."""
+        return self.up / self.down
+
+    def crop_size(self, h: int, w: int) -> tuple[int, int]:
+        return h - h % self.down, w - w % self.down
+
+    def out_size(self, h: int, w: int) -> tuple[int, int]:
+        ch, cw = self.crop_size(h, w)
+        return ch // self.down * self.up, cw // self.down * self.up
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        x = self.degrade(image) if self.degrade else image
+        return self.sr(x) if self.sr else x
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "degrade": self.degrade.config if self.degrade else None,
+            "sr": {"model": self.sr.model_name, "scale": self.sr.scale} if self.sr else None,
+        }
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _check_manifest(output: Path, config: dict[str, Any], overwrite: bool) -> None:
+    manifest = output / MANIFEST
+    if manifest.is_file() and not overwrite:
+        old = json.loads(manifest.read_text())
+        if old.get("config") != config:
+            raise InputError(
+                f"{output} was materialized with other settings ({old.get('config')}); "
+                "choose another output folder or pass overwrite=True (--overwrite)"
+            )
+    _write_text(manifest, json.dumps({"config": config}, indent=2))
+
+
+def _process_images(jobs: list[tuple[Path, Path]], pipe: _Pipeline, overwrite: bool, progress: bool) -> dict[Path, tuple[int, int]]:
+    """Run the pipeline on (source, target) pairs; returns the source (H, W) of every image."""
+    from tqdm.auto import tqdm
+
+    sizes: dict[Path, tuple[int, int]] = {}
+    for src, dst in tqdm(jobs, desc="materialize", unit="img", disable=not progress):
+        if dst.is_file() and not overwrite:
+            sizes[src] = _source_size(src)
+            continue
+        image, _ = read_image(src)
+        sizes[src] = image.shape[:2]
+        if min(image.shape[:2]) < pipe.down:
+            raise DataError(f"{src} ({image.shape[1]}x{image.shape[0]}) is smaller than the scale {pipe.down}")
+        write_image(dst, pipe(image))
+    return sizes
+
+
+def _source_size(path: Path) -> tuple[int, int]:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return im.height, im.width
+
+
+def _out_name(path: Path, fmt: str | None) -> Path:
+    return path.with_suffix(fmt) if fmt else path
+
+
+# ------------------------------------------------------------------------------------------------ YOLO
+def _yolo_files(entry: str, root: Path, yaml_path: Path) -> list[Path]:
+    p = Path(entry) if Path(entry).is_absolute() else root / entry
+    if p.is_dir():
+        return sorted(q for q in p.rglob("*") if q.suffix.lower() in IMAGE_EXTENSIONS)
+    if p.is_file() and p.suffix == ".txt":
+        out = []
+        for line in p.read_text().splitlines():
+            if line.strip():
+                q = Path(line.strip())
+                out.append(q if q.is_absolute() else (p.parent / q).resolve())
+        return out
+    raise DataError(f"{yaml_path}: split entry {entry!r} is neither a folder nor a .txt list ({p})")
+
+
+def _yolo_label_lines(label: Path, h: int, w: int, pipe: _Pipeline) -> list[str]:
+    """Re-normalise YOLO label lines (boxes ``c cx cy w h`` or polygons ``c x1 y1 ...``) to the output frame."""
+    if not label.is_file():
+        return []
+    ch, cw = pipe.crop_size(h, w)
+    out = []
+    for n, line in enumerate(label.read_text().splitlines(), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        try:
+            cls, vals = int(parts[0]), np.array([float(v) for v in parts[1:]], dtype=np.float64)
+        except ValueError as exc:
+            raise DataError(f"{label}:{n}: malformed label line {line!r}") from exc
+        if len(vals) == 4:
+            cx, cy, bw, bh = vals
+            x0, x1 = np.clip([(cx - bw / 2) * w, (cx + bw / 2) * w], 0, cw)
+            y0, y1 = np.clip([(cy - bh / 2) * h, (cy + bh / 2) * h], 0, ch)
+            if x1 <= x0 or y1 <= y0:
+                continue  # the object lay entirely in the mod-cropped strip
+            new = [(x0 + x1) / 2 / cw, (y0 + y1) / 2 / ch, (x1 - x0) / cw, (y1 - y0) / ch]
+        elif len(vals) >= 6 and len(vals) % 2 == 0:
+            pts = vals.reshape(-1, 2) * [w, h]
+            pts = np.clip(pts, 0, [cw, ch]) / [cw, ch]
+            new = pts.reshape(-1).tolist()
+        else:
+            raise DataError(f"{label}:{n}: expected 4 box values or an even number (>= 6) of polygon values")
+        out.append(" ".join([str(cls)] + [f"{v:.6f}" for v in new]))
+    return out
+
+
+def _materialize_yolo(yaml_path: Path, output: Path, pipe: _Pipeline, splits, fmt, overwrite, progress) -> Path:
+    import yaml
+
+    from ..data.datasets import _label_path
+
+    cfg = yaml.safe_load(yaml_path.read_text()) or {}
+    if "names" not in cfg:
+        raise DataError(f"{yaml_path} has no 'names'")
+    root = Path(cfg["path"]) if cfg.get("path") else yaml_path.parent
+    if not root.is_absolute():
+        root = (yaml_path.parent / root) if (yaml_path.parent / root).exists() else root.resolve()
+    splits = [s for s in (splits or ("train", "val", "test")) if cfg.get(s)]
+    if not splits:
+        raise DataError(f"{yaml_path} has none of the splits train/val/test")
+    new_cfg: dict[str, Any] = {"path": str(output.resolve())}
+    targets: dict[Path, Path] = {}
+    for split in splits:
+        entries = cfg[split] if isinstance(cfg[split], list) else [cfg[split]]
+        new_entries = []
+        for entry in entries:
+            files = _yolo_files(str(entry), root, yaml_path)
+            for f in files:
+                try:
+                    rel = f.resolve().relative_to(root.resolve())
+                except ValueError:
+                    rel = Path("images") / "_external" / f.name
+                targets.setdefault(f, output / _out_name(rel, fmt))
+            p = Path(str(entry))
+            if p.is_absolute() or p.suffix == ".txt":  # rewrite as a list file of the new images
+                lst = output / f"{split}.txt"
+                _write_text(lst, "".join(f"{targets[f]}\n" for f in files))
+                new_entries.append(lst.name)
+            else:
+                new_entries.append(str(entry))
+        new_cfg[split] = new_entries if len(new_entries) > 1 else new_entries[0]
+    new_cfg["names"] = cfg["names"]
+    sizes = _process_images(list(targets.items()), pipe, overwrite, progress)
+    for src, dst in targets.items():
+        h, w = sizes[src]
+        lines = _yolo_label_lines(_label_path(src), h, w, pipe)
+        if lines or _label_path(src).is_file():
+            _write_text(_label_path(dst), "".join(line + "\n" for line in lines))
+    out_yaml = output / "data.yaml"
+    _write_text(out_yaml, yaml.safe_dump(new_cfg, sort_keys=False))
+    return out_yaml
+
+
+# ------------------------------------------------------------------------------------------------ COCO
+def _scale_rle(seg: Any, h: int, w: int, pipe: _Pipeline) -> dict[str, Any]:
+    import cv2
+    from pycocotools import mask as mask_utils
+
+    rle = mask_utils.frPyObjects(seg, h, w) if isinstance(seg.get("counts"), list) else seg
+    m = mask_utils.decode(rle)
+    ch, cw = pipe.crop_size(h, w)
+    oh, ow = pipe.out_size(h, w)
+    m = cv2.resize(np.ascontiguousarray(m[:ch, :cw]), (ow, oh), interpolation=cv2.INTER_NEAREST)
+    out = mask_utils.encode(np.asfortranarray(m.astype(np.uint8)))
+    out["counts"] = out["counts"].decode("ascii")
+    return out
+
+
+def _materialize_coco(json_path: Path, images: Path | None, output: Path, pipe: _Pipeline, fmt, overwrite, progress) -> Path:
+    from ..data.datasets import _find_image_dir
+
+    try:
+        coco = json.loads(json_path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise DataError(f"cannot read COCO json {json_path}: {exc}") from exc
+    image_dir = Path(images) if images else _find_image_dir(json_path)
+    by_id = {}
+    jobs = []
+    for im in coco.get("images", []):
+        src = image_dir / im["file_name"]
+        if not src.is_file():
+            raise DataError(f"{json_path}: image {im['file_name']} not found in {image_dir}")
+        new_name = str(_out_name(Path(im["file_name"]), fmt))
+        jobs.append((src, output / "images" / new_name))
+        by_id[im["id"]] = (im, new_name)
+    sizes = _process_images(jobs, pipe, overwrite, progress)
+    new_images, dims = [], {}
+    for (src, _), im in zip(jobs, coco.get("images", []), strict=True):
+        h, w = sizes[src]
+        if (im.get("height"), im.get("width")) not in ((h, w), (None, None)):
+            raise DataError(f"{json_path}: image {im['file_name']} is {w}x{h} but the json says {im.get('width')}x{im.get('height')}")
+        oh, ow = pipe.out_size(h, w)
+        dims[im["id"]] = (h, w)
+        new_images.append({**im, "file_name": by_id[im["id"]][1], "height": oh, "width": ow})
+    f = pipe.factor
+    new_anns = []
+    for ann in coco.get("annotations", []):
+        if ann["image_id"] not in dims:
+            raise DataError(f"{json_path}: annotation {ann.get('id')} refers to unknown image {ann['image_id']}")
+        h, w = dims[ann["image_id"]]
+        ch, cw = pipe.crop_size(h, w)
+        x, y, bw, bh = ann["bbox"]
+        x0, x1 = np.clip([x, x + bw], 0, cw)
+        y0, y1 = np.clip([y, y + bh], 0, ch)
+        if x1 <= x0 or y1 <= y0:
+            continue
+        kept = (x1 - x0) * (y1 - y0) / max(bw * bh, 1e-12)  # share of the box left after the mod-crop
+        new = {**ann, "bbox": [float(x0 * f), float(y0 * f), float((x1 - x0) * f), float((y1 - y0) * f)]}
+        if "area" in ann:
+            new["area"] = float(ann["area"] * f * f * kept)
+        seg = ann.get("segmentation")
+        if isinstance(seg, list):
+            new["segmentation"] = [
+                (np.clip(np.asarray(poly, dtype=np.float64).reshape(-1, 2), 0, [cw, ch]) * f).reshape(-1).tolist() for poly in seg
+            ]
+        elif isinstance(seg, dict):
+            new["segmentation"] = _scale_rle(seg, h, w, pipe)
+        new_anns.append(new)
+    out_json = output / "annotations.json"
+    _write_text(out_json, json.dumps({**coco, "images": new_images, "annotations": new_anns}))
+    return out_json
+
+
+# ------------------------------------------------------------------------------------------------ API
+def materialize(
+    data: str | Path,
+    output: str | Path,
+    degrade: Degrade | int | None = 4,
+    sr: Any = "espcn",
+    *,
+    images: str | Path | None = None,
+    splits: list[str] | None = None,
+    image_format: str | None = ".png",
+    tile: Any = "auto",
+    device: Any = None,
+    pretrained: bool = True,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> Path:
+    """Write the Degrade + SR copy of a dataset (see the module docstring).
+
+    Args:
+        data: an ultralytics dataset ``.yaml`` or a COCO ``.json``.
+        output: the folder to write (created; reruns resume).
+        degrade: a :class:`~sr4det.transforms.Degrade`, an int scale, or None (images already LR).
+        sr: an :class:`~sr4det.transforms.SRTransform`, a model spec it accepts, or None (write the LR images).
+        images: COCO only: the image folder (default: guessed from the json's location).
+        splits: YOLO only: which splits (default all of train/val/test present).
+        image_format: output extension (``".png"``); None keeps each input's extension.
+        tile, device, pretrained: for building the SRTransform from a spec.
+        overwrite: recompute existing outputs and accept other settings than the folder's manifest.
+        progress: tqdm progress bar.
+
+    Returns:
+        The new ``data.yaml`` (YOLO) or ``annotations.json`` (COCO).
+    """
+    data, output = Path(data), Path(output)
+    if not data.is_file():
+        raise DataError(f"dataset file not found: {data}")
+    if image_format is not None and not image_format.startswith("."):
+        image_format = "." + image_format
+    if image_format is not None and image_format.lower() not in IMAGE_EXTENSIONS:
+        raise InputError(f"unsupported image format {image_format!r}; choose from {IMAGE_EXTENSIONS}")
+    pipe = _Pipeline(degrade, sr, tile, device, pretrained)
+    output.mkdir(parents=True, exist_ok=True)
+    config = {**pipe.config(), "source": str(data.resolve()), "image_format": image_format}
+    _check_manifest(output, config, overwrite)
+    if data.suffix.lower() in (".yaml", ".yml"):
+        return _materialize_yolo(data, output, pipe, splits, image_format, overwrite, progress)
+    if data.suffix.lower() == ".json":
+        return _materialize_coco(data, Path(images) if images else None, output, pipe, image_format, overwrite, progress)
+    raise InputError(f"{data}: expected a dataset .yaml (YOLO) or a COCO .json")

@@ -65,6 +65,10 @@ class RRDBNet(nn.Module):
         self.lrelu = nn.LeakyReLU(0.2, inplace=True)
         # 5 chained convs per RDB, 3 RDBs per RRDB; head/tail convs and nearest upsampling add a few
         self.receptive_field = (15 * nb + 6) * self.unshuffle
+        # default tile overlap in feature pixels x unshuffle: random-weight RRDBNet (nb=23) needed only 6 px for
+        # uint8 agreement (its 0.2 residual scaling damps the body); 16 px is kept for trained weights,
+        # which use more of the receptive field (eval/results/tiling.md)
+        self.effective_overlap = min(16 * self.unshuffle, self.receptive_field)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.unshuffle > 1:

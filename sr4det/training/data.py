@@ -9,9 +9,9 @@ than the mirrored border a crop-then-shrink pipeline would see.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch

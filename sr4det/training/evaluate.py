@@ -6,8 +6,8 @@ model -> SR rounded to uint8 -> PSNR-Y / SSIM-Y with ``shave = scale`` border pi
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import torch

@@ -298,7 +298,7 @@ class _Run:
             "val_psnr_fp32": val["psnr"],
             "val_psnr_fp16": half_psnr,
             "degradation": "MATLAB bicubic (sr4det.resize.imresize_uint8), uint8 LR",
-            "torch": torch.__version__,
+            "torch": str(torch.__version__),
         }
         path = save_weights(cfg.export, self.net, arch=cfg.model, scale=cfg.scale, kwargs=cfg.model_kwargs,
                             meta=meta, half=half)

@@ -18,9 +18,10 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -95,20 +96,21 @@ class GroundTruth:
     def num_boxes(self) -> int:
         return int(sum(len(im) for im in self.images))
 
-    def subset(self, ids: Iterable[int]) -> "GroundTruth":
+    def subset(self, ids: Iterable[int]) -> GroundTruth:
         """The images whose id is in ``ids`` (order kept)."""
         keep = set(int(i) for i in ids)
         return replace(self, images=[im for im in self.images if im.id in keep])
 
-    def head(self, n: int | None) -> "GroundTruth":
+    def head(self, n: int | None) -> GroundTruth:
         """The first ``n`` images (all if ``n`` is None)."""
         return self if n is None else replace(self, images=self.images[: int(n)])
 
-    def mod_crop(self, multiple: int) -> "GroundTruth":
+    def mod_crop(self, multiple: int) -> GroundTruth:
         """Crop every image to ``(H - H % m, W - W % m)`` (top-left kept) and clip the boxes to it.
 
         A clipped box keeps the fraction of its ``area`` that its clipped box keeps; boxes that vanish
-        (zero width or height after clipping) are dropped and counted in ``dropped_boxes``.
+        (zero width or height after clipping) are dropped and counted in ``dropped_boxes``. Images smaller than
+        ``multiple`` (or of unknown size, 0) get size 0, which marks them unusable (the evaluator skips them).
         """
         m = int(multiple)
         if m < 1:
@@ -119,7 +121,9 @@ class GroundTruth:
         for im in self.images:
             h, w = im.height - im.height % m, im.width - im.width % m
             if h == 0 or w == 0:
-                raise DataError(f"{im.file_name}: {im.height}x{im.width} image is smaller than the scale {m}")
+                # unreadable (size unknown) or smaller than the scale: size 0 marks it unusable; the runner skips it
+                images.append(replace(im, height=0, width=0))
+                continue
             b = im.boxes.copy()
             b[:, [0, 2]] = b[:, [0, 2]].clip(0, w)
             b[:, [1, 3]] = b[:, [1, 3]].clip(0, h)
@@ -140,7 +144,7 @@ class GroundTruth:
         ann_id = 1
         for im in self.images:
             images.append({"id": int(im.id), "file_name": im.file_name, "height": int(im.height), "width": int(im.width)})
-            for box, cat, crowd, area in zip(im.boxes, im.category_ids, im.iscrowd, im.area):
+            for box, cat, crowd, area in zip(im.boxes, im.category_ids, im.iscrowd, im.area, strict=True):
                 x1, y1, x2, y2 = (float(v) for v in box)
                 anns.append({
                     "id": ann_id, "image_id": int(im.id), "category_id": int(cat), "bbox": [x1, y1, x2 - x1, y2 - y1],
@@ -209,7 +213,7 @@ class ClassMap:
         return np.array([lut.get(int(v), -1) for v in np.asarray(labels).reshape(-1)], dtype=np.int64)
 
     @classmethod
-    def build(cls, detector_names: Mapping[int, str], gt: GroundTruth, how: str = "names") -> "ClassMap":
+    def build(cls, detector_names: Mapping[int, str], gt: GroundTruth, how: str = "names") -> ClassMap:
         """Build and check the mapping.
 
         Args:
@@ -480,20 +484,19 @@ def _ultralytics_dataset(name: str, split: str) -> GroundTruth:
     import_ultralytics()
     from ultralytics.data.utils import check_det_dataset
 
-    info = check_det_dataset(name)
-    yaml_file = Path(info.get("yaml_file", "")) if info.get("yaml_file") else None
-    if yaml_file is not None and yaml_file.is_file():
-        gt = load_yolo(yaml_file, split)
-        if gt.images and gt.images[0].path.exists():
-            return gt
-    # ultralytics resolved the split paths itself (absolute); write nothing, read them directly
+    try:
+        info = check_det_dataset(name)  # downloads when needed; returns absolute split paths and names
+    except Exception as exc:  # ultralytics raises SyntaxError/FileNotFoundError/ConnectionError for bad or unreachable data
+        raise DataError(f"ultralytics cannot resolve dataset {name!r}: {type(exc).__name__}: {exc}") from exc
+    if info.get(split) is None:
+        raise DataError(f"dataset {name!r} has no '{split}' split")
     import tempfile
 
     import yaml
 
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = {"names": info["names"], split: str(info[split])}
+        entries = info[split] if isinstance(info[split], list) else [info[split]]
         y = Path(tmp) / "data.yaml"
-        y.write_text(yaml.safe_dump(cfg))
+        y.write_text(yaml.safe_dump({"names": dict(_yaml_names(info["names"])), split: [str(e) for e in entries]}))
         gt = load_yolo(y, split)
     return replace(gt, source=name)

@@ -1,0 +1,32 @@
+"""The ΔmAP evaluator: conditions (hr / lr / bicubic / SR models), COCO metrics, paired bootstrap, report.
+
+    from sr4det.data import load_dataset
+    from sr4det.detectors import UltralyticsDetector
+    from sr4det.evaluation import compare
+
+    results = compare(load_dataset("coco128/annotations/instances_train2017.json"),
+                      UltralyticsDetector("yolo11n.pt"), sr=["bicubic", "espcn"], scale=4, out_dir="out")
+"""
+
+from .coco import STAT_KEYS, CocoResult, ImageMatches, bootstrap_ap, bootstrap_weights, evaluate, paired_delta_ci
+from .conditions import Degradation, SRSpec, model_digest, run_sr
+from .report import render_markdown, write_report
+from .runner import compare, default_cache_dir
+
+__all__ = [
+    "STAT_KEYS",
+    "CocoResult",
+    "Degradation",
+    "ImageMatches",
+    "SRSpec",
+    "bootstrap_ap",
+    "bootstrap_weights",
+    "compare",
+    "default_cache_dir",
+    "evaluate",
+    "model_digest",
+    "paired_delta_ci",
+    "render_markdown",
+    "run_sr",
+    "write_report",
+]

@@ -1,0 +1,278 @@
+"""COCO box evaluation: pycocotools (reference) or faster-coco-eval (optional, identical numbers), plus a
+vectorised re-accumulation of pycocotools' per-image matches for per-class AP and the paired bootstrap.
+
+The standard 12 numbers are reported under the keys of :data:`STAT_KEYS`. A number that COCO marks as
+undefined (``-1``: e.g. APs when the data has no small objects) is returned as ``None`` - never averaged in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import MissingDependencyError
+
+STAT_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
+BACKENDS = ("pycocotools", "faster-coco-eval")
+
+
+def _coco_api(backend: str):
+    """(COCO, COCOeval) classes of a backend."""
+    if backend == "pycocotools":
+        from pycocotools.coco import COCO
+        from pycocotools.cocoeval import COCOeval
+
+        return COCO, COCOeval
+    if backend == "faster-coco-eval":
+        try:
+            from faster_coco_eval import COCO, COCOeval_faster
+        except ImportError as exc:
+            raise MissingDependencyError("backend 'faster-coco-eval' needs `pip install faster-coco-eval`") from exc
+        return COCO, COCOeval_faster
+    raise ValueError(f"unknown COCO backend {backend!r}; choose from {BACKENDS}")
+
+
+def _build(backend: str, gt: dict[str, Any], results: Sequence[dict[str, Any]]):
+    COCO, COCOeval = _coco_api(backend)
+    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress lines
+        coco_gt = COCO()
+        coco_gt.dataset = {k: list(v) for k, v in gt.items()}
+        coco_gt.createIndex()
+        if results:
+            coco_dt = coco_gt.loadRes([dict(r) for r in results])
+        else:
+            # loadRes cannot take an empty list (it reads results[0]); a detector that found nothing is valid
+            coco_dt = COCO()
+            coco_dt.dataset = {"images": list(gt["images"]), "categories": list(gt["categories"]), "annotations": []}
+            coco_dt.createIndex()
+        if backend == "faster-coco-eval":
+            ev = COCOeval(coco_gt, coco_dt, "bbox", print_function=lambda *a, **k: None)
+        else:
+            ev = COCOeval(coco_gt, coco_dt, "bbox")
+    return ev
+
+
+@dataclass
+class CocoResult:
+    """Output of :func:`evaluate`.
+
+    Attributes:
+        metrics: ``{key: value or None}`` for every key of :data:`STAT_KEYS`.
+        per_class_ap: ``{category_id: AP (IoU .50:.95, all areas, 100 dets) or None if the class has no GT}``.
+        per_class_ap50: the same at IoU 0.5.
+        matches: per-image matches (from pycocotools) for :func:`bootstrap_ap`; None unless requested.
+    """
+
+    metrics: dict[str, float | None]
+    per_class_ap: dict[int, float | None]
+    per_class_ap50: dict[int, float | None]
+    matches: ImageMatches | None = None
+
+
+def _none_if_undefined(v: float) -> float | None:
+    return None if v < 0 else float(v)
+
+
+def evaluate(gt: dict[str, Any], results: Sequence[dict[str, Any]], backend: str = "pycocotools",
+             keep_matches: bool = False) -> CocoResult:
+    """Evaluate COCO-format box ``results`` (``image_id``, ``category_id``, ``bbox`` xywh, ``score``) against ``gt``.
+
+    Args:
+        gt: a COCO ground-truth dict (``images``, ``annotations``, ``categories``), e.g. ``GroundTruth.to_coco()``.
+        results: detections in the ground truth's frame; may be empty.
+        backend: ``"pycocotools"`` or ``"faster-coco-eval"``.
+        keep_matches: also return the per-image matches for bootstrapping (always computed with pycocotools,
+            so bootstrap intervals do not depend on the backend).
+    """
+    ev = _build(backend, gt, results)
+    with contextlib.redirect_stdout(io.StringIO()):
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    stats = [float(s) for s in ev.stats[: len(STAT_KEYS)]]
+    metrics = {k: _none_if_undefined(v) for k, v in zip(STAT_KEYS, stats, strict=True)}
+    precision = np.asarray(ev.eval["precision"])  # (T, R, K, A, M)
+    cat_ids = list(ev.params.catIds)
+    per, per50 = {}, {}
+    m100 = list(ev.params.maxDets).index(100) if 100 in ev.params.maxDets else -1
+    for k, cid in enumerate(cat_ids):
+        p = precision[:, :, k, 0, m100]
+        per[int(cid)] = float(p[p > -1].mean()) if (p > -1).any() else None
+        p50 = precision[0, :, k, 0, m100]
+        per50[int(cid)] = float(p50[p50 > -1].mean()) if (p50 > -1).any() else None
+    matches = None
+    if keep_matches:
+        ref = ev if backend == "pycocotools" else _build("pycocotools", gt, results)
+        if ref is not ev:
+            with contextlib.redirect_stdout(io.StringIO()):
+                ref.evaluate()
+        matches = ImageMatches.from_cocoeval(ref)
+    return CocoResult(metrics, per, per50, matches)
+
+
+class ImageMatches:
+    """pycocotools' per-image matching (area "all", 100 detections), re-accumulated fast under image weights.
+
+    With all weights 1 :meth:`ap` reproduces pycocotools' ``accumulate`` + ``summarize`` exactly; integer weights
+    (how often each image is drawn) give the AP of a bootstrap resample without re-matching any box.
+    """
+
+    def __init__(self, img_ids: list[int], cat_ids: list[int], rec_thrs: np.ndarray, per_cat: list[dict[str, np.ndarray] | None],
+                 n_iou: int = 10):
+        self.n_iou = n_iou
+        self.img_ids = img_ids
+        self.cat_ids = cat_ids
+        self.rec_thrs = np.asarray(rec_thrs, dtype=np.float64)
+        self.per_cat = per_cat
+
+    @classmethod
+    def from_cocoeval(cls, ev, max_det: int = 100) -> ImageMatches:
+        p = ev.params
+        img_ids, cat_ids = list(p.imgIds), list(p.catIds)
+        n_img, n_area = len(img_ids), len(p.areaRng)
+        a_all = [tuple(a) for a in p.areaRng].index((0, 1e5**2)) if (0, 1e5**2) in [tuple(a) for a in p.areaRng] else 0
+        per_cat: list[dict[str, np.ndarray] | None] = []
+        for k in range(len(cat_ids)):
+            base = k * n_area * n_img + a_all * n_img
+            scores, img_idx, dtm, dtig, npos = [], [], [], [], np.zeros(n_img, np.int64)
+            present = False
+            for i in range(n_img):
+                e = ev.evalImgs[base + i]
+                if e is None:
+                    continue
+                present = True
+                s = np.asarray(e["dtScores"][:max_det], dtype=np.float64)
+                scores.append(s)
+                img_idx.append(np.full(len(s), i, np.int64))
+                dtm.append(np.asarray(e["dtMatches"])[:, :max_det])
+                dtig.append(np.asarray(e["dtIgnore"])[:, :max_det])
+                npos[i] = int(np.count_nonzero(np.asarray(e["gtIgnore"]) == 0))
+            if not present:
+                per_cat.append(None)
+                continue
+            s = np.concatenate(scores)
+            order = np.argsort(-s, kind="mergesort")  # pycocotools' order, ties included
+            m = np.concatenate(dtm, axis=1)[:, order]
+            ig = np.concatenate(dtig, axis=1)[:, order].astype(bool)
+            per_cat.append({
+                "img": np.concatenate(img_idx)[order],
+                "tp": np.logical_and(m, ~ig),
+                "fp": np.logical_and(np.logical_not(m), ~ig),
+                "npos": npos,
+            })
+        return cls(img_ids, cat_ids, p.recThrs, per_cat, len(p.iouThrs))
+
+    def precision(self, weights: np.ndarray, iou_index: slice | int = slice(None)) -> np.ndarray:
+        """Interpolated precision, shape (B, T, R, K), -1 where a class has no (weighted) ground truth.
+
+        Args:
+            weights: (B, n_images) non-negative integer image multiplicities (a row of ones = the data itself).
+            iou_index: which IoU thresholds (default all ten).
+        """
+        w = np.atleast_2d(np.asarray(weights, dtype=np.float64))
+        B = w.shape[0]
+        R, K = len(self.rec_thrs), len(self.cat_ids)
+        T = len(range(self.n_iou)[iou_index]) if isinstance(iou_index, slice) else 1
+        out = -np.ones((B, T, R, K))
+        for k, c in enumerate(self.per_cat):
+            if c is None:
+                continue
+            npig = w @ c["npos"]  # (B,)
+            tp = c["tp"][iou_index]
+            fp = c["fp"][iou_index]
+            tp, fp = np.atleast_2d(tp), np.atleast_2d(fp)
+            dw = w[:, c["img"]]  # (B, D)
+            tp_sum = np.cumsum(tp[None] * dw[:, None, :], axis=2)  # (B, T, D)
+            fp_sum = np.cumsum(fp[None] * dw[:, None, :], axis=2)
+            D = tp_sum.shape[2]
+            ok = npig > 0
+            if D == 0:
+                out[ok, :, :, k] = 0.0
+                continue
+            if not ok.any():
+                continue
+            tp_sum, fp_sum, n = tp_sum[ok], fp_sum[ok], npig[ok][:, None, None]
+            pr = tp_sum / (fp_sum + tp_sum + np.spacing(1))
+            pr = np.maximum.accumulate(pr[..., ::-1], axis=-1)[..., ::-1]  # precision envelope
+            out[ok, :, :, k] = _sample_envelope(tp_sum, n[:, :, 0], pr, self.rec_thrs)
+        return out
+
+    def ap(self, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(AP, AP50) per weight row, each shape (B,): pycocotools' means over entries > -1 (NaN if none)."""
+        if weights is None:
+            weights = np.ones((1, len(self.img_ids)))
+        prec = self.precision(weights)
+        return _mean_defined(prec), _mean_defined(prec[:, :1])
+
+
+def _sample_envelope(tp_sum: np.ndarray, npig: np.ndarray, pr: np.ndarray, rec_thrs: np.ndarray) -> np.ndarray:
+    """pycocotools' ``q[r] = pr[searchsorted(tp / npig, recThrs[r], "left")]`` (0 past the end), for all rows at once.
+
+    ``tp_sum``/``pr``: (B, T, D); ``npig``: (B, 1). The recall test ``tp / npig >= thr`` is turned into the exact
+    integer test ``tp >= c`` (``c`` = the least count whose float quotient passes, found with pycocotools' own
+    float division), so one ``searchsorted`` over row-offset integers answers every row without a Python loop.
+    """
+    B, T, D = tp_sum.shape
+    c = np.ceil(rec_thrs[None, :] * npig)  # (B, R)
+    c = np.where((c - 1) / npig >= rec_thrs[None, :], c - 1, c)
+    c = np.where(c / npig < rec_thrs[None, :], c + 1, c)
+    rows = B * T
+    flat = tp_sum.reshape(rows, D)
+    step = float(max(flat.max(initial=0.0), c.max(initial=0.0)) + 2)
+    offsets = np.arange(rows, dtype=np.float64)[:, None] * step  # integers: exact in float64
+    queries = np.repeat(c, T, axis=0) + offsets  # (rows, R)
+    idx = np.searchsorted((flat + offsets).ravel(), queries.ravel(), side="left").reshape(rows, -1)
+    idx -= np.arange(rows)[:, None] * D
+    valid = idx < D
+    q = np.take_along_axis(pr.reshape(rows, D), np.minimum(idx, D - 1), axis=1)
+    return np.where(valid, q, 0.0).reshape(B, T, -1)
+
+
+def _mean_defined(prec: np.ndarray) -> np.ndarray:
+    flat = prec.reshape(prec.shape[0], -1)
+    ok = flat > -1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(ok.any(1), (flat * ok).sum(1) / ok.sum(1), np.nan)
+
+
+def bootstrap_weights(n_images: int, n_resamples: int = 1000, seed: int = 0) -> np.ndarray:
+    """(n_resamples, n_images) multiplicities of images drawn with replacement (``numpy.random.default_rng(seed)``)."""
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, n_images, size=(n_resamples, n_images))
+    w = np.zeros((n_resamples, n_images), dtype=np.int64)
+    np.add.at(w, (np.arange(n_resamples)[:, None], draws), 1)
+    return w
+
+
+def bootstrap_ap(matches: dict[str, ImageMatches], weights: np.ndarray, chunk: int = 50,
+                 progress: bool = False) -> dict[str, dict[str, np.ndarray]]:
+    """AP and AP50 of every condition under every resample: ``{name: {"AP": (B,), "AP50": (B,)}}``.
+
+    All conditions use the same ``weights`` rows, which makes the differences *paired*.
+    """
+    out: dict[str, dict[str, np.ndarray]] = {}
+    from tqdm.auto import tqdm
+
+    for name, m in tqdm(matches.items(), desc="bootstrap", disable=not progress, leave=False):
+        aps, ap50s = [], []
+        for start in range(0, len(weights), chunk):
+            a, a50 = m.ap(weights[start : start + chunk])
+            aps.append(a)
+            ap50s.append(a50)
+        out[name] = {"AP": np.concatenate(aps), "AP50": np.concatenate(ap50s)}
+    return out
+
+
+def paired_delta_ci(a: np.ndarray, b: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of ``a - b`` over resamples (NaN resamples dropped)."""
+    d = np.asarray(a) - np.asarray(b)
+    d = d[np.isfinite(d)]
+    if not len(d):
+        return (float("nan"), float("nan"))
+    lo, hi = np.percentile(d, [50 * (1 - level), 100 - 50 * (1 - level)])
+    return float(lo), float(hi)

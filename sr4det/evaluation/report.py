@@ -1,0 +1,173 @@
+"""``report.md`` (tables) and PNG plots from a results dict (see :func:`sr4det.evaluation.compare`)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+_SIZE_KEYS = ("APs", "APm", "APl")
+
+
+def _f(v: Any, digits: int = 3) -> str:
+    if v is None:
+        return "n/a"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def _signed(v: float | None, digits: int = 3) -> str:
+    return "n/a" if v is None else f"{v:+.{digits}f}"
+
+
+def _ci(d: dict[str, Any]) -> str:
+    if d.get("ci_low") is None or d.get("ci_high") is None:
+        return _signed(d.get("delta"))
+    return f"{_signed(d['delta'])} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]"
+
+
+def render_markdown(results: dict[str, Any]) -> str:
+    """The report as markdown text."""
+    conds = results["conditions"]
+    cfg = results["config"]
+    ds = results["dataset"]
+    boot = cfg.get("bootstrap", {})
+    det = cfg.get("detector", {})
+    lines = [
+        "# SR before detection: COCO mAP comparison",
+        "",
+        f"- data: `{ds['source']}` ({ds['format']}), {results['n_images']} images evaluated, {ds['n_boxes']} boxes "
+        f"({ds['n_crowd']} crowd), mod-cropped to x{ds['mod_crop']}; sha256 `{ds['sha256'][:16]}`",
+        f"- skipped images: {results['n_skipped']}" + "".join(f"\n  - `{s['file_name']}`: {s['reason']}" for s in results["skipped_images"]),
+        f"- scale x{cfg['scale']}, degradation {cfg['degradation']}",
+        f"- detector: {det}",
+        f"- metrics: {cfg['backend']}; CIs: {int(100 * boot.get('confidence', 0.95))}% paired bootstrap over images, "
+        f"{boot.get('n_resamples')} resamples, seed {boot.get('seed')}",
+        f"- PSNR/SSIM: {cfg['psnr_ssim']}; memory: {cfg['memory']}; SR via {cfg['sr_backend']} (tile={cfg['tile']})",
+        "",
+        "## Accuracy, quality and cost per condition",
+        "",
+        "| condition | AP | AP50 | AP75 | APs | APm | APl | AR1 | AR10 | AR100 | PSNR-Y | SSIM-Y | SR s/img | det s/img | peak MB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, m in conds.items():
+        lines.append(
+            f"| {name} | " + " | ".join(_f(m.get(k)) for k in ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100"))
+            + f" | {_f(m.get('psnr'), 2)} | {_f(m.get('ssim'), 4)} | {_f(m.get('sr_seconds_per_image'), 3)}"
+            + f" | {_f(m.get('detector_seconds_per_image'), 3)} | {_f(m.get('peak_memory_mb'), 0)} |"
+        )
+    for base, rows in results.get("deltas", {}).items():
+        lines += ["", f"## Deltas {base.replace('_', ' ')} (95% CI)", "", "| condition | ΔAP | ΔAP50 | ΔPSNR |", "|---|---|---|---|"]
+        for name, d in rows.items():
+            lines.append(f"| {name} | {_ci(d['AP'])} | {_ci(d['AP50'])} | {_signed(d.get('psnr'), 2)} |")
+    per_class = results.get("per_class", {})
+    if per_class:
+        others = [n for n in conds if n != "bicubic"]
+        lines += ["", "## Per-class AP delta vs bicubic", "", "AP (IoU .50:.95) of bicubic, and each condition's difference from it.", "",
+                  "| class | GT | bicubic AP | " + " | ".join(f"Δ {n}" for n in others) + " |",
+                  "|---|---|---|" + "---|" * len(others)]
+        for row in sorted(per_class.values(), key=lambda r: -r["n_gt"]):
+            lines.append(f"| {row['name']} | {row['n_gt']} | {_f(row['AP'].get('bicubic'))} | "
+                         + " | ".join(_signed(row["delta_vs_bicubic"].get(n)) for n in others) + " |")
+    lines += ["", "n/a: undefined (e.g. no objects of that size); never averaged in as -1.", ""]
+    return "\n".join(lines)
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def write_report(results: dict[str, Any], out_dir: str | Path) -> list[Path]:
+    """Write ``report.md`` and the plots (``ap_by_size.png``, ``delta_ap_vs_psnr.png``, ``gain_vs_cost.png``)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _atomic_text(out / "report.md", render_markdown(results))
+    return [out / "report.md", *plot(results, out)]
+
+
+def plot(results: dict[str, Any], out_dir: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    conds = results["conditions"]
+    names = list(conds)
+    written = []
+
+    # AP by object size per condition (undefined sizes are left empty, not drawn as 0 or -1)
+    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(names) + 2), 4))
+    width = 0.8 / 4
+    x = np.arange(len(names))
+    for j, key in enumerate(("AP", *_SIZE_KEYS)):
+        vals = [conds[n].get(key) for n in names]
+        ax.bar(x + (j - 1.5) * width, [np.nan if v is None else v for v in vals], width, label=key)
+    ax.set_xticks(x, names, rotation=20, ha="right")
+    ax.set_ylabel("AP (IoU .50:.95)")
+    ax.set_title("AP by object size (empty bar: n/a, no objects of that size)")
+    ax.set_ylim(0, 1.15)
+    ax.legend(ncol=4, loc="upper center", fontsize="small")
+    fig.tight_layout()
+    written.append(_save(fig, out_dir / "ap_by_size.png"))
+    plt.close(fig)
+
+    vs = results.get("deltas", {}).get("vs_bicubic", {})
+    sr_names = [n for n in names if n not in ("hr", "lr", "bicubic") and conds[n].get("psnr") is not None]
+
+    # ΔAP vs PSNR per SR model: the review's point is that the two need not agree
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for n in sr_names:
+        d = vs[n]["AP"]
+        err = None
+        if d.get("ci_low") is not None:
+            err = [[d["delta"] - d["ci_low"]], [d["ci_high"] - d["delta"]]]
+        ax.errorbar([conds[n]["psnr"]], [d["delta"]], yerr=err, fmt="o", capsize=3)
+        ax.annotate(n, (conds[n]["psnr"], d["delta"]), textcoords="offset points", xytext=(4, 4))
+    if conds.get("bicubic", {}).get("psnr") is not None:
+        ax.axvline(conds["bicubic"]["psnr"], color="grey", lw=0.8, ls="--", label="bicubic PSNR")
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_xlabel("PSNR-Y (dB)")
+    ax.set_ylabel("ΔAP vs bicubic (95% CI)")
+    ax.set_title("Detection gain vs image fidelity")
+    fig.tight_layout()
+    written.append(_save(fig, out_dir / "delta_ap_vs_psnr.png"))
+    plt.close(fig)
+
+    # gain vs cost
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for n in sr_names:
+        cost = (conds[n].get("sr_seconds_per_image") or 0) + (conds[n].get("detector_seconds_per_image") or 0)
+        ax.scatter([cost], [vs[n]["AP"]["delta"]])
+        ax.annotate(n, (cost, vs[n]["AP"]["delta"]), textcoords="offset points", xytext=(4, 4))
+    for n in ("hr", "lr", "bicubic"):  # references: no SR, or the free baseline (ΔAP 0 by definition)
+        if n not in conds or conds[n].get("detector_seconds_per_image") is None:
+            continue
+        y = 0.0 if n == "bicubic" else vs.get(n, {}).get("AP", {}).get("delta")
+        if y is None:
+            continue
+        cost = (conds[n].get("sr_seconds_per_image") or 0) + conds[n]["detector_seconds_per_image"]
+        ax.scatter([cost], [y], marker="x", color="k")
+        ax.annotate(n, (cost, y), textcoords="offset points", xytext=(4, 4))
+    ax.set_xscale("log")
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_xlabel("seconds per image (SR + detector)")
+    ax.set_ylabel("ΔAP vs bicubic")
+    ax.set_title("Gain vs cost")
+    fig.tight_layout()
+    written.append(_save(fig, out_dir / "gain_vs_cost.png"))
+    plt.close(fig)
+    return written
+
+
+def _save(fig, path: Path) -> Path:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".png")
+    os.close(fd)
+    fig.savefig(tmp, dpi=110)
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,96 @@
+"""End to end on a few real coco128 images with the real YOLO11n (OpenVINO int8): CLI, pipeline, backends."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("openvino")
+
+N = 4
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory):
+    import torch
+
+    from sr4det.models import create_model, save_weights
+
+    torch.manual_seed(0)
+    net = create_model("fsrcnn_s", scale=4)
+    return save_weights(tmp_path_factory.mktemp("w") / "fsrcnn_s_rand.pt", net.net, arch="fsrcnn_s", scale=4)
+
+
+def test_cli_end_to_end_and_backends_agree(shared, tmp_path, tiny_weights):
+    from sr4det.cli import main
+    from sr4det.data.datasets import load_dataset
+    from sr4det.data.io import read_image
+    from sr4det.detectors.ultralytics import UltralyticsDetector
+    from sr4det.evaluation import coco
+
+    data = shared("data", "coco128", "annotations", "instances_train2017.json")
+    weights = shared("weights", "yolo11n_int8_openvino_model")
+    args = ["compare", "--data", str(data), "--detector", str(weights), "--scale", "4", "--sr", f"bicubic,tiny={tiny_weights}",
+            "--limit", str(N), "--bootstrap", "200", "--cache", str(tmp_path / "cache"), "--quiet"]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    res = json.loads((tmp_path / "a" / "results.json").read_text())
+    conds = res["conditions"]
+    assert list(conds) == ["hr", "lr", "bicubic", "tiny"]
+    for m in conds.values():
+        for key in ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "psnr", "ssim", "sr_seconds_per_image"):
+            assert key in m
+        assert m["AP"] is not None and 0 <= m["AP"] <= 1 and m["n_images"] == N and m["n_detections"] > 0
+    assert conds["bicubic"]["psnr"] > 15 and conds["tiny"]["psnr"] is not None
+    assert res["config"]["detector"]["conf"] == 0.001 and res["config"]["detector"]["iou"] == 0.7
+    assert res["config"]["detector"]["max_det"] == 300 and res["config"]["degradation"]["scale"] == 4
+    for f in ("report.md", "ap_by_size.png", "delta_ap_vs_psnr.png", "gain_vs_cost.png"):
+        assert (tmp_path / "a" / f).is_file()
+
+    # the hr condition equals pycocotools run directly on the same (mod-cropped) images
+    gt = load_dataset(data).head(N)
+    det = UltralyticsDetector(str(weights))
+    cats = sorted(gt.categories)
+    results = []
+    for im in gt.images:
+        arr = read_image(im.path)[0][: im.height - im.height % 4, : im.width - im.width % 4]
+        d = det([np.ascontiguousarray(arr)])[0]
+        results += [{"image_id": im.id, "category_id": cats[int(c)], "bbox": [float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])],
+                     "score": float(s)} for b, s, c in zip(d.boxes, d.scores, d.labels, strict=True)]
+    direct = coco.evaluate(gt.mod_crop(4).to_coco(), results).metrics
+    assert conds["hr"]["AP"] == pytest.approx(direct["AP"], abs=1e-9)
+
+    # faster-coco-eval backend: identical numbers (a rerun is served from the cache)
+    pytest.importorskip("faster_coco_eval")
+    assert main([*args, "--out", str(tmp_path / "b"), "--backend", "faster-coco-eval"]) == 0
+    res_b = json.loads((tmp_path / "b" / "results.json").read_text())
+    assert res_b["conditions"]["tiny"]["detections_cached"] == N
+    for name in conds:
+        for key in ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100"):
+            a, b = conds[name][key], res_b["conditions"][name][key]
+            assert (a is None and b is None) or b == pytest.approx(a, abs=1e-12), (name, key)
+
+
+def test_pipeline_wrapper(shared, tmp_path, monkeypatch):
+    shared("data", "coco128")
+    shared("weights", "yolo11n_int8_openvino_model")
+    repo = Path(__file__).resolve().parents[2]
+    monkeypatch.syspath_prepend(str(repo / "pipelines"))
+    import coco_map_compare
+
+    out = tmp_path / "pipe"
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        rc = coco_map_compare.main(["--config", str(repo / "pipelines" / "configs" / "coco128_x4.yaml"), "--limit", "2",
+                                    "--sr", "bicubic", "--bootstrap", "50", "--out", str(out), "--quiet"])
+    assert rc == 0, buf.getvalue()
+    res = json.loads((out / "results.json").read_text())
+    assert list(res["conditions"]) == ["hr", "lr", "bicubic"] and res["n_images"] == 2
+    assert res["config"]["pipeline_config"].endswith("coco128_x4.yaml")
+    assert "bicubic" in buf.getvalue()
+    sys.modules.pop("coco_map_compare", None)

@@ -9,8 +9,9 @@ It is also the ``bicubic`` baseline of the model zoo and the pre-upsampler of SR
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Callable, Literal
+from typing import Literal
 
 import numpy as np
 import torch

@@ -33,3 +33,17 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("SR4DET_CACHE", str(cache))
     monkeypatch.setenv("SR4DET_OFFLINE", "1")
     monkeypatch.setenv("YOLO_OFFLINE", "1")
+
+
+def _snapshot(root: Path) -> set[str]:
+    return {os.path.join(d, f) for d, _, files in os.walk(root) for f in files} if root.is_dir() else set()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shared_stays_untouched():
+    """../shared is read-only by contract (root can still write there): fail the run if a test added files."""
+    root = shared_root()
+    before = _snapshot(root)
+    yield
+    added = sorted(_snapshot(root) - before)
+    assert not added, f"tests wrote into the shared data folder {root}: {added[:5]}"

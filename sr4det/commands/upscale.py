@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     model = load_model_from_args(args)
     tile = parse_tile(args.tile)
     done = skipped = 0
-    for src, dst in tqdm(list(zip(inputs, targets)), desc=f"upscale x{model.scale}", unit="img", disable=args.quiet):
+    for src, dst in tqdm(list(zip(inputs, targets, strict=True)), desc=f"upscale x{model.scale}", unit="img", disable=args.quiet):
         if dst.exists() and not args.overwrite:
             skipped += 1
             continue

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -37,7 +38,7 @@ class Detections:
     def __len__(self) -> int:
         return len(self.boxes)
 
-    def rescaled(self, factor_x: float, factor_y: float | None = None, image_size: tuple[int, int] | None = None) -> "Detections":
+    def rescaled(self, factor_x: float, factor_y: float | None = None, image_size: tuple[int, int] | None = None) -> Detections:
         """Boxes multiplied by ``factor`` (x and y), e.g. 1/scale to map SR-frame boxes back to the LR frame."""
         fy = factor_x if factor_y is None else factor_y
         boxes = self.boxes * np.array([factor_x, fy, factor_x, fy], dtype=np.float32)

@@ -73,6 +73,6 @@ class ModelCard:
             return self.receptive_field
         return 32
 
-    def replace(self, **changes) -> "ModelCard":
+    def replace(self, **changes) -> ModelCard:
         """A copy with some fields changed (cards are immutable)."""
         return dataclasses.replace(self, **changes)

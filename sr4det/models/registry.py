@@ -5,8 +5,9 @@ Modelled on timm's registry: one decorator per architecture file, no if/elif cha
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn

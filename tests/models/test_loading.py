@@ -9,8 +9,7 @@ import torch
 
 import sr4det
 from sr4det import ArchitectureMismatchError, MissingDependencyError, ScaleError, WeightsError, WeightsNotAvailableError
-from sr4det.models import PublishedWeights, load_model, read_weights, save_weights
-from sr4det.models import loading
+from sr4det.models import PublishedWeights, load_model, loading, read_weights, save_weights
 
 
 def _espcn(scale=2):

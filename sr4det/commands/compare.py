@@ -45,6 +45,8 @@ def add_parser(sub) -> None:
     p.add_argument("--blur", type=float, default=None, help="Gaussian blur sigma (HR pixels) before downscaling")
     p.add_argument("--noise", type=float, default=None, help="Gaussian noise std (0-255 units) after downscaling")
     p.add_argument("--jpeg", type=int, default=None, help="JPEG quality of the LR image")
+    p.add_argument("--mos", default=None, help="MOS study (sr4det mos create) whose MOS per method goes beside the conditions")
+    p.add_argument("--save-images", default=None, help="also write each SR condition's images to DIR/<condition>/ (e.g. for a MOS study)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -80,6 +82,8 @@ def run_compare(
     jpeg: int | None = None,
     progress: bool = True,
     extra_config: dict[str, Any] | None = None,
+    mos: str | None = None,
+    save_images: str | None = None,
 ) -> dict[str, Any]:
     """Load the data and the ultralytics detector, run :func:`sr4det.evaluation.compare`, write OUT. Returns results."""
     from ..data.datasets import load_dataset
@@ -94,7 +98,7 @@ def run_compare(
     return compare(
         gt, det, sr=split_sr(sr), scale=scale, out_dir=out, degradation=deg, backend=backend, class_map=class_map,
         n_resamples=bootstrap, seed=seed, cache_dir=cache, tile=tile, device=device, limit=limit, progress=progress,
-        extra_config=extra_config,
+        extra_config=extra_config, mos=mos, save_images=save_images,
     )
 
 
@@ -122,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
         imgsz=args.imgsz, conf=args.conf, iou=args.iou, max_det=args.max_det, limit=args.limit, device=args.device,
         backend=args.backend, class_map=args.class_map, bootstrap=args.bootstrap, seed=args.seed,
         cache=False if args.no_cache else args.cache, tile=parse_tile(args.tile), blur=args.blur, noise=args.noise,
-        jpeg=args.jpeg, progress=not args.quiet,
+        jpeg=args.jpeg, progress=not args.quiet, mos=args.mos, save_images=args.save_images,
     )
     print(summary(results))
     print(f"wrote {Path(args.out) / 'results.json'}, report.md and plots")

@@ -62,6 +62,17 @@ def render_markdown(results: dict[str, Any]) -> str:
         lines += ["", f"## Deltas {base.replace('_', ' ')} (95% CI)", "", "| condition | ΔAP | ΔAP50 | ΔPSNR |", "|---|---|---|---|"]
         for name, d in rows.items():
             lines.append(f"| {name} | {_ci(d['AP'])} | {_ci(d['AP50'])} | {_signed(d.get('psnr'), 2)} |")
+    mos = results.get("mos")
+    if mos:
+        lines += ["", f"## MOS beside PSNR, SSIM and ΔAP (study `{mos['study']}`)", "",
+                  "MOS 1-5 with 95% bootstrap CI over raters and images; methods are matched to conditions by name.", "",
+                  "| method | MOS [95% CI] | ratings | AP | ΔAP vs bicubic | PSNR-Y | SSIM-Y |", "|---|---|---|---|---|---|---|"]
+        vs = results.get("deltas", {}).get("vs_bicubic", {})
+        for name, e in mos["methods"].items():
+            m = conds.get(name, {})
+            ci = "n/a" if e.get("mos") is None else f"{e['mos']:.2f} [{e['ci_low']:.2f}, {e['ci_high']:.2f}]"
+            lines.append(f"| {name} | {ci} | {e.get('n', 0)} | {_f(m.get('AP'))} | {_signed((vs.get(name) or {}).get('AP', {}).get('delta'))} "
+                         f"| {_f(m.get('psnr'), 2)} | {_f(m.get('ssim'), 4)} |")
     per_class = results.get("per_class", {})
     if per_class:
         others = [n for n in conds if n != "bicubic"]

@@ -239,6 +239,8 @@ def compare(
     limit: int | None = None,
     progress: bool = True,
     extra_config: dict[str, Any] | None = None,
+    mos: str | Path | None = None,
+    save_images: str | Path | None = None,
 ) -> dict[str, Any]:
     """Measure detection accuracy, image quality and cost of ``hr``, ``lr``, ``bicubic`` and each SR model.
 
@@ -258,6 +260,10 @@ def compare(
         tile: passed to :func:`sr4det.tiling.upscale`.
         device: SR device (``"cpu"``, ``"cuda"``); the detector runs where it was built.
         limit: evaluate only the first ``limit`` images.
+        mos: a MOS study database (``sr4det mos create``): its MOS per method goes beside the condition of the
+            same name (``mos``, ``mos_ci_low``, ``mos_ci_high``) and into ``results["mos"]``.
+        save_images: also write each SR condition's output as ``save_images/<condition>/<image stem>.png``
+            (mod-cropped HR size), e.g. for ``sr4det mos create --methods espcn=DIR/espcn``.
         progress: tqdm progress bars.
 
     Returns:
@@ -318,7 +324,7 @@ def compare(
         for name, kind, spec in conditions:
             runs.append(_run_condition(
                 name, kind, spec, valid, hr_keys, detector, det_id, cmap, degradation, deg_key, scale, cache, memory,
-                tile, device, sr_backend, progress,
+                tile, device, sr_backend, progress, save_images,
             ))
     finally:
         memory.close()
@@ -372,6 +378,16 @@ def compare(
         row["delta_vs_bicubic"] = {n: _diff(v, base) for n, v in row["AP"].items() if n != "bicubic"}
         per_class[str(cid)] = row
 
+    mos_by_method = None
+    if mos is not None:
+        from ..mos import mos_table
+
+        mos_by_method = mos_table(mos)
+        for name, m in conditions_out.items():
+            entry = mos_by_method.get(name)
+            if entry is not None:
+                m.update({"mos": entry["mos"], "mos_ci_low": entry["ci_low"], "mos_ci_high": entry["ci_high"], "mos_n": entry["n"]})
+
     results = {
         "schema": SCHEMA,
         "conditions": conditions_out,
@@ -393,6 +409,7 @@ def compare(
             "memory": memory.kind, "psnr_ssim": f"Y channel (BT.601), uint8, border shave {scale}",
             "cache_dir": None if cache.root is None else str(cache.root), **(extra_config or {}),
         },
+        "mos": None if mos_by_method is None else {"study": str(mos), "methods": mos_by_method},
         "versions": _versions(),
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                     "cpu_count": os.cpu_count()},
@@ -408,7 +425,7 @@ def compare(
 
 
 def _run_condition(name, kind, spec, images, hr_keys, detector, det_id, cmap, degradation, deg_key, scale, cache,
-                   memory, tile, device, sr_backend, progress) -> _ConditionRun:
+                   memory, tile, device, sr_backend, progress, save_images=None) -> _ConditionRun:
     from tqdm.auto import tqdm
 
     from ..metrics import psnr_y, ssim_y
@@ -452,6 +469,10 @@ def _run_condition(name, kind, spec, images, hr_keys, detector, det_id, cmap, de
                 # image first, then its metadata: a kill in between leaves an entry that is recomputed
                 cache.put_image(sr_key, img)
                 cache.put_json("sr", sr_key, meta)
+            if save_images is not None:
+                target = Path(save_images) / name / f"{Path(im.file_name).stem}.png"
+                if not target.exists():
+                    write_image(target, img)
             run.sr_seconds.append(float(meta["seconds"]))
             run.psnr.append(float(meta["psnr"]))
             run.ssim.append(float(meta["ssim"]))

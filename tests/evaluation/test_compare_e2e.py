@@ -94,3 +94,37 @@ def test_pipeline_wrapper(shared, tmp_path, monkeypatch):
     assert res["config"]["pipeline_config"].endswith("coco128_x4.yaml")
     assert "bicubic" in buf.getvalue()
     sys.modules.pop("coco_map_compare", None)
+
+
+def test_saved_images_feed_a_mos_study_whose_mos_comes_back_beside_the_conditions(shared, tmp_path):
+    """compare --save-images -> mos create from those outputs -> ratings -> compare --mos puts MOS beside AP/PSNR."""
+    import shutil
+
+    from sr4det.cli import main
+    from sr4det.mos import create_study, mos_table
+    from sr4det.mos.storage import Study
+
+    data = shared("data", "coco128", "annotations", "instances_train2017.json")
+    weights = shared("weights", "yolo11n_int8_openvino_model")
+    base = ["compare", "--data", str(data), "--detector", str(weights), "--scale", "4", "--sr", "bicubic,lanczos",
+            "--limit", "2", "--bootstrap", "0", "--cache", str(tmp_path / "cache"), "--quiet", "--out", str(tmp_path / "run")]
+    assert main([*base, "--save-images", str(tmp_path / "sr")]) == 0
+    saved = sorted(p.name for p in (tmp_path / "sr" / "lanczos").iterdir())
+    assert len(saved) == 2 and saved == sorted(p.name for p in (tmp_path / "sr" / "bicubic").iterdir())
+
+    hr_dir = tmp_path / "hr"
+    hr_dir.mkdir()
+    for name in saved:  # the study's HR images: the same coco128 files
+        shutil.copy(Path(data).parents[1] / "images" / "train2017" / name.replace(".png", ".jpg"), hr_dir)
+    db = create_study(hr_dir, tmp_path / "study.sqlite", scale=4, methods=f"lanczos={tmp_path / 'sr' / 'lanczos'}", seed=1, progress=False)
+    study = Study(db)
+    rater, _ = study.add_rater("alice")
+    for i, image_id in enumerate(study.assignment(rater)):
+        study.add_rating(rater, image_id, 1 + i % 5)
+
+    assert main([*base, "--mos", str(db)]) == 0
+    res = json.loads((tmp_path / "run" / "results.json").read_text())
+    table = mos_table(db)
+    for method in ("hr", "bicubic", "lanczos"):
+        assert res["conditions"][method]["mos"] == pytest.approx(table[method]["mos"])
+    assert "MOS beside PSNR" in (tmp_path / "run" / "report.md").read_text()

@@ -8,7 +8,7 @@ Prints one table per section; all ratios are measured within one run. Usage::
 
 Real images come from ``shared/data/sr_benchmark/BSD100`` (HR, shrunk x4 with MATLAB bicubic to make the
 LR input). Models without trained weights (EDSR, SRResNet, RRDBNet) use random weights (seed 0): see
-``eval/results/tiling.md`` for what that means for the effective-overlap numbers.
+``eval/RESULTS.md`` for what that means for the effective-overlap numbers.
 """
 
 from __future__ import annotations

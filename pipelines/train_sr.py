@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Train an sr4det zoo model on a folder of HR images and export its weights.
 
-Examples (the shipped weights were made with the commands in eval/results/training.md):
+Examples (the shipped weights were made with the commands in eval/RESULTS.md):
 
     python pipelines/train_sr.py --model espcn --scale 4 --steps 3000 --out runs/espcn_x4 \
         --export sr4det/models/weights/espcn_x4.pt --val Set5

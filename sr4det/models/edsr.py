@@ -59,7 +59,7 @@ class EDSR(nn.Module):
         self.tail = nn.Sequential(_Upsampler(scale, n_feats), nn.Conv2d(n_feats, 3, 3, padding=1))
         steps = max(1, int(round(math.log2(scale)))) if scale != 3 else 1
         self.receptive_field = 1 + 2 * n_resblocks + 1 + steps + 1 + 1
-        # default tile overlap, measured (eval/bench_tiling.py --section overlap, eval/results/tiling.md):
+        # default tile overlap, measured (eval/bench_tiling.py --section overlap, eval/RESULTS.md):
         # random-weight EDSR-baseline needed 10 px for uint8 agreement; 16 px is kept as a margin because
         # trained deep nets use more of their receptive field than random ones
         self.effective_overlap = min(16, self.receptive_field)

@@ -67,7 +67,7 @@ class RRDBNet(nn.Module):
         self.receptive_field = (15 * nb + 6) * self.unshuffle
         # default tile overlap in feature pixels x unshuffle: random-weight RRDBNet (nb=23) needed only 6 px for
         # uint8 agreement (its 0.2 residual scaling damps the body); 16 px is kept for trained weights,
-        # which use more of the receptive field (eval/results/tiling.md)
+        # which use more of the receptive field (eval/RESULTS.md)
         self.effective_overlap = min(16 * self.unshuffle, self.receptive_field)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

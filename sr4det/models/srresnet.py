@@ -48,7 +48,7 @@ class SRResNet(nn.Module):
         self.tail = nn.Conv2d(channels, 3, 9, padding=4)
         upsample_radius = sum(1 / 2**i for i in range(steps)) + 4 / scale
         self.receptive_field = 4 + 2 * n_blocks + 1 + math.ceil(upsample_radius) + 1
-        # default tile overlap, measured on BSD100 (random weights: 16 px; eval/results/tiling.md)
+        # default tile overlap, measured on BSD100 (random weights: 16 px; eval/RESULTS.md)
         self.effective_overlap = min(16, self.receptive_field)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

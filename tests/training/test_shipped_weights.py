@@ -17,7 +17,7 @@ SHIPPED = [
 @pytest.mark.parametrize("name,scale", SHIPPED)
 def test_shipped_file_is_small_and_loads_with_pretrained(name, scale):
     path = SHIPPED_DIR / f"{name}_x{scale}.pt"
-    assert path.is_file(), f"{path} is missing: train it with pipelines/train_sr.py (eval/results/training.md)"
+    assert path.is_file(), f"{path} is missing: train it with pipelines/train_sr.py (eval/RESULTS.md)"
     assert path.stat().st_size < 5 * 1024 * 1024
     wf = read_weights(path)
     assert (wf.arch, wf.scale) == (name, scale)

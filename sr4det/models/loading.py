@@ -65,12 +65,18 @@ def save_weights(
     """
     state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().clone() for k, v in net.state_dict().items()}
     payload = {"format": WEIGHTS_FORMAT, "arch": arch, "scale": int(scale), "kwargs": dict(kwargs or {}), "meta": dict(meta or {}), "state_dict": state}
+    return atomic_torch_save(payload, path)
+
+
+def atomic_torch_save(obj: Any, path: str | Path) -> Path:
+    """``torch.save`` to a temp file beside ``path``, then rename: a crash never leaves a half-written file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     os.close(fd)
     try:
-        torch.save(payload, tmp)
+        torch.save(obj, tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; weights are meant to be shared
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

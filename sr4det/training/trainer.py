@@ -12,8 +12,6 @@ import csv
 import dataclasses
 import json
 import math
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +23,7 @@ from torch import nn
 
 from ..errors import InputError
 from ..models import SRGANDiscriminator, build_network, read_weights, save_weights
-from ..models.loading import load_state_into
+from ..models.loading import atomic_torch_save, load_state_into
 from ..models.wrapper import SRModel
 from .data import PairedPatches, network_io, pre_upsample_margin
 from .evaluate import evaluate_pairs, load_benchmark
@@ -132,14 +130,7 @@ def _lr_factor(step: int, cfg: TrainConfig) -> float:
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_torch_save(obj, path)
 
 
 class _Run:

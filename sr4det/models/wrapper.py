@@ -36,7 +36,7 @@ def validate_image_tensor(x: torch.Tensor, what: str = "input") -> None:
         raise InputError(f"{what} must have 1 (gray), 3 (RGB) or 4 (RGBA) channels, got {x.shape[1]} (shape {tuple(x.shape)})")
     if x.shape[-1] == 0 or x.shape[-2] == 0 or x.shape[0] == 0:
         raise InputError(f"{what} is empty: shape {tuple(x.shape)}")
-    lo, hi = float(x.amin()), float(x.amax())
+    lo, hi = float(x.detach().amin()), float(x.detach().amax())
     if lo < -_RANGE_TOLERANCE or hi > 1 + _RANGE_TOLERANCE:
         hint = " (it looks like 0-255 data: divide by 255)" if hi > 2 else ""
         raise InputError(f"{what} values must lie in [0, 1], got [{lo:.4g}, {hi:.4g}]{hint}")

@@ -31,7 +31,7 @@ from sr4det._shared import shared_path
 from sr4det.data.io import from_tensor, read_image, to_tensor
 from sr4det.models.wrapper import SRModel
 from sr4det.resize import imresize
-from sr4det.tiling import estimate_memory, plan_tiles, upscale
+from sr4det.tiling import estimate_memory, hard_crop_upscale, plan_tiles, upscale
 
 
 def _lr_images(n: int) -> list[torch.Tensor]:
@@ -292,19 +292,6 @@ def section_rss(args) -> None:
 # ------------------------------------------------------------------------------------------------ seam error
 
 
-def _hard_crop(model, x: torch.Tensor, tile: int, pad: int) -> torch.Tensor:
-    """Real-ESRGAN's tiling: a grid of ``tile`` x ``tile`` cores, each run with ``pad`` px context, cropped hard."""
-    s = model.scale
-    _, h, w = x.shape
-    out = torch.empty(x.shape[0], h * s, w * s)
-    for y0 in range(0, h, tile):
-        for x0 in range(0, w, tile):
-            y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
-            py0, px0, py1, px1 = max(y0 - pad, 0), max(x0 - pad, 0), min(y1 + pad, h), min(x1 + pad, w)
-            with torch.inference_mode():
-                o = model(x[:, py0:py1, px0:px1])
-            out[:, y0 * s : y1 * s, x0 * s : x1 * s] = o[:, (y0 - py0) * s : (y1 - py0) * s, (x0 - px0) * s : (x1 - px0) * s]
-    return out
 
 
 def _seam_stats(
@@ -337,8 +324,8 @@ def section_seam(args) -> None:
             _, h, w = lr.shape
             grid_y, grid_x = list(range(core, h, core)), list(range(core, w, core))
             variants = {
-                "naive (grid 32, no overlap)": (_hard_crop(model, lr, core, 0), grid_y, grid_x),
-                "hard crop (grid 32, tile_pad 10)": (_hard_crop(model, lr, core, pad), grid_y, grid_x),
+                "naive (grid 32, no overlap)": (hard_crop_upscale(model, lr, core, 0), grid_y, grid_x),
+                "hard crop (grid 32, tile_pad 10)": (hard_crop_upscale(model, lr, core, pad), grid_y, grid_x),
             }
             for ov in (10, 16):
                 tile = core + 2 * ov

@@ -19,6 +19,7 @@ from sr4det.tiling import (
     _probe_file,
     blend_weights,
     estimate_memory,
+    hard_crop_upscale,
     measure_receptive_field,
     parse_memory,
     plan_tiles,
@@ -309,19 +310,6 @@ def test_feathered_blend_of_local_model_is_exact_when_weights_skip_the_receptive
     assert np.abs(y8.astype(int) - ref8.astype(int)).max() <= 1
 
 
-def _hard_crop(model, x, tile, pad):
-    """Real-ESRGAN's scheme: a grid of tile x tile cores, each run with `pad` context, output cropped hard."""
-    s = model.scale
-    _, h, w = x.shape
-    out = torch.empty(x.shape[0], h * s, w * s)
-    for y0 in range(0, h, tile):
-        for x0 in range(0, w, tile):
-            y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
-            py0, px0, py1, px1 = max(y0 - pad, 0), max(x0 - pad, 0), min(y1 + pad, h), min(x1 + pad, w)
-            with torch.inference_mode():
-                o = model(x[:, py0:py1, px0:px1])
-            out[:, y0 * s : y1 * s, x0 * s : x1 * s] = o[:, (y0 - py0) * s : (y1 - py0) * s, (x0 - px0) * s : (x1 - px0) * s]
-    return out
 
 
 @pytest.mark.shared
@@ -336,8 +324,8 @@ def test_craft_feathered_beats_naive_and_hard_crop(shared):
     with torch.inference_mode():
         ref = model(lr)
     ours = upscale(model, lr, tile=48, overlap=12)
-    naive = _hard_crop(model, lr, 32, 0)
-    hard = _hard_crop(model, lr, 32, 10)
+    naive = hard_crop_upscale(model, lr, 32, 0)
+    hard = hard_crop_upscale(model, lr, 32, 10)
     mean = {k: float((v - ref).abs().mean()) for k, v in {"ours": ours, "naive": naive, "hard": hard}.items()}
     worst = {k: float((v - ref).abs().max()) for k, v in {"ours": ours, "naive": naive, "hard": hard}.items()}
     # CRAFT is never exact under tiling; feathering must still beat both hard-edged schemes

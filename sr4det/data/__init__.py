@@ -1,7 +1,7 @@
 """Data: image I/O (8/16-bit, gray, RGBA) and datasets (COCO json, YOLO yaml) read into ground truth."""
 
 from .datasets import ClassMap, GroundTruth, ImageGT, load_coco, load_dataset, load_yolo
-from .io import IMAGE_EXTENSIONS, ImageInfo, from_tensor, list_images, read_image, to_tensor, write_image
+from .io import IMAGE_EXTENSIONS, ImageInfo, from_tensor, list_images, read_image, to_rgb8, to_tensor, write_image
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -15,6 +15,6 @@ __all__ = [
     "load_dataset",
     "load_yolo",
     "read_image",
-    "to_tensor",
+    "to_rgb8", "to_tensor",
     "write_image",
 ]

@@ -91,6 +91,15 @@ def write_image(path: str | Path, image: np.ndarray) -> Path:
     return path
 
 
+def to_rgb8(image: np.ndarray) -> np.ndarray:
+    """Any array from :func:`read_image` -> contiguous uint8 (H, W, 3) RGB (16-bit rounded, gray replicated, alpha dropped)."""
+    if image.dtype == np.uint16:
+        image = np.round(image / 257.0).astype(np.uint8)
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=2)
+    return np.ascontiguousarray(image[..., :3])
+
+
 def to_tensor(image: np.ndarray) -> torch.Tensor:
     """uint8/uint16 (H, W[, C]) array -> float32 tensor (C, H, W) in [0, 1]."""
     if image.dtype == np.uint8:

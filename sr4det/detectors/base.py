@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+
+from ..errors import InputError
 
 
 @dataclass
@@ -57,3 +59,33 @@ class Detector(Protocol):
     names: dict[int, str]
 
     def __call__(self, images: Sequence[np.ndarray]) -> list[Detections]: ...
+
+
+def as_rgb_uint8(image: Any, index: int = 0) -> np.ndarray:
+    """Check one detector input and return it as a contiguous uint8 (H, W, 3) RGB array.
+
+    Accepts uint8 (H, W, 3); gray (H, W) / (H, W, 1) is replicated to 3 channels and RGBA (H, W, 4) loses
+    its alpha. Anything else raises :class:`InputError`.
+    """
+    if not isinstance(image, np.ndarray):
+        raise InputError(f"image {index}: expected a numpy uint8 (H, W, 3) RGB array, got {type(image).__name__}")
+    if image.dtype != np.uint8:
+        raise InputError(f"image {index}: expected dtype uint8 (0-255), got {image.dtype}")
+    if image.ndim == 2:
+        image = image[:, :, None]
+    if image.ndim != 3 or image.shape[2] not in (1, 3, 4):
+        raise InputError(f"image {index}: expected shape (H, W, 3) RGB, got {image.shape}")
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise InputError(f"image {index}: empty image of shape {image.shape}")
+    if image.shape[2] == 1:
+        image = np.repeat(image, 3, axis=2)
+    elif image.shape[2] == 4:
+        image = image[:, :, :3]
+    return np.ascontiguousarray(image)
+
+
+def as_rgb_batch(images: Sequence[np.ndarray] | np.ndarray) -> list[np.ndarray]:
+    """A detector's input (a list of images, or one uint8 array) as checked uint8 (H, W, 3) RGB arrays."""
+    if isinstance(images, np.ndarray) and images.ndim in (2, 3) and images.dtype == np.uint8:
+        images = [images]
+    return [as_rgb_uint8(im, i) for i, im in enumerate(images)]

@@ -8,8 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from .base import Detections, Detector
-from .ultralytics import as_rgb_uint8
+from .base import Detections, Detector, as_rgb_uint8
 
 
 class SRDetector:

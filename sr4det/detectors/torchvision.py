@@ -19,9 +19,8 @@ import torch
 from torch import nn
 
 from ..errors import DetectorError, InputError, WeightsNotAvailableError
-from .base import Detections
+from .base import Detections, as_rgb_batch
 from .offline import sr4det_offline
-from .ultralytics import as_rgb_uint8
 
 _SKIP_NAMES = {"__background__", "N/A"}
 
@@ -182,9 +181,7 @@ class TorchvisionDetector:
 
     def __call__(self, images: Sequence[np.ndarray]) -> list[Detections]:
         """Detect objects in uint8 RGB (H, W, 3) arrays; one :class:`Detections` per image."""
-        if isinstance(images, np.ndarray) and images.ndim in (2, 3) and images.dtype == np.uint8:
-            images = [images]
-        rgb = [as_rgb_uint8(im, i) for i, im in enumerate(images)]
+        rgb = as_rgb_batch(images)
         out: list[Detections | None] = [None] * len(rgb)
         if self.native_size:  # one resize setting per size group, so group images by size
             groups: dict[tuple[int, int], list[int]] = defaultdict(list)

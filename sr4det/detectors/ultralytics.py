@@ -9,33 +9,12 @@ from typing import Any
 import numpy as np
 
 from ..errors import DetectorError, InputError, MissingDependencyError, WeightsNotAvailableError
-from .base import Detections
+from .base import Detections, as_rgb_batch
 from .offline import import_ultralytics, sr4det_offline
 
 _OFFICIAL_SUFFIXES = (".pt",)
 
 
-def as_rgb_uint8(image: Any, index: int = 0) -> np.ndarray:
-    """Check one detector input and return it as a contiguous uint8 (H, W, 3) RGB array.
-
-    Accepts uint8 (H, W, 3); gray (H, W) / (H, W, 1) is replicated to 3 channels and RGBA (H, W, 4) loses
-    its alpha. Anything else raises :class:`InputError`.
-    """
-    if not isinstance(image, np.ndarray):
-        raise InputError(f"image {index}: expected a numpy uint8 (H, W, 3) RGB array, got {type(image).__name__}")
-    if image.dtype != np.uint8:
-        raise InputError(f"image {index}: expected dtype uint8 (0-255), got {image.dtype}")
-    if image.ndim == 2:
-        image = image[:, :, None]
-    if image.ndim != 3 or image.shape[2] not in (1, 3, 4):
-        raise InputError(f"image {index}: expected shape (H, W, 3) RGB, got {image.shape}")
-    if image.shape[0] == 0 or image.shape[1] == 0:
-        raise InputError(f"image {index}: empty image of shape {image.shape}")
-    if image.shape[2] == 1:
-        image = np.repeat(image, 3, axis=2)
-    elif image.shape[2] == 4:
-        image = image[:, :, :3]
-    return np.ascontiguousarray(image)
 
 
 def _load_yolo(weights: str | Path):
@@ -145,9 +124,7 @@ class UltralyticsDetector:
 
     def __call__(self, images: Sequence[np.ndarray]) -> list[Detections]:
         """Detect objects. ``images``: uint8 RGB (H, W, 3) arrays (a single array is also accepted)."""
-        if isinstance(images, np.ndarray) and images.ndim in (2, 3) and images.dtype == np.uint8:
-            images = [images]
-        rgb = [as_rgb_uint8(im, i) for i, im in enumerate(images)]
+        rgb = as_rgb_batch(images)
         out: list[Detections] = []
         for start in range(0, len(rgb), self.batch_size):
             # ultralytics treats numpy input as OpenCV BGR

@@ -38,27 +38,19 @@ class SRScore:
     seconds: float
 
 
-def _as_rgb_uint8(img: np.ndarray) -> np.ndarray:
-    if img.dtype == np.uint16:
-        img = (img.astype(np.float64) / 257.0).round().astype(np.uint8)
-    if img.ndim == 2:
-        img = np.repeat(img[..., None], 3, axis=2)
-    return img[..., :3]
-
-
 def evaluate_sr(model, paths: Sequence[str | Path], *, progress: bool = True, tile: int | str | None = None) -> list[SRScore]:
     """PSNR-Y / SSIM-Y (shave = scale) of ``model`` on HR images: mod-crop, MATLAB-bicubic LR, SR, compare.
 
     Gray HR images are evaluated as RGB with equal channels (their Y is the gray level mapped to [16, 235]).
     """
-    from ..data.io import read_image, to_tensor
+    from ..data.io import read_image, to_rgb8, to_tensor
     from ..tiling import upscale
 
     scale = model.scale
     scores = []
     for path in tqdm(list(paths), desc=f"evaluate x{scale}", disable=not progress, unit="img"):
         hr, _ = read_image(path)
-        hr = mod_crop(_as_rgb_uint8(hr), scale)
+        hr = mod_crop(to_rgb8(hr), scale)
         lr = make_lr(hr, scale)
         start = time.perf_counter()
         sr = upscale(model, to_tensor(lr), tile=tile)

@@ -17,25 +17,11 @@ import numpy as np
 import torch
 
 from ..color import rgb_to_ycbcr
-from ..data.io import list_images, read_image
+from ..data.io import list_images, read_image, to_rgb8
 from ..errors import DataError, InputError
+from ..metrics.sr_eval import mod_crop
 from ..models.card import ModelCard
 from ..resize import imresize, imresize_uint8
-
-
-def _as_rgb_uint8(img: np.ndarray) -> np.ndarray:
-    """Any image from :func:`read_image` -> uint8 (H, W, 3) RGB (gray is replicated, alpha dropped)."""
-    if img.dtype == np.uint16:
-        img = np.round(img / 257.0).astype(np.uint8)
-    if img.ndim == 2:
-        img = np.repeat(img[..., None], 3, axis=2)
-    return np.ascontiguousarray(img[..., :3])
-
-
-def mod_crop(img: np.ndarray, scale: int) -> np.ndarray:
-    """Crop (H, W[, C]) to the largest multiple of ``scale`` (top-left anchored, as the benchmarks do)."""
-    h, w = img.shape[:2]
-    return img[: h - h % scale, : w - w % scale]
 
 
 @dataclass
@@ -74,7 +60,7 @@ class PairedPatches:
 
             it = tqdm(paths, desc=f"degrading x{scale}", unit="img")
         for p in it:
-            hr = mod_crop(_as_rgb_uint8(read_image(p)[0]), self.scale)
+            hr = mod_crop(to_rgb8(read_image(p)[0]), self.scale)
             if min(hr.shape[:2]) // self.scale < min_lr_size:
                 continue
             self.pairs.append(_Pair(hr=hr, lr=imresize_uint8(hr, 1.0 / self.scale)))

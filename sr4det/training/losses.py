@@ -3,7 +3,9 @@
 Perceptual losses compare features of a *frozen* network. SRGAN used VGG19 (``vgg19``, needs the
 user's torchvision VGG19 weights file, since sr4det never downloads them silently); offline, any frozen
 detector backbone works the same way: a torchvision ResNet (``resnet18``/``resnet34``/``resnet50``)
-or an ultralytics YOLO ``.pt`` file (its first backbone layers). All extractors take RGB in [0, 1];
+or an ultralytics YOLO (its first backbone layers), from a ``.pt`` file or from an ultralytics OpenVINO
+export folder, whose weights :func:`sr4det.detectors.recover.yolo_from_openvino` puts back into the
+PyTorch network (exports themselves give no gradients). All extractors take RGB in [0, 1];
 Y-channel outputs are replicated to three channels first.
 """
 
@@ -79,7 +81,8 @@ def build_feature_extractor(kind: str, weights: str | Path, *, layer: str | int 
         kind: ``"vgg19"`` (torchvision VGG19 state dict; features up to ``layer``, default 35 = relu5_4
             before pooling, SRGAN's VGG54), ``"resnet18"``/``"resnet34"``/``"resnet50"`` (torchvision
             state dict; stem + layers up to ``layer``, default ``"layer2"``), or ``"ultralytics"`` (a YOLO
-            ``.pt`` file; its first ``layer`` modules, default 5).
+            ``.pt`` file or ultralytics OpenVINO export folder / ``.xml``; its first ``layer`` modules,
+            default 5).
         weights: local path of the weights (nothing is downloaded).
 
     Raises:
@@ -110,14 +113,23 @@ def build_feature_extractor(kind: str, weights: str | Path, *, layer: str | int 
         body = nn.Sequential(*mods)
     elif kind == "ultralytics":
         path = Path(weights)
-        if not path.is_file():
+        if not path.exists():
             raise WeightsNotAvailableError(f"feature-extractor weights not found: {path}")
-        from ultralytics import YOLO
+        if path.is_dir() or path.suffix == ".xml":
+            # an OpenVINO export has no gradients: rebuild the PyTorch network from its weights
+            from ..detectors.recover import yolo_from_openvino
 
-        try:
-            det = YOLO(str(path)).model
-        except Exception as exc:  # ultralytics raises many types for a bad file
-            raise WeightsError(f"ultralytics cannot load {path}: {exc}") from exc
+            det = yolo_from_openvino(path)
+        else:
+            from ..detectors.offline import import_ultralytics
+
+            import_ultralytics()
+            from ultralytics import YOLO
+
+            try:
+                det = YOLO(str(path)).model
+            except Exception as exc:  # ultralytics raises many types for a bad file
+                raise WeightsError(f"ultralytics cannot load {path}: {exc}") from exc
         if not isinstance(det, nn.Module) or not hasattr(det, "model"):
             raise WeightsError(f"{path} is not a PyTorch ultralytics model (exported formats have no features)")
         n = 5 if layer is None else int(layer)

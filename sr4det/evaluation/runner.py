@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from .._heap import trim_heap
 from ..data.datasets import ClassMap, GroundTruth, file_sha256
 from ..data.io import read_image, write_image
 from ..detectors.base import Detections, Detector
@@ -142,6 +143,7 @@ class _PeakMemory:
 
             torch.cuda.reset_peak_memory_stats()
         else:
+            trim_heap()  # start from what is really in use, not from heap pages earlier conditions freed
             with self._lock:
                 self._peak = self._proc.memory_info().rss
 

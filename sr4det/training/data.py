@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .._heap import trim_heap
 from ..color import rgb_to_ycbcr
 from ..data.io import list_images, read_image, to_rgb8
 from ..errors import DataError, InputError
@@ -64,6 +65,7 @@ class PairedPatches:
             if min(hr.shape[:2]) // self.scale < min_lr_size:
                 continue
             self.pairs.append(_Pair(hr=hr, lr=imresize_uint8(hr, 1.0 / self.scale)))
+            trim_heap()  # else the resampler's freed temporaries stay resident (GBs over a few hundred images)
         if not self.pairs:
             raise DataError(f"none of the {len(paths)} images is at least {min_lr_size * scale} px on its short side")
         self.paths = paths

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .._heap import trim_heap
 from ..data.io import from_tensor, list_images, read_image, to_tensor
 from ..metrics import psnr_y, ssim_y
 from ..resize import imresize_uint8
@@ -29,6 +30,7 @@ def load_benchmark(folder: str | Path, scale: int, limit: int | None = None) -> 
             hr = hr[..., :3]
         hr = np.ascontiguousarray(mod_crop(hr, scale))
         out.append((path.name, hr, imresize_uint8(hr, 1.0 / scale)))
+        trim_heap()
     return out
 
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from .._heap import trim_heap
 from ..data.datasets import ClassMap, GroundTruth, file_sha256
-from ..data.io import read_image, write_image
+from ..data.io import read_image, to_rgb8, write_image
 from ..detectors.base import Detections, Detector
 from ..errors import DataError, DetectorError, InputError
 from . import coco
@@ -164,17 +164,6 @@ class _PeakMemory:
 # --------------------------------------------------------------------------------------------- helpers
 
 
-def _as_rgb8(img: np.ndarray) -> np.ndarray:
-    """Any image :func:`read_image` returns -> uint8 (H, W, 3) RGB (gray replicated, alpha dropped, 16-bit scaled)."""
-    if img.dtype == np.uint16:
-        img = np.round(img / 257.0).astype(np.uint8)
-    if img.ndim == 2:
-        img = np.repeat(img[:, :, None], 3, axis=2)
-    if img.shape[2] == 4:
-        img = img[:, :, :3]
-    return np.ascontiguousarray(img)
-
-
 def _detector_identity(detector: Detector) -> str | None:
     """A key for the detector's outputs (its ``config`` plus the content hash of local weights), or None."""
     cfg = getattr(detector, "config", None)
@@ -300,7 +289,7 @@ def compare(
         try:
             if im.height == 0 or im.width == 0:
                 raise DataError(f"unreadable image or smaller than the scale {scale} (size unknown or below {scale} px)")
-            arr = _as_rgb8(read_image(im.path)[0])
+            arr = to_rgb8(read_image(im.path)[0])
             h0, w0 = arr.shape[:2]
             if (h0 - h0 % scale, w0 - w0 % scale) != (im.height, im.width):
                 raise DataError(f"decoded size {h0}x{w0} does not match the annotated size (mod-cropped {im.height}x{im.width})")
@@ -527,7 +516,7 @@ def _run_condition(name, kind, spec, images, hr_keys, detector, det_id, cmap, de
 
 
 def _load_hr(im, scale: int) -> np.ndarray:
-    arr = _as_rgb8(read_image(im.path)[0])
+    arr = to_rgb8(read_image(im.path)[0])
     return np.ascontiguousarray(arr[: im.height, : im.width])
 
 

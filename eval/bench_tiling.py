@@ -98,12 +98,16 @@ def section_overlap(args) -> None:
         ("edsr (baseline 16x64, random)", lambda: sr4det.create_model("edsr", scale=4), True),
         ("srresnet (16x64, random)", lambda: sr4det.create_model("srresnet", scale=4), True),
         ("rrdbnet (23x64, random)", lambda: sr4det.create_model("rrdbnet", scale=4), True),
+        ("srresnet (6x32, shipped, trained)", lambda: sr4det.create_model("srresnet", scale=4, pretrained=True), False),
+        ("srgan (6x32, shipped, trained)", lambda: sr4det.create_model("srgan", scale=4, pretrained=True), False),
         (
             "Real-ESRGAN Compact (trained)",
             lambda: sr4det.load_model(shared_path("weights", "sr", "spandrel", "realesr-animevideov3.pth")),
             False,
         ),
     ]
+    if args.cases:
+        cases = [c for c in cases if any(k in c[0] for k in args.cases)]
     rows = []
     for label, make, random_weights in cases:
         torch.manual_seed(0)
@@ -355,6 +359,7 @@ def main() -> None:
         "--deep-side", type=int, default=256, help="input side for the EDSR/RRDBNet timing (1024 is far too slow on a 2-core CPU)"
     )
     p.add_argument("--overlap-tile-extra", type=int, default=32)
+    p.add_argument("--cases", nargs="*", help="overlap section: only the models whose label contains one of these")
     p.add_argument("--rss-kwargs", default='{"nb": 1, "nf": 16, "gc": 8}')
     p.add_argument("--rss-budget", default="1GB")
     args = p.parse_args()

@@ -124,9 +124,7 @@ def plot(results: dict[str, Any], out_dir: Path) -> list[Path]:
     ax.set_title("AP by object size (empty bar: n/a, no objects of that size)")
     ax.set_ylim(0, 1.15)
     ax.legend(ncol=4, loc="upper center", fontsize="small")
-    fig.tight_layout()
     written.append(_save(fig, out_dir / "ap_by_size.png"))
-    plt.close(fig)
 
     vs = results.get("deltas", {}).get("vs_bicubic", {})
     sr_names = [n for n in names if n not in ("hr", "lr", "bicubic") and conds[n].get("psnr") is not None]
@@ -143,12 +141,8 @@ def plot(results: dict[str, Any], out_dir: Path) -> list[Path]:
     if conds.get("bicubic", {}).get("psnr") is not None:
         ax.axvline(conds["bicubic"]["psnr"], color="grey", lw=0.8, ls="--", label="bicubic PSNR")
     ax.axhline(0, color="grey", lw=0.8)
-    ax.set_xlabel("PSNR-Y (dB)")
-    ax.set_ylabel("ΔAP vs bicubic (95% CI)")
-    ax.set_title("Detection gain vs image fidelity")
-    fig.tight_layout()
+    ax.set(xlabel="PSNR-Y (dB)", ylabel="ΔAP vs bicubic (95% CI)", title="Detection gain vs image fidelity")
     written.append(_save(fig, out_dir / "delta_ap_vs_psnr.png"))
-    plt.close(fig)
 
     # gain vs cost
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -167,18 +161,19 @@ def plot(results: dict[str, Any], out_dir: Path) -> list[Path]:
         ax.annotate(n, (cost, y), textcoords="offset points", xytext=(4, 4))
     ax.set_xscale("log")
     ax.axhline(0, color="grey", lw=0.8)
-    ax.set_xlabel("seconds per image (SR + detector)")
-    ax.set_ylabel("ΔAP vs bicubic")
-    ax.set_title("Gain vs cost")
-    fig.tight_layout()
+    ax.set(xlabel="seconds per image (SR + detector)", ylabel="ΔAP vs bicubic", title="Gain vs cost")
     written.append(_save(fig, out_dir / "gain_vs_cost.png"))
-    plt.close(fig)
     return written
 
 
 def _save(fig, path: Path) -> Path:
+    """Lay out, write atomically and close ``fig``."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".png")
     os.close(fd)
     fig.savefig(tmp, dpi=110)
     os.replace(tmp, path)
+    plt.close(fig)
     return path

@@ -26,6 +26,7 @@ from .offline import import_ultralytics
 
 _CONV_NAME = re.compile(r"^__module\.(?P<module>.+)/aten::_convolution/(Group)?Convolution$")
 _ARCH_IN_DESCRIPTION = re.compile(r"Ultralytics (?P<arch>\S+) model")
+_ELEMENTWISE = {"Multiply": np.multiply, "Subtract": np.subtract, "Add": np.add}  # weight dequantisation ops
 
 
 def _openvino_files(path: Path) -> tuple[Path, Path | None]:
@@ -52,14 +53,10 @@ def _constant_value(node: Any) -> np.ndarray:
         return np.array(node.get_data(), copy=True)
     if kind == "Convert":
         return _constant_value(node.input_value(0).get_node()).astype(np.float32)
-    args = [_constant_value(i.get_source_output().get_node()) for i in node.inputs()]
-    if kind == "Multiply":
-        return args[0] * args[1]
-    if kind == "Subtract":
-        return args[0] - args[1]
-    if kind == "Add":
-        return args[0] + args[1]
-    raise WeightsError(f"unexpected {kind} node in a weight sub-graph; not an ultralytics OpenVINO export?")
+    if kind not in _ELEMENTWISE:
+        raise WeightsError(f"unexpected {kind} node in a weight sub-graph; not an ultralytics OpenVINO export?")
+    a, b = (_constant_value(i.get_source_output().get_node()) for i in node.inputs())
+    return _ELEMENTWISE[kind](a, b)
 
 
 def _conv_weights(xml: Path) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:

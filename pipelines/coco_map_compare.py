@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--config", required=True)
     ap.add_argument("--limit", type=int, default=None, help="only the first N images (quick check)")
     ap.add_argument("--out", default=None, help="override the config's output folder")
+    ap.add_argument("--detector", default=None, help="override the config's detector (e.g. to score the same SR with another one)")
     ap.add_argument("--sr", default=None, help="override the SR list (comma-separated; shipped models are then not added)")
     ap.add_argument("--bootstrap", type=int, default=None)
     ap.add_argument("--device", default=None)
@@ -84,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_config(args.config)
         if args.sr is not None:
             cfg["shipped_models"] = False
-        for key in ("limit", "out", "sr", "bootstrap", "device", "cache"):
+        for key in ("limit", "out", "detector", "sr", "bootstrap", "device", "cache"):
             if getattr(args, key) is not None:
                 cfg[key] = getattr(args, key)
         specs, skipped = resolve_sr(cfg)

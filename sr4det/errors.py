@@ -27,6 +27,10 @@ class ArchitectureMismatchError(WeightsError):
     """Weights whose tensors do not fit the requested architecture."""
 
 
+class ScaleMismatchError(ArchitectureMismatchError, ScaleError):
+    """Weights of the right architecture trained for another scale (caught as either parent)."""
+
+
 class WeightsNotAvailableError(SR4DetError, FileNotFoundError):
     """Pretrained weights are neither shipped nor cached, and cannot be downloaded (offline)."""
 

@@ -1,9 +1,9 @@
 """The SR model zoo: architectures, registry, the ``SRModel`` contract and weight loading."""
 
-from . import edsr, espcn, fsrcnn, interpolate, rrdbnet, srcnn, srresnet, vdsr  # noqa: F401 - registers architectures
+from . import carn, edsr, espcn, fsrcnn, imdn, interpolate, pan, rfdn, rrdbnet, srcnn, srresnet, vdsr  # noqa: F401 - registers architectures
 from .card import ModelCard, PublishedWeights
 from .loading import load_model, read_weights, save_weights
-from .registry import build_network, create_model, get_card, list_models, register_model, resolve_model
+from .registry import build_network, create_model, detect_architecture, get_card, list_models, register_model, resolve_model
 from .srresnet import SRGANDiscriminator
 from .wrapper import SRModel, validate_image_tensor
 
@@ -14,6 +14,7 @@ __all__ = [
     "SRGANDiscriminator",
     "build_network",
     "create_model",
+    "detect_architecture",
     "get_card",
     "list_models",
     "load_model",

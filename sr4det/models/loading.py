@@ -22,6 +22,7 @@ from ..errors import (  # noqa: F401 - ArchitectureMismatchError is re-exported 
     InputError,
     MissingDependencyError,
     ScaleError,
+    ScaleMismatchError,
     WeightsError,
     WeightsNotAvailableError,
 )
@@ -113,6 +114,29 @@ def read_weights(path: str | Path) -> WeightFile:
     return wf
 
 
+def read_weights_for(path: str | Path, name: str, scale: int) -> WeightFile:
+    """:func:`read_weights`, checked to be ``name`` weights for ``scale``; ``kwargs`` filled in from the file.
+
+    Third-party state dicts of zoo architectures are recognised by their keys, which also give the
+    width/depth options to build the network with.
+
+    Raises:
+        ArchitectureMismatchError: the file holds another architecture.
+        ScaleError (:class:`ScaleMismatchError` for recognised state dicts): the file is for another scale.
+    """
+    wf = read_weights(path)
+    if wf.arch is None and (found := _detect(wf.state_dict)) is not None:
+        if found.arch != name:
+            raise ArchitectureMismatchError(f"{path} holds {found.arch} weights, not {name}; sr4det.load_model(path) loads it as {found.arch}")
+        check_detected_scale(found, scale, path)
+        wf.kwargs = {**found.kwargs, **wf.kwargs}
+    if wf.arch not in (None, name):
+        raise ArchitectureMismatchError(f"{path} holds {wf.arch} weights, not {name}")
+    if wf.scale not in (None, scale):
+        raise ScaleError(f"{path} holds x{wf.scale} weights, not x{scale}")
+    return wf
+
+
 def _to_float_tensors(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: (v.float() if v.dtype in (torch.float16, torch.bfloat16) else v) for k, v in sd.items()}
 
@@ -196,7 +220,7 @@ def download_published(pub: PublishedWeights, *, what: str) -> Path:
     if target.is_file():
         verify_sha256(target, pub.sha256)
         return target
-    how = f"download {pub.url} and save it as {target}"
+    how = f"download {pub.url} and save it as {target} (or put it in a folder listed in ${WEIGHTS_PATH_ENV})"
     if _offline():
         raise WeightsNotAvailableError(f"{what}: weights are not cached and downloads are off (offline); {how}")
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -216,12 +240,39 @@ def download_published(pub: PublishedWeights, *, what: str) -> Path:
     return target
 
 
+WEIGHTS_PATH_ENV = "SR4DET_WEIGHTS_PATH"
+
+
+def weight_search_dirs() -> list[Path]:
+    """Folders searched for published weight files before downloading: ``$SR4DET_WEIGHTS_PATH``
+    (``os.pathsep``-separated, in order), then the download cache (:func:`cache_dir`)."""
+    dirs = [Path(p).expanduser() for p in os.environ.get(WEIGHTS_PATH_ENV, "").split(os.pathsep) if p]
+    return [*dirs, cache_dir()]
+
+
+def find_local_published(pub: PublishedWeights) -> Path | None:
+    """The first file named like ``pub`` in :func:`weight_search_dirs` whose sha256 matches, else None.
+
+    A same-named file with another hash is an error (:class:`WeightsError`), not silently skipped.
+    """
+    name = pub.filename or pub.url.rsplit("/", 1)[-1]
+    for folder in weight_search_dirs():
+        candidate = folder / name
+        if candidate.is_file():
+            verify_sha256(candidate, pub.sha256)
+            return candidate
+    return None
+
+
 def resolve_pretrained(card: ModelCard, scale: int) -> tuple[Path, str]:
-    """Find pretrained weights for ``card.name`` at ``scale``: shipped first, then published (downloaded)."""
+    """Find pretrained weights for ``card.name`` at ``scale``: shipped first, then a published file already on
+    disk (:func:`weight_search_dirs`), then a download (sha256-checked)."""
     shipped = shipped_weights(card.name, scale)
     if shipped is not None:
         return shipped, "sr4det (shipped)"
     pub = card.published.get(scale)
+    if pub is not None and (local := find_local_published(pub)) is not None:
+        return local, pub.url
     if pub is None:
         have = sorted(int(p.stem.rsplit("_x", 1)[1]) for p in SHIPPED_DIR.glob(f"{card.name}_x*.pt"))
         raise WeightsNotAvailableError(
@@ -244,6 +295,9 @@ def load_model(
     * sr4det files (saved by :func:`save_weights`, e.g. shipped or trained weights): architecture from the file.
     * ``arch=`` one of :func:`~sr4det.list_models`: a plain state dict for that zoo architecture
       (the scale is tried from the card when not given).
+    * published state dicts of zoo architectures, recognised by their keys (IMDN, RFDN, PAN, CARN-M; a
+      DataParallel ``module.`` prefix is stripped); a multi-scale file (CARN-M) loads at its largest scale
+      unless ``scale`` is given.
     * anything spandrel recognises (ESRGAN, SwinIR, HAT, CRAFT, Real-ESRGAN compact, ...; .pth/.pt/.ckpt/.safetensors).
     * OpenCV ``dnn_superres`` graphs (``ESPCN_x4.pb`` ...), when opencv-contrib is installed.
 
@@ -260,9 +314,35 @@ def load_model(
             model = _load_zoo(wf, wf.arch, wf.scale, scale, path)
         elif arch is not None:
             model = _load_zoo(wf, arch, None, scale, path)
+        elif (found := _detect(wf.state_dict)) is not None:
+            wf.kwargs = {**found.kwargs, **wf.kwargs}
+            model = _load_zoo(wf, found.arch, check_detected_scale(found, scale, path), scale, path)
         else:
             model = _load_spandrel(wf, scale, path)
     return model.to(device=device, dtype=dtype).eval()
+
+
+def _detect(state_dict: dict[str, torch.Tensor]):
+    from .registry import detect_architecture
+
+    return detect_architecture(state_dict)
+
+
+def check_detected_scale(found, scale: int | None, path: str | Path) -> int:
+    """The scale to build a detected file at: ``scale`` if the file holds it, else the largest it holds.
+
+    Raises:
+        ScaleMismatchError: ``scale`` is given and the file's upsampler is for other scales.
+    """
+    if scale is None:
+        return max(found.scales)
+    if scale not in found.scales:
+        held = "/".join(f"x{s}" for s in found.scales)
+        raise ScaleMismatchError(
+            f"{path} holds {found.arch} weights for {held} (read from its upsampling layers), not x{scale}; "
+            f"pass scale={found.scales[-1]} or use the {found.arch} file trained for x{scale}"
+        )
+    return scale
 
 
 def _load_zoo(wf: WeightFile, arch: str, file_scale: int | None, scale: int | None, path: Path):

@@ -13,9 +13,11 @@ import torch
 from torch import nn
 
 from ..errors import ScaleError
+from ._detect import Detected
 from .card import ModelCard
 
 Factory = Callable[..., nn.Module]
+Detector = Callable[[dict[str, torch.Tensor]], "Detected | None"]
 
 
 @dataclass(frozen=True)
@@ -23,15 +25,18 @@ class _Entry:
     factory: Factory
     card: ModelCard
     default_kwargs: dict[str, Any]
+    detect: Detector | None = None
 
 
 _REGISTRY: dict[str, _Entry] = {}
 
 
-def register_model(card: ModelCard, **default_kwargs: Any) -> Callable[[Factory], Factory]:
+def register_model(card: ModelCard, *, detect: Detector | None = None, **default_kwargs: Any) -> Callable[[Factory], Factory]:
     """Register ``factory(scale=..., **kwargs) -> nn.Module`` under ``card.name``.
 
     ``default_kwargs`` let one factory register several variants (e.g. FSRCNN and FSRCNN-s).
+    ``detect(state_dict)`` recognises a plain (third-party) state dict of this architecture by its keys
+    (see :mod:`sr4det.models._detect`), so :func:`~sr4det.load_model` needs no ``arch=`` for it.
     The returned network maps the model's *network input* (see :class:`~sr4det.models.wrapper.SRModel`)
     to its output and may expose ``receptive_field`` (LR pixels) for exact tiling.
     """
@@ -39,7 +44,7 @@ def register_model(card: ModelCard, **default_kwargs: Any) -> Callable[[Factory]
     def decorator(factory: Factory) -> Factory:
         if card.name in _REGISTRY:
             raise ValueError(f"model {card.name!r} is already registered")
-        _REGISTRY[card.name] = _Entry(factory, card, dict(default_kwargs))
+        _REGISTRY[card.name] = _Entry(factory, card, dict(default_kwargs), detect)
         return factory
 
     return decorator
@@ -58,6 +63,18 @@ def list_models(pattern: str | None = None) -> list[str]:
 def get_card(name: str) -> ModelCard:
     """The static card of a registered architecture."""
     return _entry(name).card
+
+
+def detect_architecture(state_dict: dict[str, torch.Tensor]) -> Detected | None:
+    """The zoo architecture whose key signature ``state_dict`` carries, or None (then try spandrel).
+
+    Raises:
+        ArchitectureMismatchError: the signature keys are there but the file is incomplete or inconsistent.
+    """
+    for entry in _REGISTRY.values():
+        if entry.detect is not None and (found := entry.detect(state_dict)) is not None:
+            return found
+    return None
 
 
 def _entry(name: str) -> _Entry:
@@ -110,11 +127,7 @@ def create_model(
         path, source = weights, str(weights)
     elif pretrained and get_card(name).upsampling != "none":  # interpolation baselines have nothing to load
         path, source = loading.resolve_pretrained(get_card(name), scale)
-    wf = loading.read_weights(path) if path is not None else None
-    if wf is not None and wf.arch not in (None, name):
-        raise loading.ArchitectureMismatchError(f"{path} holds {wf.arch} weights, not {name}")
-    if wf is not None and wf.scale not in (None, scale):
-        raise ScaleError(f"{path} holds x{wf.scale} weights, not x{scale}")
+    wf = loading.read_weights_for(path, name, scale) if path is not None else None
     # a weight file records the width/depth options it was trained with; explicit kwargs still win
     net, card = build_network(name, scale, **{**(wf.kwargs if wf else {}), **kwargs})
     if wf is not None:

@@ -22,8 +22,8 @@ import torch
 from torch import nn
 
 from ..errors import InputError
-from ..models import SRGANDiscriminator, build_network, read_weights, save_weights
-from ..models.loading import atomic_torch_save, load_state_into
+from ..models import SRGANDiscriminator, build_network, save_weights
+from ..models.loading import atomic_torch_save, load_state_into, read_weights_for
 from ..models.wrapper import SRModel
 from .data import PairedPatches, network_io, pre_upsample_margin
 from .evaluate import evaluate_pairs, load_benchmark
@@ -143,9 +143,11 @@ class _Run:
             torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
         self.rng = np.random.default_rng(cfg.seed)
-        self.net, self.card = build_network(cfg.model, cfg.scale, **cfg.model_kwargs)
-        if cfg.init:
-            wf = read_weights(cfg.init)
+        # an init file (ours or a published state dict) knows the widths it was trained with; --kw still wins
+        wf = read_weights_for(cfg.init, cfg.model, cfg.scale) if cfg.init else None
+        self.model_kwargs = {**(wf.kwargs if wf else {}), **cfg.model_kwargs}
+        self.net, self.card = build_network(cfg.model, cfg.scale, **self.model_kwargs)
+        if wf is not None:
             load_state_into(self.net, wf.state_dict, name=cfg.model, source=cfg.init)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: _lr_factor(s, cfg))
@@ -291,7 +293,7 @@ class _Run:
             "degradation": "MATLAB bicubic (sr4det.resize.imresize_uint8), uint8 LR",
             "torch": str(torch.__version__),
         }
-        path = save_weights(cfg.export, self.net, arch=cfg.model, scale=cfg.scale, kwargs=cfg.model_kwargs,
+        path = save_weights(cfg.export, self.net, arch=cfg.model, scale=cfg.scale, kwargs=self.model_kwargs,
                             meta=meta, half=half)
         return path, half
 

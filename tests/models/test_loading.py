@@ -169,12 +169,6 @@ def test_spandrel_compact_and_scale_check(shared):
         load_model(path, scale=2)
 
 
-@pytest.mark.parametrize("name", ["IMDN_x4.pth", "PANx4_DF2K.pth"])
-def test_unrecognised_real_state_dicts_fail_clearly(shared, name):
-    with pytest.raises(WeightsError, match="not recognised by spandrel"):
-        load_model(shared("weights", "sr", "state_dict", name))
-
-
 def test_opencv_graph_real(shared):
     """Runs only where opencv-contrib provides cv2.dnn_superres (it replaces opencv-python's cv2)."""
     import cv2

@@ -1,0 +1,129 @@
+"""IMDN (Hui et al., "Lightweight Image Super-Resolution with Information Multi-distillation Network", ACM MM 2019).
+
+Six information multi-distillation blocks (IMDB): each splits its features four times, keeps a quarter
+("distilled") at every step and refines the rest, then fuses the distilled parts through contrast-aware
+channel attention (CCA: per-channel mean + standard deviation over the **whole image**, so the network is
+not local and tiles are blended, not exact). Works on RGB in [0, 1] without mean shift. Module names follow
+the authors' code so their published state dicts (``module.``-prefixed by DataParallel) load directly.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ._detect import Detected, count_indexed, require_keys, shuffle_scale
+from .card import ModelCard, PublishedWeights
+from .registry import register_model
+
+_NEG_SLOPE = 0.05  # the authors' LeakyReLU slope
+
+
+def _conv(cin: int, cout: int, k: int) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, k, padding=(k - 1) // 2)
+
+
+class _CCA(nn.Module):
+    """Contrast-aware channel attention: squeeze-excite on (std + mean) of each channel over H x W."""
+
+    def __init__(self, channels: int, reduction: int = 16):
+        super().__init__()
+        self.conv_du = nn.Sequential(
+            nn.Conv2d(channels, channels // reduction, 1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(channels // reduction, channels, 1),
+            nn.Sigmoid(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean = x.mean(dim=(2, 3), keepdim=True)
+        std = (x - mean).pow(2).mean(dim=(2, 3), keepdim=True).sqrt()  # population std, as the authors compute it
+        return x * self.conv_du(std + mean)
+
+
+class _IMDB(nn.Module):
+    def __init__(self, channels: int, distillation_rate: float = 0.25):
+        super().__init__()
+        self.d = int(channels * distillation_rate)
+        self.r = channels - self.d
+        self.c1 = _conv(channels, channels, 3)
+        self.c2 = _conv(self.r, channels, 3)
+        self.c3 = _conv(self.r, channels, 3)
+        self.c4 = _conv(self.r, self.d, 3)
+        self.act = nn.LeakyReLU(_NEG_SLOPE, inplace=True)
+        self.c5 = _conv(4 * self.d, channels, 1)
+        self.cca = _CCA(4 * self.d)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        d1, r1 = torch.split(self.act(self.c1(x)), (self.d, self.r), dim=1)
+        d2, r2 = torch.split(self.act(self.c2(r1)), (self.d, self.r), dim=1)
+        d3, r3 = torch.split(self.act(self.c3(r2)), (self.d, self.r), dim=1)
+        d4 = self.c4(r3)
+        return self.c5(self.cca(torch.cat([d1, d2, d3, d4], dim=1))) + x
+
+
+class IMDN(nn.Module):
+    """IMDN. RGB (B, 3, H, W) in [0, 1] -> (B, 3, sH, sW), unclamped (the SRModel wrapper clamps)."""
+
+    def __init__(self, scale: int, nf: int = 64, num_modules: int = 6, in_nc: int = 3):
+        super().__init__()
+        self.fea_conv = _conv(in_nc, nf, 3)
+        self.num_modules = num_modules
+        for i in range(1, num_modules + 1):
+            self.add_module(f"IMDB{i}", _IMDB(nf))
+        self.c = nn.Sequential(_conv(nf * num_modules, nf, 1), nn.LeakyReLU(_NEG_SLOPE, inplace=True))
+        self.LR_conv = _conv(nf, nf, 3)
+        self.upsampler = nn.Sequential(_conv(nf, in_nc * scale * scale, 3), nn.PixelShuffle(scale))
+        # local part of the support: fea_conv, 4 chained 3x3 per block, LR_conv, the upsampling conv.
+        # CCA adds a global term on top, so tiling is blended (non_local on the card)
+        self.receptive_field = 1 + 4 * num_modules + 1 + 1
+        self.effective_overlap = 32
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        fea = self.fea_conv(x)
+        outs, h = [], fea
+        for i in range(1, self.num_modules + 1):
+            h = getattr(self, f"IMDB{i}")(h)
+            outs.append(h)
+        return self.upsampler(self.LR_conv(self.c(torch.cat(outs, dim=1))) + fea)
+
+
+def _detect(sd: dict[str, torch.Tensor]) -> Detected | None:
+    if "fea_conv.weight" not in sd or "IMDB1.c1.weight" not in sd:
+        return None
+    nf, in_nc = sd["fea_conv.weight"].shape[:2]
+    n = count_indexed(sd, "IMDB{}.c1.weight", start=1)
+    require_keys(sd, "imdn", ["c.0.weight", "LR_conv.weight", "upsampler.0.weight"])
+    scale = shuffle_scale(sd, "imdn", "upsampler.0.weight", in_nc)
+    return Detected("imdn", (scale,), {"nf": int(nf), "num_modules": n, "in_nc": int(in_nc)})
+
+
+_COMMIT = "https://raw.githubusercontent.com/Zheng222/IMDN/8f158e6a5ac9db6e5857d9159fd4a6c4214da574/checkpoints/"
+
+
+@register_model(
+    ModelCard(
+        name="imdn",
+        scales=(2, 3, 4),
+        input_space="rgb",
+        upsampling="post",
+        non_local=True,
+        weights_source="published",
+        license="none stated by the authors (Zheng222/IMDN); research use",
+        published={
+            2: PublishedWeights(
+                _COMMIT + "IMDN_x2.pth", "740b39653592bd3f49955a21cd9e16f2d37f2c413368cc09327601b8fbe42ce1", "IMDN_x2.pth"
+            ),
+            3: PublishedWeights(
+                _COMMIT + "IMDN_x3.pth", "11b1716a19bc16e5e353e1db798d476169338e631eb170c82d765559888cb028", "IMDN_x3.pth"
+            ),
+            4: PublishedWeights(
+                _COMMIT + "IMDN_x4.pth", "e660c38221147217a136debeb99eb304d62d9c0f73ac421ed66281b619719714", "IMDN_x4.pth"
+            ),
+        },
+        paper="Hui et al., Lightweight Image Super-Resolution with Information Multi-distillation Network, ACM MM 2019",
+    ),
+    detect=_detect,
+)
+def imdn(scale: int, **kwargs) -> nn.Module:
+    return IMDN(scale, **kwargs)

@@ -7,6 +7,12 @@ Examples (the shipped weights were made with the commands in eval/RESULTS.md):
         --export sr4det/models/weights/espcn_x4.pt --val Set5
     python pipelines/train_sr.py --model srgan --scale 4 --init sr4det/models/weights/srresnet_x4.pt \
         --kw n_blocks=6 channels=48 --gan-weight 5e-3 --pixel-weight 1 --steps 600 --out runs/srgan_x4
+    # detector in the loop (COCO crops with boxes; coco128 is never trained on):
+    python pipelines/train_sr.py --model rfdn --scale 4 --init ../shared/weights/sr/state_dict/RFDN_AIM.pth \
+        --detector ../shared/weights/yolo11n_int8_openvino_model \
+        --det-data ../shared/data/coco_train160/annotations/instances_train2017.json \
+        --patch 64 --batch 8 --pixel-weight 0.05 --distill-output-weight 1 --detection-weight 0.1 --det-warmup 100 \
+        --grad-clip 1 --lr 1e-4 --steps 1500 --out runs/rfdn_det_x4
 
 ``--data`` and ``--val`` accept folders or, for names without a slash, sub-folders of the shared data
 (``sr_train/NAME`` for data, ``sr_benchmark/NAME`` for validation). ``--resume`` continues a run.
@@ -64,6 +70,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--feature-layer", default=None)
     p.add_argument("--feature-weight", type=float, default=0.0)
     p.add_argument("--gan-weight", type=float, default=0.0)
+    p.add_argument("--detector", default=None,
+                   help="frozen training detector for the detector terms: ultralytics OpenVINO export folder or YOLO .pt")
+    p.add_argument("--det-data", default=None, help="COCO instances json of the detector terms' training crops (coco_train160)")
+    p.add_argument("--distill-feature-weight", type=float, default=0.0, help="neck-feature distillation (SR vs HR through the detector)")
+    p.add_argument("--distill-output-weight", type=float, default=0.0, help="head-output distillation (class logits, box bins)")
+    p.add_argument("--detection-weight", type=float, default=0.0, help="the detector's own loss against ground-truth boxes")
+    p.add_argument("--det-warmup", type=int, default=0, help="steps over which the detector terms ramp up from 0")
     p.add_argument("--disc-channels", type=int, default=32)
     p.add_argument("--disc-lr", type=float, default=None)
     p.add_argument("--init", default=None, help="weights to start from (e.g. the SRResNet for SRGAN)")
@@ -92,7 +105,9 @@ def main(argv: list[str] | None = None) -> int:
         patch=args.patch, lr=args.lr, lr_min_ratio=args.lr_min_ratio, warmup=args.warmup, pixel_loss=args.loss,
         pixel_weight=args.pixel_weight, feature=args.feature, feature_weights=args.feature_weights,
         feature_layer=args.feature_layer, feature_weight=args.feature_weight, gan_weight=args.gan_weight,
-        disc_channels=args.disc_channels, disc_lr=args.disc_lr, init=args.init,
+        disc_channels=args.disc_channels, disc_lr=args.disc_lr, init=args.init, detector=args.detector,
+        det_data=args.det_data, distill_feature_weight=args.distill_feature_weight,
+        distill_output_weight=args.distill_output_weight, detection_weight=args.detection_weight, det_warmup=args.det_warmup,
         val=_folder(args.val, "sr_benchmark") if args.val else None, val_every=args.val_every,
         val_limit=args.val_limit, grad_clip=args.grad_clip, export=args.export, export_half=args.export_half,
         seed=args.seed, threads=args.threads, limit_images=args.limit_images, progress=not args.no_progress,

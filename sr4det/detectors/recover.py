@@ -92,9 +92,9 @@ def _conv_weights(xml: Path) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
     return convs
 
 
-def _architecture(meta: Path | None, arch: str | None) -> tuple[str, int | None]:
-    """(ultralytics model YAML name, number of classes or None) from ``arch`` or the export's metadata."""
-    nc = None
+def _architecture(meta: Path | None, arch: str | None) -> tuple[str, dict[int, str] | None]:
+    """(ultralytics model YAML name, ``{index: class name}`` or None) from ``arch`` or the export's metadata."""
+    names = None
     description = ""
     if meta is not None:
         import yaml
@@ -102,7 +102,7 @@ def _architecture(meta: Path | None, arch: str | None) -> tuple[str, int | None]
         data = yaml.safe_load(meta.read_text()) or {}
         if data.get("task", "detect") != "detect":
             raise WeightsError(f"{meta}: task {data.get('task')!r}; only detection exports are supported")
-        nc = len(data["names"]) if isinstance(data.get("names"), dict) else None
+        names = {int(k): str(v) for k, v in data["names"].items()} if isinstance(data.get("names"), dict) else None
         description = str(data.get("description", ""))
     if arch is None:
         match = _ARCH_IN_DESCRIPTION.search(description)
@@ -110,7 +110,7 @@ def _architecture(meta: Path | None, arch: str | None) -> tuple[str, int | None]
             raise WeightsError("cannot tell the architecture of this export (no metadata.yaml description); pass arch='yolov8n'")
         arch = match.group("arch")
     arch = arch.lower()
-    return arch if arch.endswith(".yaml") else f"{arch}.yaml", nc
+    return arch if arch.endswith(".yaml") else f"{arch}.yaml", names
 
 
 def yolo_from_openvino(path: str | Path, *, arch: str | None = None) -> Any:
@@ -122,7 +122,8 @@ def yolo_from_openvino(path: str | Path, *, arch: str | None = None) -> Any:
 
     Returns:
         ``ultralytics.nn.tasks.DetectionModel``; input float32 RGB [0, 1], shape (B, 3, H, W) with H, W
-        multiples of 32; its layers (``model.model[i]``) are what a perceptual loss taps.
+        multiples of 32; its layers (``model.model[i]``) are what a perceptual loss taps; ``model.names``
+        holds the export's ``{index: class name}``.
 
     Raises:
         WeightsNotAvailableError: the path does not exist.
@@ -133,13 +134,13 @@ def yolo_from_openvino(path: str | Path, *, arch: str | None = None) -> Any:
     import torch
 
     xml, meta = _openvino_files(Path(path).expanduser())
-    yaml_name, nc = _architecture(meta, arch)
+    yaml_name, names = _architecture(meta, arch)
     convs = _conv_weights(xml)
     import_ultralytics()
     from ultralytics.nn.tasks import DetectionModel
 
     try:
-        model = DetectionModel(yaml_name, nc=nc, verbose=False)
+        model = DetectionModel(yaml_name, nc=len(names) if names else None, verbose=False)
     except FileNotFoundError as exc:
         raise WeightsError(f"ultralytics has no architecture {yaml_name!r}: {exc}") from exc
     model.fuse(verbose=False)
@@ -164,4 +165,6 @@ def yolo_from_openvino(path: str | Path, *, arch: str | None = None) -> Any:
                     module.bias.copy_(torch.from_numpy(bias))
     if convs:
         raise WeightsError(f"{xml} has convolutions that {yaml_name} lacks: {sorted(convs)[:5]}; wrong arch?")
+    if names:
+        model.names = names
     return model.requires_grad_(False)

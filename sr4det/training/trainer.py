@@ -26,10 +26,13 @@ from ..models import SRGANDiscriminator, build_network, save_weights
 from ..models.loading import atomic_torch_save, load_state_into, read_weights_for
 from ..models.wrapper import SRModel
 from .data import PairedPatches, network_io, pre_upsample_margin
+from .detection_data import DetectionPatches
+from .detector_losses import DetectionLoss, FeatureDistillation, OutputDistillation, TrainingDetector, load_training_detector
 from .evaluate import evaluate_pairs, load_benchmark
 from .losses import AdversarialLoss, FeatureLoss, PixelLoss, build_feature_extractor
 
-_CSV_FIELDS = ["step", "loss", "pixel", "feature", "adv_g", "adv_d", "lr", "val_psnr", "val_ssim", "seconds"]
+_CSV_FIELDS = ["step", "loss", "pixel", "feature", "adv_g", "adv_d", "det_feature", "det_output", "det_loss", "lr", "val_psnr",
+               "val_ssim", "seconds"]
 
 
 @dataclass
@@ -48,6 +51,14 @@ class TrainConfig:
         feature, feature_weights, feature_layer, feature_weight: perceptual loss, e.g. ``"vgg19"`` with
             a local VGG19 state dict, or ``"resnet18"``/``"ultralytics"`` (a frozen detector backbone).
         gan_weight, disc_channels, disc_lr: SRGAN adversarial loss weight (0 = off) and discriminator.
+        detector, det_data: the frozen training detector (ultralytics OpenVINO export folder or YOLO ``.pt``)
+            and a COCO instances json whose images are the training crops of the detector terms
+            (:class:`~sr4det.training.detection_data.DetectionPatches`; ``data`` is then optional).
+        distill_feature_weight, distill_output_weight, detection_weight: weights of the detector terms
+            (:mod:`sr4det.training.detector_losses`; 0 = off): neck-feature and head-output distillation
+            against the detector on HR, and the detector's own loss against the ground-truth boxes.
+        det_warmup: the detector terms' weights ramp linearly from 0 over this many steps (the pixel term
+            holds the network near its initialisation meanwhile).
         init: weight file to start from (e.g. the SRResNet for SRGAN); any sr4det weight file of a
             compatible architecture.
         val, val_every, val_limit: HR folder evaluated with the benchmark protocol every ``val_every``
@@ -76,6 +87,12 @@ class TrainConfig:
     feature_layer: str | None = None
     feature_weight: float = 0.0
     gan_weight: float = 0.0
+    detector: str | None = None
+    det_data: str | None = None
+    distill_feature_weight: float = 0.0
+    distill_output_weight: float = 0.0
+    detection_weight: float = 0.0
+    det_warmup: int = 0
     disc_channels: int = 32
     disc_lr: float | None = None
     init: str | None = None
@@ -94,16 +111,35 @@ class TrainConfig:
     ckpt_every: int = 500
     meta: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def detector_terms(self) -> bool:
+        """Whether any loss runs through the training detector."""
+        return max(self.distill_feature_weight, self.distill_output_weight, self.detection_weight) > 0
+
+    @property
+    def objective(self) -> str:
+        """What the weights are optimised for, as model cards say it: detection, gan, feature or pixel."""
+        if self.detector_terms:
+            return "detection"
+        return "gan" if self.gan_weight > 0 else ("feature" if self.feature_weight > 0 else "pixel")
+
     def validate(self) -> None:
         if self.steps < 1 or self.batch < 1 or self.patch < 2:
             raise InputError(f"steps, batch must be >= 1 and patch >= 2 (got {self.steps}, {self.batch}, {self.patch})")
-        if self.pixel_weight == 0 and self.feature_weight == 0 and self.gan_weight == 0:
+        weights = (self.pixel_weight, self.feature_weight, self.gan_weight, self.distill_feature_weight,
+                   self.distill_output_weight, self.detection_weight)
+        if min(weights) < 0:
+            raise InputError(f"loss weights must be >= 0, got {weights}")
+        if max(weights) == 0:
             raise InputError("all loss weights are 0; nothing to train")
+        if self.detector_terms and (not self.detector or not self.det_data):
+            raise InputError("detector loss terms need detector=PATH (OpenVINO export or YOLO .pt) and det_data=COCO_JSON "
+                             "(e.g. ../shared/data/coco_train160/annotations/instances_train2017.json)")
         if self.feature_weight > 0 and (not self.feature or not self.feature_weights):
             raise InputError("feature_weight > 0 needs feature= (vgg19/resnet18/...) and feature_weights=PATH")
         if self.export_half not in ("auto", "yes", "no"):
             raise InputError(f"export_half must be auto, yes or no, got {self.export_half!r}")
-        if not self.data:
+        if not self.data and not self.detector_terms:
             raise InputError("no training data folders given")
 
 
@@ -164,10 +200,53 @@ class _Run:
         self.seconds = 0.0
         self.margin = pre_upsample_margin(self.card)
         self.val_pairs = load_benchmark(cfg.val, cfg.scale, cfg.val_limit) if cfg.val else []
-        self.data = PairedPatches(cfg.data, cfg.scale, min_lr_size=cfg.patch + 2 * self.margin, limit=cfg.limit_images,
-                                  progress=cfg.progress)
+        self.detector: TrainingDetector | None = None
+        self.det_data: DetectionPatches | None = None
+        if cfg.detector_terms:
+            self._setup_detector_terms()
+        else:
+            self.data = PairedPatches(cfg.data, cfg.scale, min_lr_size=cfg.patch + 2 * self.margin, limit=cfg.limit_images,
+                                      progress=cfg.progress)
         self.ckpt = self.out / "last.pt"
         self.log_path = self.out / "log.csv"
+
+    def _setup_detector_terms(self) -> None:
+        cfg = self.cfg
+        if self.card.input_space != "rgb" or self.card.upsampling != "post":
+            raise InputError(f"detector loss terms train RGB post-upsampling networks; {cfg.model} is "
+                             f"{self.card.input_space}/{self.card.upsampling}-upsampling (try imdn, rfdn, pan, carn_m, srresnet)")
+        self.detector = load_training_detector(cfg.detector)
+        side = cfg.patch * cfg.scale
+        if side % self.detector.stride:
+            raise InputError(f"HR crop side patch*scale = {side} must be a multiple of the detector stride {self.detector.stride}; "
+                             f"use patch={-(-side // self.detector.stride) * self.detector.stride // cfg.scale} or similar")
+        self.det_data = DetectionPatches(cfg.det_data, cfg.scale, self.detector.names, limit=cfg.limit_images, progress=cfg.progress)
+        self.feat_distill = FeatureDistillation()
+        self.out_distill = OutputDistillation(reg_max=int(self.detector.model.model[-1].reg_max))
+        self.det_loss = DetectionLoss(self.detector) if cfg.detection_weight > 0 else None
+
+    def _detector_terms(self, pred: torch.Tensor, hr: torch.Tensor, targets: dict[str, torch.Tensor],
+                        parts: dict[str, float]) -> torch.Tensor:
+        cfg = self.cfg
+        ramp = min(1.0, (self.step + 1) / cfg.det_warmup) if cfg.det_warmup else 1.0
+        student = self.detector(pred.clamp(0, 1))
+        loss = pred.new_zeros(())
+        if cfg.distill_feature_weight > 0 or cfg.distill_output_weight > 0:
+            with torch.no_grad():
+                teacher = self.detector(hr)
+            if cfg.distill_feature_weight > 0:
+                f = self.feat_distill(student, teacher)
+                loss = loss + cfg.distill_feature_weight * f
+                parts["det_feature"] = float(f.detach())
+            if cfg.distill_output_weight > 0:
+                o = self.out_distill(student, teacher)
+                loss = loss + cfg.distill_output_weight * o
+                parts["det_output"] = float(o.detach())
+        if self.det_loss is not None:
+            d = self.det_loss(student, targets)
+            loss = loss + cfg.detection_weight * d
+            parts["det_loss"] = float(d.detach())
+        return ramp * loss
 
     # -- checkpoints ---------------------------------------------------------------------------
     def save(self) -> None:
@@ -223,11 +302,18 @@ class _Run:
     # -- one optimisation step -----------------------------------------------------------------
     def train_step(self) -> dict[str, float]:
         cfg = self.cfg
-        lr_img, hr_img = self.data.sample(cfg.batch, cfg.patch, self.rng, margin=self.margin)
-        x, y = network_io(self.card, cfg.scale, lr_img, hr_img, margin=self.margin)
+        targets = None
+        if self.det_data is not None:
+            batch = self.det_data.sample(cfg.batch, cfg.patch, self.rng)
+            x, y, targets = batch.lr, batch.hr, batch.targets
+        else:
+            lr_img, hr_img = self.data.sample(cfg.batch, cfg.patch, self.rng, margin=self.margin)
+            x, y = network_io(self.card, cfg.scale, lr_img, hr_img, margin=self.margin)
         pred = self.net(x)
         parts: dict[str, float] = {}
         loss = pred.new_zeros(())
+        if targets is not None:
+            loss = loss + self._detector_terms(pred, y, targets, parts)
         if cfg.pixel_weight > 0:
             pix = self.pixel(pred, y)
             loss = loss + cfg.pixel_weight * pix
@@ -277,13 +363,17 @@ class _Run:
         meta = {
             **cfg.meta,
             "trained_by": "sr4det.training",
-            "data": [Path(d).name for d in cfg.data],
+            "data": [Path(cfg.det_data).parent.parent.name] if cfg.detector_terms else [Path(d).name for d in cfg.data],
             "steps": self.step,
             "batch": cfg.batch,
             "lr_patch": cfg.patch,
             "lr": cfg.lr,
             "losses": {"pixel": [cfg.pixel_loss, cfg.pixel_weight], "feature": [cfg.feature, cfg.feature_weight],
-                       "adversarial": cfg.gan_weight},
+                       "adversarial": cfg.gan_weight, "distill_feature": cfg.distill_feature_weight,
+                       "distill_output": cfg.distill_output_weight, "detection": cfg.detection_weight,
+                       "det_warmup": cfg.det_warmup},
+            "objective": cfg.objective,
+            "detector": Path(cfg.detector).name if cfg.detector_terms else None,
             "init": Path(cfg.init).name if cfg.init else None,
             "seed": cfg.seed,
             "train_seconds": round(self.seconds, 1),

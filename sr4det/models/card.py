@@ -8,6 +8,7 @@ from typing import Literal
 
 InputSpace = Literal["rgb", "y"]
 Upsampling = Literal["pre", "post", "none"]
+Objective = Literal["pixel", "feature", "gan", "detection", "none"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,10 @@ class ModelCard:
         license: licence of the weights (or of the architecture when no weights exist).
         published: scale -> downloadable weights, where they exist.
         paper: short citation.
+        objective: what the weights were optimised for: ``"pixel"`` (L1/MSE, i.e. PSNR), ``"feature"``
+            (a perceptual loss), ``"gan"`` (adversarial + perceptual), ``"detection"`` (losses through a
+            frozen detector), ``"none"`` (interpolation). Weight files saved by sr4det's trainer carry it.
+        trained_with: the detector behind a ``"detection"`` objective (e.g. ``"yolo11n"``), else None.
     """
 
     name: str
@@ -63,6 +68,8 @@ class ModelCard:
     license: str = "unknown"
     published: dict[int, PublishedWeights] = field(default_factory=dict)
     paper: str = ""
+    objective: Objective = "pixel"
+    trained_with: str | None = None
 
     @property
     def default_overlap(self) -> int:

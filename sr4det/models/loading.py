@@ -137,6 +137,25 @@ def read_weights_for(path: str | Path, name: str, scale: int) -> WeightFile:
     return wf
 
 
+def objective_from_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    """Card fields (``objective``, ``trained_with``) that a weight file's training metadata states, or ``{}``."""
+    if "objective" in meta:
+        detector = meta.get("detector")
+        return {"objective": meta["objective"], "trained_with": _detector_label(detector) if detector else None}
+    losses = meta.get("losses")
+    if not isinstance(losses, dict):
+        return {}
+    if float(losses.get("adversarial") or 0) > 0:
+        return {"objective": "gan"}
+    feature = losses.get("feature") or [None, 0]
+    return {"objective": "feature" if float(feature[1] or 0) > 0 else "pixel"}
+
+
+def _detector_label(name: str) -> str:
+    """``"yolo11n_int8_openvino_model"`` -> ``"yolo11n"``: the architecture a detector file holds."""
+    return re.split(r"[_.]", Path(str(name)).name, maxsplit=1)[0]
+
+
 def _to_float_tensors(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: (v.float() if v.dtype in (torch.float16, torch.bfloat16) else v) for k, v in sd.items()}
 
@@ -360,7 +379,7 @@ def _load_zoo(wf: WeightFile, arch: str, file_scale: int | None, scale: int | No
         except ArchitectureMismatchError as exc:
             error = exc
             continue
-        return SRModel(net, card.replace(weights_source=str(path)), s)
+        return SRModel(net, card.replace(weights_source=str(path), **objective_from_meta(wf.meta)), s)
     assert error is not None
     raise error
 

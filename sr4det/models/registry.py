@@ -132,7 +132,7 @@ def create_model(
     net, card = build_network(name, scale, **{**(wf.kwargs if wf else {}), **kwargs})
     if wf is not None:
         loading.load_state_into(net, wf.state_dict, name=name, source=str(path))
-        card = card.replace(weights_source=source)
+        card = card.replace(weights_source=source, **loading.objective_from_meta(wf.meta))
     model = SRModel(net, card, scale)
     return model.to(device=device, dtype=dtype).eval()
 

@@ -90,6 +90,7 @@ _PAPER = "Ledig et al., Photo-Realistic Single Image Super-Resolution Using a GA
 
 
 @register_model(ModelCard(name="srresnet", license="MIT (weights trained by sr4det)", paper=_PAPER + " (SRResNet, MSE)", **_COMMON))
-@register_model(ModelCard(name="srgan", license="MIT (weights trained by sr4det)", paper=_PAPER + " (SRGAN generator)", **_COMMON))
+@register_model(ModelCard(name="srgan", license="MIT (weights trained by sr4det)", paper=_PAPER + " (SRGAN generator)",
+                          objective="gan", **_COMMON))
 def srresnet(scale: int, **kwargs) -> nn.Module:
     return SRResNet(scale, **kwargs)

@@ -52,8 +52,9 @@ class TrainConfig:
             a local VGG19 state dict, or ``"resnet18"``/``"ultralytics"`` (a frozen detector backbone).
         gan_weight, disc_channels, disc_lr: SRGAN adversarial loss weight (0 = off) and discriminator.
         detector, det_data: the frozen training detector (ultralytics OpenVINO export folder or YOLO ``.pt``)
-            and a COCO instances json whose images are the training crops of the detector terms
-            (:class:`~sr4det.training.detection_data.DetectionPatches`; ``data`` is then optional).
+            and a COCO instances json whose images give the training crops
+            (:class:`~sr4det.training.detection_data.DetectionPatches`, used instead of ``data`` whenever
+            ``det_data`` is set, so a pixel-only baseline can train on the very same crops).
         distill_feature_weight, distill_output_weight, detection_weight: weights of the detector terms
             (:mod:`sr4det.training.detector_losses`; 0 = off): neck-feature and head-output distillation
             against the detector on HR, and the detector's own loss against the ground-truth boxes.
@@ -132,14 +133,14 @@ class TrainConfig:
             raise InputError(f"loss weights must be >= 0, got {weights}")
         if max(weights) == 0:
             raise InputError("all loss weights are 0; nothing to train")
-        if self.detector_terms and (not self.detector or not self.det_data):
+        if (self.detector_terms or self.det_data) and (not self.detector or not self.det_data):
             raise InputError("detector loss terms need detector=PATH (OpenVINO export or YOLO .pt) and det_data=COCO_JSON "
                              "(e.g. ../shared/data/coco_train160/annotations/instances_train2017.json)")
         if self.feature_weight > 0 and (not self.feature or not self.feature_weights):
             raise InputError("feature_weight > 0 needs feature= (vgg19/resnet18/...) and feature_weights=PATH")
         if self.export_half not in ("auto", "yes", "no"):
             raise InputError(f"export_half must be auto, yes or no, got {self.export_half!r}")
-        if not self.data and not self.detector_terms:
+        if not self.data and not self.det_data:
             raise InputError("no training data folders given")
 
 
@@ -202,7 +203,7 @@ class _Run:
         self.val_pairs = load_benchmark(cfg.val, cfg.scale, cfg.val_limit) if cfg.val else []
         self.detector: TrainingDetector | None = None
         self.det_data: DetectionPatches | None = None
-        if cfg.detector_terms:
+        if cfg.det_data:  # COCO crops (also for a pixel-only baseline on the same crops)
             self._setup_detector_terms()
         else:
             self.data = PairedPatches(cfg.data, cfg.scale, min_lr_size=cfg.patch + 2 * self.margin, limit=cfg.limit_images,
@@ -312,7 +313,7 @@ class _Run:
         pred = self.net(x)
         parts: dict[str, float] = {}
         loss = pred.new_zeros(())
-        if targets is not None:
+        if targets is not None and cfg.detector_terms:
             loss = loss + self._detector_terms(pred, y, targets, parts)
         if cfg.pixel_weight > 0:
             pix = self.pixel(pred, y)
@@ -363,7 +364,7 @@ class _Run:
         meta = {
             **cfg.meta,
             "trained_by": "sr4det.training",
-            "data": [Path(cfg.det_data).parent.parent.name] if cfg.detector_terms else [Path(d).name for d in cfg.data],
+            "data": [Path(cfg.det_data).parent.parent.name] if cfg.det_data else [Path(d).name for d in cfg.data],
             "steps": self.step,
             "batch": cfg.batch,
             "lr_patch": cfg.patch,

@@ -5,7 +5,8 @@ Residual feature distillation blocks (RFDB): 1x1 "distillation" convs beside 3x3
 refinements, fused by enhanced spatial attention (ESA). ESA pools with a strided conv and a 7x7/3 max-pool
 and interpolates back to the input size, so its output depends on where a tile starts: the network is
 not shift-equivariant and tiles are blended (``non_local`` on the card), not exact. The published AIM
-weights work on pixel values in [0, 255] (fed [0, 1] they score 26.0 dB on Set5 x4 instead of 32.1), so the
+weights work on pixel values in [0, 255], as the authors' test script feeds them (fed [0, 1] they score
+26.0 dB on Set5 x4 instead of 32.2), so the
 network scales by ``rgb_range`` inside and speaks [0, 1] outside.
 Module names follow the authors' code (njulj/RFDN) so ``RFDN_AIM.pth`` (nf=50, 4 blocks) loads directly.
 """
@@ -125,6 +126,21 @@ def _detect(sd: dict[str, torch.Tensor]) -> Detected | None:
         paper="Liu et al., Residual Feature Distillation Network for Lightweight Image Super-Resolution, ECCVW 2020 (AIM 2020 model)",
     ),
     detect=_detect,
+)
+@register_model(
+    ModelCard(
+        name="rfdn_det",
+        scales=(2, 4),
+        input_space="rgb",
+        upsampling="post",
+        non_local=True,
+        min_size=15,
+        weights_source="sr4det",
+        license="MIT (RFDN_AIM weights by njulj/RFDN, MIT; fine-tuned by sr4det)",
+        objective="detection",
+        trained_with="yolo11n",
+        paper="RFDN (Liu et al., ECCVW 2020) fine-tuned through a frozen YOLO11n on COCO train2017 crops (eval/RESULTS.md §7)",
+    ),
 )
 def rfdn(scale: int, **kwargs) -> nn.Module:
     return RFDN(scale, **kwargs)

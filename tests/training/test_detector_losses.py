@@ -207,3 +207,19 @@ def test_short_run_on_four_coco_images_end_to_end(shared, tmp_path):
     assert wf.meta["data"] == ["coco_train160"]
     model = create_model("rfdn", 2, weights=export)
     assert model(torch.rand(1, 3, 20, 24)).shape == (1, 3, 40, 48)
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("export", ["yolo11n_int8_openvino_model", "yolov8n_int8_openvino_model"])
+def test_both_shared_detectors_serve_as_training_detector(shared, export):
+    from sr4det.training.detector_losses import load_training_detector
+
+    det = load_training_detector(shared("weights", export))
+    assert det.names[0] == "person" and len(det.names) == 80 and det.stride == 32
+    x = torch.rand(1, 3, 64, 96, requires_grad=True)
+    out = det(x)
+    assert out["scores"].shape == (1, 80, 2 * 3 + 4 * 6 + 8 * 12) and len(out["feats"]) == 3
+    OutputDistillation()(out, {k: (v.detach() if torch.is_tensor(v) else [f.detach() for f in v]) for k, v in out.items()})
+    out["scores"].sum().backward()
+    assert x.grad is not None and float(x.grad.abs().sum()) > 0
+    assert all(p.grad is None for p in det.parameters())

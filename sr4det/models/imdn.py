@@ -62,30 +62,47 @@ class _IMDB(nn.Module):
         return self.c5(self.cca(torch.cat([d1, d2, d3, d4], dim=1))) + x
 
 
-class IMDN(nn.Module):
-    """IMDN. RGB (B, 3, H, W) in [0, 1] -> (B, 3, sH, sW), unclamped (the SRModel wrapper clamps)."""
+class DistillationTrunk(nn.Module):
+    """The skeleton IMDN introduced and RFDN kept: a 3x3 feature conv, ``num_modules`` blocks whose outputs are
+    all concatenated and fused by a 1x1 conv + LeakyReLU, a 3x3 conv with a long skip, and a pixel-shuffle head.
 
-    def __init__(self, scale: int, nf: int = 64, num_modules: int = 6, in_nc: int = 3):
+    Blocks are registered as ``{prefix}{i}`` (``IMDB1`` ..., ``B1`` ...) so the authors' keys load unchanged.
+    ``rgb_range`` scales the input on the way in and the output on the way out (for weights trained on 0-255).
+    """
+
+    def __init__(
+        self, scale: int, block: type[nn.Module], prefix: str, nf: int, num_modules: int, in_nc: int = 3, rgb_range: float = 1.0
+    ):
         super().__init__()
+        self.rgb_range = rgb_range
         self.fea_conv = _conv(in_nc, nf, 3)
         self.num_modules = num_modules
+        self._prefix = prefix
         for i in range(1, num_modules + 1):
-            self.add_module(f"IMDB{i}", _IMDB(nf))
+            self.add_module(f"{prefix}{i}", block(nf))
         self.c = nn.Sequential(_conv(nf * num_modules, nf, 1), nn.LeakyReLU(_NEG_SLOPE, inplace=True))
         self.LR_conv = _conv(nf, nf, 3)
         self.upsampler = nn.Sequential(_conv(nf, in_nc * scale * scale, 3), nn.PixelShuffle(scale))
-        # local part of the support: fea_conv, 4 chained 3x3 per block, LR_conv, the upsampling conv.
-        # CCA adds a global term on top, so tiling is blended (non_local on the card)
+        # the 3x3 chain (fea_conv, 4 chained 3x3 per block, LR_conv, the head); the blocks' attention reaches
+        # further (image-wide in IMDN, a pooled grid in RFDN), so such networks are tiled with blending
         self.receptive_field = 1 + 4 * num_modules + 1 + 1
         self.effective_overlap = 32
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        fea = self.fea_conv(x)
+        fea = self.fea_conv(x * self.rgb_range if self.rgb_range != 1 else x)
         outs, h = [], fea
         for i in range(1, self.num_modules + 1):
-            h = getattr(self, f"IMDB{i}")(h)
+            h = getattr(self, f"{self._prefix}{i}")(h)
             outs.append(h)
-        return self.upsampler(self.LR_conv(self.c(torch.cat(outs, dim=1))) + fea)
+        out = self.upsampler(self.LR_conv(self.c(torch.cat(outs, dim=1))) + fea)
+        return out / self.rgb_range if self.rgb_range != 1 else out
+
+
+class IMDN(DistillationTrunk):
+    """IMDN. RGB (B, 3, H, W) in [0, 1] -> (B, 3, sH, sW), unclamped (the SRModel wrapper clamps)."""
+
+    def __init__(self, scale: int, nf: int = 64, num_modules: int = 6, in_nc: int = 3):
+        super().__init__(scale, _IMDB, "IMDB", nf, num_modules, in_nc)
 
 
 def _detect(sd: dict[str, torch.Tensor]) -> Detected | None:

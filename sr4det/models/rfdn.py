@@ -19,6 +19,7 @@ from torch import nn
 
 from ._detect import Detected, count_indexed, require_keys, shuffle_scale
 from .card import ModelCard, PublishedWeights
+from .imdn import DistillationTrunk
 from .registry import register_model
 
 _NEG_SLOPE = 0.05
@@ -70,30 +71,11 @@ class _RFDB(nn.Module):
         return self.esa(self.c5(torch.cat([d1, d2, d3, r4], dim=1)))
 
 
-class RFDN(nn.Module):
+class RFDN(DistillationTrunk):
     """RFDN. RGB (B, 3, H, W) in [0, 1] -> (B, 3, sH, sW), unclamped (the SRModel wrapper clamps)."""
 
     def __init__(self, scale: int, nf: int = 50, num_modules: int = 4, in_nc: int = 3, rgb_range: float = 255.0):
-        super().__init__()
-        self.rgb_range = rgb_range
-        self.fea_conv = _conv(in_nc, nf, 3)
-        self.num_modules = num_modules
-        for i in range(1, num_modules + 1):
-            self.add_module(f"B{i}", _RFDB(nf))
-        self.c = nn.Sequential(_conv(nf * num_modules, nf, 1), nn.LeakyReLU(_NEG_SLOPE, inplace=True))
-        self.LR_conv = _conv(nf, nf, 3)
-        self.upsampler = nn.Sequential(_conv(nf, in_nc * scale * scale, 3), nn.PixelShuffle(scale))
-        # the 3x3 chain alone (fea_conv, 4 per block, LR_conv, upsampler); ESA reaches much further
-        self.receptive_field = 1 + 4 * num_modules + 1 + 1
-        self.effective_overlap = 32
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        fea = self.fea_conv(x * self.rgb_range)
-        outs, h = [], fea
-        for i in range(1, self.num_modules + 1):
-            h = getattr(self, f"B{i}")(h)
-            outs.append(h)
-        return self.upsampler(self.LR_conv(self.c(torch.cat(outs, dim=1))) + fea) / self.rgb_range
+        super().__init__(scale, _RFDB, "B", nf, num_modules, in_nc, rgb_range)
 
 
 def _detect(sd: dict[str, torch.Tensor]) -> Detected | None:

@@ -5,6 +5,7 @@ Modelled on timm's registry: one decorator per architecture file, no if/elif cha
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -204,9 +205,11 @@ def resolve_model(
         if scale is not None and spec.scale != scale:
             raise ScaleError(f"model {spec.card.name} is x{spec.scale}, not x{scale}")
         return spec.to(device=device, dtype=dtype) if (device or dtype) else spec
+    if scale is not None and (isinstance(scale, bool) or not isinstance(scale, numbers.Integral) or scale < 1):
+        raise ScaleError(f"scale must be a positive integer such as 2 or 4 (or None for a file's own), got {scale!r}")
     text = str(spec)
     if text in _REGISTRY:
-        return create_model(text, scale=scale or 4, pretrained=pretrained, device=device, dtype=dtype)
+        return create_model(text, scale=4 if scale is None else scale, pretrained=pretrained, device=device, dtype=dtype)
     if Path(text).exists():
         return load_model(text, scale=scale, device=device, dtype=dtype)
     raise KeyError(f"{text!r} is neither a model name ({', '.join(list_models())}) nor an existing weight file")

@@ -37,6 +37,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
+from ._files import mkstemp
 from .errors import InputError, TileOOMError
 
 __all__ = [
@@ -345,7 +346,7 @@ def _save_disk_probe(key: str, mm: _MemoryModel) -> None:
         except (OSError, ValueError):
             data = {}
         data[key] = {"fixed": mm.fixed, "per_pixel": mm.per_pixel}
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        fd, tmp = mkstemp(path.parent, suffix=".tmp")
         with os.fdopen(fd, "w") as f:
             json.dump(data, f)
         os.replace(tmp, path)

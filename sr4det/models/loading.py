@@ -8,7 +8,6 @@ import hashlib
 import os
 import pickle
 import re
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._files import mkstemp
 from ..errors import (  # noqa: F401 - ArchitectureMismatchError is re-exported for the registry
     ArchitectureMismatchError,
     InputError,
@@ -73,11 +73,10 @@ def atomic_torch_save(obj: Any, path: str | Path) -> Path:
     """``torch.save`` to a temp file beside ``path``, then rename: a crash never leaves a half-written file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    fd, tmp = mkstemp(path.parent, suffix=".tmp")
     os.close(fd)
     try:
         torch.save(obj, tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; weights are meant to be shared
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -268,7 +267,7 @@ def download_published(pub: PublishedWeights, *, what: str) -> Path:
     if _offline():
         raise WeightsNotAvailableError(f"{what}: weights are not cached and downloads are off (offline); {how}")
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")
+    fd, tmp = mkstemp(target.parent, suffix=".part")
     os.close(fd)
     try:
         torch.hub.download_url_to_file(pub.url, tmp, progress=True)

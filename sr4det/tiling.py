@@ -37,6 +37,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
+from ._files import mkstemp
 from .errors import InputError, TileOOMError
 
 __all__ = [
@@ -345,7 +346,7 @@ def _save_disk_probe(key: str, mm: _MemoryModel) -> None:
         except (OSError, ValueError):
             data = {}
         data[key] = {"fixed": mm.fixed, "per_pixel": mm.per_pixel}
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        fd, tmp = mkstemp(path.parent, suffix=".tmp")
         with os.fdopen(fd, "w") as f:
             json.dump(data, f)
         os.replace(tmp, path)
@@ -770,6 +771,10 @@ def _fmt_bytes(n: float) -> str:
     return f"{n} B"
 
 
+#: more tiles than this per image get a warning: each is a model call, so a tiny tile is usually a mistake
+MANY_TILES = 10_000
+
+
 def upscale(
     model,
     image,
@@ -876,6 +881,14 @@ def upscale(
         return sink.result
 
     tiles = plan_tiles(src.h, src.w, tile_px, overlap, mult)
+    if len(tiles) > MANY_TILES:
+        n_rows, n_cols = tiles[-1].row + 1, tiles[-1].col + 1
+        warnings.warn(
+            f"tile {tile_px} px (overlap {overlap} px) splits the {src.h}x{src.w} image into {len(tiles)} tiles "
+            f"({n_rows} x {n_cols}), one model call each{f', for each of {src.batch} images' if src.batch > 1 else ''}: "
+            f"this will be very slow. Use a larger tile (e.g. {min(max(src.h, src.w), 512)}), tile='auto' or tile=None",
+            stacklevel=2,
+        )
     from tqdm.auto import tqdm
 
     bar = tqdm(total=len(tiles) * src.batch, disable=not progress, desc=f"upscale x{scale} ({card.name})", unit="tile")

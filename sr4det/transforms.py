@@ -68,6 +68,8 @@ def _tensor_in(t: torch.Tensor, what: str) -> tuple[torch.Tensor, _Restore]:
         raise InputError(f"{what}: expected (C, H, W) or (..., C, H, W), got shape {tuple(t.shape)}")
     if t.shape[-3] not in (1, 3, 4):
         raise InputError(f"{what}: expected 1, 3 or 4 channels in dim -3, got shape {tuple(t.shape)} (HWC? permute to CHW)")
+    if t.numel() == 0:
+        raise InputError(f"{what} is empty: shape {tuple(t.shape)}; every image needs at least one pixel (filter empty ones out first)")
     if t.dtype == torch.uint8:
         peak, integer = 255.0, True
     elif torch.is_floating_point(t):
@@ -107,6 +109,8 @@ def _numpy_in(a: np.ndarray, channel_order: str) -> tuple[torch.Tensor, _Restore
         raise InputError(f"numpy image: expected (H, W), (H, W, C) or (N, H, W, C), got shape {a.shape}")
     if b.shape[-1] not in (1, 3, 4):
         raise InputError(f"numpy image: expected 1, 3 or 4 channels last (HWC), got shape {a.shape}")
+    if b.size == 0:
+        raise InputError(f"numpy image is empty: shape {a.shape}; every image needs at least one pixel (filter empty ones out first)")
     bgr = channel_order == "bgr" and b.shape[-1] >= 3
     if bgr:  # BGR(A) -> RGB(A): models and JPEG expect RGB
         b = np.concatenate([b[..., 2::-1], b[..., 3:]], axis=-1)

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import tempfile
+from pathlib import Path
+
+from ..errors import InputError, ScaleError
 
 
 def add_model_args(parser: argparse.ArgumentParser, *, default_model: str | None = None) -> None:
@@ -19,22 +23,73 @@ def add_tile_args(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_tile(value: str) -> int | str | None:
-    if value.lower() == "none":
+    """``--tile``: ``"none"``, ``"auto"`` or a positive int; anything else is an :class:`InputError` naming the forms."""
+    text = str(value).strip().lower()
+    if text == "none":
         return None
-    if value.lower() == "auto":
+    if text == "auto":
         return "auto"
-    return int(value)
+    try:
+        tile = int(text)
+    except ValueError:
+        tile = 0
+    if tile < 1:
+        raise InputError(f"--tile must be a positive integer (tile side in LR pixels, e.g. 256), 'auto' or 'none', got {value!r}")
+    return tile
+
+
+def check_scale(value: int | None, flag: str = "--scale", *, allow_none: bool = False) -> None:
+    """Reject a zero or negative scale before any work (it must never fall back to a default)."""
+    if value is None and allow_none:
+        return
+    if value is None or value < 1:
+        raise ScaleError(f"{flag} must be a positive integer such as 2 or 4, got {value}")
+
+
+def check_device(device: str | None) -> None:
+    """Reject a device string torch does not know, or a CUDA device this machine does not have."""
+    if not device:
+        return
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError) as exc:
+        raise InputError(f"--device {device!r} is not a torch device ({exc}); use e.g. --device cpu or --device cuda:0") from exc
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError(f"--device {device} was asked for but CUDA is not available on this machine; use --device cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise InputError(
+                f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s) "
+                f"(cuda:0..cuda:{torch.cuda.device_count() - 1}); pick one of them or use --device cpu"
+            )
 
 
 def default_device(device: str | None) -> str:
     if device:
+        check_device(device)
         return device
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def check_writable_dir(folder: str | Path, flag: str) -> Path:
+    """Create ``folder`` if needed and prove a file can be written there, before any expensive work."""
+    path = Path(folder)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise InputError(f"{flag} {path} is not a writable folder ({reason}); choose another {flag}") from exc
+    return path
+
+
 def load_model_from_args(args: argparse.Namespace):
     from ..models import resolve_model
 
+    check_scale(args.scale)
     return resolve_model(args.model, args.scale, pretrained=args.pretrained, device=default_device(args.device))

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
+from ..errors import ScaleError
 
 
 def add_parser(sub) -> None:
@@ -90,8 +90,8 @@ def run_compare(
     from ..detectors.ultralytics import UltralyticsDetector
     from ..evaluation import Degradation, compare
 
-    if scale < 1:
-        raise InputError(f"--scale must be >= 1, got {scale}")
+    if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
+        raise ScaleError(f"scale must be a positive integer such as 2 or 4, got {scale!r}")
     gt = load_dataset(data, images=images, split=split)
     det = UltralyticsDetector(detector, imgsz=imgsz, conf=conf, iou=iou, max_det=max_det, device=device)
     deg = Degradation(scale=scale, blur_sigma=blur, noise_std=noise, jpeg_quality=jpeg, seed=seed)
@@ -119,13 +119,17 @@ def summary(results: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ._common import parse_tile
+    from ._common import check_device, check_scale, check_writable_dir, parse_tile
 
+    check_scale(args.scale)
+    tile = parse_tile(args.tile)
+    check_device(args.device)
+    check_writable_dir(args.out, "--out")
     results = run_compare(
         args.data, args.detector, args.out, sr=args.sr, scale=args.scale, images=args.images, split=args.split,
         imgsz=args.imgsz, conf=args.conf, iou=args.iou, max_det=args.max_det, limit=args.limit, device=args.device,
         backend=args.backend, class_map=args.class_map, bootstrap=args.bootstrap, seed=args.seed,
-        cache=False if args.no_cache else args.cache, tile=parse_tile(args.tile), blur=args.blur, noise=args.noise,
+        cache=False if args.no_cache else args.cache, tile=tile, blur=args.blur, noise=args.noise,
         jpeg=args.jpeg, progress=not args.quiet, mos=args.mos, save_images=args.save_images,
     )
     print(summary(results))

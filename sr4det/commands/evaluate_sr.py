@@ -6,7 +6,7 @@ import argparse
 import json
 
 from ..errors import DataError
-from ._common import add_model_args, load_model_from_args, parse_tile
+from ._common import add_model_args, check_device, check_scale, load_model_from_args, parse_tile
 
 
 def add_parser(sub) -> None:
@@ -27,11 +27,14 @@ def run(args: argparse.Namespace) -> int:
     from ..data.io import list_images
     from ..metrics.sr_eval import evaluate_sr
 
+    check_scale(args.scale)
+    tile = parse_tile(args.tile)
+    check_device(args.device)
     paths = list_images(args.data)
     if not paths:
         raise DataError(f"no images in {args.data}")
     model = load_model_from_args(args)
-    scores = evaluate_sr(model, paths, progress=not (args.quiet or args.json), tile=parse_tile(args.tile))
+    scores = evaluate_sr(model, paths, progress=not (args.quiet or args.json), tile=tile)
     mean_psnr = sum(s.psnr for s in scores) / len(scores)
     mean_ssim = sum(s.ssim for s in scores) / len(scores)
     seconds = sum(s.seconds for s in scores) / len(scores)

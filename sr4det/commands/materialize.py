@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import parse_tile
+from ._common import check_device, check_scale, check_writable_dir, parse_tile
 
 
 def add_parser(sub) -> None:
@@ -39,6 +39,10 @@ def run(args: argparse.Namespace) -> int:
     from ..hooks.materialize import materialize
     from ..transforms import Degrade, SRTransform
 
+    check_scale(args.scale, "--scale", allow_none=True)
+    tile = parse_tile(args.tile)
+    check_device(args.device)
+    check_writable_dir(args.output, "-o/--output")
     degrade = None
     if args.degrade:
         degrade = Degrade(
@@ -47,8 +51,8 @@ def run(args: argparse.Namespace) -> int:
         )
     sr = None
     if args.sr.lower() != "none":
-        scale = args.scale or (degrade.scale if degrade else None)
-        sr = SRTransform(args.sr, scale=scale, tile=parse_tile(args.tile), device=args.device, pretrained=args.pretrained)
+        scale = args.scale if args.scale is not None else (degrade.scale if degrade else None)
+        sr = SRTransform(args.sr, scale=scale, tile=tile, device=args.device, pretrained=args.pretrained)
     out = materialize(
         args.data, args.output, degrade=degrade, sr=sr, images=args.images, splits=args.splits,
         image_format=None if args.format == "keep" else args.format, overwrite=args.overwrite, progress=not args.quiet,

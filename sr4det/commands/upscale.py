@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from ..errors import InputError
-from ._common import add_model_args, add_tile_args, load_model_from_args, parse_tile
+from ..errors import DataError, InputError, SR4DetError
+from ._common import (
+    add_model_args,
+    add_tile_args,
+    check_device,
+    check_scale,
+    check_writable_dir,
+    load_model_from_args,
+    parse_tile,
+)
 
 
 def add_parser(sub) -> None:
@@ -35,26 +44,54 @@ def _targets(inputs: list[Path], output: Path, suffix: str, fmt: str | None) -> 
     return [output / n for n in names]
 
 
+def _check_format(fmt: str | None) -> None:
+    from ..data.io import IMAGE_EXTENSIONS
+
+    if fmt is None:
+        return
+    ext = (fmt if fmt.startswith(".") else "." + fmt).lower()
+    if ext not in IMAGE_EXTENSIONS:
+        raise InputError(f"--format {fmt!r} is not an image format sr4det writes; use one of {', '.join(e[1:] for e in IMAGE_EXTENSIONS)}")
+
+
 def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from ..data.io import list_images, read_image, write_image
     from ..tiling import upscale
 
+    # every argument is checked before a model loads or an image is read
+    check_scale(args.scale)
+    tile = parse_tile(args.tile)
+    _check_format(args.format)
+    check_device(args.device)
     inputs = list_images(*args.inputs)
     if not inputs:
         raise InputError(f"no images found in {args.inputs}")
     targets = _targets(inputs, Path(args.output), args.suffix, args.format)
+    for folder in sorted({t.parent for t in targets}):
+        check_writable_dir(folder, "-o/--output")
     model = load_model_from_args(args)
-    tile = parse_tile(args.tile)
     done = skipped = 0
+    failed: list[tuple[Path, str]] = []
     for src, dst in tqdm(list(zip(inputs, targets, strict=True)), desc=f"upscale x{model.scale}", unit="img", disable=args.quiet):
         if dst.exists() and not args.overwrite:
             skipped += 1
             continue
-        image, _ = read_image(src)
-        out = upscale(model, image, tile=tile, overlap=args.overlap, max_memory=args.max_memory, progress=not args.quiet)
-        write_image(dst, out)
+        try:
+            image, _ = read_image(src)
+            out = upscale(model, image, tile=tile, overlap=args.overlap, max_memory=args.max_memory, progress=not args.quiet)
+            write_image(dst, out)
+        except (DataError, InputError, OSError) as exc:  # one bad file must not stop the others; all are reported below
+            failed.append((src, f"{type(exc).__name__}: {exc}"))
+            continue
+        except SR4DetError:
+            raise  # not about this file (out of memory at the smallest tile, broken weights): stop
         done += 1
     print(f"wrote {done} image(s) to {args.output}" + (f", skipped {skipped} existing (use --overwrite)" if skipped else ""))
+    if failed:
+        print(f"sr4det upscale: error: {len(failed)} of {len(inputs)} image(s) failed (the others were written):", file=sys.stderr)
+        for src, reason in failed:
+            print(f"  {src}: {reason}", file=sys.stderr)
+        return 2
     return 0

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -285,43 +286,99 @@ def load_coco(annotations: str | Path, images: str | Path | None = None) -> Grou
         data = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise DataError(f"cannot read COCO json {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise DataError(
+            f"{path}: the top level is a {type(data).__name__}, not a COCO instances object "
+            "{'images': [...], 'annotations': [...], 'categories': [...]} (a results/detections file is not ground truth)"
+        )
     for key in ("images", "annotations", "categories"):
         if not isinstance(data.get(key), list):
             raise DataError(f"{path} is not a COCO instances file: no '{key}' list")
     image_dir = Path(images) if images is not None else _find_image_dir(path)
     if not image_dir.is_dir():
         raise DataError(f"image folder not found: {image_dir}")
-    categories = {int(c["id"]): str(c.get("name", c["id"])) for c in data["categories"]}
-    per_image: dict[int, list[dict]] = {}
-    image_ids = {int(im["id"]) for im in data["images"]}
+    categories: dict[int, str] = {}
+    for i, c in enumerate(data["categories"]):
+        what = f"{path}: categories[{i}]"
+        cid = _coco_int(_coco_field(c, "id", what), f"{what} 'id'")
+        if cid in categories:
+            raise DataError(f"{path}: category id {cid} is listed twice in 'categories'; ids must be unique")
+        categories[cid] = str(c.get("name", cid))
+    image_info: list[tuple[int, str, int, int]] = []
+    seen: set[int] = set()
+    duplicates: set[int] = set()
+    for i, im in enumerate(data["images"]):
+        what = f"{path}: images[{i}]"
+        iid = _coco_int(_coco_field(im, "id", what), f"{what} 'id'")
+        what = f"{path}: image id {iid}"
+        name = _coco_field(im, "file_name", what)
+        if not isinstance(name, str) or not name:
+            raise DataError(f"{what}: 'file_name' must be a non-empty string, got {name!r}")
+        h = _coco_int(_coco_field(im, "height", what), f"{what} ({name}) 'height'", minimum=1)
+        w = _coco_int(_coco_field(im, "width", what), f"{what} ({name}) 'width'", minimum=1)
+        (duplicates if iid in seen else seen).add(iid)
+        image_info.append((iid, name, h, w))
+    if duplicates:
+        raise DataError(
+            f"{path}: image ids listed more than once in 'images': {sorted(duplicates)[:20]}; each image must appear once "
+            "(duplicates would be evaluated twice and inflate the counts)"
+        )
+    per_image: dict[int, list[tuple[list[float], int, int, float]]] = {}
     bad_cat, bad_img = set(), set()
-    for ann in data["annotations"]:
-        cid, iid = int(ann["category_id"]), int(ann["image_id"])
+    for i, ann in enumerate(data["annotations"]):
+        what = f"{path}: annotations[{i}]" + (f" (id {ann['id']})" if isinstance(ann, dict) and "id" in ann else "")
+        cid = _coco_int(_coco_field(ann, "category_id", what), f"{what} 'category_id'")
+        iid = _coco_int(_coco_field(ann, "image_id", what), f"{what} 'image_id'")
+        bbox = _coco_field(ann, "bbox", what)
+        if (not isinstance(bbox, (list, tuple)) or len(bbox) != 4
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in bbox)):
+            raise DataError(f"{what}: 'bbox' must be 4 numbers [x, y, width, height], got {bbox!r}")
+        if not all(np.isfinite(bbox)) or bbox[2] < 0 or bbox[3] < 0:
+            raise DataError(f"{what}: 'bbox' {bbox!r} has negative size or non-finite values")
+        area = ann.get("area", float(bbox[2]) * float(bbox[3]))
+        if not isinstance(area, (int, float)) or isinstance(area, bool) or not np.isfinite(area) or area < 0:
+            raise DataError(f"{what}: 'area' must be a non-negative number, got {area!r}")
+        crowd = ann.get("iscrowd", 0)
+        if crowd not in (0, 1):
+            raise DataError(f"{what}: 'iscrowd' must be 0 or 1, got {crowd!r}")
         if cid not in categories:
             bad_cat.add(cid)
-        if iid not in image_ids:
+        if iid not in seen:
             bad_img.add(iid)
-        per_image.setdefault(iid, []).append(ann)
+        per_image.setdefault(iid, []).append(([float(v) for v in bbox], cid, int(crowd), float(area)))
     if bad_cat:
         raise DataError(f"{path}: annotations use category ids not listed in 'categories': {sorted(bad_cat)[:20]}")
     if bad_img:
         raise DataError(f"{path}: annotations refer to image ids not listed in 'images': {sorted(bad_img)[:20]}")
     out = []
-    for im in data["images"]:
-        anns = per_image.get(int(im["id"]), [])
-        xywh = np.array([a["bbox"] for a in anns], dtype=np.float64).reshape(-1, 4)
-        if len(xywh) and (not np.isfinite(xywh).all() or (xywh[:, 2:] < 0).any()):
-            raise DataError(f"{path}: image {im['file_name']} has boxes with negative size or non-finite values")
+    for iid, name, h, w in image_info:
+        anns = per_image.get(iid, [])
+        xywh = np.array([a[0] for a in anns], dtype=np.float64).reshape(-1, 4)
         boxes = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
         out.append(ImageGT(
-            id=int(im["id"]), file_name=str(im["file_name"]), path=image_dir / str(im["file_name"]),
-            height=int(im["height"]), width=int(im["width"]), boxes=boxes,
-            category_ids=[int(a["category_id"]) for a in anns], iscrowd=[int(a.get("iscrowd", 0)) for a in anns],
-            area=[float(a["area"]) if "area" in a else float(a["bbox"][2] * a["bbox"][3]) for a in anns],
+            id=iid, file_name=name, path=image_dir / name, height=h, width=w, boxes=boxes,
+            category_ids=[a[1] for a in anns], iscrowd=[a[2] for a in anns], area=[a[3] for a in anns],
         ))
     gt = GroundTruth(out, categories, source=str(path), format="coco")
     _check_not_empty(gt)
     return gt
+
+
+def _coco_field(obj: Any, key: str, what: str) -> Any:
+    if not isinstance(obj, dict):
+        raise DataError(f"{what} is a {type(obj).__name__}, not an object")
+    if key not in obj:
+        raise DataError(f"{what} has no {key!r}")
+    return obj[key]
+
+
+def _coco_int(value: Any, what: str, minimum: int | None = None) -> int:
+    """An integer field (ints, or floats with no fraction as some writers produce); strings and bools are errors."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(value, float) and not value.is_integer()):
+        raise DataError(f"{what} must be an integer, got {value!r} ({type(value).__name__}); COCO ids and sizes are numbers")
+    if minimum is not None and value < minimum:
+        raise DataError(f"{what} must be >= {minimum}, got {value!r}")
+    return int(value)
 
 
 def _check_not_empty(gt: GroundTruth) -> None:
@@ -421,6 +478,9 @@ def load_yolo(yaml_path: str | Path, split: str = "val") -> GroundTruth:
     return gt
 
 
+_YOLO_TOL = 1e-6  # float rounding in label writers (e.g. 1.0000001)
+
+
 def _read_yolo_labels(label: Path, w: int, h: int, names: Mapping[int, str]) -> tuple[np.ndarray, np.ndarray]:
     if not label.is_file():
         return np.zeros((0, 4)), np.zeros(0, np.int64)
@@ -429,20 +489,31 @@ def _read_yolo_labels(label: Path, w: int, h: int, names: Mapping[int, str]) -> 
         parts = line.split()
         if not parts:
             continue
+        where = f"{label}:{n}"
         try:
-            c, vals = int(float(parts[0])), [float(v) for v in parts[1:]]
+            c_float, vals = float(parts[0]), [float(v) for v in parts[1:]]
         except ValueError as exc:
-            raise DataError(f"{label}:{n}: not a YOLO label line: {line!r}") from exc
+            raise DataError(f"{where}: not a YOLO label line: {line!r}") from exc
+        if not c_float.is_integer():  # int(float("0.7")) would silently make it class 0
+            raise DataError(f"{where}: class id {parts[0]!r} is not an integer; YOLO lines are 'cls cx cy w h' with an integer cls")
+        c = int(c_float)
         if c not in names:
-            raise DataError(f"{label}:{n}: class id {c} is not in the dataset's names (0..{max(names)})")
+            raise DataError(f"{where}: class id {c} is not in the dataset's names (0..{max(names)})")
+        if len(vals) != 4 and not (len(vals) >= 6 and len(vals) % 2 == 0):
+            raise DataError(f"{where}: expected 'cls cx cy w h' or a polygon, got {len(vals)} values")
+        # ultralytics' rule: every coordinate is normalised to [0, 1]; boxes must not be empty
+        if not all(math.isfinite(v) and -_YOLO_TOL <= v <= 1 + _YOLO_TOL for v in vals):
+            raise DataError(
+                f"{where}: coordinates must be normalised to [0, 1] (divide pixel values by the image width/height), got {line!r}"
+            )
         if len(vals) == 4:
             cx, cy, bw, bh = vals
             x1, y1, x2, y2 = cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2
-        elif len(vals) >= 6 and len(vals) % 2 == 0:  # polygon: x1 y1 x2 y2 ...
+        else:  # polygon: x1 y1 x2 y2 ...
             xs, ys = vals[0::2], vals[1::2]
             x1, y1, x2, y2 = min(xs), min(ys), max(xs), max(ys)
-        else:
-            raise DataError(f"{label}:{n}: expected 'cls cx cy w h' or a polygon, got {len(vals)} values")
+        if not (x2 > x1 and y2 > y1):
+            raise DataError(f"{where}: the box has zero or negative width/height ({line!r}); fix or delete the line")
         boxes.append([x1 * w, y1 * h, x2 * w, y2 * h])
         cls.append(c)
     return np.array(boxes, dtype=np.float64).reshape(-1, 4), np.array(cls, dtype=np.int64)

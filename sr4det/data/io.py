@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import cv2
 import numpy as np
 import torch
 
+from .._files import mkstemp
 from ..errors import DataError, InputError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm")
@@ -84,7 +84,7 @@ def write_image(path: str | Path, image: np.ndarray) -> Path:
     if not ok:
         raise InputError(f"OpenCV cannot encode {image.dtype} {image.shape} as {path.suffix}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=path.suffix + ".tmp")
+    fd, tmp = mkstemp(path.parent, suffix=path.suffix + ".tmp")
     with os.fdopen(fd, "wb") as f:
         f.write(buf.tobytes())
     os.replace(tmp, path)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from .._files import mkstemp
 
 _SIZE_KEYS = ("APs", "APm", "APl")
 
@@ -87,7 +88,7 @@ def render_markdown(results: dict[str, Any]) -> str:
 
 
 def _atomic_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    fd, tmp = mkstemp(path.parent, suffix=".tmp")
     with os.fdopen(fd, "w") as f:
         f.write(text)
     os.replace(tmp, path)
@@ -171,7 +172,7 @@ def _save(fig, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".png")
+    fd, tmp = mkstemp(path.parent, suffix=".png")
     os.close(fd)
     fig.savefig(tmp, dpi=110)
     os.replace(tmp, path)

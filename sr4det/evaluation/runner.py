@@ -16,17 +16,17 @@ import json
 import logging
 import os
 import platform
-import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .._files import mkstemp
 from .._heap import trim_heap
 from ..data.datasets import ClassMap, GroundTruth, file_sha256
 from ..data.io import read_image, to_rgb8, write_image
@@ -56,7 +56,7 @@ def _hash(*parts: Any) -> str:
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    fd, tmp = mkstemp(path.parent, prefix=path.name + ".", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -71,23 +71,63 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
 class _Cache:
     """Files under ``root/kind/ab/abcdef...``; ``root=None`` disables caching. Writes are atomic."""
 
+    #: temp files older than this are orphans of a killed run; younger ones may belong to a concurrent run
+    ORPHAN_AGE_S = 3600.0
+
     def __init__(self, root: Path | None):
         self.root = Path(root) if root is not None else None
         self.hits = 0
         self.misses = 0
+        self.removed_orphans = self._remove_orphans() if self.root is not None else 0
+
+    def _remove_orphans(self) -> int:
+        """Delete ``*.tmp`` files a killed run left behind (atomic writes that never reached their rename)."""
+        assert self.root is not None
+        if not self.root.is_dir():
+            return 0
+        cutoff = time.time() - self.ORPHAN_AGE_S
+        removed = 0
+        for folder, _, files in os.walk(self.root):
+            for name in files:
+                if not name.endswith(".tmp"):
+                    continue
+                path = os.path.join(folder, name)
+                try:
+                    if os.stat(path).st_mtime < cutoff:
+                        os.unlink(path)
+                        removed += 1
+                except OSError:  # gone meanwhile, or not ours to delete: not worth failing a run for
+                    continue
+        if removed:
+            log.info("removed %d orphaned temporary file(s) from the cache %s", removed, self.root)
+        return removed
 
     def _path(self, kind: str, key: str, suffix: str) -> Path:
         assert self.root is not None
         return self.root / kind / key[:2] / f"{key}{suffix}"
 
-    def get_json(self, kind: str, key: str | None) -> dict | None:
+    def get_json(self, kind: str, key: str | None, check: Callable[[dict], Any] | None = None) -> dict | None:
+        """The cached dict, or None (recompute) when absent, unreadable, not a dict, or rejected by ``check``.
+
+        ``check(value)`` must raise ``KeyError``/``TypeError``/``ValueError`` for an entry of the wrong shape
+        (valid JSON with other keys, e.g. left by another version): such an entry is a miss, not a crash.
+        """
         if self.root is None or key is None:
             return None
         p = self._path(kind, key, ".json")
         try:
-            return json.loads(p.read_text())
+            value = json.loads(p.read_text())
         except (OSError, ValueError):  # absent, or left by an older incompatible writer: recompute
             return None
+        if not isinstance(value, dict):
+            return None
+        if check is not None:
+            try:
+                check(value)
+            except (KeyError, TypeError, ValueError, IndexError):
+                log.warning("ignoring a malformed cache entry %s (it is recomputed)", p)
+                return None
+        return value
 
     def put_json(self, kind: str, key: str | None, value: dict) -> None:
         if self.root is not None and key is not None:
@@ -189,6 +229,20 @@ def _det_to_dict(d: Detections, seconds: float, peak: float) -> dict:
 def _det_from_dict(v: dict, names: dict) -> Detections:
     return Detections(np.array(v["boxes"], np.float32).reshape(-1, 4), np.array(v["scores"], np.float32),
                       np.array(v["labels"], np.int64), dict(names), tuple(v["image_size"]))
+
+
+def _check_det_entry(v: dict) -> None:
+    """Raise unless ``v`` is a complete detection cache entry (see :func:`_det_to_dict`)."""
+    det = _det_from_dict(v, {})  # ValueError when boxes, scores and labels do not fit together
+    if len(det.image_size) != 2:
+        raise ValueError(f"image_size must be (height, width), got {det.image_size}")
+    float(v["seconds"]), float(v["peak_mb"])
+
+
+def _check_sr_entry(v: dict) -> None:
+    """Raise unless ``v`` is a complete SR metadata cache entry."""
+    for key in ("seconds", "peak_mb", "psnr", "ssim"):
+        float(v[key])
 
 
 @dataclass
@@ -441,7 +495,7 @@ def _run_condition(name, kind, spec, images, hr_keys, detector, det_id, cmap, de
         if kind == "sr":
             sr_key = _hash("sr", lr_key, mkey, tile, sr_backend)
             img_key = sr_key
-            meta = cache.get_json("sr", sr_key)
+            meta = cache.get_json("sr", sr_key, _check_sr_entry)
             img = cache.get_image(sr_key) if meta is not None else None
             if img is not None:
                 run.sr_cached += 1
@@ -469,7 +523,7 @@ def _run_condition(name, kind, spec, images, hr_keys, detector, det_id, cmap, de
             run.ssim.append(float(meta["ssim"]))
             sr_peak = float(meta["peak_mb"])
         det_key = None if det_id is None else _hash("det", img_key, det_id)
-        cached = cache.get_json("det", det_key)
+        cached = cache.get_json("det", det_key, _check_det_entry)
         if cached is not None:
             det = _det_from_dict(cached, detector.names)
             run.det_cached += 1

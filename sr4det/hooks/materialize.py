@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .._files import mkstemp
 from ..data.io import IMAGE_EXTENSIONS, read_image, write_image
 from ..errors import DataError, InputError, ScaleError
 from ..transforms import Degrade, SRTransform
@@ -76,7 +76,7 @@ class _Pipeline:
 
 def _write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    fd, tmp = mkstemp(path.parent, suffix=".tmp")
     with os.fdopen(fd, "w") as f:
         f.write(text)
     os.replace(tmp, path)

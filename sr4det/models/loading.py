@@ -8,7 +8,6 @@ import hashlib
 import os
 import pickle
 import re
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._files import mkstemp
 from ..errors import (  # noqa: F401 - ArchitectureMismatchError is re-exported for the registry
     ArchitectureMismatchError,
     InputError,
@@ -73,11 +73,10 @@ def atomic_torch_save(obj: Any, path: str | Path) -> Path:
     """``torch.save`` to a temp file beside ``path``, then rename: a crash never leaves a half-written file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    fd, tmp = mkstemp(path.parent, suffix=".tmp")
     os.close(fd)
     try:
         torch.save(obj, tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; weights are meant to be shared
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -97,21 +96,46 @@ def read_weights(path: str | Path) -> WeightFile:
         raise WeightsNotAvailableError(f"weight file not found: {path}")
     if path.stat().st_size == 0:
         raise WeightsError(f"{path} is empty (0 bytes)")
+    unreadable: tuple[type[BaseException], ...] = (
+        RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, OSError, ValueError, KeyError
+    )
     try:
         if path.suffix == ".safetensors":
+            from safetensors import SafetensorError
             from safetensors.torch import load_file
 
+            unreadable = (*unreadable, SafetensorError)  # its own type, not a RuntimeError/ValueError
             raw: Any = load_file(str(path))
         else:
             raw = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, OSError, ValueError, KeyError) as exc:
+    except unreadable as exc:
         raise WeightsError(f"cannot read {path}: {exc.__class__.__name__}: {exc}. The file is truncated, corrupt or not a PyTorch/safetensors checkpoint") from exc
     if isinstance(raw, dict) and raw.get("format") == WEIGHTS_FORMAT:
-        wf = WeightFile(_to_float_tensors(raw["state_dict"]), raw.get("arch"), raw.get("scale"), dict(raw.get("kwargs") or {}), dict(raw.get("meta") or {}))
+        wf = _sr4det_weight_file(raw, path)
     else:
         wf = WeightFile(_find_state_dict(raw, path))
     _check_finite(wf.state_dict, path)
     return wf
+
+
+def _sr4det_weight_file(raw: dict[str, Any], path: Path) -> WeightFile:
+    """A dict in sr4det's own format, checked field by field (a hand-edited or foreign file names what is wrong)."""
+    sd = raw.get("state_dict")
+    if not isinstance(sd, dict) or not sd or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in sd.items()):
+        what = "no 'state_dict'" if sd is None else f"a 'state_dict' that is not a non-empty dict of tensors ({type(sd).__name__})"
+        raise WeightsError(
+            f"{path} says it is in {WEIGHTS_FORMAT} format but has {what}; the file is damaged or was not written by "
+            "sr4det.save_weights: re-export it with save_weights(path, net, arch=..., scale=...)"
+        )
+    for key, kind in (("kwargs", dict), ("meta", dict)):
+        if raw.get(key) is not None and not isinstance(raw[key], kind):
+            raise WeightsError(f"{path}: {WEIGHTS_FORMAT} field {key!r} must be a dict, got {type(raw[key]).__name__}")
+    arch, scale = raw.get("arch"), raw.get("scale")
+    if arch is not None and not isinstance(arch, str):
+        raise WeightsError(f"{path}: {WEIGHTS_FORMAT} field 'arch' must be a model name, got {arch!r}")
+    if scale is not None and (isinstance(scale, bool) or not isinstance(scale, int) or scale < 1):
+        raise WeightsError(f"{path}: {WEIGHTS_FORMAT} field 'scale' must be a positive int, got {scale!r}")
+    return WeightFile(_to_float_tensors(sd), arch, scale, dict(raw.get("kwargs") or {}), dict(raw.get("meta") or {}))
 
 
 def read_weights_for(path: str | Path, name: str, scale: int) -> WeightFile:
@@ -243,7 +267,7 @@ def download_published(pub: PublishedWeights, *, what: str) -> Path:
     if _offline():
         raise WeightsNotAvailableError(f"{what}: weights are not cached and downloads are off (offline); {how}")
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")
+    fd, tmp = mkstemp(target.parent, suffix=".part")
     os.close(fd)
     try:
         torch.hub.download_url_to_file(pub.url, tmp, progress=True)

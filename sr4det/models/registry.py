@@ -5,6 +5,7 @@ Modelled on timm's registry: one decorator per architecture file, no if/elif cha
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import ScaleError
+from ..errors import InputError, ScaleError
 from ._detect import Detected
 from .card import ModelCard
 
@@ -89,7 +90,17 @@ def build_network(name: str, scale: int, **kwargs: Any) -> tuple[nn.Module, Mode
     entry = _entry(name)
     if scale not in entry.card.scales:
         raise ScaleError(f"{name} supports scales {list(entry.card.scales)}, not {scale}")
-    net = entry.factory(scale=scale, **{**entry.default_kwargs, **kwargs})
+    options = {**entry.default_kwargs, **kwargs}
+    accepted = _accepted_options(entry.factory)
+    unknown = sorted(set(options) - accepted) if accepted is not None else []
+    if unknown:
+        raise InputError(f"{name} has no option(s) {', '.join(map(repr, unknown))}; {_describe_options(accepted)}")
+    try:
+        net = entry.factory(scale=scale, **options)
+    except TypeError as exc:  # options the signature check could not see (a factory forwarding **kwargs elsewhere)
+        if "keyword argument" not in str(exc):
+            raise
+        raise InputError(f"{name}: {exc}; check the architecture options passed as keyword arguments") from exc
     rf = getattr(net, "receptive_field", entry.card.receptive_field)
     eo = getattr(net, "effective_overlap", entry.card.effective_overlap)
     mult = getattr(net, "size_multiple", entry.card.size_multiple)
@@ -97,6 +108,40 @@ def build_network(name: str, scale: int, **kwargs: Any) -> tuple[nn.Module, Mode
         params=sum(p.numel() for p in net.parameters()), receptive_field=rf, effective_overlap=eo, size_multiple=mult
     )
     return net, card
+
+
+def _accepted_options(factory: Factory) -> set[str] | None:
+    """Keyword options a factory takes (besides ``scale``): its own parameters, plus those of the one nn.Module
+    class it forwards ``**kwargs`` to; None when they cannot be told (then the factory call itself decides)."""
+    import inspect
+
+    def named(sig: inspect.Signature) -> set[str]:
+        kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        return {p.name for p in sig.parameters.values() if p.kind in kinds} - {"scale", "self"}
+
+    def has_var_kw(sig: inspect.Signature) -> bool:
+        return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values())
+
+    try:
+        sig = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return None
+    names = named(sig)
+    if not has_var_kw(sig):
+        return names
+    code, ns = getattr(factory, "__code__", None), getattr(factory, "__globals__", {})
+    targets = {ns[n] for n in (code.co_names if code else ()) if isinstance(ns.get(n), type) and issubclass(ns[n], nn.Module)}
+    if len(targets) != 1:
+        return None
+    try:
+        target = inspect.signature(next(iter(targets)))
+    except (TypeError, ValueError):
+        return None
+    return None if has_var_kw(target) else names | named(target)
+
+
+def _describe_options(accepted: set[str]) -> str:
+    return f"accepted options: {', '.join(sorted(accepted))}" if accepted else "it takes no options besides scale"
 
 
 def create_model(
@@ -160,9 +205,11 @@ def resolve_model(
         if scale is not None and spec.scale != scale:
             raise ScaleError(f"model {spec.card.name} is x{spec.scale}, not x{scale}")
         return spec.to(device=device, dtype=dtype) if (device or dtype) else spec
+    if scale is not None and (isinstance(scale, bool) or not isinstance(scale, numbers.Integral) or scale < 1):
+        raise ScaleError(f"scale must be a positive integer such as 2 or 4 (or None for a file's own), got {scale!r}")
     text = str(spec)
     if text in _REGISTRY:
-        return create_model(text, scale=scale or 4, pretrained=pretrained, device=device, dtype=dtype)
+        return create_model(text, scale=4 if scale is None else scale, pretrained=pretrained, device=device, dtype=dtype)
     if Path(text).exists():
         return load_model(text, scale=scale, device=device, dtype=dtype)
     raise KeyError(f"{text!r} is neither a model name ({', '.join(list_models())}) nor an existing weight file")

@@ -25,7 +25,11 @@ _RANGE_TOLERANCE = 1e-3
 def validate_image_tensor(x: torch.Tensor, what: str = "input") -> None:
     """Raise :class:`InputError` unless ``x`` is a float (B, C, H, W) tensor, C in {1, 3, 4}, values in [0, 1]."""
     if not isinstance(x, torch.Tensor):
-        raise InputError(f"{what} must be a torch.Tensor, got {type(x).__name__}")
+        raise InputError(
+            f"{what} must be a float torch.Tensor (B, C, H, W) in [0, 1], got {type(x).__name__}; convert a uint8/uint16 "
+            "HWC array with sr4det.data.io.to_tensor(array) (or torch.from_numpy(array).permute(2, 0, 1).float() / 255), "
+            "or pass arrays to sr4det.upscale / SRTransform, which accept them"
+        )
     if not torch.is_floating_point(x):
         raise InputError(
             f"{what} must be a float tensor in [0, 1], got dtype {x.dtype}; for uint8 images use x.float() / 255"
@@ -36,6 +40,12 @@ def validate_image_tensor(x: torch.Tensor, what: str = "input") -> None:
         raise InputError(f"{what} must have 1 (gray), 3 (RGB) or 4 (RGBA) channels, got {x.shape[1]} (shape {tuple(x.shape)})")
     if x.shape[-1] == 0 or x.shape[-2] == 0 or x.shape[0] == 0:
         raise InputError(f"{what} is empty: shape {tuple(x.shape)}")
+    finite = torch.isfinite(x.detach())
+    if not bool(finite.all()):
+        bad = int((~finite).sum())
+        raise InputError(
+            f"{what} has {bad} NaN/Inf values (shape {tuple(x.shape)}); clean the image first, e.g. x.nan_to_num(0.0).clamp(0, 1)"
+        )
     lo, hi = float(x.detach().amin()), float(x.detach().amax())
     if lo < -_RANGE_TOLERANCE or hi > 1 + _RANGE_TOLERANCE:
         hint = " (it looks like 0-255 data: divide by 255)" if hi > 2 else ""
@@ -78,6 +88,8 @@ class SRModel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Upscale ``x``: float (B, C, H, W) or (C, H, W) in [0, 1], C in {1, 3, 4} -> (B, C, sH, sW) in [0, 1]."""
+        if not isinstance(x, torch.Tensor):
+            validate_image_tensor(x)  # raises InputError naming the conversion
         squeeze = x.ndim == 3
         if squeeze:
             x = x.unsqueeze(0)

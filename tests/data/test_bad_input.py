@@ -1,0 +1,153 @@
+"""Malformed COCO json and YOLO labels raise DataError naming the file, line or annotation - never a raw
+KeyError/TypeError, and never a silently changed class or dropped box."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from sr4det.data.datasets import load_coco, load_yolo
+from sr4det.data.io import write_image
+from sr4det.errors import DataError
+
+
+def _images(folder, n=2, size=(32, 48)):
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        write_image(folder / f"im{i}.png", np.full((*size, 3), 90 + i, np.uint8))
+
+
+# --------------------------------------------------------------------------------------------- YOLO
+
+
+def _yolo(tmp_path, label_text):
+    root = tmp_path / "yds"
+    _images(root / "images" / "val", n=1)
+    (root / "labels" / "val").mkdir(parents=True)
+    (root / "labels" / "val" / "im0.txt").write_text(label_text)
+    y = root / "data.yaml"
+    y.write_text("val: images/val\nnames:\n  0: person\n  1: car\n")
+    return y
+
+
+def test_fractional_class_id_is_not_truncated(tmp_path):
+    with pytest.raises(DataError, match=r"im0\.txt:2: class id '0\.7' is not an integer"):
+        load_yolo(_yolo(tmp_path, "1 0.5 0.5 0.2 0.2\n0.7 0.5 0.5 0.2 0.2\n"))
+
+
+def test_integral_float_class_id_is_accepted(tmp_path):
+    gt = load_yolo(_yolo(tmp_path, "1.0 0.5 0.5 0.25 0.5\n"))
+    assert gt.images[0].category_ids.tolist() == [1]
+
+
+@pytest.mark.parametrize("line", [
+    "0 1.5 0.5 0.2 0.2",      # centre outside the image
+    "0 0.5 0.5 -0.2 0.2",     # negative width
+    "0 24 16 10 10",          # pixel coordinates, not normalised
+    "0 0.5 nan 0.2 0.2",      # non-finite
+    "0 0.1 0.1 0.5 1.2 0.3 0.5",  # polygon point outside
+])
+def test_out_of_range_yolo_box_is_an_error_not_a_drop(tmp_path, line):
+    with pytest.raises(DataError, match=r"im0\.txt:1: .*normalised"):
+        load_yolo(_yolo(tmp_path, line + "\n"))
+
+
+@pytest.mark.parametrize("line", ["0 0.5 0.5 0 0.2", "0 0.5 0.5 0.2 0.0", "0 0.2 0.3 0.2 0.5 0.2 0.9"])
+def test_empty_yolo_box_is_an_error(tmp_path, line):
+    with pytest.raises(DataError, match=r"im0\.txt:1: the box has zero or negative width/height"):
+        load_yolo(_yolo(tmp_path, line + "\n"))
+
+
+# --------------------------------------------------------------------------------------------- COCO
+
+
+def _ann(**kw):
+    return {"id": 7, "image_id": 1, "category_id": 3, "bbox": [1, 2, 10, 8], "area": 80.0, "iscrowd": 0, **kw}
+
+
+def _coco(tmp_path, *, images=None, anns=None, cats=None, raw=None):
+    root = tmp_path / "cds"
+    _images(root / "images", n=2)
+    data = {
+        "images": images if images is not None else [
+            {"id": 1, "file_name": "im0.png", "height": 32, "width": 48},
+            {"id": 2, "file_name": "im1.png", "height": 32, "width": 48},
+        ],
+        "annotations": anns if anns is not None else [_ann()],
+        "categories": cats if cats is not None else [{"id": 3, "name": "cat"}],
+    }
+    path = root / "instances_val.json"
+    path.write_text(json.dumps(raw if raw is not None else data))
+    return path
+
+
+def _load(path):
+    return load_coco(path, images=path.parent / "images")
+
+
+def test_valid_coco_fixture_loads(tmp_path):
+    gt = _load(_coco(tmp_path))
+    assert len(gt) == 2 and gt.num_boxes == 1
+
+
+def test_duplicate_image_ids(tmp_path):
+    images = [{"id": 1, "file_name": "im0.png", "height": 32, "width": 48}, {"id": 1, "file_name": "im1.png", "height": 32, "width": 48}]
+    with pytest.raises(DataError, match=r"image ids listed more than once.*\[1\]"):
+        _load(_coco(tmp_path, images=images))
+
+
+def test_duplicate_category_ids(tmp_path):
+    with pytest.raises(DataError, match="category id 3 is listed twice"):
+        _load(_coco(tmp_path, cats=[{"id": 3, "name": "cat"}, {"id": 3, "name": "dog"}]))
+
+
+def test_top_level_list(tmp_path):
+    with pytest.raises(DataError, match="top level is a list"):
+        _load(_coco(tmp_path, raw=[_ann()]))
+
+
+@pytest.mark.parametrize("bbox", [[1, 2, 3], [1, 2, 3, 4, 5], "1 2 3 4", [1, "2", 3, 4], None, [1, 2, True, 4]])
+def test_bbox_of_wrong_length_or_type(tmp_path, bbox):
+    with pytest.raises(DataError, match=r"annotations\[0\] \(id 7\): 'bbox' must be 4 numbers"):
+        _load(_coco(tmp_path, anns=[_ann(bbox=bbox)]))
+
+
+@pytest.mark.parametrize("field", ["bbox", "image_id", "category_id"])
+def test_annotation_missing_a_field(tmp_path, field):
+    ann = _ann()
+    del ann[field]
+    with pytest.raises(DataError, match=rf"annotations\[0\] \(id 7\) has no '{field}'"):
+        _load(_coco(tmp_path, anns=[ann]))
+
+
+@pytest.mark.parametrize("field", ["height", "width", "file_name", "id"])
+def test_image_missing_a_field(tmp_path, field):
+    images = [{"id": 1, "file_name": "im0.png", "height": 32, "width": 48}]
+    del images[0][field]
+    with pytest.raises(DataError, match=f"has no '{field}'"):
+        _load(_coco(tmp_path, images=images))
+
+
+def test_string_image_ids(tmp_path):
+    images = [{"id": "1", "file_name": "im0.png", "height": 32, "width": 48}]
+    with pytest.raises(DataError, match=r"images\[0\] 'id' must be an integer, got '1'"):
+        _load(_coco(tmp_path, images=images, anns=[_ann(image_id="1")]))
+
+
+def test_string_image_id_in_annotation(tmp_path):
+    with pytest.raises(DataError, match=r"annotations\[0\] \(id 7\) 'image_id' must be an integer"):
+        _load(_coco(tmp_path, anns=[_ann(image_id="1")]))
+
+
+@pytest.mark.parametrize("ann", [_ann(area="big"), _ann(iscrowd=2), "not an object"])
+def test_other_bad_annotation_fields(tmp_path, ann):
+    with pytest.raises(DataError, match=r"annotations\[0\]"):
+        _load(_coco(tmp_path, anns=[ann]))
+
+
+def test_zero_image_size(tmp_path):
+    images = [{"id": 1, "file_name": "im0.png", "height": 0, "width": 48}]
+    with pytest.raises(DataError, match="'height' must be >= 1"):
+        _load(_coco(tmp_path, images=images))

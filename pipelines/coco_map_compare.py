@@ -27,7 +27,8 @@ from sr4det.errors import SR4DetError
 from sr4det.models.loading import SHIPPED_DIR
 
 _KEYS = {"data", "images", "split", "detector", "imgsz", "conf", "iou", "max_det", "scale", "sr", "limit", "device", "backend",
-         "class_map", "bootstrap", "seed", "cache", "tile", "blur", "noise", "jpeg", "out", "shipped_models"}
+         "class_map", "bootstrap", "seed", "cache", "tile", "blur_sigma", "noise_std", "jpeg_quality", "out", "shipped_models",
+         "blur", "noise", "jpeg"}  # the last three: older names of the degradation options
 
 
 def _expand(value):

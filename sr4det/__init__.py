@@ -33,9 +33,12 @@ _LAZY = {
     "upscale": ("sr4det.tiling", "upscale"),
     "SRTransform": ("sr4det.transforms", "SRTransform"),
     "Degrade": ("sr4det.transforms", "Degrade"),
+    "DegradationSpec": ("sr4det.degradation", "DegradationSpec"),
+    "degrade": ("sr4det.degradation", "degrade"),
 }
 
 if TYPE_CHECKING:
+    from .degradation import DegradationSpec, degrade
     from .tiling import upscale
     from .transforms import Degrade, SRTransform
 
@@ -53,6 +56,7 @@ __all__ = [
     "ArchitectureMismatchError",
     "DataError",
     "Degrade",
+    "DegradationSpec",
     "DetectorError",
     "InputError",
     "MissingDependencyError",
@@ -66,6 +70,7 @@ __all__ = [
     "WeightsNotAvailableError",
     "__version__",
     "create_model",
+    "degrade",
     "get_card",
     "list_models",
     "load_model",

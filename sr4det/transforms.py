@@ -26,8 +26,6 @@ list of numbers) stored under a mapping key containing ``"box"`` (``"boxes"``, `
 
 from __future__ import annotations
 
-import hashlib
-import math
 import os
 import warnings
 from collections.abc import Callable, Mapping
@@ -42,7 +40,6 @@ from torchvision.transforms.v2 import InterpolationMode, Transform
 from torchvision.transforms.v2 import functional as TF
 
 from .errors import InputError, MissingDependencyError, ScaleError
-from .resize import imresize
 
 _KEYPOINTS = getattr(tv_tensors, "KeyPoints", None)  # torchvision >= 0.23
 _ROTATED = {"XYWHR", "CXCYWHR"}
@@ -475,24 +472,26 @@ _METHODS = {"bicubic": "cubic", "bilinear": "linear", "lanczos": "lanczos3", "la
 
 
 class Degrade(_ResamplingTransform):
-    """Make the low-resolution version of an image (and its targets), the way the evaluator does.
+    """Make the low-resolution version of an image (and its targets), exactly as the evaluator does.
 
-    Steps, in order: mod-crop, optional Gaussian blur, downscale by ``scale``, optional Gaussian noise,
-    optional JPEG.
+    The image goes through :func:`sr4det.degradation.degrade`, the one degradation of sr4det (``compare``,
+    ``materialize``, the ultralytics hook and SR training use it too): mod-crop, optional Gaussian blur,
+    MATLAB-bicubic shrink by ``scale``, optional Gaussian noise, optional JPEG. The same settings and pixels give
+    byte-identical LR images everywhere.
 
     Args:
         scale: integer downscaling factor (1 keeps the size and only blurs / adds noise / compresses).
         method: ``"bicubic"`` (MATLAB ``imresize``, antialiased, the SR-literature protocol), ``"bilinear"``,
             ``"lanczos"`` (Lanczos-3) or ``"lanczos2"``, all via :func:`sr4det.resize.imresize`.
-        blur_sigma: standard deviation (HR pixels) of a Gaussian blur before downscaling; kernel side
-            ``2 * ceil(3 * sigma) + 1``, reflect padding.
+        blur_sigma: standard deviation (HR pixels) of a Gaussian blur before downscaling (None or 0: none).
         noise_std: standard deviation of additive Gaussian noise, in 8-bit levels (0-255 scale), after
             downscaling; results are clipped to the valid range.
         jpeg_quality: JPEG quality (1-100) applied last (OpenCV encoder, 4:2:0 chroma); the output is the decoded
             8-bit image (converted back to the input's dtype).
-        seed: None: noise from torch's global generator (different each call; DataLoader seeds workers).
-            An int: noise is a deterministic function of (seed, image content), so the same image is degraded
-            identically in every run, worker and order.
+        seed: an int (default 0, as ``compare``): noise is a deterministic function of (seed, image pixels), so
+            the same image is degraded identically in every run, worker, order and entry point (see
+            :mod:`sr4det.degradation`). None: fresh noise on every call from torch's global generator
+            (augmentation; DataLoader seeds its workers).
         channel_order: ``"rgb"`` or ``"bgr"`` for numpy inputs (matters for JPEG's colour conversion).
 
     **Mod-crop:** the image is first cropped at the bottom and right to ``(H - H % scale, W - W % scale)`` so
@@ -502,7 +501,8 @@ class Degrade(_ResamplingTransform):
     therefore returns the mod-cropped HR size, and boxes map back with ``x scale``.
 
     For uint8 inputs without blur, noise or JPEG the result equals :func:`sr4det.resize.imresize_uint8` on the
-    mod-cropped image (computed in float64, rounded like MATLAB).
+    mod-cropped image (computed in float64, rounded like MATLAB). Images are degraded at their own depth
+    (uint8, uint16 or float); tensors of a batch are degraded one by one.
     """
 
     def __init__(
@@ -512,28 +512,36 @@ class Degrade(_ResamplingTransform):
         blur_sigma: float | None = None,
         noise_std: float | None = None,
         jpeg_quality: int | None = None,
-        seed: int | None = None,
+        seed: int | None = 0,
         channel_order: str = "rgb",
     ):
         super().__init__(channel_order)
+        from .degradation import DegradationSpec
+
         if isinstance(scale, float) and scale.is_integer():
             scale = int(scale)
         if not isinstance(scale, (int, np.integer)) or isinstance(scale, bool) or scale < 1:
-            raise ScaleError(f"Degrade needs a positive integer scale, got {scale!r}")
+            raise ScaleError(f"Degrade needs a positive integer scale such as 2 or 4, got {scale!r}")
         if method not in _METHODS:
             raise InputError(f"method must be one of {sorted(_METHODS)}, got {method!r}")
-        if blur_sigma is not None and not blur_sigma > 0:
-            raise InputError(f"blur_sigma must be > 0 or None, got {blur_sigma}")
-        if noise_std is not None and not noise_std >= 0:
-            raise InputError(f"noise_std must be >= 0 or None, got {noise_std}")
-        if jpeg_quality is not None and not (isinstance(jpeg_quality, (int, np.integer)) and 1 <= jpeg_quality <= 100):
-            raise InputError(f"jpeg_quality must be an int in 1-100 or None, got {jpeg_quality!r}")
+        self.spec = DegradationSpec(
+            scale=int(scale), kernel=_METHODS[method], blur_sigma=None if blur_sigma is None else float(blur_sigma),
+            noise_std=None if noise_std is None else float(noise_std), jpeg_quality=jpeg_quality,
+            seed=int(seed) if isinstance(seed, np.integer) else seed,
+        )
         self.scale = int(scale)
         self.method = method
-        self.blur_sigma = None if blur_sigma is None else float(blur_sigma)
-        self.noise_std = None if noise_std is None else float(noise_std)
+        self.blur_sigma = self.spec.blur_sigma
+        self.noise_std = self.spec.noise_std
         self.jpeg_quality = None if jpeg_quality is None else int(jpeg_quality)
-        self.seed = seed
+        self.seed = self.spec.seed
+
+    @classmethod
+    def from_spec(cls, spec: Any, channel_order: str = "rgb") -> Degrade:
+        """The transform of a :class:`~sr4det.degradation.DegradationSpec` (e.g. ``compare``'s degradation)."""
+        methods = {v: k for k, v in _METHODS.items()}
+        return cls(spec.scale, method=methods[spec.kernel], blur_sigma=spec.blur_sigma, noise_std=spec.noise_std,
+                   jpeg_quality=spec.jpeg_quality, seed=spec.seed, channel_order=channel_order)
 
     @property
     def config(self) -> dict[str, Any]:
@@ -549,50 +557,30 @@ class Degrade(_ResamplingTransform):
 
     def output_size(self, height: int, width: int) -> tuple[int, int]:
         """LR (H, W) for an HR image of ``(height, width)``."""
-        s = self.scale
-        if height < s or width < s:
-            raise InputError(f"image of {height}x{width} is smaller than the scale {s}")
-        return height // s, width // s
+        return self.spec.output_size(height, width)
 
     def _crop_size(self, h: int, w: int) -> tuple[int, int]:
         lh, lw = self.output_size(h, w)
         return lh * self.scale, lw * self.scale
 
     def _image(self, x: torch.Tensor, restore: _Restore) -> torch.Tensor:
-        s, peak = self.scale, restore.peak
-        ch, cw = self._crop_size(*x.shape[-2:])
-        x = x[..., :ch, :cw]
-        generator = self._generator(x)
-        if self.blur_sigma is not None:
-            k = min(2 * math.ceil(3 * self.blur_sigma) + 1, 2 * min(x.shape[-2:]) - 1)  # reflect padding must be < side
-            if k >= 3:
-                x = TF.gaussian_blur(x, [k, k], [self.blur_sigma, self.blur_sigma])
-        if s > 1:
-            x = imresize(x, size=(ch // s, cw // s), kernel=_METHODS[self.method])
-        if restore.integer:
-            x = _quantize(x, peak)
-        else:
-            x = x.clamp(0, 1)
-        if self.noise_std:
-            noise = torch.randn(x.shape, generator=generator, dtype=torch.float64).to(x.dtype)
-            x = x + noise * (self.noise_std / 255.0 * peak)
-            x = _quantize(x, peak) if restore.integer else x.clamp(0, 1)
-        if self.jpeg_quality is not None:
-            x = _jpeg(x, peak, self.jpeg_quality)
-        return x
+        from .degradation import degrade
 
-    def _generator(self, x: torch.Tensor) -> torch.Generator | None:
-        if not self.noise_std:
-            return None
-        if self.seed is None:
-            return None  # torch's global generator
-        digest = hashlib.blake2b(digest_size=8)
-        digest.update(str(int(self.seed)).encode())
-        digest.update(str(tuple(x.shape)).encode())
-        digest.update(x.detach().cpu().contiguous().numpy().tobytes())
-        g = torch.Generator()
-        g.manual_seed(int.from_bytes(digest.digest(), "little") & ((1 << 63) - 1))
-        return g
+        self.output_size(*x.shape[-2:])
+        if restore.integer:
+            dtype = np.uint8 if restore.peak == 255.0 else np.uint16
+        else:
+            dtype = np.float64 if x.dtype == torch.float64 else np.float32
+        outs = []
+        for item in x:  # (C, H, W) in the caller's range; integer values are exact in float64
+            arr = item.permute(1, 2, 0).cpu().numpy()
+            arr = arr[..., 0] if arr.shape[-1] == 1 else arr
+            arr = np.round(arr).astype(dtype) if restore.integer else arr.astype(dtype)
+            lr = degrade(arr, self.spec)
+            lr = lr[..., None] if lr.ndim == 2 else lr
+            outs.append(torch.from_numpy(np.ascontiguousarray(lr)).permute(2, 0, 1))
+        y = torch.stack(outs)
+        return y.double() if restore.integer else y.to(x.dtype)
 
     def _crop_target(self, inpt: Any) -> Any:
         h, w = _canvas_of(inpt) or tuple(inpt.shape[-2:])
@@ -615,22 +603,3 @@ class Degrade(_ResamplingTransform):
         if self.scale == 1:
             return mask
         return TF.resize(mask, [h // self.scale, w // self.scale], interpolation=InterpolationMode.NEAREST_EXACT)
-
-
-def _jpeg(x: torch.Tensor, peak: float, quality: int) -> torch.Tensor:
-    """JPEG round trip of a float (B, C, H, W) batch in [0, peak]; alpha (4th channel) is kept as is."""
-    import cv2
-
-    out = x.clone()
-    for i in range(x.shape[0]):
-        u8 = (x[i, : min(3, x.shape[1])] / peak * 255).round().clamp(0, 255).to(torch.uint8)
-        arr = u8.permute(1, 2, 0).numpy()
-        arr = arr[..., 0] if arr.shape[-1] == 1 else np.ascontiguousarray(arr[..., ::-1])  # OpenCV wants BGR
-        ok, buf = cv2.imencode(".jpg", arr, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-        if not ok:
-            raise InputError("JPEG encoding failed")
-        dec = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
-        dec = dec[..., None] if dec.ndim == 2 else dec[..., ::-1]
-        y = torch.from_numpy(np.ascontiguousarray(dec)).permute(2, 0, 1).to(x.dtype) / 255 * peak
-        out[i, : y.shape[0]] = y.round() if peak != 1.0 else y
-    return out

@@ -22,6 +22,28 @@ def add_tile_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-memory", default=None, help="memory budget such as 1.5GB (default: a fraction of free memory)")
 
 
+def add_degradation_args(parser: argparse.ArgumentParser, *, seed: bool = False) -> None:
+    """``--blur-sigma``, ``--noise-std``, ``--jpeg-quality`` (and ``--seed`` if asked): the options of every command
+    that degrades, read by :func:`degradation_from_args`. ``--blur``, ``--noise`` and ``--jpeg`` are hidden aliases."""
+    parser.add_argument("--blur-sigma", type=float, default=None, help="Gaussian blur sigma (HR pixels) before downscaling")
+    parser.add_argument("--noise-std", type=float, default=None, help="Gaussian noise std in 8-bit levels after downscaling")
+    parser.add_argument("--jpeg-quality", type=int, default=None, help="JPEG quality (1-100) of the LR image")
+    for alias, dest, kind in (("--blur", "blur_sigma", float), ("--noise", "noise_std", float), ("--jpeg", "jpeg_quality", int)):
+        parser.add_argument(alias, dest=dest, type=kind, default=None, help=argparse.SUPPRESS)
+    if seed:
+        parser.add_argument("--seed", type=int, default=0, help="noise seed: noise is a function of the seed and the image's pixels")
+
+
+def degradation_from_args(args: argparse.Namespace, scale: int, *, seed: int | None = None):
+    """The :class:`~sr4det.degradation.DegradationSpec` of :func:`add_degradation_args` options at ``scale``."""
+    from ..degradation import DegradationSpec
+
+    return DegradationSpec(
+        scale=scale, blur_sigma=args.blur_sigma, noise_std=args.noise_std, jpeg_quality=args.jpeg_quality,
+        seed=getattr(args, "seed", 0) if seed is None else seed,
+    )
+
+
 def parse_tile(value: str) -> int | str | None:
     """``--tile``: ``"none"``, ``"auto"`` or a positive int; anything else is an :class:`InputError` naming the forms."""
     text = str(value).strip().lower()

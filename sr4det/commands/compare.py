@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import ScaleError
+from ..errors import InputError, ScaleError
+from ._common import add_degradation_args
 
 
 def add_parser(sub) -> None:
@@ -38,13 +39,11 @@ def add_parser(sub) -> None:
     p.add_argument("--class-map", choices=("names", "index", "sorted"), default="names",
                    help="detector class -> dataset category: by name (default), index i -> id i, or i -> i-th smallest id")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (0: no intervals)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and of the LR noise (a function of seed and pixels)")
     p.add_argument("--cache", default=None, help="cache folder (default $SR4DET_CACHE/compare)")
     p.add_argument("--no-cache", action="store_true")
     p.add_argument("--tile", default="auto", help="SR tile size in LR pixels, 'auto' or 'none'")
-    p.add_argument("--blur", type=float, default=None, help="Gaussian blur sigma (HR pixels) before downscaling")
-    p.add_argument("--noise", type=float, default=None, help="Gaussian noise std (0-255 units) after downscaling")
-    p.add_argument("--jpeg", type=int, default=None, help="JPEG quality of the LR image")
+    add_degradation_args(p)
     p.add_argument("--mos", default=None, help="MOS study (sr4det mos create) whose MOS per method goes beside the conditions")
     p.add_argument("--save-images", default=None, help="also write each SR condition's images to DIR/<condition>/ (e.g. for a MOS study)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -77,24 +76,38 @@ def run_compare(
     seed: int = 0,
     cache: str | None | bool = None,
     tile: Any = "auto",
-    blur: float | None = None,
-    noise: float | None = None,
-    jpeg: int | None = None,
+    blur_sigma: float | None = None,
+    noise_std: float | None = None,
+    jpeg_quality: int | None = None,
     progress: bool = True,
     extra_config: dict[str, Any] | None = None,
     mos: str | None = None,
     save_images: str | None = None,
+    **aliases: Any,
 ) -> dict[str, Any]:
-    """Load the data and the ultralytics detector, run :func:`sr4det.evaluation.compare`, write OUT. Returns results."""
+    """Load the data and the ultralytics detector, run :func:`sr4det.evaluation.compare`, write OUT. Returns results.
+
+    ``blur``, ``noise`` and ``jpeg`` are accepted as the older names of ``blur_sigma``, ``noise_std`` and ``jpeg_quality``.
+    """
+    old = {"blur": "blur_sigma", "noise": "noise_std", "jpeg": "jpeg_quality"}
+    unknown = sorted(set(aliases) - set(old))
+    if unknown:
+        raise InputError(f"run_compare() got unknown arguments {unknown}; degradation options are {sorted(old.values())}")
+    given = {"blur_sigma": blur_sigma, "noise_std": noise_std, "jpeg_quality": jpeg_quality}
+    for name, value in aliases.items():
+        if value is not None:
+            if given[old[name]] is not None and given[old[name]] != value:
+                raise InputError(f"{name}={value!r} and {old[name]}={given[old[name]]!r} disagree; give only {old[name]}")
+            given[old[name]] = value
     from ..data.datasets import load_dataset
     from ..detectors.ultralytics import UltralyticsDetector
     from ..evaluation import Degradation, compare
 
     if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
         raise ScaleError(f"scale must be a positive integer such as 2 or 4, got {scale!r}")
+    deg = Degradation(scale=scale, seed=seed, **given)  # bad options fail before any work
     gt = load_dataset(data, images=images, split=split)
     det = UltralyticsDetector(detector, imgsz=imgsz, conf=conf, iou=iou, max_det=max_det, device=device)
-    deg = Degradation(scale=scale, blur_sigma=blur, noise_std=noise, jpeg_quality=jpeg, seed=seed)
     return compare(
         gt, det, sr=split_sr(sr), scale=scale, out_dir=out, degradation=deg, backend=backend, class_map=class_map,
         n_resamples=bootstrap, seed=seed, cache_dir=cache, tile=tile, device=device, limit=limit, progress=progress,
@@ -129,8 +142,8 @@ def run(args: argparse.Namespace) -> int:
         args.data, args.detector, args.out, sr=args.sr, scale=args.scale, images=args.images, split=args.split,
         imgsz=args.imgsz, conf=args.conf, iou=args.iou, max_det=args.max_det, limit=args.limit, device=args.device,
         backend=args.backend, class_map=args.class_map, bootstrap=args.bootstrap, seed=args.seed,
-        cache=False if args.no_cache else args.cache, tile=tile, blur=args.blur, noise=args.noise,
-        jpeg=args.jpeg, progress=not args.quiet, mos=args.mos, save_images=args.save_images,
+        cache=False if args.no_cache else args.cache, tile=tile, blur_sigma=args.blur_sigma, noise_std=args.noise_std,
+        jpeg_quality=args.jpeg_quality, progress=not args.quiet, mos=args.mos, save_images=args.save_images,
     )
     print(summary(results))
     print(f"wrote {Path(args.out) / 'results.json'}, report.md and plots")

@@ -6,16 +6,26 @@ import argparse
 import json
 
 from ..errors import DataError
-from ._common import add_model_args, check_device, check_scale, load_model_from_args, parse_tile
+from ._common import (
+    add_degradation_args,
+    add_model_args,
+    check_device,
+    check_scale,
+    degradation_from_args,
+    load_model_from_args,
+    parse_tile,
+)
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "evaluate-sr",
         help="PSNR-Y/SSIM-Y on a folder of HR images",
-        description="LR = MATLAB-bicubic x1/s of the mod-cropped HR; PSNR/SSIM on BT.601 Y with s border pixels shaved.",
+        description="LR = MATLAB-bicubic x1/s of the mod-cropped HR (optionally blur, noise, JPEG: the degradation of "
+        "sr4det compare); PSNR/SSIM on BT.601 Y with s border pixels shaved.",
     )
     add_model_args(p)
+    add_degradation_args(p, seed=True)
     p.add_argument("--data", required=True, help="folder of HR images (e.g. Set5)")
     p.add_argument("--tile", default="none", help="tile size, 'auto' or 'none' (default: none, as published numbers)")
     p.add_argument("--json", action="store_true", help="print JSON with per-image scores")
@@ -30,11 +40,12 @@ def run(args: argparse.Namespace) -> int:
     check_scale(args.scale)
     tile = parse_tile(args.tile)
     check_device(args.device)
+    degradation = degradation_from_args(args, args.scale)  # bad options fail before any work
     paths = list_images(args.data)
     if not paths:
         raise DataError(f"no images in {args.data}")
     model = load_model_from_args(args)
-    scores = evaluate_sr(model, paths, progress=not (args.quiet or args.json), tile=tile)
+    scores = evaluate_sr(model, paths, progress=not (args.quiet or args.json), tile=tile, degradation=degradation)
     mean_psnr = sum(s.psnr for s in scores) / len(scores)
     mean_ssim = sum(s.ssim for s in scores) / len(scores)
     seconds = sum(s.seconds for s in scores) / len(scores)
@@ -46,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
                     "arch": model.card.name,
                     "scale": model.scale,
                     "data": str(args.data),
+                    "degradation": degradation.config(),
                     "images": len(scores),
                     "psnr_y": mean_psnr,
                     "ssim_y": mean_ssim,

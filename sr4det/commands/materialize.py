@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import check_device, check_scale, check_writable_dir, parse_tile
+from ._common import add_degradation_args, check_device, check_scale, check_writable_dir, parse_tile
 
 
 def add_parser(sub) -> None:
@@ -19,10 +19,7 @@ def add_parser(sub) -> None:
     p.add_argument("-o", "--output", required=True, help="output folder")
     p.add_argument("--degrade", type=int, default=4, help="downscaling factor (0: the images are already LR)")
     p.add_argument("--method", default="bicubic", help="downscaling kernel: bicubic (MATLAB), bilinear, lanczos, lanczos2")
-    p.add_argument("--blur-sigma", type=float, default=None, help="Gaussian blur sigma (HR px) before downscaling")
-    p.add_argument("--noise-std", type=float, default=None, help="Gaussian noise std in 8-bit levels after downscaling")
-    p.add_argument("--jpeg-quality", type=int, default=None, help="JPEG quality applied to the LR image")
-    p.add_argument("--seed", type=int, default=0, help="noise seed (noise is a function of seed and image)")
+    add_degradation_args(p, seed=True)
     p.add_argument("--sr", default="espcn", help="SR model: zoo name, weight file, or 'none' to write the LR images")
     p.add_argument("--scale", type=int, default=None, help="SR scale (default: the --degrade factor)")
     p.add_argument("--no-pretrained", dest="pretrained", action="store_false", help="random SR weights (testing only)")
@@ -42,13 +39,13 @@ def run(args: argparse.Namespace) -> int:
     check_scale(args.scale, "--scale", allow_none=True)
     tile = parse_tile(args.tile)
     check_device(args.device)
-    check_writable_dir(args.output, "-o/--output")
     degrade = None
     if args.degrade:
         degrade = Degrade(
             args.degrade, method=args.method, blur_sigma=args.blur_sigma, noise_std=args.noise_std,
             jpeg_quality=args.jpeg_quality, seed=args.seed,
         )
+    check_writable_dir(args.output, "-o/--output")
     sr = None
     if args.sr.lower() != "none":
         scale = args.scale if args.scale is not None else (degrade.scale if degrade else None)

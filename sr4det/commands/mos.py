@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from ._common import add_degradation_args
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("mos", help="blind MOS studies: create, serve the rating page, report", description=__doc__)
@@ -29,6 +31,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="each rater sees this many images (balanced: the least-assigned ones first)",
     )
     c.add_argument("--seed", type=int, default=None, help="seed of image ids and rater orders (random if omitted)")
+    add_degradation_args(c)
+    c.add_argument("--noise-seed", type=int, default=0, help="seed of the LR noise (default 0, as sr4det compare's default)")
     c.add_argument("--device", default=None, help="torch device (default: cuda if available)")
     c.add_argument("--force", action="store_true", help="replace an existing database")
     c.add_argument("--no-progress", action="store_true")
@@ -55,7 +59,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def _create(args: argparse.Namespace) -> int:
     from ..mos import Study, create_study
-    from ._common import default_device
+    from ._common import check_scale, default_device, degradation_from_args
+
+    check_scale(args.scale)
+    degradation = degradation_from_args(args, args.scale, seed=args.noise_seed)
 
     path = create_study(
         args.images,
@@ -69,6 +76,7 @@ def _create(args: argparse.Namespace) -> int:
         device=default_device(args.device),
         overwrite=args.force,
         progress=not args.no_progress,
+        degradation=degradation,
     )
     c = Study(path).counts()
     print(f"created {path}: {c['sources']} scenes x {c['methods']} methods = {c['images']} images")

@@ -9,73 +9,24 @@
 from __future__ import annotations
 
 import hashlib
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
-from ..errors import InputError, ScaleError
-from ..resize import imresize_uint8
+from ..degradation import DegradationSpec
+from ..errors import InputError
 
 RESERVED = ("hr", "lr")
 
 
-@dataclass(frozen=True)
-class Degradation:
-    """HR uint8 RGB -> LR uint8 RGB, deterministic per image.
+Degradation = DegradationSpec
+"""The evaluator's LR maker: :class:`sr4det.degradation.DegradationSpec` (the one degradation of sr4det).
 
-    Order: optional Gaussian blur (``blur_sigma`` HR pixels) -> MATLAB-compatible bicubic x1/``scale``
-    (antialiased, computed in float and rounded to uint8 as a saved image would be) -> optional Gaussian
-    noise (``noise_std`` in 0-255 units, seeded by ``seed`` and the image's key) -> optional JPEG
-    (``jpeg_quality`` 1-100, OpenCV's encoder).
-    """
-
-    scale: int = 4
-    kernel: str = "cubic"
-    blur_sigma: float | None = None
-    noise_std: float | None = None
-    jpeg_quality: int | None = None
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if int(self.scale) < 1 or int(self.scale) != self.scale:
-            raise ScaleError(f"scale must be a positive integer, got {self.scale}")
-        if self.jpeg_quality is not None and not 1 <= int(self.jpeg_quality) <= 100:
-            raise InputError(f"jpeg_quality must lie in 1..100, got {self.jpeg_quality}")
-        for name in ("blur_sigma", "noise_std"):
-            v = getattr(self, name)
-            if v is not None and v < 0:
-                raise InputError(f"{name} must be >= 0, got {v}")
-
-    def config(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def key(self) -> str:
-        return hashlib.sha256(json.dumps(self.config(), sort_keys=True).encode()).hexdigest()[:16]
-
-    def __call__(self, hr: np.ndarray, image_key: str = "") -> np.ndarray:
-        """Degrade ``hr`` (uint8 (H, W, 3), sides multiples of ``scale``) to uint8 (H/scale, W/scale, 3)."""
-        import cv2
-
-        if hr.dtype != np.uint8 or hr.ndim != 3 or hr.shape[2] != 3:
-            raise InputError(f"Degradation expects a uint8 (H, W, 3) RGB array, got {hr.dtype} {hr.shape}")
-        if hr.shape[0] % self.scale or hr.shape[1] % self.scale:
-            raise InputError(f"HR size {hr.shape[:2]} is not a multiple of the scale {self.scale}; mod-crop it first")
-        img = hr
-        if self.blur_sigma:
-            img = cv2.GaussianBlur(img, (0, 0), sigmaX=float(self.blur_sigma), borderType=cv2.BORDER_REFLECT)
-        lr = imresize_uint8(img, 1.0 / self.scale, kernel=self.kernel) if self.scale > 1 else img.copy()
-        if self.noise_std:
-            digest = hashlib.sha256(f"{self.seed}:{image_key}".encode()).digest()
-            rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
-            lr = np.clip(np.round(lr + rng.normal(0.0, float(self.noise_std), lr.shape)), 0, 255).astype(np.uint8)
-        if self.jpeg_quality is not None:
-            ok, buf = cv2.imencode(".jpg", lr[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(self.jpeg_quality)])
-            lr = np.ascontiguousarray(cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1])
-        return np.ascontiguousarray(lr)
+Noise is keyed on the pixels of the mod-cropped HR image (not on its file), so ``compare``'s LR images equal
+those of ``Degrade``, ``materialize`` and the ultralytics hook for the same spec.
+"""
 
 
 @dataclass(frozen=True)

@@ -501,7 +501,7 @@ def _run_condition(name, kind, spec, images, hr_keys, detector, det_id, cmap, de
                 run.sr_cached += 1
             else:
                 hr = _load_hr(im, scale)
-                lr = degradation(hr, hr_key)
+                lr = degradation(hr)
                 memory.start()
                 t0 = time.perf_counter()
                 img, how = run_sr(model, lr, tile)
@@ -532,7 +532,7 @@ def _run_condition(name, kind, spec, images, hr_keys, detector, det_id, cmap, de
                 img = _load_hr(im, scale) if hr is None else hr
             elif kind == "lr":
                 hr = _load_hr(im, scale) if hr is None else hr
-                img = degradation(hr, hr_key)
+                img = degradation(hr)
             memory.start()
             t0 = time.perf_counter()
             try:

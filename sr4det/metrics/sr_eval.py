@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..resize import imresize_uint8
+from ..errors import InputError
 from .quality import psnr_y, ssim_y
 
 
@@ -20,12 +20,19 @@ def mod_crop(image: np.ndarray, scale: int) -> np.ndarray:
     return image[: h - h % scale, : w - w % scale]
 
 
-def make_lr(hr: np.ndarray, scale: int) -> np.ndarray:
+def make_lr(hr: np.ndarray, scale: int, degradation=None) -> np.ndarray:
     """LR image as published tables make it: MATLAB bicubic x1/scale of the mod-cropped HR, rounded to uint8.
 
-    ``hr``: uint8 (H, W) or (H, W, C) with H, W multiples of ``scale``.
+    ``hr``: uint8 (H, W) or (H, W, C). ``degradation``: a :class:`~sr4det.degradation.DegradationSpec` for
+    blur/noise/JPEG (default ``DegradationSpec(scale)``, the literature's protocol); made by
+    :func:`sr4det.degradation.degrade` as everywhere in sr4det.
     """
-    return imresize_uint8(hr, 1.0 / scale)
+    from ..degradation import DegradationSpec
+
+    spec = DegradationSpec(scale) if degradation is None else degradation
+    if spec.scale != scale:
+        raise InputError(f"degradation scale x{spec.scale} differs from the model's x{scale}; make them equal")
+    return spec(hr)
 
 
 @dataclass
@@ -38,7 +45,8 @@ class SRScore:
     seconds: float
 
 
-def evaluate_sr(model, paths: Sequence[str | Path], *, progress: bool = True, tile: int | str | None = None) -> list[SRScore]:
+def evaluate_sr(model, paths: Sequence[str | Path], *, progress: bool = True, tile: int | str | None = None,
+                degradation=None) -> list[SRScore]:
     """PSNR-Y / SSIM-Y (shave = scale) of ``model`` on HR images: mod-crop, MATLAB-bicubic LR, SR, compare.
 
     Gray HR images are evaluated as RGB with equal channels (their Y is the gray level mapped to [16, 235]).
@@ -51,7 +59,7 @@ def evaluate_sr(model, paths: Sequence[str | Path], *, progress: bool = True, ti
     for path in tqdm(list(paths), desc=f"evaluate x{scale}", disable=not progress, unit="img"):
         hr, _ = read_image(path)
         hr = mod_crop(to_rgb8(hr), scale)
-        lr = make_lr(hr, scale)
+        lr = make_lr(hr, scale, degradation)
         start = time.perf_counter()
         sr = upscale(model, to_tensor(lr), tile=tile)
         seconds = time.perf_counter() - start

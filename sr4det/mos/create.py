@@ -1,7 +1,8 @@
 """Building a MOS study: HR scenes, their LR versions, each method's upscaled output, all in one SQLite file.
 
-The degradation is the SR literature's (and the evaluator's): HR mod-cropped to a multiple of the scale,
-then MATLAB ``imresize`` bicubic down, rounded to uint8. Every method then sees exactly the same LR image.
+The degradation is sr4det's one degradation (:mod:`sr4det.degradation`, the evaluator's): HR mod-cropped to a
+multiple of the scale, then MATLAB ``imresize`` bicubic down, rounded to uint8 (plus blur, noise or JPEG if the
+study asks for them, exactly as ``sr4det compare`` makes them). Every method then sees exactly the same LR image.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ import numpy as np
 import torch
 
 from ..data.io import from_tensor, list_images, read_image, to_tensor
+from ..degradation import DegradationSpec
 from ..errors import DataError, InputError
-from ..resize import imresize_uint8
 from .storage import ANCHORS, connect, init_schema, transaction
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
@@ -135,9 +136,15 @@ def prepare_hr(img: np.ndarray, scale: int, max_size: int | None = None) -> np.n
     return np.ascontiguousarray(img[:h, :w])
 
 
-def degrade(hr: np.ndarray, scale: int) -> np.ndarray:
-    """uint8 RGB HR (sides multiples of ``scale``) -> LR by MATLAB bicubic ``imresize(hr, 1/scale)``, uint8."""
-    return imresize_uint8(hr, 1.0 / scale, kernel="cubic")
+def degrade(hr: np.ndarray, scale: int, degradation: DegradationSpec | None = None) -> np.ndarray:
+    """uint8 RGB HR (sides multiples of ``scale``) -> LR by :func:`sr4det.degradation.degrade`.
+
+    ``degradation`` defaults to ``DegradationSpec(scale)``: MATLAB bicubic ``imresize(hr, 1/scale)``, uint8.
+    """
+    spec = DegradationSpec(scale) if degradation is None else degradation
+    if spec.scale != scale:
+        raise InputError(f"degradation scale x{spec.scale} differs from the study's x{scale}; make them equal")
+    return spec(hr)
 
 
 def _png(img: np.ndarray) -> bytes:
@@ -167,6 +174,7 @@ def create_study(
     device: str | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    degradation: DegradationSpec | None = None,
 ) -> Path:
     """Create a MOS study database.
 
@@ -183,6 +191,8 @@ def create_study(
         device: where models run (default CPU).
         overwrite: replace an existing ``db`` (otherwise refuse, so no ratings are lost by accident).
         progress: show a tqdm bar.
+        degradation: blur / noise / JPEG of the LR images (a :class:`~sr4det.degradation.DegradationSpec` at
+            ``scale``; default plain MATLAB bicubic). Noise uses the spec's seed, not ``seed``.
 
     Returns:
         The path of the new study.
@@ -200,6 +210,9 @@ def create_study(
         raise InputError(f"{db} already exists; choose another path or pass overwrite=True (--force) to replace it")
     if limit is not None and limit < 1:
         raise InputError(f"limit must be >= 1, got {limit}")
+    degradation = DegradationSpec(scale) if degradation is None else degradation
+    if not isinstance(degradation, DegradationSpec) or degradation.scale != scale:
+        raise InputError(f"degradation must be a DegradationSpec at the study's scale x{scale}, got {degradation!r}")
     if images_per_rater is not None and images_per_rater < 1:
         raise InputError(f"images_per_rater must be >= 1, got {images_per_rater}")
     paths = list_images(*([images] if isinstance(images, (str, Path)) else images))
@@ -225,7 +238,7 @@ def create_study(
             meta: dict[str, Any] = {
                 "scale": scale,
                 "seed": seed,
-                "degradation": "MATLAB bicubic imresize 1/scale, uint8",
+                "degradation": degradation.config(),
                 "max_size": max_size,
                 "images_per_rater": images_per_rater,
                 "methods": [m.name for m in specs],
@@ -242,7 +255,7 @@ def create_study(
                 hr = prepare_hr(_to_rgb8(arr, path), scale, max_size)
                 if hr.shape[0] < scale or hr.shape[1] < scale:
                     raise DataError(f"{path}: too small ({arr.shape[:2]}) for x{scale}")
-                lr_t = to_tensor(degrade(hr, scale))
+                lr_t = to_tensor(degrade(hr, scale, degradation))
                 outs: dict[str, np.ndarray] = {}
                 for m in specs:
                     if m.kind == "hr":

@@ -1,8 +1,9 @@
 """Training pairs for SR: random aligned (LR, HR) crops from a folder of HR images.
 
-The LR images are made exactly as the evaluator makes them: the HR image is mod-cropped to a multiple
-of the scale, shrunk with MATLAB-compatible bicubic (:func:`sr4det.resize.imresize_uint8`) and rounded to
-uint8 as a saved image would be. Whole images are degraded once and kept in memory (uint8), so a
+The LR images are made exactly as the evaluator makes them, by :func:`sr4det.degradation.degrade`: by
+default the HR image is mod-cropped to a multiple of the scale, shrunk with MATLAB-compatible bicubic
+(:func:`sr4det.resize.imresize_uint8`) and rounded to uint8 as a saved image would be; a
+:class:`~sr4det.degradation.DegradationSpec` adds blur, noise or JPEG the way ``compare`` does. Whole images are degraded once and kept in memory (uint8), so a
 training step only slices arrays; crops are then aligned, so the LR patch has its real context rather
 than the mirrored border a crop-then-shrink pipeline would see.
 """
@@ -19,10 +20,22 @@ import torch
 from .._heap import trim_heap
 from ..color import rgb_to_ycbcr
 from ..data.io import list_images, read_image, to_rgb8
+from ..degradation import DegradationSpec
 from ..errors import DataError, InputError
 from ..metrics.sr_eval import mod_crop
 from ..models.card import ModelCard
-from ..resize import imresize, imresize_uint8
+from ..resize import imresize
+
+
+def _spec_for(degradation: DegradationSpec | None, scale: int) -> DegradationSpec:
+    """``degradation``, or the default one at ``scale``; refuses a spec of another scale."""
+    if degradation is None:
+        return DegradationSpec(int(scale))
+    if not isinstance(degradation, DegradationSpec):
+        raise InputError(f"degradation must be a sr4det.degradation.DegradationSpec, got {type(degradation).__name__}")
+    if degradation.scale != scale:
+        raise InputError(f"degradation scale x{degradation.scale} differs from the training scale x{scale}; make them equal")
+    return degradation
 
 
 @dataclass
@@ -36,7 +49,9 @@ class PairedPatches:
 
     Args:
         folders: image files or folders (non-recursive), e.g. ``[".../T91", ".../BSD200"]``.
-        scale: upscaling factor; the LR image is ``imresize_uint8(mod_crop(hr), 1/scale)``.
+        scale: upscaling factor; the LR image is ``degradation(mod_crop(hr))``.
+        degradation: the :class:`~sr4det.degradation.DegradationSpec` (default ``DegradationSpec(scale)``:
+            ``imresize_uint8(mod_crop(hr), 1/scale)``); its scale must equal ``scale``.
         min_lr_size: images whose LR side is shorter than this are skipped (too small to crop).
         limit: use only the first ``limit`` images (tests, quick runs).
 
@@ -45,9 +60,10 @@ class PairedPatches:
     """
 
     def __init__(self, folders: Sequence[str | Path], scale: int, *, min_lr_size: int = 8, limit: int | None = None,
-                 progress: bool = False):
+                 progress: bool = False, degradation: DegradationSpec | None = None):
         if scale < 1:
             raise InputError(f"scale must be >= 1, got {scale}")
+        degradation = _spec_for(degradation, scale)
         paths = list_images(*folders)
         if limit is not None:
             paths = paths[:limit]
@@ -64,7 +80,7 @@ class PairedPatches:
             hr = mod_crop(to_rgb8(read_image(p)[0]), self.scale)
             if min(hr.shape[:2]) // self.scale < min_lr_size:
                 continue
-            self.pairs.append(_Pair(hr=hr, lr=imresize_uint8(hr, 1.0 / self.scale)))
+            self.pairs.append(_Pair(hr=hr, lr=degradation(hr)))
             trim_heap()  # else the resampler's freed temporaries stay resident (GBs over a few hundred images)
         if not self.pairs:
             raise DataError(f"none of the {len(paths)} images is at least {min_lr_size * scale} px on its short side")

@@ -19,9 +19,9 @@ import torch
 from .._heap import trim_heap
 from ..data.datasets import ClassMap, load_coco
 from ..data.io import read_image, to_rgb8
+from ..degradation import DegradationSpec
 from ..errors import DataError, InputError
 from ..metrics.sr_eval import mod_crop
-from ..resize import imresize_uint8
 
 _MIN_VISIBLE = 0.4  # a clipped box is kept when at least this fraction of its area is inside the crop
 
@@ -49,7 +49,9 @@ class DetectionPatches:
 
     Args:
         annotations: COCO instances json (its images are found beside it, as in ``sr4det compare``).
-        scale: upscaling factor; LR = ``imresize_uint8(mod_crop(hr), 1/scale)``.
+        scale: upscaling factor; LR = ``degradation(mod_crop(hr))``.
+        degradation: a :class:`~sr4det.degradation.DegradationSpec` (default ``DegradationSpec(scale)``:
+            ``imresize_uint8(mod_crop(hr), 1/scale)``, as ``compare``'s default).
         detector_names: ``{class index: name}`` of the training detector; dataset categories are mapped by name.
         limit: use only the first ``limit`` images (tests, quick runs).
 
@@ -58,9 +60,12 @@ class DetectionPatches:
     """
 
     def __init__(self, annotations: str | Path, scale: int, detector_names: Mapping[int, str], *,
-                 limit: int | None = None, progress: bool = False):
+                 limit: int | None = None, progress: bool = False, degradation: DegradationSpec | None = None):
+        from .data import _spec_for
+
         if scale < 1:
             raise InputError(f"scale must be >= 1, got {scale}")
+        degradation = _spec_for(degradation, scale)
         gt = load_coco(annotations).head(limit).mod_crop(scale)
         cat_to_index = ClassMap.build(detector_names, gt, "names").category_to_index
         self.scale = int(scale)
@@ -78,7 +83,7 @@ class DetectionPatches:
                 raise DataError(f"{im.path}: size {hr.shape[1]}x{hr.shape[0]} differs from the json's {im.width}x{im.height} (mod-cropped)")
             keep = im.iscrowd == 0
             self.items.append(_Item(
-                hr=hr, lr=imresize_uint8(hr, 1.0 / self.scale), boxes=im.boxes[keep].astype(np.float32),
+                hr=hr, lr=degradation(hr), boxes=im.boxes[keep].astype(np.float32),
                 classes=np.array([cat_to_index[int(c)] for c in im.category_ids[keep]], dtype=np.int64),
             ))
             trim_heap()

@@ -14,8 +14,8 @@ import torch
 
 from .._heap import trim_heap
 from ..data.io import from_tensor, list_images, read_image, to_tensor
+from ..degradation import DegradationSpec
 from ..metrics import psnr_y, ssim_y
-from ..resize import imresize_uint8
 from .data import mod_crop
 
 
@@ -29,7 +29,7 @@ def load_benchmark(folder: str | Path, scale: int, limit: int | None = None) -> 
         if hr.ndim == 3:
             hr = hr[..., :3]
         hr = np.ascontiguousarray(mod_crop(hr, scale))
-        out.append((path.name, hr, imresize_uint8(hr, 1.0 / scale)))
+        out.append((path.name, hr, DegradationSpec(scale)(hr)))
         trim_heap()
     return out
 

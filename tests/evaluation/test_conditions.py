@@ -34,8 +34,11 @@ def test_degradation_options_are_deterministic_per_image():
     assert not np.array_equal(a, Degradation(2, blur_sigma=1.0, noise_std=5.0, jpeg_quality=50, seed=2)(hr, "img-a"))
     assert not np.array_equal(a, Degradation(2)(hr))
     assert d.key() != Degradation(2).key() and Degradation(2).key() == Degradation(2).key()
-    with pytest.raises(InputError, match="multiple of the scale"):
-        Degradation(4)(_hr(30, 48))
+    # the one degradation mod-crops (bottom/right) like Degrade, instead of refusing sizes off the scale's grid
+    odd = _hr(30, 48)
+    np.testing.assert_array_equal(Degradation(4)(odd), Degradation(4)(np.ascontiguousarray(odd[:28])))
+    with pytest.raises(InputError, match="smaller than the scale"):
+        Degradation(4)(_hr(3, 48))
     with pytest.raises(InputError, match="jpeg_quality"):
         Degradation(4, jpeg_quality=0)
 

@@ -396,9 +396,44 @@ def estimate_memory(
         _PROBE_CACHE[key] = hit
         return hit
     mult = max(1, model.card.size_multiple)
-    sides = [max(_align_up(s, mult), _align_up(model.card.min_size, mult)) for s in _PROBE_SIDES]
-    if sides[1] <= sides[0]:
-        sides[1] = sides[0] * 2
+    smallest = max(_align_up(model.card.min_size, mult), mult, 2)
+    base = list(_PROBE_SIDES)
+    while True:
+        sides = [max(_align_up(s, mult), smallest) for s in base]
+        if sides[1] <= sides[0]:
+            sides[1] = sides[0] * 2
+        failed: BaseException | None = None
+        try:
+            peaks = _probe_peaks(model, sides, channels, channels_last, device, amp)
+            break
+        except Exception as exc:  # noqa: BLE001 - only out-of-memory is handled; everything else re-raised
+            if not _is_oom(exc):
+                raise
+            failed = exc
+        _free_device_memory(device)
+        # back off as the tiler does for tiles: halve the probe tiles until the smallest the model accepts
+        if sides[0] <= smallest:
+            raise TileOOMError(
+                f"out of memory on {device} while measuring the model's memory for tile='auto', even with probe tiles of "
+                f"{sides[0]} and {sides[1]} px: the device has (almost) no free memory. Free memory (other processes, "
+                "cached tensors), use another device, or pass an explicit small tile instead of 'auto'. "
+                f"({type(failed).__name__}: {str(failed)[:200]})",
+                tile=sides[0], min_tile=smallest, device=str(device),
+            ) from failed
+        warnings.warn(f"out of memory on {device} while probing tile memory with {sides[1]} px; retrying with smaller probe tiles",
+                      stacklevel=2)
+        base = [max(b // 2, 1) for b in base]
+        del failed
+    p0, p1 = sides[0] ** 2, sides[1] ** 2
+    per_pixel = max((peaks[1] - peaks[0]) / (p1 - p0), peaks[1] / p1 * 0.5, 1.0)
+    fixed = max(peaks[1] - per_pixel * p1, 0.0)
+    mm = _MemoryModel(fixed * _PROBE_SAFETY, per_pixel * _PROBE_SAFETY)
+    _PROBE_CACHE[key] = mm
+    _save_disk_probe(key, mm)
+    return mm
+
+
+def _probe_peaks(model, sides: list[int], channels: int, channels_last: bool, device: torch.device, amp) -> list[int]:
     gen = torch.Generator().manual_seed(0)
     peaks = []
     for s in sides:
@@ -407,13 +442,7 @@ def estimate_memory(
             x = x.contiguous(memory_format=torch.channels_last)
         peaks.append(_measure_call(model, x, device, amp))
         del x
-    p0, p1 = sides[0] ** 2, sides[1] ** 2
-    per_pixel = max((peaks[1] - peaks[0]) / (p1 - p0), peaks[1] / p1 * 0.5, 1.0)
-    fixed = max(peaks[1] - per_pixel * p1, 0.0)
-    mm = _MemoryModel(fixed * _PROBE_SAFETY, per_pixel * _PROBE_SAFETY)
-    _PROBE_CACHE[key] = mm
-    _save_disk_probe(key, mm)
-    return mm
+    return peaks
 
 
 def _available_memory(device: torch.device) -> int:

@@ -40,3 +40,51 @@ def test_threshold_is_per_image(monkeypatch):
         tiling.upscale(model, torch.rand(3, 8, 8), tile=2, overlap=0)  # 16 tiles: no warning
     with pytest.warns(UserWarning, match="25 tiles"):
         tiling.upscale(model, torch.rand(3, 10, 10), tile=2, overlap=0)
+
+
+# ------------------------------------------------------------------------------------------------ OOM inside the probe
+
+
+def _oom_above(model, limit: int):
+    sides = []
+
+    def hook(module, inputs):
+        side = max(inputs[0].shape[-2:])
+        sides.append(side)
+        if side > limit:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    return model.net.register_forward_pre_hook(hook), sides
+
+
+def test_oom_inside_the_auto_probe_backs_off_and_upscales(tmp_path, monkeypatch):
+    monkeypatch.setenv("SR4DET_CACHE", str(tmp_path))  # no cached probe: the probe must run
+    tiling._PROBE_CACHE.clear()
+    model = sr4det.create_model("espcn", scale=2)
+    x = torch.rand(3, 20, 20)
+    with torch.inference_mode():
+        ref = model(x.unsqueeze(0))[0]
+    handle, sides = _oom_above(model, 20)  # the default probe tiles (32, 64 px) do not fit; 16 and 32 ... do
+    try:
+        with pytest.warns(UserWarning, match="while probing tile memory"):
+            y = tiling.upscale(model, x, tile="auto", max_memory="1GB")
+    finally:
+        handle.remove()
+    assert sides[0] > 20 and min(sides) <= 20  # it failed at the default size, then probed smaller
+    torch.testing.assert_close(y, ref, atol=1e-5, rtol=0)
+
+
+def test_oom_at_the_smallest_probe_is_a_tile_oom_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("SR4DET_CACHE", str(tmp_path))
+    tiling._PROBE_CACHE.clear()
+    model = sr4det.create_model("espcn", scale=2)
+    handle, _ = _oom_above(model, 0)  # nothing fits
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with pytest.raises(sr4det.TileOOMError, match="while measuring the model's memory for tile='auto'") as info:
+                tiling.upscale(model, torch.rand(3, 20, 20), tile="auto", max_memory="1GB")
+    finally:
+        handle.remove()
+    assert isinstance(info.value, MemoryError) and isinstance(info.value.__cause__, torch.OutOfMemoryError)
+    assert "explicit small tile" in str(info.value)

@@ -268,11 +268,19 @@ def bootstrap_ap(matches: dict[str, ImageMatches], weights: np.ndarray, chunk: i
     return out
 
 
-def paired_delta_ci(a: np.ndarray, b: np.ndarray, level: float = 0.95) -> tuple[float, float]:
-    """Percentile interval of ``a - b`` over resamples (NaN resamples dropped)."""
+def paired_delta_ci(a: np.ndarray, b: np.ndarray, level: float = 0.95, estimate: float | None = None) -> tuple[float, float]:
+    """Percentile interval of ``a - b`` over resamples (NaN resamples dropped).
+
+    ``estimate``: the point estimate the interval belongs to. The interval is widened to contain it: the
+    resampled APs are re-accumulated in another order than the headline AP, so with one image (every resample
+    identical) a percentile can miss the estimate by rounding (1e-16), which no interval may do.
+    """
     d = np.asarray(a) - np.asarray(b)
     d = d[np.isfinite(d)]
     if not len(d):
         return (float("nan"), float("nan"))
     lo, hi = np.percentile(d, [50 * (1 - level), 100 - 50 * (1 - level)])
-    return float(lo), float(hi)
+    lo, hi = float(lo), float(hi)
+    if estimate is not None and np.isfinite(estimate):
+        lo, hi = min(lo, float(estimate)), max(hi, float(estimate))
+    return lo, hi

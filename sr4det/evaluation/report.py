@@ -136,7 +136,8 @@ def plot(results: dict[str, Any], out_dir: Path) -> list[Path]:
         d = vs[n]["AP"]
         err = None
         if d.get("ci_low") is not None:
-            err = [[d["delta"] - d["ci_low"]], [d["ci_high"] - d["delta"]]]
+            # an interval always contains its estimate; max(0, ...) keeps results.json of older versions plottable
+            err = [[max(0.0, d["delta"] - d["ci_low"])], [max(0.0, d["ci_high"] - d["delta"])]]
         ax.errorbar([conds[n]["psnr"]], [d["delta"]], yerr=err, fmt="o", capsize=3)
         ax.annotate(n, (conds[n]["psnr"], d["delta"]), textcoords="offset points", xytext=(4, 4))
     if conds.get("bicubic", {}).get("psnr") is not None:

@@ -406,7 +406,7 @@ def compare(
                 a, b = evals[run.name].metrics[key], evals[base].metrics[key]
                 d = {"delta": None if a is None or b is None else a - b, "ci_low": None, "ci_high": None}
                 if boot:
-                    lo, hi = coco.paired_delta_ci(boot[run.name][key], boot[base][key], confidence)
+                    lo, hi = coco.paired_delta_ci(boot[run.name][key], boot[base][key], confidence, estimate=d["delta"])
                     d["ci_low"], d["ci_high"] = _finite(lo), _finite(hi)
                 entry[key] = d
             entry["psnr"] = _diff(conditions_out[run.name]["psnr"], conditions_out[base]["psnr"])

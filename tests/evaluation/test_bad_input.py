@@ -73,3 +73,52 @@ def test_sr_metadata_entry_of_the_wrong_shape_is_recomputed(tmp_path):
     second = compare(load_coco(path), Oracle(path), **kw)
     assert second["conditions"]["bicubic"]["sr_cached"] == 0
     assert second["conditions"]["bicubic"]["psnr"] == first["conditions"]["bicubic"]["psnr"]
+
+
+# ------------------------------------------------------------------------------------------------ CIs contain their estimate
+
+
+def test_paired_delta_ci_always_contains_the_point_estimate():
+    import numpy as np
+
+    from sr4det.evaluation import coco
+
+    a, b = np.full(50, 0.30000000000000004), np.full(50, 0.1)  # every resample equal (one image): d = 0.2 + 4e-17
+    estimate = 0.19999999999999998
+    lo, hi = coco.paired_delta_ci(a, b, estimate=estimate)
+    assert lo <= estimate <= hi
+    assert coco.paired_delta_ci(a, b)[0] > estimate  # the raw percentile misses it: the case that crashed the plot
+    assert coco.paired_delta_ci(np.arange(10.0), np.zeros(10), estimate=4.5) == coco.paired_delta_ci(np.arange(10.0), np.zeros(10))
+
+
+def test_compare_limit_1_with_rounding_in_the_bootstrap_writes_its_plots(tmp_path, monkeypatch):
+    from sr4det.evaluation import coco
+
+    real = coco.bootstrap_ap
+
+    def off_by_rounding(*args, **kwargs):  # the re-accumulated AP differs from the headline AP in the last bit
+        boot = real(*args, **kwargs)
+        for name, per_key in boot.items():
+            for key in per_key:
+                per_key[key] = per_key[key] + (1e-16 if name != "bicubic" else 0.0)
+        return boot
+
+    monkeypatch.setattr(coco, "bootstrap_ap", off_by_rounding)
+    path = make_dataset(tmp_path / "d")
+    out = tmp_path / "out"
+    res = compare(load_coco(path), Oracle(path), sr=["bicubic2=bicubic"], scale=4, cache_dir=False, progress=False,
+                  limit=1, n_resamples=20, out_dir=out)
+    for entry in res["deltas"]["vs_bicubic"].values():
+        d = entry["AP"]
+        assert d["ci_low"] <= d["delta"] <= d["ci_high"]
+    assert (out / "delta_ap_vs_psnr.png").is_file() and (out / "report.md").is_file()
+
+
+def test_report_plots_an_old_results_json_whose_ci_misses_the_estimate(tmp_path):
+    from sr4det.evaluation.report import plot
+
+    conds = {n: {"AP": 0.5, "AP50": 0.6, "APs": None, "APm": 0.5, "APl": 0.5, "psnr": 25.0, "sr_seconds_per_image": 0.1,
+                 "detector_seconds_per_image": 0.1, "peak_memory_mb": 1.0} for n in ("hr", "lr", "bicubic", "x")}
+    results = {"conditions": conds, "deltas": {"vs_bicubic": {"x": {"AP": {"delta": 0.1, "ci_low": 0.1 + 1e-16, "ci_high": 0.2}}}}}
+    written = plot(results, tmp_path)
+    assert any(p.name == "delta_ap_vs_psnr.png" for p in written)

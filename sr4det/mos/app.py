@@ -69,6 +69,28 @@ def _progress(study: Study, rater_id: int) -> dict[str, Any]:
 LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1"]
 
 
+def _host_name(host_header: str) -> str:
+    """The host of a ``Host`` header without its port, lower-case; IPv6 literals keep their brackets."""
+    h = host_header.strip().lower()
+    if h.startswith("["):
+        end = h.find("]")
+        return h[: end + 1] if end > 0 else h
+    return h.rsplit(":", 1)[0] if h.count(":") == 1 else h
+
+
+def _trusted_names(hosts: list[str]) -> set[str]:
+    out = set()
+    for h in hosts:
+        h = h.strip().lower()
+        try:
+            if ipaddress.ip_address(h.strip("[]")).version == 6:
+                h = f"[{h.strip('[]')}]"  # a Host header carries an IPv6 address in brackets
+        except ValueError:
+            pass
+        out.add(h)
+    return out
+
+
 def create_app(db: str | Path, *, trusted_hosts: list[str] | None = None):
     """The Flask application for the study in ``db`` (raises DataError if it is not a study).
 
@@ -82,7 +104,9 @@ def create_app(db: str | Path, *, trusted_hosts: list[str] | None = None):
     here = Path(__file__).parent
     app = flask.Flask("sr4det.mos", template_folder=str(here / "templates"), static_folder=str(here / "static"))
     app.config["MAX_CONTENT_LENGTH"] = 16 * 1024  # a rating is a few bytes; refuse anything big
-    app.config["TRUSTED_HOSTS"] = trusted_hosts
+    # checked here, not with Flask's TRUSTED_HOSTS: werkzeug cannot match IPv6 literals ("[::1]:8765"), so a server
+    # bound to ::1 refused its own requests
+    trusted = None if not trusted_hosts else _trusted_names(trusted_hosts)
     app.json.sort_keys = False
     study = Study(db)
     app.config["SR4DET_STUDY"] = study
@@ -100,6 +124,15 @@ def create_app(db: str | Path, *, trusted_hosts: list[str] | None = None):
             )
         return flask.jsonify(error=message, status=exc.code), exc.code
 
+    @app.before_request
+    def _check_host():
+        if trusted is None:
+            return None
+        host = _host_name(flask.request.headers.get("Host", ""))
+        if host not in trusted:
+            raise ApiError(400, f"host {host!r} is not served here (this server answers to {', '.join(sorted(trusted))})")
+        return None
+
     @app.after_request
     def _headers(resp):
         resp.headers["X-Content-Type-Options"] = "nosniff"
@@ -108,7 +141,10 @@ def create_app(db: str | Path, *, trusted_hosts: list[str] | None = None):
         return resp
 
     def body() -> dict[str, Any]:
-        data = flask.request.get_json(silent=True)
+        try:
+            data = flask.request.get_json(silent=True)
+        except RecursionError:  # json.loads of deeply nested arrays/objects; not a ValueError, so not "silent"
+            raise ApiError(400, "request body is nested too deeply; send a flat JSON object") from None
         if not isinstance(data, dict):
             raise ApiError(400, "request body must be a JSON object (Content-Type: application/json)")
         return data
@@ -168,6 +204,13 @@ def create_app(db: str | Path, *, trusted_hosts: list[str] | None = None):
     return app
 
 
+def _url_host(host: str) -> str:
+    try:
+        return f"[{host}]" if ipaddress.ip_address(host).version == 6 else host
+    except ValueError:
+        return host
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -199,13 +242,13 @@ def serve(
         create_server = None
     if create_server is not None:
         server = create_server(app, host=host, port=port, threads=threads)
-        url = f"http://{host}:{server.effective_port}/"
+        url = f"http://{_url_host(host)}:{server.effective_port}/"
         run, close = server.run, server.close
     else:
         from werkzeug.serving import make_server
 
         server = make_server(host, port, app, threaded=True)
-        url = f"http://{host}:{server.server_port}/"
+        url = f"http://{_url_host(host)}:{server.server_port}/"
         run, close = server.serve_forever, server.server_close
     if on_ready is not None:
         on_ready(url)

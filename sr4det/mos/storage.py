@@ -27,6 +27,7 @@ import hashlib
 import json
 import random
 import sqlite3
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -87,6 +88,22 @@ CREATE TABLE ratings (
     FOREIGN KEY (rater_id, image_id) REFERENCES assignments(rater_id, image_id)
 );
 """
+
+
+def _fold(name: str) -> str:
+    return unicodedata.normalize("NFKC", name).casefold()
+
+
+def _find_rater(conn: sqlite3.Connection, name: str) -> int | None:
+    """Rater id by caseless name. SQLite's NOCASE folds ASCII only, so the comparison is made here (raters are few)."""
+    row = conn.execute("SELECT id FROM raters WHERE name = ?", (name,)).fetchone()
+    if row is not None:
+        return int(row["id"])
+    key = _fold(name)
+    for r in conn.execute("SELECT id, name FROM raters ORDER BY id"):
+        if _fold(r["name"]) == key:
+            return int(r["id"])
+    return None
 
 
 def _rater_seed(study_seed: int, rater_id: int) -> int:
@@ -205,9 +222,9 @@ class Study:
 
     # --- raters ----------------------------------------------------------------------------------
     def get_rater(self, name: str) -> int | None:
+        """The id of rater ``name``, matched caselessly (Unicode: NFKC + casefold, so "ÉMILE" is "émile")."""
         with self._conn() as conn:
-            row = conn.execute("SELECT id FROM raters WHERE name = ?", (name,)).fetchone()
-        return None if row is None else int(row["id"])
+            return _find_rater(conn, name)
 
     def add_rater(self, name: str) -> tuple[int, bool]:
         """Register ``name`` (case-insensitive) if new, with their image order. Returns ``(rater_id, created)``.
@@ -219,9 +236,9 @@ class Study:
         meta = self.meta()
         per_rater = meta.get("images_per_rater")
         with self._conn() as conn, transaction(conn):
-            row = conn.execute("SELECT id FROM raters WHERE name = ?", (name,)).fetchone()
-            if row is not None:
-                return int(row["id"]), False
+            found = _find_rater(conn, name)
+            if found is not None:
+                return found, False
             rater_id = int(conn.execute("INSERT INTO raters(name, created) VALUES (?, ?)", (name, _now())).lastrowid)
             rng = random.Random(_rater_seed(int(meta.get("seed", 0)), rater_id))
             ids = [r[0] for r in conn.execute("SELECT id FROM images ORDER BY id")]

@@ -340,3 +340,40 @@ def test_database_rejects_invalid_rows_itself(study):
     with pytest.raises(sqlite3.IntegrityError):
         s.add_rating(other, image, 3)  # not assigned to that rater
     assert s.counts()["ratings"] == 1
+
+
+# ------------------------------------------------------------------------------------------------ issue 12 leftovers
+
+
+def test_rater_names_are_caseless_beyond_ascii(client, study):
+    first = client.post("/api/raters", json={"name": "ÉMILE"})
+    assert first.status_code == 201
+    again = client.post("/api/raters", json={"name": "émile"})
+    assert again.status_code == 200 and again.json["created"] is False
+    assert client.post("/api/raters", json={"name": "Straße"}).status_code == 201
+    assert client.post("/api/raters", json={"name": "STRASSE"}).status_code == 200  # casefold, not lower()
+    assert client.get("/api/next", query_string={"rater": "émile"}).status_code == 200
+    assert Study(study).get_rater("émile") == Study(study).get_rater("ÉMILE") is not None
+    assert client.post("/api/raters", json={"name": "Emile"}).status_code == 201  # accents still tell names apart
+
+
+@pytest.mark.parametrize("payload", ["[" * 3000 + "]" * 3000, '{"name": ' + "[" * 3000 + "]" * 3000 + "}"])
+def test_deeply_nested_json_is_a_400_json_error(client, study, payload):
+    for url in ("/api/raters", "/api/ratings"):
+        r = client.post(url, data=payload, content_type="application/json")
+        assert r.status_code == 400 and r.is_json and "nested too deeply" in r.json["error"]
+    assert Study(study).counts()["ratings"] == 0
+
+
+def test_ipv6_loopback_server_answers_its_own_requests(study):
+    from sr4det.mos.app import LOOPBACK_HOSTS, _url_host
+
+    app = create_app(study, trusted_hosts=LOOPBACK_HOSTS)
+    app.testing = True
+    c = app.test_client()
+    for host in ("[::1]:8765", "[::1]", "127.0.0.1:8765", "localhost", "LOCALHOST:1"):
+        assert c.get("/", headers={"Host": host}).status_code == 200, host
+    for host in ("evil.example", "[::2]:8765", "evil.example:80", "::1"):
+        r = c.post("/api/raters", json={"name": "x"}, headers={"Host": host})
+        assert r.status_code == 400 and r.is_json, host
+    assert _url_host("::1") == "[::1]" and _url_host("127.0.0.1") == "127.0.0.1"

@@ -57,7 +57,7 @@ def _check_format(fmt: str | None) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from ..data.io import list_images, read_image, write_image
+    from ..data.io import check_format, list_images, read_image, write_image
     from ..tiling import upscale
 
     # every argument is checked before a model loads or an image is read
@@ -79,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
             skipped += 1
             continue
         try:
-            image, _ = read_image(src)
+            image, info = read_image(src)
+            check_format(dst.suffix, info.dtype, info.channels, src)  # before the (slow) SR, not after
             out = upscale(model, image, tile=tile, overlap=args.overlap, max_memory=args.max_memory, progress=not args.quiet)
             write_image(dst, out)
         except (DataError, InputError, OSError) as exc:  # one bad file must not stop the others; all are reported below

@@ -410,15 +410,11 @@ def _label_path(image: Path) -> Path:
 
 
 def _image_size(path: Path) -> tuple[int, int] | None:
-    """(height, width) read from the file header, or None when the file cannot be opened."""
-    from PIL import Image
+    """(height, width) from the file header with EXIF orientation applied (as read_image returns the pixels and
+    ultralytics sizes its labels), or None when the file cannot be opened."""
+    from .io import image_size
 
-    try:
-        with Image.open(path) as im:
-            w, h = im.size
-        return h, w
-    except Exception:  # corrupt files raise many types; the runner reports them when it decodes
-        return None
+    return image_size(path)
 
 
 def load_yolo(yaml_path: str | Path, split: str = "val") -> GroundTruth:

@@ -1,8 +1,19 @@
-"""Image I/O that keeps bit depth and channels: 8/16-bit, gray, RGB, RGBA, in all formats OpenCV reads."""
+"""Image I/O that keeps bit depth and channels: 8/16-bit, gray, RGB, RGBA, in all formats OpenCV reads.
+
+* **EXIF orientation** is applied when reading (as ultralytics, PIL's ``exif_transpose`` and cameras' viewers do),
+  so pixels are upright and YOLO/COCO labels made on the viewed image land on the right pixels. Datasets'
+  image sizes (:func:`image_size`) are the oriented ones too. Written files carry no EXIF, so they are upright.
+* **Corrupt JPEG data** (a valid header with damaged or truncated entropy-coded data, which libjpeg decodes with
+  only a warning into a partly grey/garbled image) is a :class:`~sr4det.errors.DataError`, like any unreadable file.
+* **Writing** refuses formats that would silently drop what the array holds: 16 bits in JPEG/BMP/WebP, alpha in
+  JPEG/PPM/PGM/PNM (use ``.png`` or ``.tif``).
+"""
 
 from __future__ import annotations
 
 import os
+import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,10 +29,88 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", "
 
 @dataclass(frozen=True)
 class ImageInfo:
-    """What :func:`read_image` found: ``dtype`` (uint8/uint16) and ``channels`` (1, 3 or 4)."""
+    """What :func:`read_image` found: ``dtype`` (uint8/uint16), ``channels`` (1, 3 or 4) and the EXIF
+    ``orientation`` (1-8) that was applied (1: none)."""
 
     dtype: np.dtype
     channels: int
+    orientation: int = 1
+
+
+_EIGHT_BIT_ONLY = (".jpg", ".jpeg", ".bmp", ".webp")
+_NO_ALPHA = (".jpg", ".jpeg", ".ppm", ".pgm", ".pnm")
+_STDERR_LOCK = threading.Lock()
+_JPEG_WARNINGS = ("corrupt jpeg data", "premature end of jpeg file", "invalid jpeg")
+
+
+def exif_orientation(path: str | Path) -> int:
+    """The EXIF orientation tag (1-8) of an image file; 1 when absent, invalid or unreadable."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            value = im.getexif().get(0x0112, 1)
+    except Exception:  # noqa: BLE001 - no EXIF (or an unreadable file, reported by the decoder) means upright
+        return 1
+    return int(value) if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def apply_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
+    """Rotate/flip an (H, W[, C]) array as EXIF ``orientation`` says (same result as PIL's ``exif_transpose``)."""
+    if orientation == 2:
+        return image[:, ::-1]
+    if orientation == 3:
+        return image[::-1, ::-1]
+    if orientation == 4:
+        return image[::-1]
+    if orientation == 5:
+        return np.swapaxes(image, 0, 1)
+    if orientation == 6:
+        return np.rot90(image, -1)
+    if orientation == 7:
+        return np.rot90(image, 2).swapaxes(0, 1)
+    if orientation == 8:
+        return np.rot90(image, 1)
+    return image
+
+
+def image_size(path: str | Path) -> tuple[int, int] | None:
+    """(height, width) as :func:`read_image` returns the image (EXIF orientation applied), from the header only;
+    None when the file cannot be opened."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            orientation = im.getexif().get(0x0112, 1)
+    except Exception:  # noqa: BLE001 - corrupt files raise many types; decoding reports them
+        return None
+    return (w, h) if orientation in (5, 6, 7, 8) else (h, w)
+
+
+def _decode_jpeg_strictly(data: np.ndarray, path: Path) -> np.ndarray | None:
+    """cv2.imdecode of a JPEG, raising DataError when libjpeg warns about corrupt data (it only prints to stderr)."""
+    with _STDERR_LOCK, tempfile.TemporaryFile() as captured:
+        try:
+            saved = os.dup(2)
+        except OSError:  # no stderr to capture: decode without the check
+            return cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+        try:
+            os.dup2(captured.fileno(), 2)
+            img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        captured.seek(0)
+        text = captured.read().decode("utf-8", "replace")
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    bad = [ln for ln in lines if any(w in ln.lower() for w in _JPEG_WARNINGS)]
+    others = [ln for ln in lines if ln not in bad]
+    if others:  # not ours (another thread, or an unrelated library message): pass it on
+        os.write(2, ("\n".join(others) + "\n").encode())
+    if bad and img is not None:
+        raise DataError(f"cannot decode {path}: corrupt JPEG data ({bad[0].strip()}); re-encode or replace the file")
+    return img
 
 
 def list_images(*inputs: str | Path) -> list[Path]:
@@ -39,19 +128,22 @@ def list_images(*inputs: str | Path) -> list[Path]:
 
 
 def read_image(path: str | Path) -> tuple[np.ndarray, ImageInfo]:
-    """Read an image as RGB(A) or gray, keeping its bit depth.
+    """Read an image as RGB(A) or gray, keeping its bit depth, upright (EXIF orientation applied).
 
     Returns:
         (array, info): array is uint8 or uint16, shape (H, W) for gray, (H, W, 3) RGB or (H, W, 4) RGBA.
 
     Raises:
-        DataError: missing, unreadable or corrupt file.
+        DataError: missing, unreadable or corrupt file (including JPEGs whose data libjpeg reports as corrupt).
     """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"image not found: {path}")
     data = np.fromfile(str(path), dtype=np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if data.size >= 3 and data[0] == 0xFF and data[1] == 0xD8 and data[2] == 0xFF:
+        img = _decode_jpeg_strictly(data, path)
+    else:
+        img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if img is None:
         raise DataError(f"cannot decode {path}: corrupt or unsupported image file")
     if img.dtype not in (np.uint8, np.uint16):
@@ -65,8 +157,9 @@ def read_image(path: str | Path) -> tuple[np.ndarray, ImageInfo]:
         img = img[..., ::-1]
     elif img.ndim == 3 and img.shape[2] == 4:
         img = img[..., [2, 1, 0, 3]]
-    img = np.ascontiguousarray(img)
-    return img, ImageInfo(img.dtype, 1 if img.ndim == 2 else img.shape[2])
+    orientation = exif_orientation(path)
+    img = np.ascontiguousarray(apply_orientation(img, orientation))
+    return img, ImageInfo(img.dtype, 1 if img.ndim == 2 else img.shape[2], orientation)
 
 
 def write_image(path: str | Path, image: np.ndarray) -> Path:
@@ -74,6 +167,7 @@ def write_image(path: str | Path, image: np.ndarray) -> Path:
     path = Path(path)
     if image.dtype not in (np.uint8, np.uint16):
         raise InputError(f"write_image expects uint8 or uint16, got {image.dtype}")
+    check_format(path.suffix, image.dtype, 1 if image.ndim == 2 else image.shape[2], path)
     if image.ndim == 3 and image.shape[2] == 3:
         image = image[..., ::-1]
     elif image.ndim == 3 and image.shape[2] == 4:
@@ -89,6 +183,22 @@ def write_image(path: str | Path, image: np.ndarray) -> Path:
         f.write(buf.tobytes())
     os.replace(tmp, path)
     return path
+
+
+def check_format(suffix: str, dtype: np.dtype, channels: int, what: str | Path = "image") -> None:
+    """Refuse to write ``dtype``/``channels`` as ``suffix`` when the format would silently drop depth or alpha."""
+    ext = (suffix or ".png").lower()
+    ext = ext if ext.startswith(".") else "." + ext
+    lost = []
+    if np.dtype(dtype) == np.uint16 and ext in _EIGHT_BIT_ONLY:
+        lost.append("16-bit depth")
+    if channels == 4 and ext in _NO_ALPHA:
+        lost.append("the alpha channel")
+    if lost:
+        raise InputError(
+            f"{what}: {ext} cannot hold {' and '.join(lost)} of this {np.dtype(dtype)} {channels}-channel image; "
+            "write .png or .tif instead (--format png), or convert the image to 8-bit RGB first"
+        )
 
 
 def to_rgb8(image: np.ndarray) -> np.ndarray:

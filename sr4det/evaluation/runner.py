@@ -343,10 +343,12 @@ def compare(
         try:
             if im.height == 0 or im.width == 0:
                 raise DataError(f"unreadable image or smaller than the scale {scale} (size unknown or below {scale} px)")
-            arr = to_rgb8(read_image(im.path)[0])
+            raw, info = read_image(im.path)
+            arr = to_rgb8(raw)
             h0, w0 = arr.shape[:2]
             if (h0 - h0 % scale, w0 - w0 % scale) != (im.height, im.width):
-                raise DataError(f"decoded size {h0}x{w0} does not match the annotated size (mod-cropped {im.height}x{im.width})")
+                turned = f" after applying its EXIF orientation {info.orientation}" if info.orientation != 1 else ""
+                raise DataError(f"decoded size {h0}x{w0}{turned} does not match the annotated size (mod-cropped {im.height}x{im.width})")
         except DataError as exc:
             warnings.warn(f"skipping {im.file_name}: {exc}", stacklevel=2)
             skipped.append({"image_id": im.id, "file_name": im.file_name, "reason": str(exc)})

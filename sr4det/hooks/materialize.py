@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from .._files import mkstemp
-from ..data.io import IMAGE_EXTENSIONS, read_image, write_image
+from ..data.io import IMAGE_EXTENSIONS, check_format, read_image, write_image
 from ..degradation import DegradationSpec
 from ..errors import DataError, InputError, ScaleError
 from ..transforms import Degrade, SRTransform
@@ -106,7 +106,8 @@ def _process_images(jobs: list[tuple[Path, Path]], pipe: _Pipeline, overwrite: b
         if dst.is_file() and not overwrite:
             sizes[src] = _source_size(src)
             continue
-        image, _ = read_image(src)
+        image, info = read_image(src)
+        check_format(dst.suffix, info.dtype, info.channels, src)  # e.g. 16-bit/RGBA input with format ".jpg"
         sizes[src] = image.shape[:2]
         if min(image.shape[:2]) < pipe.down:
             raise DataError(f"{src} ({image.shape[1]}x{image.shape[0]}) is smaller than the scale {pipe.down}")
@@ -115,10 +116,12 @@ def _process_images(jobs: list[tuple[Path, Path]], pipe: _Pipeline, overwrite: b
 
 
 def _source_size(path: Path) -> tuple[int, int]:
-    from PIL import Image
+    from ..data.io import image_size
 
-    with Image.open(path) as im:
-        return im.height, im.width
+    size = image_size(path)  # EXIF orientation applied, as read_image
+    if size is None:
+        raise DataError(f"cannot read the size of {path}")
+    return size
 
 
 def _out_name(path: Path, fmt: str | None) -> Path:

@@ -1,0 +1,165 @@
+"""Image files that used to give silently wrong pixels: JPEGs with corrupt data, EXIF-rotated photos, and formats
+that cannot hold what is written to them."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import PIL.Image
+import PIL.ImageOps
+import pytest
+
+from sr4det.cli import main
+from sr4det.data.io import image_size, read_image, write_image
+from sr4det.errors import DataError, InputError
+
+
+def _photo(h: int = 48, w: int = 64, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    img = np.stack([xx * 4, yy * 5, (xx * yy) % 256], axis=-1).astype(np.float64)
+    return np.clip(img + rng.normal(0, 8, img.shape), 0, 255).astype(np.uint8)
+
+
+def _jpeg_bytes(img: np.ndarray) -> bytes:
+    ok, buf = cv2.imencode(".jpg", img[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90])
+    assert ok
+    return buf.tobytes()
+
+
+def _corrupt(data: bytes, how: str) -> bytes:
+    b = bytearray(data)
+    if how == "zeros":  # entropy-coded data overwritten: libjpeg warns "Corrupt JPEG data" and decodes garbage
+        mid = len(b) // 2
+        b[mid : mid + 200] = b"\x00" * 200
+    else:  # "ff": the tail of the scan replaced, header and EOI intact
+        b[-300:-2] = b"\xff" * 298
+    return bytes(b)
+
+
+# ------------------------------------------------------------------------------------------------ corrupt JPEG data
+
+
+@pytest.mark.parametrize("how", ["zeros", "ff"])
+def test_jpeg_with_intact_header_and_corrupt_data_is_a_data_error(tmp_path, how, capfd):
+    good = _jpeg_bytes(_photo())
+    path = tmp_path / "bad.jpg"
+    path.write_bytes(_corrupt(good, how))
+    assert cv2.imdecode(np.frombuffer(path.read_bytes(), np.uint8), cv2.IMREAD_UNCHANGED) is not None  # OpenCV alone decodes it
+    capfd.readouterr()
+    with pytest.raises(DataError, match="corrupt JPEG data"):
+        read_image(path)
+    (tmp_path / "good.jpg").write_bytes(good)
+    img, _ = read_image(tmp_path / "good.jpg")
+    assert img.shape == (48, 64, 3)
+    assert "Corrupt JPEG" not in capfd.readouterr().err  # the captured libjpeg warning does not leak as noise
+
+
+def test_compare_skips_a_corrupt_jpeg_and_lists_it(tmp_path):
+    from sr4det.data.datasets import load_coco
+    from sr4det.detectors.base import Detections
+    from sr4det.evaluation import compare
+
+    root = tmp_path / "images"
+    root.mkdir()
+    images, anns = [], []
+    for i in range(2):
+        data = _jpeg_bytes(_photo(seed=i))
+        (root / f"{i}.jpg").write_bytes(_corrupt(data, "zeros") if i == 1 else data)
+        images.append({"id": i + 1, "file_name": f"{i}.jpg", "height": 48, "width": 64})
+        anns.append({"id": i + 1, "image_id": i + 1, "category_id": 1, "bbox": [4, 4, 20, 20], "area": 400, "iscrowd": 0})
+    ann = tmp_path / "instances.json"
+    ann.write_text(json.dumps({"images": images, "annotations": anns, "categories": [{"id": 1, "name": "thing"}]}))
+
+    class Empty:
+        names = {0: "thing"}
+
+        def __call__(self, imgs):
+            return [Detections(np.zeros((0, 4)), [], [], self.names, im.shape[:2]) for im in imgs]
+
+    with pytest.warns(UserWarning, match="skipping 1.jpg"):
+        res = compare(load_coco(ann, images=root), Empty(), sr=[], scale=4, cache_dir=False, n_resamples=0, progress=False)
+    assert res["n_images"] == 1 and res["n_skipped"] == 1
+    assert res["skipped_images"][0]["file_name"] == "1.jpg" and "corrupt JPEG" in res["skipped_images"][0]["reason"]
+
+
+# ------------------------------------------------------------------------------------------------ EXIF orientation
+
+
+def _with_orientation(path, img: np.ndarray, orientation: int, fmt: str) -> None:
+    pil = PIL.Image.fromarray(img)
+    exif = PIL.Image.Exif()
+    exif[0x0112] = orientation
+    pil.save(path, format=fmt, exif=exif.tobytes(), **({"quality": 95} if fmt == "JPEG" else {}))
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_read_image_applies_exif_orientation_like_pil_and_ultralytics(tmp_path, orientation):
+    raw = _photo(20, 30)
+    png = tmp_path / "o.png"
+    _with_orientation(png, raw, orientation, "PNG")
+    expected = np.asarray(PIL.ImageOps.exif_transpose(PIL.Image.open(png)).convert("RGB"))
+    img, info = read_image(png)
+    np.testing.assert_array_equal(img, expected)
+    assert info.orientation == orientation and image_size(png) == img.shape[:2]
+    if orientation in (5, 6, 7, 8):
+        assert img.shape[:2] == (30, 20)
+    jpg = tmp_path / "o.jpg"
+    _with_orientation(jpg, raw, orientation, "JPEG")
+    ultralytics_view = cv2.imread(str(jpg))[..., ::-1]  # cv2.imread (what ultralytics uses) applies EXIF orientation
+    assert read_image(jpg)[0].shape == ultralytics_view.shape
+    assert np.abs(read_image(jpg)[0].astype(int) - ultralytics_view).mean() < 1.0
+
+
+def test_yolo_dataset_sizes_and_upscale_output_are_upright(tmp_path):
+    import yaml
+
+    from sr4det.data.datasets import load_yolo
+
+    raw = _photo(20, 32)
+    (tmp_path / "images").mkdir()
+    (tmp_path / "labels").mkdir()
+    _with_orientation(tmp_path / "images" / "a.png", raw, 6, "PNG")  # shown 20 wide, 32 high
+    (tmp_path / "labels" / "a.txt").write_text("0 0.5 0.25 0.5 0.25\n")
+    data = tmp_path / "d.yaml"
+    data.write_text(yaml.safe_dump({"path": str(tmp_path), "train": "images", "val": "images", "names": ["x"]}))
+    im = load_yolo(data).images[0]
+    assert (im.height, im.width) == (32, 20)
+    np.testing.assert_allclose(im.boxes[0], [5.0, 4.0, 15.0, 12.0])  # normalised labels scaled by the upright size
+    out = tmp_path / "up"
+    assert main(["upscale", str(tmp_path / "images" / "a.png"), "-o", str(out), "-m", "bicubic", "-s", "2", "--quiet"]) == 0
+    up, info = read_image(next(out.iterdir()))
+    assert up.shape[:2] == (64, 40) and info.orientation == 1  # upright pixels, no EXIF left to apply twice
+
+
+# ------------------------------------------------------------------------------------------------ lossy formats
+
+
+def test_write_image_refuses_formats_that_drop_depth_or_alpha(tmp_path):
+    deep = np.full((8, 8, 3), 40000, np.uint16)
+    rgba = np.full((8, 8, 4), 100, np.uint8)
+    for name, img, match in (("a.jpg", deep, "16-bit"), ("a.webp", deep, "16-bit"), ("a.jpg", rgba, "alpha"),
+                             ("a.ppm", rgba, "alpha")):
+        with pytest.raises(InputError, match=match):
+            write_image(tmp_path / name, img)
+        assert not (tmp_path / name).exists()
+    for name, img in (("ok.png", deep), ("ok.tif", rgba), ("ok.webp", rgba)):
+        write_image(tmp_path / name, img)
+        back, _ = read_image(tmp_path / name)
+        assert back.dtype == img.dtype and back.shape == img.shape
+
+
+def test_upscale_format_jpg_on_16_bit_and_rgba_fails_those_files_before_sr(tmp_path, capsys):
+    src = tmp_path / "in"
+    write_image(src / "deep.png", np.full((12, 12, 3), 40000, np.uint16))
+    write_image(src / "alpha.png", np.full((12, 12, 4), 100, np.uint8))
+    write_image(src / "plain.png", np.full((12, 12, 3), 100, np.uint8))
+    out = tmp_path / "out"
+    assert main(["upscale", str(src), "-o", str(out), "-m", "bicubic", "-s", "2", "--format", "jpg", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "deep.png" in err and "16-bit" in err and "alpha.png" in err and "alpha channel" in err and "--format png" in err
+    written = [p for p in out.rglob("*") if p.is_file()]
+    assert len(written) == 1 and written[0].suffix == ".jpg" and "plain" in written[0].name
+

@@ -6,7 +6,8 @@ keep detection targets consistent, and they also work v1-style on a single image
 =============================  ======================================================================
 input                          output
 =============================  ======================================================================
-``PIL.Image``                  ``PIL.Image`` of the same mode (modes other than L/RGB/RGBA become RGB(A))
+``PIL.Image``                  ``PIL.Image`` of the same mode; 16-bit ``I;16``, ``I`` (0-65535) and ``F`` (0-1)
+                               keep their depth (``I;16B`` comes back ``I;16``); other modes become RGB(A)
 tensor (C,H,W) / (..., C,H,W)  same type and dtype; uint8 stays 0-255, float stays in [0, 1]
 ``tv_tensors.Image``/``Video`` same tv_tensor type and dtype
 numpy (H,W), (H,W,C), (N,H,W,C) same dtype (uint8, uint16, or float in [0, 1]); ``channel_order="bgr"``
@@ -128,8 +129,37 @@ def _numpy_in(a: np.ndarray, channel_order: str) -> tuple[torch.Tensor, _Restore
     return x, _Restore(out, peak, integer)
 
 
+def _pil_deep_in(img: PIL.Image.Image) -> tuple[torch.Tensor, _Restore]:
+    """PIL 16-bit (``I;16*``), 32-bit integer (``I``) and float (``F``) gray images, kept at their depth."""
+    mode = img.mode
+    a = np.asarray(img)
+    if mode == "F":
+        if a.size and (not np.isfinite(a).all() or a.min() < 0 or a.max() > 1):
+            raise InputError(
+                f"PIL mode 'F' image with values in [{np.nanmin(a):g}, {np.nanmax(a):g}]: float images must lie in [0, 1] "
+                "without NaN/Inf; normalise it (e.g. Image.fromarray(arr / arr.max())) or convert to 'I;16'"
+            )
+        back = np.float32
+    else:
+        if a.size and (a.min() < 0 or a.max() > 65535):
+            raise InputError(
+                f"PIL mode {mode!r} image with values in [{a.min()}, {a.max()}]: only 0..65535 (16-bit) is supported; "
+                "rescale it to 16 bits (mode 'I;16') or to [0, 1] (mode 'F')"
+            )
+        back = np.int32 if mode == "I" else np.uint16
+        a = a.astype(np.uint16)
+    x, inner = _numpy_in(a, "rgb")
+
+    def out(y: torch.Tensor) -> PIL.Image.Image:
+        return PIL.Image.fromarray(inner.to_output(y).astype(back))  # uint16 -> I;16, int32 -> I, float32 -> F
+
+    return x, _Restore(out, inner.peak, inner.integer)
+
+
 def _pil_in(img: PIL.Image.Image) -> tuple[torch.Tensor, _Restore]:
     mode = img.mode
+    if mode in ("I", "F") or mode.startswith("I;16"):
+        return _pil_deep_in(img)
     if mode not in _PIL_NATIVE:
         has_alpha = "A" in mode or "transparency" in img.info
         img = img.convert("RGBA" if has_alpha else "RGB")

@@ -24,3 +24,54 @@ def test_empty_image_in_sr_transform(image, tile):
 def test_empty_image_in_degrade():
     with pytest.raises(InputError, match="empty"):
         Degrade(2)(torch.zeros(0, 3, 4, 4))
+
+
+# ------------------------------------------------------------------------------------------------ deep PIL modes
+
+
+def _gradient16(h: int = 12, w: int = 16) -> np.ndarray:
+    yy, xx = np.mgrid[0:h, 0:w]
+    return (xx * 4000 + yy * 300).astype(np.uint16)  # 0 .. 63300: mostly above 255
+
+
+@pytest.mark.parametrize("mode", ["I;16", "I;16B", "I"])
+def test_pil_16_bit_and_int_modes_keep_their_depth(mode):
+    import PIL.Image
+
+    arr = _gradient16()
+    img = PIL.Image.fromarray(arr) if mode == "I;16" else PIL.Image.fromarray(arr).convert(mode) if mode == "I" else None
+    if img is None:
+        img = PIL.Image.frombytes("I;16B", (arr.shape[1], arr.shape[0]), arr.astype(">u2").tobytes())
+    assert np.array_equal(np.asarray(img).astype(np.int64), arr)
+    t = SRTransform("bicubic", scale=2, tile=None)
+    out = t(img)
+    assert out.mode == ("I" if mode == "I" else "I;16") and out.size == (32, 24)
+    expected = t(arr)  # the same pixels as a uint16 array
+    np.testing.assert_array_equal(np.asarray(out).astype(np.int64), expected.astype(np.int64))
+    assert np.asarray(out).max() > 60000 and len(np.unique(np.asarray(out))) > 100  # not saturated to white/black
+    lr = Degrade(2)(img)
+    assert lr.mode == out.mode and np.asarray(lr).max() > 255
+
+
+def test_pil_float_mode_in_unit_range_is_kept():
+    import PIL.Image
+
+    arr = (_gradient16() / 65535.0).astype(np.float32)
+    out = SRTransform("bicubic", scale=2, tile=None)(PIL.Image.fromarray(arr))
+    assert out.mode == "F"
+    np.testing.assert_allclose(np.asarray(out), SRTransform("bicubic", scale=2, tile=None)(arr), atol=1e-6)
+    assert 0.3 < np.asarray(out).mean() < 0.7
+
+
+@pytest.mark.parametrize("values, match", [
+    (np.array([[0, 70000]], np.int32), "0..65535"),
+    (np.array([[-5, 10]], np.int32), "0..65535"),
+    (np.array([[0.0, 2.0]], np.float32), r"\[0, 1\]"),
+    (np.array([[0.0, np.nan]], np.float32), "NaN"),
+])
+def test_pil_deep_modes_out_of_range_are_input_errors(values, match):
+    import PIL.Image
+
+    img = PIL.Image.fromarray(values)
+    with pytest.raises(InputError, match=match):
+        SRTransform("bicubic", scale=2, tile=None)(img)

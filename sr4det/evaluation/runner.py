@@ -14,6 +14,7 @@ outputs, so a resumed run reports the cost that was measured when each output wa
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
 import threading
@@ -40,6 +41,7 @@ from .result import SCHEMA, CompareResult
 __all__ = ["SCHEMA", "Comparison", "compare", "default_cache_dir"]
 
 _BASELINES = ("bicubic", "lr")
+log = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------------------------- memory
@@ -219,6 +221,9 @@ class Comparison:
         self.sr_backend = "tiler" if tiler() is not None else "direct"
         self.det_ids = {id(d): detector_identity(d) for d in {id(c.detector or detector): c.detector or detector for c in conditions}.values()}
         self.memory_kind = "cpu_rss"
+        #: wall seconds of this rank's shard (check, SR, detection), of waiting for and gathering the other ranks'
+        #: outputs, and of rank 0's evaluation (COCO eval, bootstrap, report); set by :meth:`run` on rank 0
+        self.timings: dict[str, float] = {}
         if cache.root is not None and None in self.det_ids.values():
             warnings.warn("the detector has no `config` dict; its detections are not cached", stacklevel=3)
 
@@ -442,6 +447,7 @@ class Comparison:
     def run(self, out_dir: str | Path | None = None) -> CompareResult:
         """Check, run (this rank's shard), gather, evaluate and write on rank 0; every rank returns the result."""
         dist = self.dist
+        t0 = time.perf_counter()
         shard = dist.shard(self.gt.images)
         checked = dist.step(lambda: self.check_images(shard), "the image check")
         parts = dist.all_gather(checked, "checked")
@@ -454,7 +460,9 @@ class Comparison:
         by_id = {im.id: im for im in shard}
         mine = [by_id[i] for i in checked.valid]
         runs = dist.step(lambda: self.run_conditions(mine, checked.hr_keys), "SR and detection")
+        t1 = time.perf_counter()
         gathered = dist.gather((runs, self.memory_kind), "detections")
+        t2 = time.perf_counter()
         result, error = None, None
         if dist.is_main:
             try:
@@ -463,6 +471,8 @@ class Comparison:
                 result = self.evaluate(valid, skipped, merged)
                 if out_dir is not None:
                     result.write(out_dir)
+                self.timings = {"shard_s": t1 - t0, "gather_s": t2 - t1, "evaluate_s": time.perf_counter() - t2}
+                log.info("rank 0: shard %.1f s, gather %.2f s, evaluation and report %.1f s", *self.timings.values())
             except Exception as exc:
                 if not dist.distributed:
                     raise

@@ -57,8 +57,9 @@ def summary(results: dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from ..evaluation.distributed import env_world_size
-    from ._common import check_device, check_writable_dir
+    from ._common import check_device, check_scale, check_writable_dir
 
+    check_scale(args.scale)  # the flag's name in the message
     config = CompareConfig.from_args(args)
     check_device(config.device)
     check_writable_dir(config.out, "--out")

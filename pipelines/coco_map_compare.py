@@ -3,32 +3,37 @@
 
     python pipelines/coco_map_compare.py --config pipelines/configs/coco128_x4.yaml [--limit 8] [--out DIR]
 
-The YAML holds the arguments of :func:`sr4det.commands.compare.run_compare`; ``${shared}`` expands to the shared
+The YAML holds the options of :class:`sr4det.evaluation.config.CompareConfig` (the fields of ``sr4det compare``);
+``${shared}`` expands to the shared
 data folder. SR weight files that do not exist are skipped with a warning (and listed in results.json);
 ``shipped_models: true`` adds every zoo model whose weights ship with sr4det at the configured scale.
 Outputs and detections are cached by content, so rerunning after adding a model only computes the new model.
+
+Sharded over processes (each takes a contiguous part of the images; rank 0 evaluates and writes):
+
+    torchrun --nproc_per_node 2 pipelines/coco_map_compare.py --config pipelines/configs/coco128_x4.yaml
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import warnings
 from pathlib import Path
 
-import torch
 import yaml
 
 from sr4det._shared import shared_root
-from sr4det.commands._common import parse_tile
-from sr4det.commands.compare import run_compare, split_sr, summary
+from sr4det.commands.compare import summary
 from sr4det.errors import SR4DetError
+from sr4det.evaluation.config import ALIASES, CompareConfig, split_sr
+from sr4det.evaluation.distributed import env_world_size
 from sr4det.models.loading import SHIPPED_DIR
 
-_KEYS = {"data", "images", "split", "detector", "imgsz", "conf", "iou", "max_det", "scale", "sr", "limit", "device", "backend",
-         "class_map", "bootstrap", "seed", "cache", "tile", "blur_sigma", "noise_std", "jpeg_quality", "out", "shipped_models",
-         "blur", "noise", "jpeg"}  # the last three: older names of the degradation options
+_PIPELINE_KEYS = {"shipped_models"}  # besides CompareConfig's options
+_KEYS = set(CompareConfig.option_names()) - {"progress", "extra_config"} | set(ALIASES) | _PIPELINE_KEYS
 
 
 def _expand(value):
@@ -77,30 +82,28 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bootstrap", type=int, default=None)
     ap.add_argument("--device", default=None)
     ap.add_argument("--cache", default=None)
-    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads per process (default under torchrun: cores / processes)")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     try:
         cfg = load_config(args.config)
         if args.sr is not None:
             cfg["shipped_models"] = False
-        for key in ("limit", "out", "detector", "sr", "bootstrap", "device", "cache"):
+        for key in ("limit", "out", "detector", "sr", "bootstrap", "device", "cache", "threads"):
             if getattr(args, key) is not None:
                 cfg[key] = getattr(args, key)
         specs, skipped = resolve_sr(cfg)
-        opts = {k: v for k, v in cfg.items() if k not in ("sr", "shipped_models", "data", "detector", "out")}
-        if "tile" in opts:
-            opts["tile"] = parse_tile(str(opts["tile"]))
+        opts = {k: v for k, v in cfg.items() if k not in _PIPELINE_KEYS}
+        config = CompareConfig.from_mapping(
+            {"out": "runs/compare", **opts, "sr": specs, "progress": not args.quiet,
+             "extra_config": {"pipeline_config": str(args.config), "skipped_sr": skipped}}, what=str(args.config))
         t0 = time.perf_counter()
-        results = run_compare(
-            cfg["data"], cfg["detector"], cfg.get("out", "runs/compare"), sr=specs, progress=not args.quiet,
-            extra_config={"pipeline_config": str(args.config), "skipped_sr": skipped}, **opts,
-        )
+        results = config.run()
     except SR4DetError as exc:
         print(f"coco_map_compare: error: {exc}", file=sys.stderr)
         return 2
+    if env_world_size() > 1 and os.environ.get("RANK", "0") != "0":
+        return 0
     print(summary(results))
     print(f"wall time {time.perf_counter() - t0:.0f} s; wrote {cfg.get('out')}/results.json, report.md and plots")
     return 0

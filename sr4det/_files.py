@@ -1,4 +1,8 @@
-"""Temporary files for atomic writes (write beside the target, then ``os.replace``) with ordinary permissions.
+"""Atomic writes (write beside the target, then ``os.replace``) with ordinary permissions, and the cache root.
+
+Every file sr4det writes goes through :func:`atomic_write` (bytes or text) or :func:`atomic_path` (a temporary
+name for writers that need one), so a run killed at any point leaves either the old file or the complete new
+one, with the permissions ``open()`` would have given it.
 
 :func:`tempfile.mkstemp` creates files with mode 0600 whatever the umask, and ``os.replace`` keeps that
 mode, so every "atomic" output would be private to its owner. :func:`mkstemp` gives the temporary file the
@@ -7,9 +11,11 @@ mode ``open()`` would have given a new file: ``0o666 & ~umask``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 _UMASK_LOCK = threading.Lock()
@@ -48,3 +54,43 @@ def mkstemp(dir: str | Path, prefix: str = "", suffix: str = "") -> tuple[int, s
         os.unlink(tmp)
         raise
     return fd, tmp
+
+
+def cache_root() -> Path:
+    """sr4det's cache folder: ``$SR4DET_CACHE``, else ``~/.cache/sr4det`` (each user of it takes a sub-folder)."""
+    return Path(os.environ.get("SR4DET_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "sr4det"))
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path, *, prefix: str | None = None, suffix: str = ".tmp", fsync: bool = True) -> Iterator[str]:
+    """Yield a temporary file name beside ``path`` for a writer that needs a name (``torch.save``, ``savefig``,
+    a download); when the block ends without an exception the file is flushed to disk and renamed to ``path``
+    (atomic on POSIX: readers see the old file or the complete new one, never a part), else it is removed.
+
+    The temporary file has the ordinary mode of a new file (:func:`mkstemp`), its name starts with ``prefix``
+    (default ``path``'s name + ``"."``) and ends with ``suffix``, so cache cleaners can recognise orphans.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = mkstemp(path.parent, prefix=path.name + "." if prefix is None else prefix, suffix=suffix)
+    os.close(fd)
+    try:
+        yield tmp
+        if fsync:
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def atomic_write(path: str | Path, data: bytes | str, *, suffix: str = ".tmp", fsync: bool = True) -> Path:
+    """Write ``data`` (bytes, or text as UTF-8) to ``path`` atomically; see :func:`atomic_path`. Returns ``path``."""
+    path = Path(path)
+    with atomic_path(path, suffix=suffix, fsync=False) as tmp, open(tmp, "wb") as f:
+        f.write(data.encode() if isinstance(data, str) else data)
+        f.flush()
+        if fsync:
+            os.fsync(f.fileno())
+    return path

@@ -37,7 +37,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
-from ._files import mkstemp
+from ._files import atomic_write, cache_root
 from .errors import InputError, TileOOMError
 
 __all__ = [
@@ -324,8 +324,7 @@ def _probe_key(model, device: torch.device, dtype: torch.dtype | None, channels:
 
 
 def _probe_file() -> Path:
-    root = os.environ.get("SR4DET_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "sr4det")
-    return Path(root) / "tiling" / "probe.json"
+    return cache_root() / "tiling" / "probe.json"
 
 
 def _load_disk_probe(key: str) -> _MemoryModel | None:
@@ -340,16 +339,12 @@ def _load_disk_probe(key: str) -> _MemoryModel | None:
 def _save_disk_probe(key: str, mm: _MemoryModel) -> None:
     path = _probe_file()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         try:
             data = json.loads(path.read_text())
         except (OSError, ValueError):
             data = {}
         data[key] = {"fixed": mm.fixed, "per_pixel": mm.per_pixel}
-        fd, tmp = mkstemp(path.parent, suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f)
-        os.replace(tmp, path)
+        atomic_write(path, json.dumps(data))
     except OSError:
         pass  # the on-disk cache is an optimisation; a read-only cache folder must not stop upscaling
 

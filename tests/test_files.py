@@ -9,10 +9,8 @@ import numpy as np
 import pytest
 
 import sr4det
-from sr4det._files import current_umask, default_file_mode, mkstemp
+from sr4det._files import atomic_path, atomic_write, current_umask, default_file_mode, mkstemp
 from sr4det.data.io import write_image
-from sr4det.evaluation.report import _atomic_text
-from sr4det.evaluation.runner import _atomic_write_bytes
 from sr4det.models import save_weights
 
 
@@ -48,7 +46,20 @@ def test_atomic_writers_respect_the_umask(tmp_path, umask):
         write_image(tmp_path / "a.png", np.zeros((4, 4, 3), np.uint8)),
         save_weights(tmp_path / "w.pt", sr4det.create_model("espcn", scale=2).net, arch="espcn", scale=2),
     ]
-    _atomic_write_bytes(tmp_path / "c" / "x.json", b"{}")
-    _atomic_text(tmp_path / "r.md", "hi")
-    written += [tmp_path / "c" / "x.json", tmp_path / "r.md"]
+    atomic_write(tmp_path / "c" / "x.json", b"{}")
+    atomic_write(tmp_path / "r.md", "hi")
+    with atomic_path(tmp_path / "n" / "named.bin") as tmp:
+        with open(tmp, "wb") as f:
+            f.write(b"x")
+    written += [tmp_path / "c" / "x.json", tmp_path / "r.md", tmp_path / "n" / "named.bin"]
     assert {str(p): _mode(p) for p in written} == {str(p): expected for p in written}
+
+
+def test_atomic_path_leaves_nothing_when_the_writer_fails(tmp_path):
+    target = tmp_path / "t.bin"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(b"half")
+        raise RuntimeError("killed")
+    assert target.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["t.bin"]

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 import torch
 
-from .._files import mkstemp
+from .._files import atomic_write
 from ..errors import DataError, InputError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm")
@@ -177,12 +177,7 @@ def write_image(path: str | Path, image: np.ndarray) -> Path:
     ok, buf = cv2.imencode(path.suffix or ".png", np.ascontiguousarray(image))
     if not ok:
         raise InputError(f"OpenCV cannot encode {image.dtype} {image.shape} as {path.suffix}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = mkstemp(path.parent, suffix=path.suffix + ".tmp")
-    with os.fdopen(fd, "wb") as f:
-        f.write(buf.tobytes())
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, buf.tobytes(), suffix=path.suffix + ".tmp")
 
 
 def check_format(suffix: str, dtype: np.dtype, channels: int, what: str | Path = "image") -> None:

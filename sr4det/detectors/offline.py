@@ -22,6 +22,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from .._files import atomic_path, cache_root
 from ..errors import MissingDependencyError
 
 _FONTS = ("Arial.ttf", "Arial.Unicode.ttf")  # the names ultralytics asks for (Latin / non-Latin class names)
@@ -34,8 +35,7 @@ def sr4det_offline() -> bool:
 
 def default_config_dir() -> Path:
     """``$SR4DET_CACHE/ultralytics``, else ``~/.cache/sr4det/ultralytics``."""
-    root = os.environ.get("SR4DET_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "sr4det")
-    return Path(root) / "ultralytics"
+    return cache_root() / "ultralytics"
 
 
 def _place_fonts(folder: Path) -> None:
@@ -48,9 +48,8 @@ def _place_fonts(folder: Path) -> None:
     for name in _FONTS:
         target = folder / name
         if not target.exists():
-            tmp = target.with_suffix(f".{os.getpid()}.part")  # atomic: concurrent workers may race here
-            shutil.copyfile(source, tmp)
-            os.replace(tmp, target)
+            with atomic_path(target, suffix=".part") as tmp:  # atomic: concurrent workers may race here
+                shutil.copyfile(source, tmp)
 
 
 def configure_ultralytics(config_dir: str | Path | None = None) -> Path:

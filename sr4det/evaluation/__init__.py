@@ -8,14 +8,35 @@
                       UltralyticsDetector("yolo11n.pt"), sr=["bicubic", "espcn"], scale=4, out_dir="out")
 """
 
+from .cache import CompareCache
 from .coco import STAT_KEYS, CocoResult, ImageMatches, bootstrap_ap, bootstrap_weights, evaluate, paired_delta_ci
-from .conditions import Degradation, SRSpec, model_digest, run_sr
+from .conditions import (
+    Condition,
+    Degradation,
+    HRCondition,
+    LRCondition,
+    SRCondition,
+    SRSpec,
+    model_digest,
+    run_sr,
+    standard_conditions,
+)
+from .config import CompareConfig
 from .report import render_markdown, write_report
-from .runner import compare, default_cache_dir
+from .result import CompareResult
+from .runner import Comparison, compare, default_cache_dir
 
 __all__ = [
     "STAT_KEYS",
     "CocoResult",
+    "CompareCache",
+    "CompareConfig",
+    "CompareResult",
+    "Comparison",
+    "Condition",
+    "HRCondition",
+    "LRCondition",
+    "SRCondition",
     "Degradation",
     "ImageMatches",
     "SRSpec",
@@ -28,5 +49,6 @@ __all__ = [
     "paired_delta_ci",
     "render_markdown",
     "run_sr",
+    "standard_conditions",
     "write_report",
 ]

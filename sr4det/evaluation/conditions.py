@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -118,3 +119,105 @@ def run_sr(model, lr: np.ndarray, tile: str | int | None = "auto") -> tuple[np.n
             y = model(x.unsqueeze(0))[0]
         how = "direct"
     return from_tensor(y.float().cpu(), np.uint8), how
+
+
+# --------------------------------------------------------------------------------------------- conditions
+
+
+@dataclass
+class Condition:
+    """One compared condition: what image the detector sees for each dataset image, and its cache key.
+
+    ``detector``: a detector of this condition's own (None: the run's detector); the cache keys its detections
+    by that detector's identity.
+    """
+
+    name: str
+    detector: object | None = None
+
+    kind: ClassVar[str] = ""
+    #: boxes of this condition's detections are multiplied by the scale into the HR frame
+    low_resolution: ClassVar[bool] = False
+
+    def load(self, scale: int, device: str | torch.device | None = None) -> dict:
+        """Prepare (e.g. load a model); returns the extra entries of this condition in ``results.json``."""
+        return {}
+
+    def release(self) -> None:
+        """Free what :meth:`load` took (before the next condition's peak-memory window)."""
+
+    def key(self, hr_key: str, lr_key: str, *, tile: object, sr_backend: str) -> str:
+        """Content key of the image the detector sees."""
+        raise NotImplementedError
+
+    def render(self, hr: np.ndarray, degradation: DegradationSpec) -> np.ndarray:
+        """The detector's input for ``hr`` (SR conditions are rendered by the runner, which times them)."""
+        raise NotImplementedError
+
+
+@dataclass
+class HRCondition(Condition):
+    """The mod-cropped original: the upper bound."""
+
+    kind: ClassVar[str] = "hr"
+
+    def key(self, hr_key, lr_key, *, tile, sr_backend):
+        return hr_key
+
+    def render(self, hr, degradation):
+        return hr
+
+
+@dataclass
+class LRCondition(Condition):
+    """The degraded image as is; the detector's own resize decides."""
+
+    kind: ClassVar[str] = "lr"
+    low_resolution: ClassVar[bool] = True
+
+    def key(self, hr_key, lr_key, *, tile, sr_backend):
+        return lr_key
+
+    def render(self, hr, degradation):
+        return degradation(hr)
+
+
+@dataclass
+class SRCondition(Condition):
+    """LR upscaled back to the HR size by an SR model (``bicubic`` and the other interpolations included)."""
+
+    spec: SRSpec | None = None
+    kind: ClassVar[str] = "sr"
+
+    def __post_init__(self) -> None:
+        if self.spec is None:
+            self.spec = SRSpec(self.name, self.name)
+        self.model = None
+        self.digest: str | None = None
+
+    def load(self, scale, device=None):
+        self.model = self.spec.load(scale, device=device)
+        self.digest = model_digest(self.model)
+        card = getattr(self.model, "card", None)
+        return {"model": self.spec.source, "params": getattr(card, "params", None),
+                "weights_source": getattr(card, "weights_source", None), "model_digest": self.digest[:16]}
+
+    def release(self):
+        import gc
+
+        self.model = None
+        gc.collect()
+
+    def key(self, hr_key, lr_key, *, tile, sr_backend):
+        from .cache import sr_key
+
+        assert self.digest is not None, "load() first"
+        return sr_key(lr_key, self.digest, tile, sr_backend)
+
+    def upscale(self, lr: np.ndarray, tile: str | int | None) -> tuple[np.ndarray, str]:
+        return run_sr(self.model, lr, tile)
+
+
+def standard_conditions(sr: list[SRSpec]) -> list[Condition]:
+    """``hr``, ``lr`` and one :class:`SRCondition` per spec, in the order of the results."""
+    return [HRCondition("hr"), LRCondition("lr"), *(SRCondition(s.name, spec=s) for s in sr)]

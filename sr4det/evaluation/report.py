@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .._files import mkstemp
+from .._files import atomic_path, atomic_write
+
+if TYPE_CHECKING:
+    from .result import CompareResult
 
 _SIZE_KEYS = ("APs", "APm", "APl")
 
@@ -29,8 +31,13 @@ def _ci(d: dict[str, Any]) -> str:
     return f"{_signed(d['delta'])} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]"
 
 
-def render_markdown(results: dict[str, Any]) -> str:
-    """The report as markdown text."""
+def _as_dict(results: CompareResult | dict[str, Any]) -> dict[str, Any]:
+    return results.to_json() if hasattr(results, "to_json") else results
+
+
+def render_markdown(results: CompareResult | dict[str, Any]) -> str:
+    """The report as markdown text, from a :class:`~sr4det.evaluation.result.CompareResult` or its JSON dict."""
+    results = _as_dict(results)
     conds = results["conditions"]
     cfg = results["config"]
     ds = results["dataset"]
@@ -87,18 +94,12 @@ def render_markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _atomic_text(path: Path, text: str) -> None:
-    fd, tmp = mkstemp(path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
-def write_report(results: dict[str, Any], out_dir: str | Path) -> list[Path]:
+def write_report(results: CompareResult | dict[str, Any], out_dir: str | Path) -> list[Path]:
     """Write ``report.md`` and the plots (``ap_by_size.png``, ``delta_ap_vs_psnr.png``, ``gain_vs_cost.png``)."""
+    results = _as_dict(results)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    _atomic_text(out / "report.md", render_markdown(results))
+    atomic_write(out / "report.md", render_markdown(results))
     return [out / "report.md", *plot(results, out)]
 
 
@@ -173,9 +174,9 @@ def _save(fig, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     fig.tight_layout()
-    fd, tmp = mkstemp(path.parent, suffix=".png")
-    os.close(fd)
-    fig.savefig(tmp, dpi=110)
-    os.replace(tmp, path)
-    plt.close(fig)
+    try:
+        with atomic_path(path, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=110)
+    finally:
+        plt.close(fig)
     return path

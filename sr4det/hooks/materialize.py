@@ -21,13 +21,12 @@ settings; rerunning with other settings into the same folder raises unless ``ove
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .._files import mkstemp
+from .._files import atomic_write
 from ..data.io import IMAGE_EXTENSIONS, check_format, read_image, write_image
 from ..degradation import DegradationSpec
 from ..errors import DataError, InputError, ScaleError
@@ -78,11 +77,7 @@ class _Pipeline:
 
 
 def _write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = mkstemp(path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    atomic_write(path, text)
 
 
 def _check_manifest(output: Path, config: dict[str, Any], overwrite: bool) -> None:

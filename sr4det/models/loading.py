@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._files import mkstemp
+from .._files import atomic_path, cache_root
 from ..errors import (  # noqa: F401 - ArchitectureMismatchError is re-exported for the registry
     ArchitectureMismatchError,
     InputError,
@@ -46,8 +46,7 @@ class WeightFile:
 
 def cache_dir() -> Path:
     """Where downloaded weights live: ``$SR4DET_CACHE`` or ``~/.cache/sr4det``, sub-folder ``weights``."""
-    root = os.environ.get("SR4DET_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "sr4det")
-    return Path(root) / "weights"
+    return cache_root() / "weights"
 
 
 def save_weights(
@@ -72,15 +71,8 @@ def save_weights(
 def atomic_torch_save(obj: Any, path: str | Path) -> Path:
     """``torch.save`` to a temp file beside ``path``, then rename: a crash never leaves a half-written file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = mkstemp(path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 
@@ -266,20 +258,14 @@ def download_published(pub: PublishedWeights, *, what: str) -> Path:
     how = f"download {pub.url} and save it as {target} (or put it in a folder listed in ${WEIGHTS_PATH_ENV})"
     if _offline():
         raise WeightsNotAvailableError(f"{what}: weights are not cached and downloads are off (offline); {how}")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = mkstemp(target.parent, suffix=".part")
-    os.close(fd)
     try:
-        torch.hub.download_url_to_file(pub.url, tmp, progress=True)
-        verify_sha256(Path(tmp), pub.sha256)
-        os.replace(tmp, target)
+        with atomic_path(target, suffix=".part") as tmp:
+            torch.hub.download_url_to_file(pub.url, tmp, progress=True)
+            verify_sha256(Path(tmp), pub.sha256)
     except WeightsError:
         raise
     except Exception as exc:  # network errors come in many types (URLError, HTTPError, timeouts, SSL)
         raise WeightsNotAvailableError(f"{what}: download failed ({exc}); {how}") from exc
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return target
 
 

@@ -12,7 +12,6 @@ import importlib.util
 import os
 import re
 import secrets
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ import cv2
 import numpy as np
 import torch
 
+from .._files import atomic_path
 from ..data.io import from_tensor, list_images, read_image, to_tensor
 from ..degradation import DegradationSpec
 from ..errors import DataError, InputError
@@ -229,64 +229,62 @@ def create_study(
     ids = (rng.permutation(len(paths) * len(specs)) + 1).tolist()  # ids say nothing about the method
 
     db.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=db.parent, prefix=db.name + ".", suffix=".tmp")
-    os.close(fd)
-    os.unlink(tmp)
-    try:
-        conn = connect(tmp, must_exist=False)
+    with atomic_path(db) as tmp:
+        os.unlink(tmp)  # sqlite makes its own file (and -wal/-shm beside it)
         try:
-            meta: dict[str, Any] = {
-                "scale": scale,
-                "seed": seed,
-                "degradation": degradation.config(),
-                "max_size": max_size,
-                "images_per_rater": images_per_rater,
-                "methods": [m.name for m in specs],
-            }
-            init_schema(conn, meta)
-            with transaction(conn):
-                conn.executemany(
-                    "INSERT INTO methods(name, source, anchor) VALUES (?, ?, ?)",
-                    [(m.name, f"{m.kind}:{m.target}", int(m.name in ANCHORS)) for m in specs],
-                )
-            method_ids = {r["name"]: r["id"] for r in conn.execute("SELECT id, name FROM methods")}
-            for path in tqdm(paths, desc="mos create", unit="img", disable=not progress):
-                arr, _ = read_image(path)
-                hr = prepare_hr(_to_rgb8(arr, path), scale, max_size)
-                if hr.shape[0] < scale or hr.shape[1] < scale:
-                    raise DataError(f"{path}: too small ({arr.shape[:2]}) for x{scale}")
-                lr_t = to_tensor(degrade(hr, scale, degradation))
-                outs: dict[str, np.ndarray] = {}
-                for m in specs:
-                    if m.kind == "hr":
-                        out = hr
-                    elif m.kind == "outputs":
-                        out = _to_rgb8(read_image(_find_output(Path(m.target), path.stem))[0], path)
-                    else:
-                        out = from_tensor(models[m.name](lr_t), np.uint8)
-                    if out.shape != hr.shape:
-                        raise DataError(f"{m.name} output for {path.name} is {out.shape}, HR is {hr.shape}")
-                    outs[m.name] = out
-                # one transaction per scene: a scene is either fully in the study or absent
+            conn = connect(tmp, must_exist=False)
+            try:
+                meta: dict[str, Any] = {
+                    "scale": scale,
+                    "seed": seed,
+                    "degradation": degradation.config(),
+                    "max_size": max_size,
+                    "images_per_rater": images_per_rater,
+                    "methods": [m.name for m in specs],
+                }
+                init_schema(conn, meta)
                 with transaction(conn):
-                    cur = conn.execute(
-                        "INSERT INTO sources(name, width, height) VALUES (?, ?, ?)", (path.stem, hr.shape[1], hr.shape[0])
+                    conn.executemany(
+                        "INSERT INTO methods(name, source, anchor) VALUES (?, ?, ?)",
+                        [(m.name, f"{m.kind}:{m.target}", int(m.name in ANCHORS)) for m in specs],
                     )
-                    sid = cur.lastrowid
-                    for name, out in outs.items():
-                        png = _png(out)
-                        conn.execute(
-                            "INSERT INTO images(id, source_id, method_id, png, sha256, width, height) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                            (ids.pop(), sid, method_ids[name], png, hashlib.sha256(png).hexdigest(), out.shape[1], out.shape[0]),
+                method_ids = {r["name"]: r["id"] for r in conn.execute("SELECT id, name FROM methods")}
+                for path in tqdm(paths, desc="mos create", unit="img", disable=not progress):
+                    arr, _ = read_image(path)
+                    hr = prepare_hr(_to_rgb8(arr, path), scale, max_size)
+                    if hr.shape[0] < scale or hr.shape[1] < scale:
+                        raise DataError(f"{path}: too small ({arr.shape[:2]}) for x{scale}")
+                    lr_t = to_tensor(degrade(hr, scale, degradation))
+                    outs: dict[str, np.ndarray] = {}
+                    for m in specs:
+                        if m.kind == "hr":
+                            out = hr
+                        elif m.kind == "outputs":
+                            out = _to_rgb8(read_image(_find_output(Path(m.target), path.stem))[0], path)
+                        else:
+                            out = from_tensor(models[m.name](lr_t), np.uint8)
+                        if out.shape != hr.shape:
+                            raise DataError(f"{m.name} output for {path.name} is {out.shape}, HR is {hr.shape}")
+                        outs[m.name] = out
+                    # one transaction per scene: a scene is either fully in the study or absent
+                    with transaction(conn):
+                        cur = conn.execute(
+                            "INSERT INTO sources(name, width, height) VALUES (?, ?, ?)", (path.stem, hr.shape[1], hr.shape[0])
                         )
-        finally:
-            conn.close()
-        # a stale -wal/-shm of a replaced study would be replayed into the new file: remove them first
-        for suffix in ("-wal", "-shm"):
-            Path(str(db) + suffix).unlink(missing_ok=True)
-        os.replace(tmp, db)
-    finally:
-        for suffix in ("", "-wal", "-shm"):
-            if os.path.exists(tmp + suffix):
-                os.unlink(tmp + suffix)
+                        sid = cur.lastrowid
+                        for name, out in outs.items():
+                            png = _png(out)
+                            conn.execute(
+                                "INSERT INTO images(id, source_id, method_id, png, sha256, width, height) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                (ids.pop(), sid, method_ids[name], png, hashlib.sha256(png).hexdigest(), out.shape[1], out.shape[0]),
+                            )
+            finally:
+                conn.close()
+            # a stale -wal/-shm of a replaced study would be replayed into the new file: remove them first
+            for suffix in ("-wal", "-shm"):
+                Path(str(db) + suffix).unlink(missing_ok=True)
+        finally:  # the temporary database itself is renamed (or removed) by atomic_path
+            for suffix in ("-wal", "-shm"):
+                if os.path.exists(tmp + suffix):
+                    os.unlink(tmp + suffix)
     return db

@@ -11,7 +11,7 @@ import pytest
 
 from sr4det.data.datasets import load_coco
 from sr4det.evaluation import compare
-from sr4det.evaluation.runner import _Cache
+from sr4det.evaluation.cache import CompareCache
 
 from .test_runner import Oracle, make_dataset
 
@@ -33,15 +33,15 @@ def test_old_orphaned_tmp_files_are_removed_when_the_cache_opens(tmp_path):
         p.write_text("{}")
     for p in (old_json_tmp, old_png_tmp, entry):
         _age(p, 2 * 3600)
-    cache = _Cache(root)
+    cache = CompareCache(root)
     assert cache.removed_orphans == 2
     assert not old_json_tmp.exists() and not old_png_tmp.exists()
     assert fresh_tmp.exists() and entry.exists()  # young temp files and real entries stay
 
 
 def test_missing_or_disabled_cache_root_is_fine(tmp_path):
-    assert _Cache(tmp_path / "not-yet").removed_orphans == 0
-    assert _Cache(None).removed_orphans == 0
+    assert CompareCache(tmp_path / "not-yet").removed_orphans == 0
+    assert CompareCache(None).removed_orphans == 0
 
 
 @pytest.mark.parametrize("bad", [

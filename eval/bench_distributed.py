@@ -1,0 +1,105 @@
+"""Wall time of one ``compare`` with 1 and N processes (torchrun, gloo on CPU / NCCL on GPU), and the speed-up.
+
+    python eval/bench_distributed.py [--procs 1 2] [--sr bicubic,espcn,fsrcnn] [--limit 128]
+
+Each configuration runs the same compare (coco128, YOLO11n OpenVINO int8, x4, 1000 bootstrap resamples) with an
+empty cache (a fresh temporary folder per run), so every process really computes its shard. Prints a table:
+processes, wall seconds (process start to exit, torchrun included), speed-up over 1 process, and rank 0's
+own times (shard work, waiting for/gathering the other ranks, COCO evaluation + bootstrap + report) with the
+evaluation's share of the total. A worker mode (``--worker``, started by torchrun) does one run and prints
+its timings as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def worker(args: argparse.Namespace) -> None:
+    from sr4det.data.datasets import load_dataset
+    from sr4det.detectors.ultralytics import UltralyticsDetector
+    from sr4det.evaluation.cache import CompareCache
+    from sr4det.evaluation.conditions import SRSpec, standard_conditions
+    from sr4det.evaluation.config import CompareConfig
+    from sr4det.evaluation.distributed import setup
+    from sr4det.evaluation.runner import Comparison
+
+    cfg = CompareConfig(data=args.data, detector=args.detector, out=args.out, sr=args.sr, limit=args.limit, cache=args.cache,
+                        progress=False, bootstrap=args.bootstrap).checked()
+    ctx = setup(cfg.threads)
+    try:
+        det = UltralyticsDetector(cfg.detector, device=ctx.device(cfg.device))
+        specs = [SRSpec.parse(s) for s in cfg.sr]
+        comparison = Comparison(
+            load_dataset(cfg.data), det, standard_conditions(specs), scale=cfg.scale, degradation=cfg.degradation(),
+            backend=cfg.backend, class_map=cfg.class_map, n_resamples=cfg.bootstrap, seed=cfg.seed, confidence=0.95,
+            cache=CompareCache(cfg.cache), tile=cfg.tile, device=cfg.device, limit=cfg.limit, progress=False, extra_config=None,
+            mos=None, save_images=None, dist=ctx,
+        )
+        comparison.run(cfg.out)
+        if ctx.is_main:
+            print("TIMINGS " + json.dumps(comparison.timings), flush=True)
+    finally:
+        ctx.close()
+
+
+def run_one(nproc: int, args: argparse.Namespace) -> dict:
+    with tempfile.TemporaryDirectory(prefix="sr4det-bench-") as tmp:
+        cmd = [sys.executable, __file__, "--worker", "--data", args.data, "--detector", args.detector, "--sr", args.sr,
+               "--limit", str(args.limit), "--bootstrap", str(args.bootstrap), "--cache", f"{tmp}/cache", "--out", f"{tmp}/out"]
+        if nproc > 1:
+            torchrun = Path(sys.executable).parent / "torchrun"
+            cmd = [str(torchrun), "--standalone", "--nproc_per_node", str(nproc), *cmd[1:]]
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        t0 = time.perf_counter()
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+        if done.returncode != 0:
+            raise SystemExit(f"{nproc} process(es) failed:\n{done.stderr[-3000:]}")
+        line = next(ln for ln in done.stdout.splitlines() if ln.startswith("TIMINGS "))
+        return {"procs": nproc, "wall_s": wall, **json.loads(line[len("TIMINGS "):])}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--procs", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--sr", default="bicubic,espcn,fsrcnn", help="SR conditions (bicubic + 2 SR models by default)")
+    p.add_argument("--limit", type=int, default=128)
+    p.add_argument("--bootstrap", type=int, default=1000)
+    p.add_argument("--data", default=None)
+    p.add_argument("--detector", default=None)
+    p.add_argument("--cache", default=None)
+    p.add_argument("--out", default=None)
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.data is None or args.detector is None:
+        from sr4det._shared import shared_path
+
+        data = shared_path("data", "coco128", "annotations", "instances_train2017.json")
+        det = shared_path("weights", "yolo11n_int8_openvino_model")
+        if data is None or det is None:
+            raise SystemExit("needs ../shared/data/coco128 and ../shared/weights/yolo11n_int8_openvino_model (set SR4DET_SHARED)")
+        args.data, args.detector = args.data or str(data), args.detector or str(det)
+    if args.worker:
+        worker(args)
+        return
+    rows = [run_one(n, args) for n in args.procs]
+    base = next((r["wall_s"] for r in rows if r["procs"] == 1), rows[0]["wall_s"])
+    print(f"compare on {args.limit} coco128 images, SR: {args.sr}, {args.bootstrap} bootstrap resamples, cores: {os.cpu_count()}")
+    print(f"{'procs':>5} {'wall s':>8} {'speed-up':>8} {'rank-0 shard s':>14} {'gather s':>9} {'eval s':>7} {'eval share':>10}")
+    for r in rows:
+        print(f"{r['procs']:>5} {r['wall_s']:>8.1f} {base / r['wall_s']:>7.2f}x {r['shard_s']:>14.1f} {r['gather_s']:>9.2f} "
+              f"{r['evaluate_s']:>7.1f} {100 * r['evaluate_s'] / r['wall_s']:>9.1f}%")
+
+
+if __name__ == "__main__":
+    main()

@@ -10,7 +10,7 @@ from sr4det.models.loading import SHIPPED_DIR
 
 SHIPPED = [
     ("espcn", 2), ("espcn", 4), ("fsrcnn", 2), ("fsrcnn", 4), ("srcnn", 2), ("srcnn", 4),
-    ("vdsr", 4), ("srresnet", 4), ("srgan", 4),
+    ("vdsr", 4), ("srresnet", 4), ("srgan", 4), ("rfdn_det", 4),
 ]
 
 
@@ -76,3 +76,22 @@ def test_shipped_srgan_trades_psnr_for_sharpness(set5_scores):
     (gan_psnr, gan_sharp), (res_psnr, res_sharp) = set5_scores["srgan", 4], set5_scores["srresnet", 4]
     assert gan_psnr < res_psnr - 1.0
     assert gan_sharp > res_sharp
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+def test_detection_trained_model_states_its_objective_and_helps_the_detector(shared, tmp_path):
+    """rfdn_det's documented detection check: on the first 24 coco128 images at x4, YOLO11n scores higher AP
+    on its output than on bicubic's (the full 128-image table with CIs is eval/RESULTS.md §7)."""
+    from sr4det.commands.compare import run_compare
+
+    model = create_model("rfdn_det", 4, pretrained=True)
+    assert (model.card.objective, model.card.trained_with) == ("detection", "yolo11n")
+    assert read_weights(SHIPPED_DIR / "rfdn_det_x4.pt").meta["data"] == ["coco_train160"]  # never coco128
+    res = run_compare(
+        str(shared("data", "coco128", "annotations", "instances_train2017.json")),
+        str(shared("weights", "yolo11n_int8_openvino_model")), str(tmp_path / "out"), sr=["bicubic", "rfdn_det"],
+        limit=24, bootstrap=50, cache=str(tmp_path / "cache"), progress=False,
+    )
+    ap = {k: v["AP"] for k, v in res["conditions"].items()}
+    assert ap["rfdn_det"] > ap["bicubic"] + 0.02, ap

@@ -31,6 +31,16 @@ def _ci(d: dict[str, Any]) -> str:
     return f"{_signed(d['delta'])} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]"
 
 
+def _cost_note(memory_kind: str | None) -> str:
+    """What the cost columns measure (``config.memory`` names the memory measure)."""
+    mem = {
+        "cpu_rss_delta": "peak process RSS during the step minus the RSS just before it (sampled every 2 ms)",
+        "cuda_max_allocated_delta": "CUDA max allocated during the step minus what was allocated just before it",
+    }.get(memory_kind or "", f"{memory_kind} (results of an older sr4det: whole-process peak)")
+    return ("seconds per image are wall time after one untimed warm-up call per condition (SR and detector); "
+            f"peak MiB is each step's own peak memory: {mem}")
+
+
 def _as_dict(results: CompareResult | dict[str, Any]) -> dict[str, Any]:
     return results.to_json() if hasattr(results, "to_json") else results
 
@@ -53,19 +63,27 @@ def render_markdown(results: CompareResult | dict[str, Any]) -> str:
         f"- detector: {det}",
         f"- metrics: {cfg['backend']}; CIs: {int(100 * boot.get('confidence', 0.95))}% paired bootstrap over images, "
         f"{boot.get('n_resamples')} resamples, seed {boot.get('seed')}",
-        f"- PSNR/SSIM: {cfg['psnr_ssim']}; memory: {cfg['memory']}; SR via {cfg['sr_backend']} (tile={cfg['tile']})",
+        f"- PSNR/SSIM: {cfg['psnr_ssim']}; SR via {cfg['sr_backend']} (tile={cfg['tile']})",
+        f"- cost: {_cost_note(cfg.get('memory'))}",
         "",
         "## Accuracy, quality and cost per condition",
         "",
-        "| condition | AP | AP50 | AP75 | APs | APm | APl | AR1 | AR10 | AR100 | PSNR-Y | SSIM-Y | SR s/img | det s/img | peak MB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| condition | AP | AP50 | AP75 | APs | APm | APl | AR1 | AR10 | AR100 | PSNR-Y | SSIM-Y | SR s/img | det s/img "
+        "| SR peak MiB | det peak MiB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    unmeasured = {n: m["cost_unmeasured_images"] for n, m in conds.items() if m.get("cost_unmeasured_images")}
     for name, m in conds.items():
         lines.append(
             f"| {name} | " + " | ".join(_f(m.get(k)) for k in ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100"))
             + f" | {_f(m.get('psnr'), 2)} | {_f(m.get('ssim'), 4)} | {_f(m.get('sr_seconds_per_image'), 3)}"
-            + f" | {_f(m.get('detector_seconds_per_image'), 3)} | {_f(m.get('peak_memory_mb'), 0)} |"
+            + f" | {_f(m.get('detector_seconds_per_image'), 3)} | {_f(m.get('sr_peak_memory_mb'), 1)}"
+            + f" | {_f(m.get('detector_peak_memory_mb'), 1)} |"
         )
+    if unmeasured:
+        lines += ["", "Cost not measured on " + ", ".join(f"{k} images of {n}" for n, k in unmeasured.items())
+                  + ": their outputs came from cache entries of an older sr4det (timings with the warm-up, whole-process memory). "
+                  "The cost columns average the other images; use a fresh `--cache` folder to measure all."]
     for base, rows in results.get("deltas", {}).items():
         lines += ["", f"## Deltas {base.replace('_', ' ')} (95% CI)", "", "| condition | ΔAP | ΔAP50 | ΔPSNR |", "|---|---|---|---|"]
         for name, d in rows.items():

@@ -439,6 +439,10 @@ class Comparison:
             })
             conditions_out[run.name] = m
         deltas = self._deltas(runs, evals, conditions_out, n)
+        from .report import headline
+
+        for name, m in conditions_out.items():
+            m["headline"] = headline(name, deltas)
         per_class = _per_class(gt_eval, evals)
         mos_by_method = None
         if self.mos is not None:
@@ -479,8 +483,25 @@ class Comparison:
                         d["ci_low"], d["ci_high"] = _finite(lo), _finite(hi)
                     entry[key] = d
                 entry["psnr"] = _diff(conditions_out[run.name]["psnr"], conditions_out[base]["psnr"])
+                if "hr" in evals and run.name != "hr":
+                    entry["AP_gap_recovered"] = self._gap_recovered(run.name, base, evals, boot)
                 deltas.setdefault(f"vs_{base}", {})[run.name] = entry
         return deltas
+
+    def _gap_recovered(self, name: str, base: str, evals, boot) -> dict[str, Any]:
+        """The share of the ``base`` -> ``hr`` AP gap that ``name`` recovers, with its paired-bootstrap interval.
+
+        None (n/a) when HR is not better than ``base`` (no gap to recover)."""
+        a, b, top = (evals[k].metrics["AP"] for k in (name, base, "hr"))
+        out: dict[str, Any] = {"estimate": None, "ci_low": None, "ci_high": None, "gap": _diff(top, b)}
+        if a is None or b is None or top is None or top - b <= 0:
+            return out
+        out["estimate"] = (a - b) / (top - b)
+        if boot:
+            lo, hi = coco.gap_fraction_ci(boot[name]["AP"], boot[base]["AP"], boot["hr"]["AP"], self.confidence,
+                                          estimate=out["estimate"])
+            out["ci_low"], out["ci_high"] = _finite(lo), _finite(hi)
+        return out
 
     def _dataset_info(self, gt_eval: GroundTruth) -> dict[str, Any]:
         gt = self.gt

@@ -23,11 +23,10 @@ def add_parser(sub) -> None:
             "cx cy w h conf, normalised). With --sr the detector sees the SR image at imgsz x scale; --frame chooses "
             "whether boxes are reported (and drawn) on the input image (lr) or on the SR image (sr)."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("inputs", nargs="+", help="image files or folders of images (not recursive)")
     p.add_argument("--detector", required=True, help="ultralytics weights: .pt, OpenVINO folder, .onnx or an official name")
-    p.add_argument("-o", "--out", default="runs/detect", help="output folder")
+    p.add_argument("-o", "--output", "--out", dest="out", default="runs/detect", help="output folder")
     p.add_argument("--sr", default=None, help="SR model before the detector: zoo name (see `sr4det models`) or weight file; "
                                               "default: none, the detector sees the input as is")
     p.add_argument("--scale", "-s", type=int, default=4, help="SR factor (with --sr)")

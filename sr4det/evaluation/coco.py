@@ -256,7 +256,7 @@ def bootstrap_ap(matches: dict[str, ImageMatches], weights: np.ndarray, chunk: i
     All conditions use the same ``weights`` rows, which makes the differences *paired*.
     """
     out: dict[str, dict[str, np.ndarray]] = {}
-    from tqdm.auto import tqdm
+    from .._progress import tqdm
 
     for name, m in tqdm(matches.items(), desc="bootstrap", disable=not progress, leave=False):
         aps, ap50s = [], []

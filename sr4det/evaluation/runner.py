@@ -269,7 +269,7 @@ class Comparison:
 
     def check_images(self, images) -> _Checked:
         """Decode every image once: skip (and list) missing, corrupt or mis-sized images."""
-        from tqdm.auto import tqdm
+        from .._progress import tqdm
 
         scale = self.scale
         out = _Checked([], [], {})
@@ -304,7 +304,7 @@ class Comparison:
         """One condition on ``images``. Before the first timed SR step and the first timed detection of the condition,
         the same call runs once untimed (warm-up: lazy initialisation, kernel selection, caches), so no condition's
         cost depends on the conditions that ran before it."""
-        from tqdm.auto import tqdm
+        from .._progress import tqdm
 
         run = ConditionRun(cond.name, cond.kind)
         run.info = cond.load(self.scale, device=self.device)
@@ -412,7 +412,7 @@ class Comparison:
 
     def evaluate(self, valid_ids: list[int], skipped: list[dict], runs: list[ConditionRun]) -> CompareResult:
         """COCO metrics per condition, paired bootstrap deltas, per-class AP, MOS: the result (rank 0's work)."""
-        from tqdm.auto import tqdm
+        from .._progress import tqdm
 
         for run in runs:
             if run.unmapped:

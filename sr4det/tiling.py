@@ -913,7 +913,7 @@ def upscale(
             f"this will be very slow. Use a larger tile (e.g. {min(max(src.h, src.w), 512)}), tile='auto' or tile=None",
             stacklevel=2,
         )
-    from tqdm.auto import tqdm
+    from ._progress import tqdm
 
     bar = tqdm(total=len(tiles) * src.batch, disable=not progress, desc=f"upscale x{scale} ({card.name})", unit="tile")
     try:

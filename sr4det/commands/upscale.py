@@ -55,8 +55,7 @@ def _check_format(fmt: str | None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm.auto import tqdm
-
+    from .._progress import tqdm
     from ..data.io import check_format, list_images, read_image, write_image
     from ..tiling import upscale
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -47,13 +48,87 @@ class Detections:
         size = image_size or (round(self.image_size[0] * fy), round(self.image_size[1] * factor_x))
         return Detections(boxes, self.scores.copy(), self.labels.copy(), dict(self.names), size)
 
+    def filter(self, conf: float = 0.0) -> Detections:
+        """The detections with score >= ``conf`` (e.g. a display threshold over mAP-evaluation detections)."""
+        keep = self.scores >= conf
+        return Detections(self.boxes[keep], self.scores[keep], self.labels[keep], dict(self.names), self.image_size)
+
+    def to_json(self) -> list[dict[str, Any]]:
+        """One dict per detection: ``box`` (x1, y1, x2, y2 in pixels of ``image_size``), ``score``, ``label``, ``name``."""
+        return [{"box": [round(float(v), 2) for v in b], "score": round(float(s), 5), "label": int(c), "name": self.names.get(int(c), str(c))}
+                for b, s, c in zip(self.boxes, self.scores, self.labels, strict=True)]
+
+    def to_yolo(self) -> str:
+        """YOLO txt lines ``class cx cy w h conf`` (box normalised by ``image_size``), as ultralytics' ``save_txt``."""
+        h, w = self.image_size
+        if not h or not w:
+            raise ValueError("to_yolo needs image_size (height, width) to normalise the boxes")
+        lines = []
+        for (x1, y1, x2, y2), s, c in zip(self.boxes, self.scores, self.labels, strict=True):
+            lines.append(f"{int(c)} {(x1 + x2) / 2 / w:.6f} {(y1 + y2) / 2 / h:.6f} {(x2 - x1) / w:.6f} {(y2 - y1) / h:.6f} {s:.5f}")
+        return "".join(line + "\n" for line in lines)
+
+    def draw(self, image: Any, *, conf: float = 0.0, line_width: int | None = None, labels: bool = True) -> np.ndarray:
+        """A copy of ``image`` (uint8 RGB array, PIL image or path; the frame the boxes are in) with the boxes drawn.
+
+        One colour per class, ``name score`` above each box (``labels=False``: boxes only); detections below ``conf``
+        are left out. Returns a uint8 (H, W, 3) RGB array; see :meth:`plot` for a matplotlib figure.
+        """
+        from PIL import Image, ImageDraw, ImageFont
+
+        arr = as_rgb_uint8(image)
+        h, w = arr.shape[:2]
+        if self.image_size not in ((0, 0), (h, w)):
+            raise InputError(f"the boxes are in a {self.image_size[0]}x{self.image_size[1]} frame, the image is {h}x{w}; "
+                             f"draw them on the image they were detected in (or rescale them with .rescaled())")
+        pil = Image.fromarray(arr)
+        pen = ImageDraw.Draw(pil)
+        lw = line_width or max(1, round(max(h, w) / 400))
+        font = ImageFont.load_default()
+        order = np.argsort(self.scores)  # the most confident last, on top
+        for i in order:
+            if self.scores[i] < conf:
+                continue
+            x1, y1, x2, y2 = (float(v) for v in self.boxes[i])
+            color = _color(int(self.labels[i]))
+            pen.rectangle([x1, y1, x2, y2], outline=color, width=lw)
+            if labels:
+                text = f"{self.names.get(int(self.labels[i]), self.labels[i])} {self.scores[i]:.2f}"
+                tx1, ty1, tx2, ty2 = pen.textbbox((0, 0), text, font=font)
+                tw, th = tx2 - tx1, ty2 - ty1
+                top = y1 - th - 2 if y1 - th - 2 >= 0 else y1
+                pen.rectangle([x1, top, x1 + tw + 4, top + th + 2], fill=color)
+                pen.text((x1 + 2, top - ty1 + 1), text, fill=(255, 255, 255), font=font)
+        return np.asarray(pil)
+
+    def plot(self, image: Any, *, conf: float = 0.0, ax: Any = None, **kw: Any):
+        """Show :meth:`draw`'s picture on a matplotlib axes (a new figure when ``ax`` is None); returns the axes."""
+        import matplotlib.pyplot as plt
+
+        drawn = self.draw(image, conf=conf, **kw)
+        if ax is None:
+            _, ax = plt.subplots(figsize=(8, 8 * drawn.shape[0] / drawn.shape[1]))
+        ax.imshow(drawn)
+        ax.set_axis_off()
+        ax.set_title(f"{int((self.scores >= conf).sum())} detections (conf >= {conf:g})")
+        return ax
+
+
+_PALETTE = [(255, 56, 56), (255, 157, 151), (255, 112, 31), (255, 178, 29), (207, 210, 49), (72, 249, 10), (146, 204, 23),
+            (61, 219, 134), (26, 147, 52), (0, 212, 187), (44, 153, 168), (0, 194, 255), (52, 69, 147), (100, 115, 255),
+            (0, 24, 236), (132, 56, 255), (82, 0, 133), (203, 56, 255), (255, 149, 200), (255, 55, 199)]
+
+
+def _color(label: int) -> tuple[int, int, int]:
+    return _PALETTE[label % len(_PALETTE)]
+
 
 @runtime_checkable
 class Detector(Protocol):
     """Anything that turns images into :class:`Detections`.
 
-    ``images``: a sequence of uint8 RGB arrays, shape (H, W, 3). Returns one ``Detections`` per image,
-    boxes in that image's own pixel frame.
+    ``images``: a sequence of uint8 RGB arrays, shape (H, W, 3) (sr4det's adapters also take PIL images and paths,
+    see :func:`as_rgb_batch`). Returns one ``Detections`` per image, boxes in that image's own pixel frame.
     """
 
     names: dict[int, str]
@@ -65,10 +140,18 @@ def as_rgb_uint8(image: Any, index: int = 0) -> np.ndarray:
     """Check one detector input and return it as a contiguous uint8 (H, W, 3) RGB array.
 
     Accepts uint8 (H, W, 3); gray (H, W) / (H, W, 1) is replicated to 3 channels and RGBA (H, W, 4) loses
-    its alpha. Anything else raises :class:`InputError`.
+    its alpha. A PIL image is converted to RGB; a path (``str`` or ``Path``) is read with
+    :func:`sr4det.data.io.read_image` (EXIF orientation applied, 16-bit rounded to 8). Anything else raises
+    :class:`InputError`.
     """
+    if isinstance(image, (str, Path)):
+        from ..data.io import read_image, to_rgb8
+
+        return to_rgb8(read_image(image)[0])
+    if _is_pil(image):
+        image = np.asarray(image.convert("RGB"))
     if not isinstance(image, np.ndarray):
-        raise InputError(f"image {index}: expected a numpy uint8 (H, W, 3) RGB array, got {type(image).__name__}")
+        raise InputError(f"image {index}: expected a uint8 (H, W, 3) RGB array, a PIL image or a path, got {type(image).__name__}")
     if image.dtype != np.uint8:
         raise InputError(f"image {index}: expected dtype uint8 (0-255), got {image.dtype}")
     if image.ndim == 2:
@@ -84,8 +167,14 @@ def as_rgb_uint8(image: Any, index: int = 0) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
-def as_rgb_batch(images: Sequence[np.ndarray] | np.ndarray) -> list[np.ndarray]:
-    """A detector's input (a list of images, or one uint8 array) as checked uint8 (H, W, 3) RGB arrays."""
-    if isinstance(images, np.ndarray) and images.ndim in (2, 3) and images.dtype == np.uint8:
+def _is_pil(image: Any) -> bool:
+    return type(image).__module__.startswith("PIL.") and hasattr(image, "convert")
+
+
+def as_rgb_batch(images: Sequence[Any] | Any) -> list[np.ndarray]:
+    """A detector's input (a list of images, or one image: uint8 array, PIL image or path) as checked uint8
+    (H, W, 3) RGB arrays."""
+    if (isinstance(images, np.ndarray) and images.ndim in (2, 3) and images.dtype == np.uint8) or isinstance(images, (str, Path)) \
+            or _is_pil(images):
         images = [images]
     return [as_rgb_uint8(im, i) for i, im in enumerate(images)]

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from ..errors import InputError
-from .base import Detections, Detector, as_rgb_uint8
+from .base import Detections, Detector, as_rgb_batch
 
 
 class SRDetector:
@@ -20,23 +21,49 @@ class SRDetector:
         detector: any :class:`~sr4det.detectors.base.Detector`.
         map_back: return boxes in the input (LR) frame (boxes / scale, ``image_size`` = input size); with
             False they stay in the SR frame (``image_size`` = SR size).
+        imgsz: the detector's input size on the SR images, for detectors with an ``imgsz`` (ultralytics).
+            ``"scale"`` (default): the detector's ``imgsz`` times the SR scale, so the SR image is framed as the
+            detector would frame the LR image (a static export cannot change its size: it is kept, with a warning
+            when its letterbox shrinks the SR image); ``"keep"``: as given; an int: that size.
 
-    Call with uint8 RGB (H, W, 3) arrays, like every detector; ``names`` are the detector's.
+    Call with uint8 RGB (H, W, 3) arrays, PIL images or paths, like every detector; ``names`` are the
+    detector's. When the detector's letterbox would shrink an SR image back (SR side > its ``imgsz``), a
+    warning says so once: that part of the SR is thrown away.
     """
 
-    def __init__(self, sr: Any, detector: Detector, map_back: bool = True):
+    def __init__(self, sr: Any, detector: Detector, map_back: bool = True, imgsz: str | int = "scale"):
         from ..transforms import SRTransform
 
         if not callable(detector) or not hasattr(detector, "names"):
             raise InputError(f"detector must be a Detector (callable with .names), got {type(detector).__name__}")
+        if imgsz not in ("scale", "keep") and not (isinstance(imgsz, int) and imgsz >= 32):
+            raise InputError(f"imgsz must be 'scale', 'keep' or an int >= 32, got {imgsz!r}")
         self.sr = sr if isinstance(sr, SRTransform) else SRTransform(sr)
-        self.detector = detector
         self.map_back = bool(map_back)
+        self.imgsz_mode = imgsz
+        self.detector = self._sized(detector, imgsz)
         self.names: dict[int, str] = dict(detector.names)
+        self._warned = False
+
+    def _sized(self, detector: Detector, imgsz: str | int) -> Detector:
+        if imgsz == "keep" or not (hasattr(detector, "imgsz") and hasattr(detector, "with_imgsz")):
+            return detector
+        if imgsz == "scale":
+            if getattr(detector, "fixed_imgsz", None) is not None:
+                return detector  # a static export: the warning at call time tells what it costs
+            return detector.with_imgsz(int(detector.imgsz) * self.scale)
+        return detector.with_imgsz(int(imgsz))
 
     @property
     def scale(self) -> int:
         return self.sr.scale
+
+    @property
+    def detector_imgsz(self) -> int | None:
+        """The size the detector letterboxes the SR images to (None: the detector has no ``imgsz``)."""
+        fixed = getattr(self.detector, "fixed_imgsz", None) if hasattr(self.detector, "with_imgsz") else None
+        size = fixed if fixed is not None else getattr(self.detector, "imgsz", None)
+        return None if size is None else int(size)
 
     @property
     def config(self) -> dict[str, Any]:
@@ -46,23 +73,34 @@ class SRDetector:
             "sr": {"model": self.sr.model_name, "scale": self.sr.scale, "tile": self.sr.tile},
             "detector": dict(getattr(self.detector, "config", {"type": type(self.detector).__name__})),
             "map_back": self.map_back,
+            "imgsz": self.imgsz_mode,
         }
 
     def __repr__(self) -> str:
         return f"SRDetector({self.sr!r}, {self.detector!r}, map_back={self.map_back})"
 
-    def upscale(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """The SR stage alone: uint8 RGB (H, W, 3) arrays -> uint8 RGB (sH, sW, 3) arrays."""
-        if isinstance(images, np.ndarray) and images.ndim in (2, 3):
-            images = [images]
-        return [self.sr(as_rgb_uint8(im, i)) for i, im in enumerate(images)]
+    def upscale(self, images: Sequence[Any]) -> list[np.ndarray]:
+        """The SR stage alone: uint8 RGB (H, W, 3) arrays, PIL images or paths -> uint8 RGB (sH, sW, 3) arrays."""
+        return [self.sr(im) for im in as_rgb_batch(images)]
 
-    def __call__(self, images: Sequence[np.ndarray]) -> list[Detections]:
-        if isinstance(images, np.ndarray) and images.ndim in (2, 3):
-            images = [images]
-        lr = [as_rgb_uint8(im, i) for i, im in enumerate(images)]
+    def detect_sr(self, sr_images: Sequence[np.ndarray]) -> list[Detections]:
+        """The detection stage alone, on SR images (boxes in the SR frame); warns when the letterbox shrinks them."""
+        size = self.detector_imgsz
+        if size is not None and not self._warned:
+            big = max(max(im.shape[:2]) for im in sr_images) if len(sr_images) else 0
+            if big > size:
+                self._warned = True
+                warnings.warn(
+                    f"the detector letterboxes its input to imgsz {size}, so an x{self.scale} SR image of side {big} px is shrunk "
+                    f"x{big / size:.2f} back down before detection and that much of the SR is thrown away; use a detector "
+                    f"that takes imgsz >= {big} (a .pt model or an export with dynamic=True; SRDetector(imgsz='scale') sets it) "
+                    "or smaller inputs", UserWarning, stacklevel=3)
+        return self.detector(sr_images)
+
+    def __call__(self, images: Sequence[Any]) -> list[Detections]:
+        lr = as_rgb_batch(images)
         sr = [self.sr(im) for im in lr]
-        dets = self.detector(sr)
+        dets = self.detect_sr(sr)
         if not self.map_back:
             return dets
         s = self.sr.scale

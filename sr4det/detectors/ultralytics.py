@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -57,14 +58,15 @@ class UltralyticsDetector:
             official name such as ``"yolov8n.pt"`` (downloaded by ultralytics unless ``SR4DET_OFFLINE`` is
             set), or an already built ``ultralytics.YOLO`` object.
         imgsz: inference size (letterboxed square for exported models; exported models need their export size).
-        conf: confidence threshold (0.001 is the usual mAP-evaluation setting).
+        conf: confidence threshold (0.001, the default, is the mAP-evaluation setting; ``yolo predict`` shows 0.25).
         iou: NMS IoU threshold.
         max_det: maximum detections per image.
         device: ``None`` (ultralytics' choice), ``"cpu"``, ``"cuda:0"``, ``0``, ...
         half: FP16 inference (GPU ``.pt`` models only).
         batch_size: images per ``predict`` call; long lists are split into chunks of this size.
 
-    Call with a list of uint8 RGB (H, W, 3) arrays; returns one :class:`Detections` per image, boxes xyxy in
+    Call with a list of uint8 RGB (H, W, 3) arrays, PIL images or paths (or one of them); returns one
+    :class:`Detections` per image, boxes xyxy in
     that image's own pixel frame, labels in the model's class space (``.names``). ``.config`` records the
     settings (for results files).
     """
@@ -119,11 +121,40 @@ class UltralyticsDetector:
             "ultralytics": _ultralytics_version(),
         }
 
+    @property
+    def fixed_imgsz(self) -> int | None:
+        """The size a static exported model always runs at (ultralytics then ignores ``imgsz``), or None when the
+        model takes any ``imgsz`` (``.pt`` models, dynamic exports). Loads the model (one tiny prediction) if needed."""
+        backend = self._backend()
+        if getattr(backend, "format", "pt") == "pt" or getattr(backend, "dynamic", False) or not hasattr(backend, "imgsz"):
+            return None
+        size = backend.imgsz
+        return int(max(size) if isinstance(size, (list, tuple)) else size)
+
+    def _backend(self):
+        predictor = getattr(self.model, "predictor", None)
+        if predictor is None or getattr(predictor, "model", None) is None:
+            self([np.zeros((32, 32, 3), np.uint8)])  # ultralytics builds its backend on the first prediction
+        return self.model.predictor.model
+
+    def with_imgsz(self, imgsz: int) -> UltralyticsDetector:
+        """The same model (shared, not reloaded) with another inference size; an InputError for a static export."""
+        fixed = self.fixed_imgsz
+        if fixed is not None and int(imgsz) != fixed:
+            raise InputError(f"{self.config['weights']} is a static export that always runs at imgsz {fixed}; "
+                             f"export it with dynamic=True (or use the .pt model) to run at imgsz {imgsz}")
+        if int(imgsz) < 32:
+            raise InputError(f"imgsz must be >= 32, got {imgsz}")
+        out = copy.copy(self)
+        out.imgsz = int(imgsz)
+        out.config = {**self.config, "imgsz": int(imgsz)}
+        return out
+
     def __repr__(self) -> str:
         return f"UltralyticsDetector({self.config['weights']!r}, imgsz={self.imgsz}, conf={self.conf}, iou={self.iou})"
 
     def __call__(self, images: Sequence[np.ndarray]) -> list[Detections]:
-        """Detect objects. ``images``: uint8 RGB (H, W, 3) arrays (a single array is also accepted)."""
+        """Detect objects. ``images``: uint8 RGB (H, W, 3) arrays, PIL images or paths (a single one is also accepted)."""
         rgb = as_rgb_batch(images)
         out: list[Detections] = []
         for start in range(0, len(rgb), self.batch_size):

@@ -256,7 +256,7 @@ def bootstrap_ap(matches: dict[str, ImageMatches], weights: np.ndarray, chunk: i
     All conditions use the same ``weights`` rows, which makes the differences *paired*.
     """
     out: dict[str, dict[str, np.ndarray]] = {}
-    from tqdm.auto import tqdm
+    from .._progress import tqdm
 
     for name, m in tqdm(matches.items(), desc="bootstrap", disable=not progress, leave=False):
         aps, ap50s = [], []
@@ -280,6 +280,28 @@ def paired_delta_ci(a: np.ndarray, b: np.ndarray, level: float = 0.95, estimate:
     if not len(d):
         return (float("nan"), float("nan"))
     lo, hi = np.percentile(d, [50 * (1 - level), 100 - 50 * (1 - level)])
+    lo, hi = float(lo), float(hi)
+    if estimate is not None and np.isfinite(estimate):
+        lo, hi = min(lo, float(estimate)), max(hi, float(estimate))
+    return lo, hi
+
+
+def gap_fraction_ci(cond: np.ndarray, base: np.ndarray, top: np.ndarray, level: float = 0.95,
+                    estimate: float | None = None) -> tuple[float, float]:
+    """Percentile interval of ``(cond - base) / (top - base)`` over paired resamples: the share of the base -> top
+    gap (e.g. bicubic -> HR AP) that ``cond`` recovers.
+
+    Resamples without a gap (``top <= base``) have no such share and are dropped; when more than the interval's
+    tail mass ((1 - level) / 2) of them are dropped the interval is not reported (NaN, NaN). Like
+    :func:`paired_delta_ci`, the interval is widened to contain ``estimate``.
+    """
+    c, b, t = (np.asarray(v, dtype=np.float64) for v in (cond, base, top))
+    gap = t - b
+    ok = np.isfinite(c) & np.isfinite(b) & np.isfinite(t) & (gap > 0)
+    if not ok.any() or (1 - ok.mean()) > (1 - level) / 2:
+        return (float("nan"), float("nan"))
+    r = (c[ok] - b[ok]) / gap[ok]
+    lo, hi = np.percentile(r, [50 * (1 - level), 100 - 50 * (1 - level)])
     lo, hi = float(lo), float(hi)
     if estimate is not None and np.isfinite(estimate):
         lo, hi = min(lo, float(estimate)), max(hi, float(estimate))

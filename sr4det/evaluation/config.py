@@ -37,7 +37,7 @@ class CompareConfig:
 
     data: str = _opt(None, "COCO instances .json, ultralytics dataset .yaml, or a folder holding one", required=True)
     detector: str = _opt(None, "ultralytics weights: .pt, OpenVINO folder, .onnx or an official name", required=True)
-    out: str = _opt(None, "output folder", flags=("-o",), required=True)
+    out: str = _opt(None, "output folder", flags=("-o", "--output"), required=True)
     images: str | None = _opt(None, "image folder of a COCO json (default: guessed)")
     split: str = _opt("val", "split of a dataset yaml (default val)")
     imgsz: int = _opt(640, "detector input size", type=int)

@@ -31,6 +31,60 @@ def _ci(d: dict[str, Any]) -> str:
     return f"{_signed(d['delta'])} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]"
 
 
+def _cost_note(memory_kind: str | None) -> str:
+    """What the cost columns measure (``config.memory`` names the memory measure)."""
+    mem = {
+        "cpu_rss_delta": "peak process RSS during the step minus the RSS just before it (sampled every 2 ms)",
+        "cuda_max_allocated_delta": "CUDA max allocated during the step minus what was allocated just before it",
+    }.get(memory_kind or "", f"{memory_kind} (results of an older sr4det: whole-process peak)")
+    return ("seconds per image are wall time after one untimed warm-up call per condition (SR and detector); "
+            f"peak MiB is each step's own peak memory: {mem}")
+
+
+def _pct(v: float | None) -> str:
+    return "n/a" if v is None else f"{100 * v:.0f}%"
+
+
+def _gap_text(g: dict[str, Any] | None, base: str) -> str:
+    arrow = f"{base}->HR"
+    if not g or g.get("estimate") is None:
+        return f"n/a of the {arrow} AP gap (HR is not better than {base} here)"
+    ci = f" [{_pct(g['ci_low'])}, {_pct(g['ci_high'])}]" if g.get("ci_low") is not None else ""
+    return f"{_pct(g['estimate'])}{ci} of the {arrow} AP gap (gap {g['gap']:.3f} AP)"
+
+
+def headline(name: str, deltas: dict[str, Any]) -> str | None:
+    """``"espcn recovers 48% [31%, 66%] of the bicubic->HR AP gap (0.068 AP) and 61% [...] of the lr->HR AP gap"``,
+    or None for ``hr`` and ``lr`` (and conditions without a gap entry)."""
+    parts = []
+    for base in ("bicubic", "lr"):
+        g = deltas.get(f"vs_{base}", {}).get(name, {})
+        if "AP_gap_recovered" in g:
+            parts.append(_gap_text(g["AP_gap_recovered"], base))
+    if name in ("hr", "lr") or not parts:
+        return None
+    return f"{name} recovers " + " and ".join(parts)
+
+
+def _flat(d: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """Nested dicts as (dotted key, value) rows."""
+    if not isinstance(d, dict):
+        return [(prefix, d)]
+    rows: list[tuple[str, Any]] = []
+    for k, v in d.items():
+        key = f"{prefix}.{k}" if prefix else str(k)
+        rows += _flat(v, key) if isinstance(v, dict) and v else [(key, v)]
+    return rows
+
+
+def _table(rows: list[tuple[str, Any]]) -> list[str]:
+    out = ["| setting | value |", "|---|---|"]
+    for k, v in rows:
+        text = "n/a" if v is None else (", ".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v))
+        out.append(f"| {k} | {text.replace('|', '/')} |")
+    return out
+
+
 def _as_dict(results: CompareResult | dict[str, Any]) -> dict[str, Any]:
     return results.to_json() if hasattr(results, "to_json") else results
 
@@ -43,33 +97,54 @@ def render_markdown(results: CompareResult | dict[str, Any]) -> str:
     ds = results["dataset"]
     boot = cfg.get("bootstrap", {})
     det = cfg.get("detector", {})
-    lines = [
-        "# SR before detection: COCO mAP comparison",
-        "",
+    level = int(round(100 * boot.get("confidence", 0.95)))
+    deltas = results.get("deltas", {})
+    heads = [h for h in (headline(n, deltas) for n in conds) if h]
+    lines = ["# SR before detection: COCO mAP comparison", ""]
+    if heads:
+        lines += [f"**How much of the AP lost to x{cfg['scale']} downscaling each method gives back** "
+                  f"(share of the AP gap to HR; {level}% paired bootstrap CI):", ""]
+        lines += [f"- {h}" for h in heads] + [""]
+    lines += [
         f"- data: `{ds['source']}` ({ds['format']}), {results['n_images']} images evaluated, {ds['n_boxes']} boxes "
         f"({ds['n_crowd']} crowd), mod-cropped to x{ds['mod_crop']}; sha256 `{ds['sha256'][:16]}`",
         f"- skipped images: {results['n_skipped']}" + "".join(f"\n  - `{s['file_name']}`: {s['reason']}" for s in results["skipped_images"]),
-        f"- scale x{cfg['scale']}, degradation {cfg['degradation']}",
-        f"- detector: {det}",
-        f"- metrics: {cfg['backend']}; CIs: {int(100 * boot.get('confidence', 0.95))}% paired bootstrap over images, "
+        f"- metrics: {cfg['backend']}; CIs: {level}% paired bootstrap over images, "
         f"{boot.get('n_resamples')} resamples, seed {boot.get('seed')}",
-        f"- PSNR/SSIM: {cfg['psnr_ssim']}; memory: {cfg['memory']}; SR via {cfg['sr_backend']} (tile={cfg['tile']})",
+        f"- PSNR/SSIM: {cfg['psnr_ssim']}; SR via {cfg['sr_backend']} (tile={cfg['tile']})",
+        f"- cost: {_cost_note(cfg.get('memory'))}",
+        "",
+        "## Settings",
+        "",
+        *_table([("scale", f"x{cfg['scale']}"), *_flat(cfg.get("degradation") or {}, "degradation"),
+                 *_flat(det if isinstance(det, dict) else {"repr": det}, "detector")]),
         "",
         "## Accuracy, quality and cost per condition",
         "",
-        "| condition | AP | AP50 | AP75 | APs | APm | APl | AR1 | AR10 | AR100 | PSNR-Y | SSIM-Y | SR s/img | det s/img | peak MB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| condition | AP | AP50 | AP75 | APs | APm | APl | AR1 | AR10 | AR100 | PSNR-Y | SSIM-Y | SR s/img | det s/img "
+        "| SR peak MiB | det peak MiB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    unmeasured = {n: m["cost_unmeasured_images"] for n, m in conds.items() if m.get("cost_unmeasured_images")}
     for name, m in conds.items():
         lines.append(
             f"| {name} | " + " | ".join(_f(m.get(k)) for k in ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100"))
             + f" | {_f(m.get('psnr'), 2)} | {_f(m.get('ssim'), 4)} | {_f(m.get('sr_seconds_per_image'), 3)}"
-            + f" | {_f(m.get('detector_seconds_per_image'), 3)} | {_f(m.get('peak_memory_mb'), 0)} |"
+            + f" | {_f(m.get('detector_seconds_per_image'), 3)} | {_f(m.get('sr_peak_memory_mb'), 1)}"
+            + f" | {_f(m.get('detector_peak_memory_mb'), 1)} |"
         )
-    for base, rows in results.get("deltas", {}).items():
-        lines += ["", f"## Deltas {base.replace('_', ' ')} (95% CI)", "", "| condition | ΔAP | ΔAP50 | ΔPSNR |", "|---|---|---|---|"]
+    if unmeasured:
+        lines += ["", "Cost not measured on " + ", ".join(f"{k} images of {n}" for n, k in unmeasured.items())
+                  + ": their outputs came from cache entries of an older sr4det (timings with the warm-up, whole-process memory). "
+                  "The cost columns average the other images; use a fresh `--cache` folder to measure all."]
+    for base, rows in deltas.items():
+        ref = base.removeprefix("vs_")
+        lines += ["", f"## Deltas {base.replace('_', ' ')} ({level}% CI)", "",
+                  f"| condition | ΔAP | ΔAP50 | ΔPSNR (dB) | share of the {ref}->HR AP gap |", "|---|---|---|---|---|"]
         for name, d in rows.items():
-            lines.append(f"| {name} | {_ci(d['AP'])} | {_ci(d['AP50'])} | {_signed(d.get('psnr'), 2)} |")
+            g = d.get("AP_gap_recovered")
+            share = "" if g is None else _gap_text(g, ref).split(" of the ")[0]
+            lines.append(f"| {name} | {_ci(d['AP'])} | {_ci(d['AP50'])} | {_signed(d.get('psnr'), 2)} | {share} |")
     mos = results.get("mos")
     if mos:
         lines += ["", f"## MOS beside PSNR, SSIM and ΔAP (study `{mos['study']}`)", "",
@@ -122,51 +197,78 @@ def plot(results: dict[str, Any], out_dir: Path) -> list[Path]:
         vals = [conds[n].get(key) for n in names]
         ax.bar(x + (j - 1.5) * width, [np.nan if v is None else v for v in vals], width, label=key)
     ax.set_xticks(x, names, rotation=20, ha="right")
-    ax.set_ylabel("AP (IoU .50:.95)")
+    ax.set_ylabel("AP (IoU .50:.95, 0-1)")
+    ax.set_xlabel("condition")
     ax.set_title("AP by object size (empty bar: n/a, no objects of that size)")
     ax.set_ylim(0, 1.15)
     ax.legend(ncol=4, loc="upper center", fontsize="small")
     written.append(_save(fig, out_dir / "ap_by_size.png"))
 
     vs = results.get("deltas", {}).get("vs_bicubic", {})
-    sr_names = [n for n in names if n not in ("hr", "lr", "bicubic") and conds[n].get("psnr") is not None]
+    level = int(round(100 * results.get("config", {}).get("bootstrap", {}).get("confidence", 0.95)))
+    sr_names = [n for n in names if n not in ("hr", "lr", "bicubic") and conds[n].get("psnr") is not None and n in vs]
 
     # ΔAP vs PSNR per SR model: the review's point is that the two need not agree
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for n in sr_names:
         d = vs[n]["AP"]
-        err = None
-        if d.get("ci_low") is not None:
-            # an interval always contains its estimate; max(0, ...) keeps results.json of older versions plottable
-            err = [[max(0.0, d["delta"] - d["ci_low"])], [max(0.0, d["ci_high"] - d["delta"])]]
-        ax.errorbar([conds[n]["psnr"]], [d["delta"]], yerr=err, fmt="o", capsize=3)
+        ax.errorbar([conds[n]["psnr"]], [d["delta"]], yerr=_yerr(d), fmt="o", capsize=3, label=n)
         ax.annotate(n, (conds[n]["psnr"], d["delta"]), textcoords="offset points", xytext=(4, 4))
     if conds.get("bicubic", {}).get("psnr") is not None:
-        ax.axvline(conds["bicubic"]["psnr"], color="grey", lw=0.8, ls="--", label="bicubic PSNR")
+        ax.axvline(conds["bicubic"]["psnr"], color="grey", lw=0.8, ls="--", label="bicubic PSNR (ΔAP 0 by definition)")
     ax.axhline(0, color="grey", lw=0.8)
-    ax.set(xlabel="PSNR-Y (dB)", ylabel="ΔAP vs bicubic (95% CI)", title="Detection gain vs image fidelity")
+    ax.set(xlabel="PSNR-Y vs HR (dB)", ylabel=f"ΔAP vs bicubic (IoU .50:.95, 0-1; {level}% CI)",
+           title="Detection gain vs image fidelity")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize="small", loc="best")
     written.append(_save(fig, out_dir / "delta_ap_vs_psnr.png"))
 
     # gain vs cost
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    plotted_ref = False
     for n in sr_names:
-        cost = (conds[n].get("sr_seconds_per_image") or 0) + (conds[n].get("detector_seconds_per_image") or 0)
-        ax.scatter([cost], [vs[n]["AP"]["delta"]])
-        ax.annotate(n, (cost, vs[n]["AP"]["delta"]), textcoords="offset points", xytext=(4, 4))
+        cost = _cost(conds[n])
+        if cost is None:
+            continue
+        d = vs[n]["AP"]
+        ax.errorbar([cost], [d["delta"]], yerr=_yerr(d), fmt="o", capsize=3, label=f"{n} (SR model)")
+        ax.annotate(n, (cost, d["delta"]), textcoords="offset points", xytext=(4, 4))
     for n in ("hr", "lr", "bicubic"):  # references: no SR, or the free baseline (ΔAP 0 by definition)
-        if n not in conds or conds[n].get("detector_seconds_per_image") is None:
+        cost = _cost(conds.get(n, {}))
+        if cost is None:
             continue
-        y = 0.0 if n == "bicubic" else vs.get(n, {}).get("AP", {}).get("delta")
-        if y is None:
+        d = {"delta": 0.0} if n == "bicubic" else vs.get(n, {}).get("AP", {})
+        if d.get("delta") is None:
             continue
-        cost = (conds[n].get("sr_seconds_per_image") or 0) + conds[n]["detector_seconds_per_image"]
-        ax.scatter([cost], [y], marker="x", color="k")
-        ax.annotate(n, (cost, y), textcoords="offset points", xytext=(4, 4))
+        ax.errorbar([cost], [d["delta"]], yerr=_yerr(d), fmt="x", color="k", capsize=3,
+                    label=None if plotted_ref else "references: hr, lr (no SR), bicubic")
+        plotted_ref = True
+        ax.annotate(n, (cost, d["delta"]), textcoords="offset points", xytext=(4, 4))
     ax.set_xscale("log")
     ax.axhline(0, color="grey", lw=0.8)
-    ax.set(xlabel="seconds per image (SR + detector)", ylabel="ΔAP vs bicubic", title="Gain vs cost")
+    ax.set(xlabel="seconds per image, SR + detector (log scale)", ylabel=f"ΔAP vs bicubic (IoU .50:.95, 0-1; {level}% CI)",
+           title="Gain vs cost")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize="small", loc="best")
     written.append(_save(fig, out_dir / "gain_vs_cost.png"))
     return written
+
+
+def _yerr(d: dict[str, Any]):
+    """Error bar lengths of a delta with its interval, or None without one."""
+    if d.get("ci_low") is None or d.get("ci_high") is None or d.get("delta") is None:
+        return None
+    # an interval always contains its estimate; max(0, ...) keeps results.json of older versions plottable
+    return [[max(0.0, d["delta"] - d["ci_low"])], [max(0.0, d["ci_high"] - d["delta"])]]
+
+
+def _cost(m: dict[str, Any]) -> float | None:
+    """SR + detector seconds per image, or None when the detector time is unknown (or zero: no log-scale point)."""
+    det = m.get("detector_seconds_per_image")
+    if det is None:
+        return None
+    total = (m.get("sr_seconds_per_image") or 0) + det
+    return total if total > 0 else None
 
 
 def _save(fig, path: Path) -> Path:

@@ -10,6 +10,10 @@ The expensive steps (SR outputs, detections) go through a content-addressed cach
 atomically, so a run killed at any point (even with ``kill -9``) leaves only complete entries and a rerun
 resumes where it stopped, giving identical results. Timings and peak memory are stored with the cached
 outputs, so a resumed run reports the cost that was measured when each output was computed.
+
+Cost: each condition makes one untimed warm-up call of its SR step and of its detector before the first timed one
+(the first condition would otherwise pay for the detector's lazy initialisation), and memory is each step's own
+peak over a baseline taken just before it (:class:`_PeakMemory`).
 """
 
 from __future__ import annotations
@@ -48,14 +52,23 @@ log = logging.getLogger(__name__)
 
 
 class _PeakMemory:
-    """Peak memory over a window: CUDA max allocated on a CUDA device, else the process RSS sampled every 5 ms."""
+    """One step's own peak memory: the peak over a baseline taken by :meth:`start` just before the step.
+
+    On a CUDA device: ``torch.cuda.max_memory_allocated()`` minus what was allocated at :meth:`start` (the model's
+    weights and earlier tensors are not counted). Elsewhere: the process RSS sampled every 2 ms (and once more at
+    :meth:`peak_mb`) minus the RSS at :meth:`start`, after freed heap pages were returned to the OS. A step shorter
+    than the sampling interval whose temporaries are freed before it returns can read as ~0.
+    """
+
+    INTERVAL_S = 0.002
 
     def __init__(self, device: Any = None):
         import torch
 
         self.cuda = device is not None and str(device).startswith("cuda") and torch.cuda.is_available()
-        self.kind = "cuda_max_allocated" if self.cuda else "cpu_rss"
+        self.kind = "cuda_max_allocated_delta" if self.cuda else "cpu_rss_delta"
         self._peak = 0
+        self._base = 0
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -67,28 +80,33 @@ class _PeakMemory:
             self._thread.start()
 
     def _sample(self) -> None:
-        while not self._stop.wait(0.005):
+        while not self._stop.wait(self.INTERVAL_S):
             rss = self._proc.memory_info().rss
             with self._lock:
                 self._peak = max(self._peak, rss)
 
     def start(self) -> None:
+        """Take the baseline: call just before the measured step."""
         if self.cuda:
             import torch
 
+            torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
+            self._base = torch.cuda.memory_allocated()
         else:
             trim_heap()  # start from what is really in use, not from heap pages earlier conditions freed
             with self._lock:
-                self._peak = self._proc.memory_info().rss
+                self._base = self._peak = self._proc.memory_info().rss
 
     def peak_mb(self) -> float:
+        """The step's peak over the baseline, in MiB (never negative)."""
         if self.cuda:
             import torch
 
-            return torch.cuda.max_memory_allocated() / 2**20
+            torch.cuda.synchronize()
+            return max(0, torch.cuda.max_memory_allocated() - self._base) / 2**20
         with self._lock:
-            return max(self._peak, self._proc.memory_info().rss) / 2**20
+            return max(0, max(self._peak, self._proc.memory_info().rss) - self._base) / 2**20
 
     def close(self) -> None:
         self._stop.set()
@@ -103,8 +121,23 @@ class _PeakMemory:
 def _det_to_dict(d: Detections, seconds: float, peak: float) -> dict:
     return {
         "boxes": d.boxes.astype(float).tolist(), "scores": d.scores.astype(float).tolist(),
-        "labels": d.labels.tolist(), "image_size": list(d.image_size), "seconds": seconds, "peak_mb": peak,
+        "labels": d.labels.tolist(), "image_size": list(d.image_size), **_cost_fields(seconds, peak),
     }
+
+
+def _cost_fields(seconds: float, peak_delta_mb: float) -> dict:
+    """The cost of one step as a cache entry stores it: wall seconds after the warm-up, peak MiB over the baseline."""
+    return {"seconds": seconds, "peak_delta_mb": peak_delta_mb, "warm": True}
+
+
+def _entry_cost(v: dict) -> tuple[float, float] | None:
+    """(seconds, peak MiB over the step's baseline) of a cache entry, or None for an entry written before sr4det
+    warmed up and measured each step's own memory (its seconds may include a warm-up, its memory was the whole
+    process): such a cost is not reported, the cached output is still used."""
+    if v.get("warm") is True:
+        return float(v["seconds"]), float(v["peak_delta_mb"])
+    float(v["seconds"]), float(v["peak_mb"])  # the older entry is complete
+    return None
 
 
 def _det_from_dict(v: dict, names: dict) -> Detections:
@@ -117,13 +150,14 @@ def _check_det_entry(v: dict) -> None:
     det = _det_from_dict(v, {})  # ValueError when boxes, scores and labels do not fit together
     if len(det.image_size) != 2:
         raise ValueError(f"image_size must be (height, width), got {det.image_size}")
-    float(v["seconds"]), float(v["peak_mb"])
+    _entry_cost(v)
 
 
 def _check_sr_entry(v: dict) -> None:
     """Raise unless ``v`` is a complete SR metadata cache entry."""
-    for key in ("seconds", "peak_mb", "psnr", "ssim"):
+    for key in ("psnr", "ssim"):
         float(v[key])
+    _entry_cost(v)
 
 
 @dataclass
@@ -133,15 +167,19 @@ class ConditionRun:
     name: str
     kind: str  # hr | lr | sr
     results: list[dict] = field(default_factory=list)
+    #: per-image cost of the SR and the detection step (warm seconds, peak MiB over the step's baseline); images
+    #: whose cost came from an older cache entry are left out and counted in ``cost_unmeasured``
     sr_seconds: list[float] = field(default_factory=list)
     det_seconds: list[float] = field(default_factory=list)
-    peak_mb: list[float] = field(default_factory=list)
+    sr_peak_mb: list[float] = field(default_factory=list)
+    det_peak_mb: list[float] = field(default_factory=list)
     psnr: list[float] = field(default_factory=list)
     ssim: list[float] = field(default_factory=list)
     n_detections: int = 0
     unmapped: int = 0
     sr_cached: int = 0
     det_cached: int = 0
+    cost_unmeasured: int = 0
     info: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -149,9 +187,9 @@ class ConditionRun:
         """The runs of consecutive shards as one run (lists concatenated in shard order, counts summed)."""
         out = cls(parts[0].name, parts[0].kind, info=dict(parts[0].info))
         for p in parts:
-            for attr in ("results", "sr_seconds", "det_seconds", "peak_mb", "psnr", "ssim"):
+            for attr in ("results", "sr_seconds", "det_seconds", "sr_peak_mb", "det_peak_mb", "psnr", "ssim"):
                 getattr(out, attr).extend(getattr(p, attr))
-            for attr in ("n_detections", "unmapped", "sr_cached", "det_cached"):
+            for attr in ("n_detections", "unmapped", "sr_cached", "det_cached", "cost_unmeasured"):
                 setattr(out, attr, getattr(out, attr) + getattr(p, attr))
         return out
 
@@ -231,7 +269,7 @@ class Comparison:
 
     def check_images(self, images) -> _Checked:
         """Decode every image once: skip (and list) missing, corrupt or mis-sized images."""
-        from tqdm.auto import tqdm
+        from .._progress import tqdm
 
         scale = self.scale
         out = _Checked([], [], {})
@@ -263,25 +301,40 @@ class Comparison:
             memory.close()
 
     def run_condition(self, cond: Condition, images, hr_keys: dict[int, str], memory: _PeakMemory) -> ConditionRun:
-        from tqdm.auto import tqdm
+        """One condition on ``images``. Before the first timed SR step and the first timed detection of the condition,
+        the same call runs once untimed (warm-up: lazy initialisation, kernel selection, caches), so no condition's
+        cost depends on the conditions that ran before it."""
+        from .._progress import tqdm
 
         run = ConditionRun(cond.name, cond.kind)
         run.info = cond.load(self.scale, device=self.device)
         detector = cond.detector or self.detector
         det_id = self.det_ids[id(detector)]
+        warm: set[str] = set()
         try:
             for im in tqdm(images, desc=cond.name, disable=not self.progress, leave=False):
-                self._one_image(cond, run, im, hr_keys[im.id], detector, det_id, memory)
+                self._one_image(cond, run, im, hr_keys[im.id], detector, det_id, memory, warm)
         finally:
             cond.release()  # free the SR model before the next condition's peak-memory window
         return run
 
-    def _one_image(self, cond, run: ConditionRun, im, hkey: str, detector, det_id, memory: _PeakMemory) -> None:
+    def _detect(self, detector, img: np.ndarray, cond, im) -> Detections:
+        try:
+            dets = detector([img])
+        except (InputError, DetectorError):
+            raise
+        except Exception as exc:  # an adapter's own failure, reported with the condition and image
+            raise DetectorError(f"detector failed on {im.file_name} ({cond.name}): {type(exc).__name__}: {exc}") from exc
+        if len(dets) != 1:
+            raise DetectorError(f"detector returned {len(dets)} results for 1 image")
+        return dets[0]
+
+    def _one_image(self, cond, run: ConditionRun, im, hkey: str, detector, det_id, memory: _PeakMemory, warm: set[str]) -> None:
         from ..metrics import psnr_y, ssim_y
 
         scale, cache = self.scale, self.cache
         hr = img = None
-        sr_peak = 0.0
+        measured = True
         lkey = lr_key(hkey, self.deg_key)
         img_key = cond.key(hkey, lkey, tile=self.tile, sr_backend=self.sr_backend)
         if cond.kind == "sr":
@@ -292,6 +345,9 @@ class Comparison:
             else:
                 hr = _load_hr(im, scale)
                 lr = self.degradation(hr)
+                if "sr" not in warm:
+                    cond.upscale(lr, self.tile)  # warm-up, untimed
+                    warm.add("sr")
                 memory.start()
                 t0 = time.perf_counter()
                 img, how = cond.upscale(lr, self.tile)
@@ -299,7 +355,7 @@ class Comparison:
                 sr_peak = memory.peak_mb()
                 if img.shape[:2] != hr.shape[:2]:
                     raise InputError(f"{cond.name} returned {img.shape[:2]} for a {lr.shape[:2]} input at x{scale}; expected {hr.shape[:2]}")
-                meta = {"seconds": seconds, "peak_mb": sr_peak, "psnr": psnr_y(img, hr, shave=scale),
+                meta = {**_cost_fields(seconds, sr_peak), "psnr": psnr_y(img, hr, shave=scale),
                         "ssim": ssim_y(img, hr, shave=scale), "how": how}
                 # image first, then its metadata: a kill in between leaves an entry that is recomputed
                 cache.put_image(img_key, img)
@@ -308,10 +364,14 @@ class Comparison:
                 target = Path(self.save_images) / cond.name / f"{Path(im.file_name).stem}.png"
                 if not target.exists():
                     write_image(target, img)
-            run.sr_seconds.append(float(meta["seconds"]))
             run.psnr.append(float(meta["psnr"]))
             run.ssim.append(float(meta["ssim"]))
-            sr_peak = float(meta["peak_mb"])
+            cost = _entry_cost(meta)
+            if cost is None:
+                measured = False
+            else:
+                run.sr_seconds.append(cost[0])
+                run.sr_peak_mb.append(cost[1])
         dkey = det_key(img_key, det_id)
         cached = cache.get_json("det", dkey, _check_det_entry)
         if cached is not None:
@@ -320,22 +380,23 @@ class Comparison:
         else:
             if cond.kind != "sr":
                 img = cond.render(_load_hr(im, scale), self.degradation)
+            if "det" not in warm:
+                self._detect(detector, img, cond, im)  # warm-up, untimed
+                warm.add("det")
             memory.start()
             t0 = time.perf_counter()
-            try:
-                dets = detector([img])
-            except (InputError, DetectorError):
-                raise
-            except Exception as exc:  # an adapter's own failure, reported with the condition and image
-                raise DetectorError(f"detector failed on {im.file_name} ({cond.name}): {type(exc).__name__}: {exc}") from exc
+            found = self._detect(detector, img, cond, im)
             seconds = time.perf_counter() - t0
-            if len(dets) != 1:
-                raise DetectorError(f"detector returned {len(dets)} results for 1 image")
-            cached = _det_to_dict(dets[0], seconds, memory.peak_mb())
+            cached = _det_to_dict(found, seconds, memory.peak_mb())
             cache.put_json("det", dkey, cached)
             det = _det_from_dict(cached, detector.names)  # exactly what a resumed run reads back
-        run.det_seconds.append(float(cached["seconds"]))
-        run.peak_mb.append(max(sr_peak, float(cached["peak_mb"])))
+        cost = _entry_cost(cached)
+        if cost is None:
+            measured = False
+        else:
+            run.det_seconds.append(cost[0])
+            run.det_peak_mb.append(cost[1])
+        run.cost_unmeasured += not measured
         if cond.low_resolution:
             det = det.rescaled(float(scale), image_size=(im.height, im.width))
         elif tuple(det.image_size) not in ((im.height, im.width), (0, 0)):
@@ -351,7 +412,7 @@ class Comparison:
 
     def evaluate(self, valid_ids: list[int], skipped: list[dict], runs: list[ConditionRun]) -> CompareResult:
         """COCO metrics per condition, paired bootstrap deltas, per-class AP, MOS: the result (rank 0's work)."""
-        from tqdm.auto import tqdm
+        from .._progress import tqdm
 
         for run in runs:
             if run.unmapped:
@@ -370,12 +431,18 @@ class Comparison:
                 "psnr": _mean(run.psnr), "ssim": _mean(run.ssim),
                 "sr_seconds_per_image": _mean(run.sr_seconds) if run.kind == "sr" else 0.0,
                 "detector_seconds_per_image": _mean(run.det_seconds),
-                "peak_memory_mb": max(run.peak_mb) if run.peak_mb else None,
+                "sr_peak_memory_mb": (max(run.sr_peak_mb) if run.sr_peak_mb else None) if run.kind == "sr" else 0.0,
+                "detector_peak_memory_mb": max(run.det_peak_mb) if run.det_peak_mb else None,
+                "cost_unmeasured_images": run.cost_unmeasured,
                 "n_images": n, "n_detections": run.n_detections, "unmapped_detections": run.unmapped,
                 "sr_cached": run.sr_cached, "detections_cached": run.det_cached, **run.info,
             })
             conditions_out[run.name] = m
         deltas = self._deltas(runs, evals, conditions_out, n)
+        from .report import headline
+
+        for name, m in conditions_out.items():
+            m["headline"] = headline(name, deltas)
         per_class = _per_class(gt_eval, evals)
         mos_by_method = None
         if self.mos is not None:
@@ -416,8 +483,25 @@ class Comparison:
                         d["ci_low"], d["ci_high"] = _finite(lo), _finite(hi)
                     entry[key] = d
                 entry["psnr"] = _diff(conditions_out[run.name]["psnr"], conditions_out[base]["psnr"])
+                if "hr" in evals and run.name != "hr":
+                    entry["AP_gap_recovered"] = self._gap_recovered(run.name, base, evals, boot)
                 deltas.setdefault(f"vs_{base}", {})[run.name] = entry
         return deltas
+
+    def _gap_recovered(self, name: str, base: str, evals, boot) -> dict[str, Any]:
+        """The share of the ``base`` -> ``hr`` AP gap that ``name`` recovers, with its paired-bootstrap interval.
+
+        None (n/a) when HR is not better than ``base`` (no gap to recover)."""
+        a, b, top = (evals[k].metrics["AP"] for k in (name, base, "hr"))
+        out: dict[str, Any] = {"estimate": None, "ci_low": None, "ci_high": None, "gap": _diff(top, b)}
+        if a is None or b is None or top is None or top - b <= 0:
+            return out
+        out["estimate"] = (a - b) / (top - b)
+        if boot:
+            lo, hi = coco.gap_fraction_ci(boot[name]["AP"], boot[base]["AP"], boot["hr"]["AP"], self.confidence,
+                                          estimate=out["estimate"])
+            out["ci_low"], out["ci_high"] = _finite(lo), _finite(hi)
+        return out
 
     def _dataset_info(self, gt_eval: GroundTruth) -> dict[str, Any]:
         gt = self.gt

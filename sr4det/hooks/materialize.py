@@ -94,7 +94,7 @@ def _check_manifest(output: Path, config: dict[str, Any], overwrite: bool) -> No
 
 def _process_images(jobs: list[tuple[Path, Path]], pipe: _Pipeline, overwrite: bool, progress: bool) -> dict[Path, tuple[int, int]]:
     """Run the pipeline on (source, target) pairs; returns the source (H, W) of every image."""
-    from tqdm.auto import tqdm
+    from .._progress import tqdm
 
     sizes: dict[Path, tuple[int, int]] = {}
     for src, dst in tqdm(jobs, desc="materialize", unit="img", disable=not progress):

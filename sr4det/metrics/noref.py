@@ -184,7 +184,7 @@ def fit_niqe_model(images: Iterable, *, sharpness_threshold: float = 0.75, progr
     """
     it = images
     if progress:
-        from tqdm import tqdm
+        from .._progress import tqdm
 
         it = tqdm(images, desc="fitting NIQE", unit="img")
     feats = []

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
+from .._progress import tqdm
 from ..errors import InputError
 from .quality import psnr_y, ssim_y
 

@@ -201,7 +201,7 @@ def create_study(
         InputError: bad arguments or methods; DataError: unreadable images, mismatched output sizes;
         WeightsNotAvailableError: a zoo model without pretrained weights.
     """
-    from tqdm.auto import tqdm
+    from .._progress import tqdm
 
     db = Path(db)
     if isinstance(scale, bool) or not isinstance(scale, int) or scale < 2:

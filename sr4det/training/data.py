@@ -73,7 +73,7 @@ class PairedPatches:
         self.pairs: list[_Pair] = []
         it = paths
         if progress:
-            from tqdm import tqdm
+            from .._progress import tqdm
 
             it = tqdm(paths, desc=f"degrading x{scale}", unit="img")
         for p in it:

@@ -72,7 +72,7 @@ class DetectionPatches:
         self.items: list[_Item] = []
         images = gt.images
         if progress:
-            from tqdm import tqdm
+            from .._progress import tqdm
 
             images = tqdm(images, desc=f"degrading x{scale} (detection crops)", unit="img")
         for im in images:

@@ -405,7 +405,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         run.adv.discriminator.train()
     bar = None
     if cfg.progress:
-        from tqdm import tqdm
+        from .._progress import tqdm
 
         bar = tqdm(total=cfg.steps, initial=run.step, desc=f"{cfg.model} x{cfg.scale}", unit="step")
     acc: dict[str, list[float]] = {}

@@ -1,0 +1,129 @@
+"""``sr4det detect``: images or a folder -> optional SR (tiled) -> detector -> annotated images, JSON and YOLO txt."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..errors import DataError, InputError
+from ._common import add_tile_args, check_device, check_scale, check_writable_dir, default_device, parse_tile
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "detect",
+        help="detect objects in images, optionally after super-resolution (like `yolo predict`)",
+        description=(
+            "Run an ultralytics detector on image files or folders (e.g. a folder of video frames), optionally after "
+            "super-resolving them with --sr. Writes OUT/<stem>.png with the boxes drawn, OUT/detections.json (every "
+            "image's boxes, scores and class names, and the settings) and OUT/labels/<stem>.txt (YOLO format: class "
+            "cx cy w h conf, normalised). With --sr the detector sees the SR image at imgsz x scale; --frame chooses "
+            "whether boxes are reported (and drawn) on the input image (lr) or on the SR image (sr)."
+        ),
+    )
+    p.add_argument("inputs", nargs="+", help="image files or folders of images (not recursive)")
+    p.add_argument("--detector", required=True, help="ultralytics weights: .pt, OpenVINO folder, .onnx or an official name")
+    p.add_argument("-o", "--output", "--out", dest="out", default="runs/detect", help="output folder")
+    p.add_argument("--sr", default=None, help="SR model before the detector: zoo name (see `sr4det models`) or weight file; "
+                                              "default: none, the detector sees the input as is")
+    p.add_argument("--scale", "-s", type=int, default=4, help="SR factor (with --sr)")
+    p.add_argument("--frame", choices=("lr", "sr"), default="lr",
+                   help="frame of the reported and drawn boxes with --sr: the input image (lr) or the SR image (sr)")
+    p.add_argument("--conf", type=float, default=0.25, help="confidence threshold (compare uses 0.001 for mAP)")
+    p.add_argument("--iou", type=float, default=0.7, help="NMS IoU threshold")
+    p.add_argument("--imgsz", type=int, default=640,
+                   help="detector input size on the input image; with --sr the detector runs at imgsz x scale "
+                        "(a static export keeps its own size, with a warning)")
+    p.add_argument("--max-det", type=int, default=300, help="detections per image")
+    p.add_argument("--device", default=None, help="torch device for SR and detector, e.g. cpu or cuda:0 (default: cuda if available)")
+    add_tile_args(p)
+    p.add_argument("--line-width", type=int, default=None, help="box line width in pixels (default: from the image size)")
+    p.add_argument("--no-images", dest="save_images", action="store_false", help="write only the JSON and YOLO txt, no annotated images")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=run)
+
+
+def _outputs(inputs: list[Path]) -> list[str]:
+    stems = [p.stem for p in inputs]
+    if len(set(stems)) != len(stems):
+        dup = sorted({s for s in stems if stems.count(s) > 1})
+        raise InputError(f"several inputs share the file stem(s) {dup[:5]}; their outputs would overwrite each other: run them separately")
+    return stems
+
+
+def build(args: argparse.Namespace):
+    """(detector, SRDetector or None, tile) from the parsed options; checks every option before loading anything."""
+    from ..detectors.ultralytics import UltralyticsDetector
+
+    check_scale(args.scale)
+    tile = parse_tile(args.tile)
+    check_device(args.device)
+    if args.frame == "sr" and args.sr is None:
+        raise InputError("--frame sr needs --sr (without SR there is only the input frame)")
+    if not 0 <= args.conf <= 1:
+        raise InputError(f"--conf must lie in [0, 1], got {args.conf}")
+    device = default_device(args.device)
+    detector = UltralyticsDetector(args.detector, imgsz=args.imgsz, conf=args.conf, iou=args.iou, max_det=args.max_det,
+                                   device=args.device)
+    if args.sr is None:
+        return detector, None, tile
+    from ..detectors.sr import SRDetector
+    from ..models import resolve_model
+    from ..transforms import SRTransform
+
+    model = resolve_model(args.sr, args.scale, pretrained=True, device=device)
+    sr_det = SRDetector(SRTransform(model, tile=tile, max_memory=args.max_memory, device=device), detector, map_back=False)
+    return detector, sr_det, tile
+
+
+def run(args: argparse.Namespace) -> int:
+    from .._progress import tqdm
+    from ..data.io import list_images, read_image, to_rgb8, write_image
+    from ..tiling import upscale
+
+    inputs = list_images(*args.inputs)
+    if not inputs:
+        raise InputError(f"no images found in {args.inputs}")
+    stems = _outputs(inputs)
+    out = check_writable_dir(args.out, "-o/--out")
+    detector, sr_det, tile = build(args)
+    records: list[dict[str, Any]] = []
+    failed: list[tuple[Path, str]] = []
+    n_boxes = 0
+    for src, stem in tqdm(list(zip(inputs, stems, strict=True)), desc="detect", unit="img", disable=args.quiet):
+        try:
+            image = to_rgb8(read_image(src)[0])
+        except (DataError, OSError) as exc:  # one bad file must not stop the others; all are reported below
+            failed.append((src, f"{type(exc).__name__}: {exc}"))
+            continue
+        if sr_det is None:
+            shown, (det,) = image, detector([image])
+        else:
+            sr = upscale(sr_det.sr.model, image, tile=tile, overlap=args.overlap, max_memory=args.max_memory)
+            (det,) = sr_det.detect_sr([sr])  # boxes in the SR frame
+            shown = sr
+            if args.frame == "lr":
+                det, shown = det.rescaled(1 / sr_det.scale, image_size=image.shape[:2]), image
+        n_boxes += len(det)
+        records.append({"file": str(src), "frame": args.frame if sr_det is not None else "lr",
+                        "image_size": [int(v) for v in det.image_size], "detections": det.to_json()})
+        labels = out / "labels" / f"{stem}.txt"
+        labels.parent.mkdir(exist_ok=True)
+        labels.write_text(det.to_yolo())
+        if args.save_images:
+            write_image(out / f"{stem}.png", det.draw(shown, line_width=args.line_width))
+    settings = {"detector": detector.config if sr_det is None else sr_det.detector.config,
+                "sr": None if sr_det is None else {"model": args.sr, "scale": sr_det.scale, "tile": args.tile},
+                "frame": args.frame if sr_det is not None else "lr"}
+    (out / "detections.json").write_text(json.dumps({"settings": settings, "images": records}, indent=1))
+    print(f"{len(records)} image(s), {n_boxes} detection(s): wrote {out / 'detections.json'}, labels/*.txt"
+          + (" and annotated PNGs" if args.save_images else ""))
+    if failed:
+        print(f"sr4det detect: error: {len(failed)} of {len(inputs)} image(s) could not be read (the others were done):", file=sys.stderr)
+        for src, reason in failed:
+            print(f"  {src}: {reason}", file=sys.stderr)
+        return 2
+    return 0

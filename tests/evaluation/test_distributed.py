@@ -77,7 +77,8 @@ kind, path, cache, out = sys.argv[1:5]
 det = {{"oracle": Oracle, "fails": FailsOnRank1}}[kind](path, sleep=float(os.environ.get("SLEEP", "0")))
 res = compare(load_coco(path), det, sr=["bicubic", "bilinear"], scale=4, n_resamples=200, out_dir=out,
               cache_dir=None if cache == "-" else cache, progress=False)
-print("RANK", os.environ["RANK"], "N_IMAGES", res["n_images"], "WORLD", res["config"]["world_size"], flush=True)
+# one write() call below PIPE_BUF is atomic on a pipe, so the two ranks' lines never interleave
+os.write(1, f"RANK {{os.environ['RANK']}} N_IMAGES {{res['n_images']}} WORLD {{res['config']['world_size']}}\\n".encode())
 """
 
 

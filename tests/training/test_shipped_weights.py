@@ -10,7 +10,7 @@ from sr4det.models.loading import SHIPPED_DIR
 
 SHIPPED = [
     ("espcn", 2), ("espcn", 4), ("fsrcnn", 2), ("fsrcnn", 4), ("srcnn", 2), ("srcnn", 4),
-    ("vdsr", 4), ("srresnet", 4), ("srgan", 4), ("rfdn_det", 4),
+    ("vdsr", 4), ("srresnet", 4), ("srgan", 4), ("rfdn_det", 2), ("rfdn_det", 4),
 ]
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..errors import InputError
 from ._detect import Detected, count_indexed, require_keys, shuffle_scale
 from .card import ModelCard, PublishedWeights
 from .registry import register_model
@@ -106,6 +107,9 @@ class IMDN(DistillationTrunk):
     """IMDN. RGB (B, 3, H, W) in [0, 1] -> (B, 3, sH, sW), unclamped (the SRModel wrapper clamps)."""
 
     def __init__(self, scale: int, nf: int = 64, num_modules: int = 6, in_nc: int = 3):
+        if nf < 16 or nf % 4:
+            # a quarter of nf is distilled per step and CCA squeezes 16x: fewer channels leave it none
+            raise InputError(f"IMDN needs nf >= 16 and a multiple of 4 (contrast-aware attention reduces 16x), got nf={nf}")
         super().__init__(scale, _IMDB, "IMDB", nf, num_modules, in_nc)
 
 

@@ -199,3 +199,10 @@ def test_published_weights_reach_the_papers_set5_x4(shared, set5_x4, monkeypatch
         got = evaluate_pairs(model, set5_x4, 4, ssim=False)["psnr"]
     paper, tol = PAPER_SET5_X4[name]
     assert abs(got - paper) <= tol, f"{name}: Set5 x4 {got:.3f} dB vs paper {paper}"
+
+
+def test_imdn_too_narrow_is_refused_up_front():
+    from sr4det.errors import InputError
+
+    with pytest.raises(InputError, match="nf >= 16"):
+        create_model("imdn", 4, nf=8)

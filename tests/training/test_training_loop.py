@@ -157,3 +157,24 @@ def test_pipeline_script_trains_and_exports(folder, tmp_path, capsys):
     assert read_weights(export).meta["command"].startswith("python pipelines/train_sr.py --model fsrcnn_s")
     rc = mod.main(["--model", "espcn", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "r2"), "--no-progress"])
     assert rc == 2  # typed error reported, not a traceback
+
+
+@pytest.mark.parametrize("name", ["imdn", "carn_m"])
+def test_published_style_state_dict_serves_as_init(folder, tmp_path, name):
+    """--init takes a plain (DataParallel-prefixed) state dict of a published architecture: its widths come from
+    its keys, and the run starts from exactly those weights."""
+    kwargs = {"imdn": {"nf": 16, "num_modules": 1}, "carn_m": {"channels": 8, "groups": 2}}[name]
+    torch.manual_seed(0)
+    src = create_model(name, 2, **kwargs)
+    init = tmp_path / "published.pth"
+    torch.save({f"module.{k}": v for k, v in src.net.state_dict().items()}, init)
+    export = tmp_path / "out.pt"
+    res = train(_cfg(folder, tmp_path / "run", model=name, model_kwargs={}, init=str(init), steps=1, lr=1e-12,
+                     export=str(export), export_half="no"))
+    assert res.step == 1
+    wf = read_weights(export)
+    assert {k: v for k, v in wf.kwargs.items() if k in kwargs} == kwargs
+    got = create_model(name, 2, weights=export)
+    x = torch.rand(1, 3, 12, 12)
+    with torch.no_grad():
+        assert torch.allclose(got(x), src(x), atol=1e-4)  # lr 1e-12: one step leaves the published weights in place

@@ -90,8 +90,9 @@ def test_compare_materialize_hook_training_mos_and_evaluate_sr_see_the_same_lr(r
     compare(load_coco(coco, images=root / "images"), Recorder(), sr=[], scale=2, degradation=SPEC, cache_dir=False,
             n_resamples=0, progress=False)
     lr_inputs = [im for im in seen if im.shape[:2] == lr.shape[:2]]
-    assert len(lr_inputs) == 1
-    np.testing.assert_array_equal(lr_inputs[0], lr)
+    assert len(lr_inputs) >= 1  # the untimed warm-up call sees the same image as the timed one
+    for im in lr_inputs:
+        np.testing.assert_array_equal(im, lr)
 
     # materialize (CLI, --sr none writes the LR images)
     (root / "labels").mkdir()

@@ -27,6 +27,11 @@ def add_parser(sub) -> None:
     p.add_argument("--suffix", default="", help="text added to output file stems (e.g. _x4)")
     p.add_argument("--format", default=None, help="output extension (default: same as input)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: skip them, so reruns resume)")
+    p.add_argument(
+        "--half",
+        action="store_true",
+        help="half precision where the model card allows it: float16 on GPU, bfloat16 on CPU (default: float32)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -54,6 +59,24 @@ def _check_format(fmt: str | None) -> None:
         raise InputError(f"--format {fmt!r} is not an image format sr4det writes; use one of {', '.join(e[1:] for e in IMAGE_EXTENSIONS)}")
 
 
+def half_dtype(model):
+    """The dtype ``--half`` runs ``model`` in: float16 off the CPU, bfloat16 on the CPU (where fp16 convolutions are
+    missing or slow); :class:`InputError` naming the card field when the model card does not allow it."""
+    import torch
+
+    card = model.card
+    if model.device.type == "cpu":
+        if not card.supports_bf16:
+            raise InputError(
+                f"--half on the CPU runs in bfloat16, but {card.name}'s model card has supports_bf16=False; "
+                "drop --half, or run on a GPU if its card allows float16"
+            )
+        return torch.bfloat16
+    if not card.supports_half:
+        raise InputError(f"--half: {card.name}'s model card has supports_half=False (float16 is not safe for it); drop --half")
+    return torch.float16
+
+
 def run(args: argparse.Namespace) -> int:
     from .._progress import tqdm
     from ..data.io import check_format, list_images, read_image, write_image
@@ -71,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
     for folder in sorted({t.parent for t in targets}):
         check_writable_dir(folder, "-o/--output")
     model = load_model_from_args(args)
+    dtype = half_dtype(model) if getattr(args, "half", False) else None
     done = skipped = 0
     failed: list[tuple[Path, str]] = []
     for src, dst in tqdm(list(zip(inputs, targets, strict=True)), desc=f"upscale x{model.scale}", unit="img", disable=args.quiet):
@@ -80,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             image, info = read_image(src)
             check_format(dst.suffix, info.dtype, info.channels, src)  # before the (slow) SR, not after
-            out = upscale(model, image, tile=tile, overlap=args.overlap, max_memory=args.max_memory, progress=not args.quiet)
+            out = upscale(model, image, tile=tile, overlap=args.overlap, max_memory=args.max_memory, progress=not args.quiet, dtype=dtype)
             write_image(dst, out)
         except (DataError, InputError, OSError) as exc:  # one bad file must not stop the others; all are reported below
             failed.append((src, f"{type(exc).__name__}: {exc}"))

@@ -89,8 +89,9 @@ def _as_dict(results: CompareResult | dict[str, Any]) -> dict[str, Any]:
     return results.to_json() if hasattr(results, "to_json") else results
 
 
-def render_markdown(results: CompareResult | dict[str, Any]) -> str:
-    """The report as markdown text, from a :class:`~sr4det.evaluation.result.CompareResult` or its JSON dict."""
+def render_markdown(results: CompareResult | dict[str, Any], examples: str | None = None) -> str:
+    """The report as markdown text, from a :class:`~sr4det.evaluation.result.CompareResult` or its JSON dict
+    (``examples``: the file name of the example-crops figure to link, if one was written)."""
     results = _as_dict(results)
     conds = results["conditions"]
     cfg = results["config"]
@@ -165,16 +166,22 @@ def render_markdown(results: CompareResult | dict[str, Any]) -> str:
         for row in sorted(per_class.values(), key=lambda r: -r["n_gt"]):
             lines.append(f"| {row['name']} | {row['n_gt']} | {_f(row['AP'].get('bicubic'))} | "
                          + " | ".join(_signed(row["delta_vs_bicubic"].get(n)) for n in others) + " |")
+    if examples:
+        lines += ["", "## Example crops", "",
+                  f"LR / bicubic / best SR / HR on the images where the best SR condition changed the most detections versus "
+                  f"bicubic, with the detector's boxes (score >= {EXAMPLE_CONF}).", "", f"![example crops]({examples})"]
     lines += ["", "n/a: undefined (e.g. no objects of that size); never averaged in as -1.", ""]
     return "\n".join(lines)
 
 
 def write_report(results: CompareResult | dict[str, Any], out_dir: str | Path) -> list[Path]:
-    """Write ``report.md`` and the plots (``ap_by_size.png``, ``delta_ap_vs_psnr.png``, ``gain_vs_cost.png``)."""
+    """Write ``report.md`` and the plots (``ap_by_size.png``, ``delta_ap_vs_psnr.png``, ``gain_vs_cost.png``); an
+    ``examples.png`` already in ``out_dir`` (written by the runner, see :func:`plot_examples`) is linked."""
     results = _as_dict(results)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write(out / "report.md", render_markdown(results))
+    examples = "examples.png" if (out / "examples.png").is_file() else None  # written just before by the runner
+    atomic_write(out / "report.md", render_markdown(results, examples=examples))
     return [out / "report.md", *plot(results, out)]
 
 
@@ -283,6 +290,65 @@ def _save(fig, path: Path) -> Path:
     try:
         with atomic_path(path, suffix=".png") as tmp:
             fig.savefig(tmp, dpi=110)
+    finally:
+        plt.close(fig)
+    return path
+
+
+# ------------------------------------------------------------------------------------------------ example crops
+
+#: detections drawn in the example crops: the display threshold of ``sr4det detect``
+EXAMPLE_CONF = 0.25
+EXAMPLE_COLUMNS = ("LR", "bicubic", "best SR", "HR")
+
+
+def plot_examples(rows: list[dict[str, Any]], path: Path, names: dict[int, str] | None = None) -> Path:
+    """Write a figure of example crops, one row per image and :data:`EXAMPLE_COLUMNS` as columns.
+
+    Each row is ``{"title": str, "box": (x0, y0, x1, y1) crop in HR pixels, "panels": [(title, image, dets), ...]}``
+    with four panels; ``image`` is a uint8 RGB array (the LR one at 1/scale of the HR size, shown stretched over
+    the same crop), ``dets`` COCO-style dicts (``bbox`` xywh in HR pixels, ``score``, ``category_id``) of which those
+    scoring at least :data:`EXAMPLE_CONF` are drawn. The column and row titles are also stored in the PNG's
+    ``Columns`` and ``Rows`` text chunks.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    ncol = len(EXAMPLE_COLUMNS)
+    fig, axes = plt.subplots(len(rows), ncol, figsize=(3.2 * ncol, 3.0 * len(rows) + 0.4), squeeze=False)
+    for r, row in enumerate(rows):
+        x0, y0, x1, y1 = row["box"]
+        if len(row["panels"]) != ncol:
+            raise ValueError(f"an example row needs {ncol} panels, got {len(row['panels'])}")
+        for c, (title, image, dets) in enumerate(row["panels"]):
+            ax = axes[r][c]
+            f = image.shape[0] / row["hr_size"][0]  # 1 for HR-sized images, 1/scale for LR
+            crop = image[int(y0 * f):max(int(y1 * f), int(y0 * f) + 1), int(x0 * f):max(int(x1 * f), int(x0 * f) + 1)]
+            ax.imshow(crop, extent=(x0, x1, y1, y0), interpolation="nearest")
+            shown = [d for d in dets if d["score"] >= EXAMPLE_CONF]
+            for d in shown:
+                bx, by, bw, bh = d["bbox"]
+                ax.add_patch(Rectangle((bx, by), bw, bh, fill=False, lw=1.2, color=f"C{int(d['category_id']) % 10}"))
+                label = (names or {}).get(int(d["category_id"]), str(d["category_id"]))
+                ax.text(bx, by, f"{label} {d['score']:.2f}", fontsize=6, color="white", va="bottom", clip_on=True,
+                        bbox={"facecolor": f"C{int(d['category_id']) % 10}", "pad": 0.5, "lw": 0})
+            ax.set_xlim(x0, x1)
+            ax.set_ylim(y1, y0)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(f"{title}: {len(shown)} boxes", fontsize=8)
+            if c == 0:
+                ax.set_ylabel(row["title"], fontsize=8)
+    fig.suptitle(f"Images where the best SR changed the most detections vs bicubic (boxes with score >= {EXAMPLE_CONF})",
+                 fontsize=9)
+    fig.tight_layout()
+    try:
+        with atomic_path(path, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=110, metadata={"Columns": ", ".join(EXAMPLE_COLUMNS),
+                                                   "Rows": "\n".join(r["title"] for r in rows)})
     finally:
         plt.close(fig)
     return path

@@ -113,14 +113,19 @@ class IMDN(DistillationTrunk):
         super().__init__(scale, _IMDB, "IMDB", nf, num_modules, in_nc)
 
 
-def _detect(sd: dict[str, torch.Tensor]) -> Detected | None:
-    if "fea_conv.weight" not in sd or "IMDB1.c1.weight" not in sd:
+def detect_trunk(sd: dict[str, torch.Tensor], arch: str, block_key: str, extra_keys: tuple[str, ...] = ()) -> Detected | None:
+    """Recognise a :class:`DistillationTrunk` state dict whose blocks carry ``block_key`` (``"IMDB{}.c1.weight"``)."""
+    if "fea_conv.weight" not in sd or block_key.format(1) not in sd:
         return None
     nf, in_nc = sd["fea_conv.weight"].shape[:2]
-    n = count_indexed(sd, "IMDB{}.c1.weight", start=1)
-    require_keys(sd, "imdn", ["c.0.weight", "LR_conv.weight", "upsampler.0.weight"])
-    scale = shuffle_scale(sd, "imdn", "upsampler.0.weight", in_nc)
-    return Detected("imdn", (scale,), {"nf": int(nf), "num_modules": n, "in_nc": int(in_nc)})
+    n = count_indexed(sd, block_key, start=1)
+    require_keys(sd, arch, ["c.0.weight", "LR_conv.weight", "upsampler.0.weight", *extra_keys])
+    scale = shuffle_scale(sd, arch, "upsampler.0.weight", in_nc)
+    return Detected(arch, (scale,), {"nf": int(nf), "num_modules": n, "in_nc": int(in_nc)})
+
+
+def _detect(sd: dict[str, torch.Tensor]) -> Detected | None:
+    return detect_trunk(sd, "imdn", "IMDB{}.c1.weight")
 
 
 _COMMIT = "https://raw.githubusercontent.com/Zheng222/IMDN/8f158e6a5ac9db6e5857d9159fd4a6c4214da574/checkpoints/"

@@ -17,9 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._detect import Detected, count_indexed, require_keys, shuffle_scale
+from ._detect import Detected
 from .card import ModelCard, PublishedWeights
-from .imdn import DistillationTrunk
+from .imdn import DistillationTrunk, detect_trunk
 from .registry import register_model
 
 _NEG_SLOPE = 0.05
@@ -79,13 +79,7 @@ class RFDN(DistillationTrunk):
 
 
 def _detect(sd: dict[str, torch.Tensor]) -> Detected | None:
-    if "fea_conv.weight" not in sd or "B1.c1_d.weight" not in sd:
-        return None
-    nf, in_nc = sd["fea_conv.weight"].shape[:2]
-    n = count_indexed(sd, "B{}.c1_d.weight", start=1)
-    require_keys(sd, "rfdn", ["c.0.weight", "LR_conv.weight", "upsampler.0.weight", "B1.esa.conv1.weight"])
-    scale = shuffle_scale(sd, "rfdn", "upsampler.0.weight", in_nc)
-    return Detected("rfdn", (scale,), {"nf": int(nf), "num_modules": n, "in_nc": int(in_nc)})
+    return detect_trunk(sd, "rfdn", "B{}.c1_d.weight", ("B1.esa.conv1.weight",))
 
 
 @register_model(

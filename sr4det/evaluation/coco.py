@@ -129,6 +129,7 @@ class ImageMatches:
         self.cat_ids = cat_ids
         self.rec_thrs = np.asarray(rec_thrs, dtype=np.float64)
         self.per_cat = per_cat
+        self._compacts: dict[tuple, dict[str, Any]] = {}  # per (class, IoU rows): see _compact
 
     @classmethod
     def from_cocoeval(cls, ev, max_det: int = 100) -> ImageMatches:
@@ -183,23 +184,28 @@ class ImageMatches:
             if c is None:
                 continue
             npig = w @ c["npos"]  # (B,)
-            tp = c["tp"][iou_index]
-            fp = c["fp"][iou_index]
-            tp, fp = np.atleast_2d(tp), np.atleast_2d(fp)
-            dw = w[:, c["img"]]  # (B, D)
-            tp_sum = np.cumsum(tp[None] * dw[:, None, :], axis=2)  # (B, T, D)
-            fp_sum = np.cumsum(fp[None] * dw[:, None, :], axis=2)
-            D = tp_sum.shape[2]
             ok = npig > 0
-            if D == 0:
-                out[ok, :, :, k] = 0.0
-                continue
             if not ok.any():
                 continue
-            tp_sum, fp_sum, n = tp_sum[ok], fp_sum[ok], npig[ok][:, None, None]
+            key = (k, iou_index if isinstance(iou_index, int) else (iou_index.start, iou_index.stop, iou_index.step))
+            compact = self._compacts.get(key)
+            if compact is None:
+                compact = self._compacts[key] = _compact(c, iou_index)
+            if compact["at"].size == 0:  # no true positive and nothing ignored: precision 0 at every recall
+                out[ok, :, :, k] = 0.0
+                continue
+            wk = w[ok]
+            # counts of every detection up to each kept position: one pass over the detections, no IoU axis
+            seg = np.add.reduceat(wk[:, compact["img_head"]], compact["starts"], axis=1)
+            n_all = np.cumsum(seg, axis=1)  # (b, U)
+            w_at = wk[:, compact["img_at"]][:, None, :]  # (b, 1, U)
+            tp_sum = np.cumsum(w_at * compact["tp"], axis=2)  # (b, T, U)
+            fp_sum = n_all[:, None, :] - tp_sum
+            if compact["ig"] is not None:
+                fp_sum -= np.cumsum(w_at * compact["ig"], axis=2)
             pr = tp_sum / (fp_sum + tp_sum + np.spacing(1))
             pr = np.maximum.accumulate(pr[..., ::-1], axis=-1)[..., ::-1]  # precision envelope
-            out[ok, :, :, k] = _sample_envelope(tp_sum, n[:, :, 0], pr, self.rec_thrs)
+            out[ok, :, :, k] = _sample_envelope(tp_sum, npig[ok][:, None], pr, self.rec_thrs)
         return out
 
     def ap(self, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -210,27 +216,56 @@ class ImageMatches:
         return _mean_defined(prec), _mean_defined(prec[:, :1])
 
 
+def _compact(c: dict[str, np.ndarray], iou_index: slice | int) -> dict[str, Any]:
+    """The positions of one class's ranked detections that the weighted precision needs, for :meth:`ImageMatches.precision`.
+
+    Between two true positives precision only falls (a false positive) or stays (an ignored detection, or an image
+    drawn zero times), so the precision envelope sampled at the recall thresholds - always read at a true
+    positive, or at the start - is the same when only the true-positive and ignored positions are kept. The
+    false positives enter as counts: all detections up to a kept position minus its true positives and ignored
+    ones. All counts are integers in float64, so the result is bit-identical to accumulating every detection.
+    """
+    tp = np.atleast_2d(c["tp"][iou_index])
+    ig = ~np.atleast_2d(c["tp"][iou_index] | c["fp"][iou_index])
+    at = np.flatnonzero((tp | ig).any(axis=0))
+    if at.size == 0:
+        return {"at": at}
+    starts = np.concatenate([[0], at[:-1] + 1])
+    has_ig = bool(ig[:, at].any())
+    return {
+        "at": at,
+        "starts": starts,
+        "img_head": c["img"][: at[-1] + 1],
+        "img_at": c["img"][at],
+        "tp": tp[:, at].astype(np.float64),
+        "ig": ig[:, at].astype(np.float64) if has_ig else None,
+    }
+
+
 def _sample_envelope(tp_sum: np.ndarray, npig: np.ndarray, pr: np.ndarray, rec_thrs: np.ndarray) -> np.ndarray:
     """pycocotools' ``q[r] = pr[searchsorted(tp / npig, recThrs[r], "left")]`` (0 past the end), for all rows at once.
 
     ``tp_sum``/``pr``: (B, T, D); ``npig``: (B, 1). The recall test ``tp / npig >= thr`` is turned into the exact
     integer test ``tp >= c`` (``c`` = the least count whose float quotient passes, found with pycocotools' own
-    float division), so one ``searchsorted`` over row-offset integers answers every row without a Python loop.
+    float division). ``tp_sum`` holds non-decreasing integer counts, so "the first position with ``tp >= c``"
+    is "how many positions have ``tp < c``": a per-row histogram of the counts, cumulated, answers every
+    threshold of every row with one gather (no search, no Python loop).
     """
     B, T, D = tp_sum.shape
     c = np.ceil(rec_thrs[None, :] * npig)  # (B, R)
     c = np.where((c - 1) / npig >= rec_thrs[None, :], c - 1, c)
     c = np.where(c / npig < rec_thrs[None, :], c + 1, c)
     rows = B * T
-    flat = tp_sum.reshape(rows, D)
-    step = float(max(flat.max(initial=0.0), c.max(initial=0.0)) + 2)
-    offsets = np.arange(rows, dtype=np.float64)[:, None] * step  # integers: exact in float64
-    queries = np.repeat(c, T, axis=0) + offsets  # (rows, R)
-    idx = np.searchsorted((flat + offsets).ravel(), queries.ravel(), side="left").reshape(rows, -1)
-    idx -= np.arange(rows)[:, None] * D
-    valid = idx < D
-    q = np.take_along_axis(pr.reshape(rows, D), np.minimum(idx, D - 1), axis=1)
-    return np.where(valid, q, 0.0).reshape(B, T, -1)
+    counts = tp_sum.reshape(rows, D).astype(np.int64)
+    c = np.repeat(c.astype(np.int64), T, axis=0)  # (rows, R)
+    width = int(max(counts.max(initial=0), c.max(initial=0))) + 1
+    hist = np.bincount((counts + np.arange(rows)[:, None] * width).ravel(), minlength=rows * width).reshape(rows, width)
+    below = np.zeros((rows, width + 1), dtype=np.int64)
+    np.cumsum(hist, axis=1, out=below[:, 1:])  # below[r, v] = number of positions of row r with count < v
+    row = np.arange(rows)[:, None]
+    idx = below.ravel()[c + row * (width + 1)]  # flat gathers: take_along_axis is several times slower here
+    q = pr.reshape(-1)[np.minimum(idx, D - 1) + row * D]
+    return np.where(idx < D, q, 0.0).reshape(B, T, -1)
 
 
 def _mean_defined(prec: np.ndarray) -> np.ndarray:

@@ -160,3 +160,45 @@ def test_bootstrap_is_seeded_and_paired():
 def test_unknown_backend():
     with pytest.raises(ValueError, match="unknown COCO backend"):
         coco.evaluate(_gt([[(0, 0, 10, 10, 1)]]), [], backend="nope")
+
+
+def _dense_precision(m: coco.ImageMatches, weights: np.ndarray) -> np.ndarray:
+    """The straightforward weighted accumulation over every ranked detection (the pre-compaction algorithm),
+    kept here as the oracle for the compacted one."""
+    w = np.atleast_2d(np.asarray(weights, dtype=np.float64))
+    B, R, K = w.shape[0], len(m.rec_thrs), len(m.cat_ids)
+    out = -np.ones((B, m.n_iou, R, K))
+    for k, c in enumerate(m.per_cat):
+        if c is None:
+            continue
+        npig = w @ c["npos"]
+        dw = w[:, c["img"]]
+        tp_sum = np.cumsum(c["tp"][None] * dw[:, None, :], axis=2)
+        fp_sum = np.cumsum(c["fp"][None] * dw[:, None, :], axis=2)
+        for b in range(B):
+            if npig[b] <= 0:
+                continue
+            for t in range(m.n_iou):
+                tps, fps = tp_sum[b, t], fp_sum[b, t]
+                if not len(tps):
+                    out[b, t, :, k] = 0.0
+                    continue
+                rc = tps / npig[b]
+                pr = tps / (fps + tps + np.spacing(1))
+                pr = np.maximum.accumulate(pr[::-1])[::-1]
+                idx = np.searchsorted(rc, m.rec_thrs, side="left")
+                out[b, t, :, k] = np.where(idx < len(pr), pr[np.minimum(idx, len(pr) - 1)], 0.0)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_compacted_precision_equals_accumulating_every_detection(seed):
+    """Keeping only true-positive and ignored positions changes no bit, for any multiplicities (zeros, crowds, ties)."""
+    gt, results = _random_case(100 + seed, n_images=9, n_cats=4)
+    m = coco.evaluate(gt, results, keep_matches=True).matches
+    weights = coco.bootstrap_weights(9, 40, seed=seed)
+    weights[0] = 1
+    weights[1, :] = 0
+    weights[1, seed % 9] = 3  # one image drawn three times, the rest never
+    np.testing.assert_array_equal(m.precision(weights), _dense_precision(m, weights))
+    np.testing.assert_array_equal(m.precision(weights, iou_index=0)[:, 0], _dense_precision(m, weights)[:, 0])

@@ -5,8 +5,10 @@
     torchrun --nnodes 2 --nproc_per_node 4 --rdzv-backend c10d --rdzv-endpoint HOST:29500 --no-python sr4det compare ...
 
 Each rank takes a contiguous shard of the images (:func:`shard_bounds`), runs SR and detection on it, and the
-per-image outputs are gathered to rank 0 (``gather_object`` over a gloo group, also when the compute backend is
-NCCL), which evaluates, bootstraps and writes; the results are then broadcast so every rank returns them.
+per-image outputs are shared with every rank (``all_gather_object`` over a gloo group, also when the compute
+backend is NCCL). Each rank then runs the COCO evaluation and the bootstrap of its share of the conditions
+(round-robin; the resample weights are seeded, so they are the same on every rank and the CIs stay paired);
+rank 0 gathers those, computes the deltas and writes; the result is then broadcast so every rank returns it.
 Outside torchrun (no ``WORLD_SIZE`` > 1 in the environment) everything runs in one process, unchanged.
 
 Failures: every collective step runs the rank's work inside :meth:`DistContext.step`, which shares a small
@@ -150,7 +152,7 @@ class DistContext:
         return self._object_group
 
     def all_gather(self, obj: Any, tag: str) -> list[Any]:
-        """Every rank's ``obj``, in rank order, on every rank (for small objects: statuses, counts)."""
+        """Every rank's ``obj``, in rank order, on every rank (pickled: statuses, per-image detections)."""
         if not self.distributed:
             return [obj]
         import torch.distributed as dist

@@ -195,6 +195,14 @@ class ConditionRun:
 
 
 @dataclass
+class _Scored:
+    """One condition's COCO evaluation (matches dropped) and its bootstrap AP/AP50 per resample (None: no bootstrap)."""
+
+    coco: coco.CocoResult
+    boot: dict[str, np.ndarray] | None
+
+
+@dataclass
 class _Checked:
     """The image check of one shard: readable images (ids) and the skipped ones, in dataset order."""
 
@@ -259,8 +267,9 @@ class Comparison:
         self.sr_backend = "tiler" if tiler() is not None else "direct"
         self.det_ids = {id(d): detector_identity(d) for d in {id(c.detector or detector): c.detector or detector for c in conditions}.values()}
         self.memory_kind = "cpu_rss"
-        #: wall seconds of this rank's shard (check, SR, detection), of waiting for and gathering the other ranks'
-        #: outputs, and of rank 0's evaluation (COCO eval, bootstrap, report); set by :meth:`run` on rank 0
+        #: wall seconds of this rank's shard (check, SR, detection), of waiting for and sharing all ranks' outputs,
+        #: of scoring this rank's share of the conditions (COCO eval + bootstrap), and of rank 0's deltas and
+        #: report (``evaluate_s`` = the last two, including waiting for the other ranks' scores); set on rank 0
         self.timings: dict[str, float] = {}
         if cache.root is not None and None in self.det_ids.values():
             warnings.warn("the detector has no `config` dict; its detections are not cached", stacklevel=3)
@@ -410,20 +419,39 @@ class Comparison:
             x1, y1, x2, y2 = (float(v) for v in box)
             run.results.append({"image_id": int(im.id), "category_id": int(cat), "bbox": [x1, y1, x2 - x1, y2 - y1], "score": float(score)})
 
-    def evaluate(self, valid_ids: list[int], skipped: list[dict], runs: list[ConditionRun]) -> CompareResult:
-        """COCO metrics per condition, paired bootstrap deltas, per-class AP, MOS: the result (rank 0's work)."""
+    def score(self, valid_ids: list[int], runs: Sequence[ConditionRun]) -> dict[str, _Scored]:
+        """COCO metrics and the bootstrap resamples of each of ``runs`` (independent per condition: sharded runs
+        split the conditions over the ranks). Every rank draws the same resample weights (seeded), so the
+        resamples stay paired across conditions whichever rank scored them."""
         from .._progress import tqdm
 
+        gt_coco = self.gt.subset(valid_ids).to_coco()
+        weights = coco.bootstrap_weights(len(valid_ids), self.n_resamples, self.seed) if self.n_resamples > 0 else None
+        out: dict[str, _Scored] = {}
+        for run in tqdm(runs, desc="COCO eval + bootstrap", disable=not self.progress, leave=False):
+            ev = coco.evaluate(gt_coco, run.results, backend=self.backend, keep_matches=weights is not None)
+            boot = None
+            if weights is not None:
+                boot = coco.bootstrap_ap({run.name: ev.matches}, weights)[run.name]
+                ev.matches = None  # large, and not needed once resampled
+            out[run.name] = _Scored(ev, boot)
+        return out
+
+    def evaluate(self, valid_ids: list[int], skipped: list[dict], runs: list[ConditionRun],
+                 scored: dict[str, _Scored] | None = None) -> CompareResult:
+        """COCO metrics per condition, paired bootstrap deltas, per-class AP, MOS: the result (rank 0's work).
+
+        ``scored``: :meth:`score`'s output for every run when the ranks already computed it."""
         for run in runs:
             if run.unmapped:
                 warnings.warn(f"{run.name}: {run.unmapped} detections have classes without a dataset category and were not evaluated",
                               stacklevel=4)
         gt_eval = self.gt.subset(valid_ids)
-        gt_coco = gt_eval.to_coco()
         n = len(valid_ids)
-        evals: dict[str, coco.CocoResult] = {}
-        for run in tqdm(runs, desc="COCO eval", disable=not self.progress, leave=False):
-            evals[run.name] = coco.evaluate(gt_coco, run.results, backend=self.backend, keep_matches=self.n_resamples > 0)
+        if scored is None:
+            scored = self.score(valid_ids, runs)
+        evals = {run.name: scored[run.name].coco for run in runs}
+        boot = {run.name: scored[run.name].boot for run in runs} if self.n_resamples > 0 else {}
         conditions_out: dict[str, dict[str, Any]] = {}
         for run in runs:
             m = dict(evals[run.name].metrics)
@@ -438,7 +466,7 @@ class Comparison:
                 "sr_cached": run.sr_cached, "detections_cached": run.det_cached, **run.info,
             })
             conditions_out[run.name] = m
-        deltas = self._deltas(runs, evals, conditions_out, n)
+        deltas = self._deltas(runs, evals, conditions_out, boot)
         from .report import headline
 
         for name, m in conditions_out.items():
@@ -462,12 +490,8 @@ class Comparison:
                      "cpu_count": os.cpu_count()},
         )
 
-    def _deltas(self, runs, evals, conditions_out, n: int) -> dict[str, dict[str, Any]]:
+    def _deltas(self, runs, evals, conditions_out, boot) -> dict[str, dict[str, Any]]:
         deltas: dict[str, dict[str, Any]] = {}
-        boot = {}
-        if self.n_resamples > 0:
-            weights = coco.bootstrap_weights(n, self.n_resamples, self.seed)
-            boot = coco.bootstrap_ap({k: e.matches for k, e in evals.items()}, weights, progress=self.progress)
         for base in _BASELINES:
             if base not in evals:
                 continue
@@ -594,20 +618,30 @@ class Comparison:
         mine = [by_id[i] for i in checked.valid]
         runs = dist.step(lambda: self.run_conditions(mine, checked.hr_keys), "SR and detection")
         t1 = time.perf_counter()
-        gathered = dist.gather((runs, self.memory_kind), "detections")
+        # every rank gets every condition's detections and scores its share of the conditions (COCO eval and
+        # bootstrap are the expensive, rank-0-only part otherwise); rank 0 then assembles the result
+        gathered = dist.all_gather((runs, self.memory_kind), "detections")
+        merged = [ConditionRun.merge([g[0][k] for g in gathered]) for k in range(len(self.conditions))]
         t2 = time.perf_counter()
+        mine_to_score = merged[dist.rank :: dist.world_size]
+        scored = dist.step(lambda: self.score(valid, mine_to_score), "the COCO evaluation")
+        t3 = time.perf_counter()
+        parts_scored = dist.gather(scored, "scores")
         result, error = None, None
         if dist.is_main:
             try:
                 self.memory_kind = gathered[0][1]
-                merged = [ConditionRun.merge([g[0][k] for g in gathered]) for k in range(len(self.conditions))]
-                result = self.evaluate(valid, skipped, merged)
+                all_scored = {k: v for part in parts_scored for k, v in part.items()}
+                result = self.evaluate(valid, skipped, merged, all_scored)
                 if out_dir is not None:
                     hr_keys = {k: v for p in parts for k, v in p.hr_keys.items()}
                     self.write_examples(Path(out_dir), result, merged, hr_keys)
                     result.write(out_dir)
-                self.timings = {"shard_s": t1 - t0, "gather_s": t2 - t1, "evaluate_s": time.perf_counter() - t2}
-                log.info("rank 0: shard %.1f s, gather %.2f s, evaluation and report %.1f s", *self.timings.values())
+                end = time.perf_counter()
+                self.timings = {"shard_s": t1 - t0, "gather_s": t2 - t1, "score_s": t3 - t2, "report_s": end - t3,
+                                "evaluate_s": end - t2}
+                log.info("rank 0: shard %.1f s, gather %.2f s, COCO eval + bootstrap of its conditions %.1f s, "
+                         "deltas and report %.1f s", *list(self.timings.values())[:4])
             except Exception as exc:
                 if not dist.distributed:
                     raise

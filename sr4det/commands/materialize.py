@@ -12,7 +12,9 @@ def add_parser(sub) -> None:
         "materialize",
         help="write a degraded + super-resolved copy of a YOLO/COCO dataset",
         description="Degrade (mod-crop, blur, downscale, noise, JPEG) then super-resolve every image of a dataset, "
-        "with labels rescaled; writes a new data.yaml (YOLO) or annotations.json (COCO). Reruns resume.",
+        "with labels rescaled; writes a new data.yaml (YOLO) or annotations.json (COCO). Reruns resume. "
+        "Under torchrun (torchrun --nproc_per_node N --no-python sr4det materialize ...) the images are sharded "
+        "over the processes and rank 0 writes the labels and the dataset file.",
     )
     p.add_argument("--data", required=True, help="ultralytics dataset .yaml or COCO instances .json")
     p.add_argument("--images", default=None, help="COCO only: image folder (default: guessed)")
@@ -28,17 +30,23 @@ def add_parser(sub) -> None:
     p.add_argument("--splits", nargs="+", default=None, help="YOLO only: splits to write (default: all present)")
     p.add_argument("--format", default=".png", help="output image extension (default .png, lossless); 'keep' keeps the input's")
     p.add_argument("--overwrite", action="store_true", help="recompute existing images and accept changed settings")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch intra-op threads per process (default: torch's; under torchrun cores / processes per node)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar (under torchrun: rank 0 only)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..errors import InputError
+    from ..evaluation.distributed import setup
     from ..hooks.materialize import materialize
     from ..transforms import Degrade, SRTransform
 
     check_scale(args.scale, "--scale", allow_none=True)
     tile = parse_tile(args.tile)
     check_device(args.device)
+    if args.threads is not None and args.threads < 1:
+        raise InputError(f"--threads must be >= 1, got {args.threads}")
     degrade = None
     if args.degrade:
         degrade = Degrade(
@@ -46,13 +54,19 @@ def run(args: argparse.Namespace) -> int:
             jpeg_quality=args.jpeg_quality, seed=args.seed,
         )
     check_writable_dir(args.output, "-o/--output")
-    sr = None
-    if args.sr.lower() != "none":
-        scale = args.scale if args.scale is not None else (degrade.scale if degrade else None)
-        sr = SRTransform(args.sr, scale=scale, tile=tile, device=args.device, pretrained=args.pretrained)
-    out = materialize(
-        args.data, args.output, degrade=degrade, sr=sr, images=args.images, splits=args.splits,
-        image_format=None if args.format == "keep" else args.format, overwrite=args.overwrite, progress=not args.quiet,
-    )
-    print(out)
+    ctx = setup(args.threads)  # under torchrun: the process group first, so each rank builds SR on its own device
+    try:
+        sr = None
+        if args.sr.lower() != "none":
+            scale = args.scale if args.scale is not None else (degrade.scale if degrade else None)
+            sr = SRTransform(args.sr, scale=scale, tile=tile, device=ctx.device(args.device), pretrained=args.pretrained)
+        out = materialize(
+            args.data, args.output, degrade=degrade, sr=sr, images=args.images, splits=args.splits,
+            image_format=None if args.format == "keep" else args.format, overwrite=args.overwrite, progress=not args.quiet,
+            dist=ctx,
+        )
+    finally:
+        ctx.close()
+    if ctx.is_main:
+        print(out)
     return 0

@@ -16,13 +16,20 @@ written losslessly (PNG by default) so no new JPEG artefacts confound the SR com
 
 Resumable: images whose output file exists are skipped, and ``output/materialize.json`` records the
 settings; rerunning with other settings into the same folder raises unless ``overwrite=True``.
+
+Sharded under torchrun (``torchrun --nproc_per_node N --no-python sr4det materialize ...``) as ``compare`` is
+(:mod:`sr4det.evaluation.distributed`): each rank degrades and super-resolves its contiguous shard of the images
+(one output file per image, written atomically, so ranks never write the same file), the source image sizes
+are gathered to rank 0, which alone writes ``materialize.json``, the split lists, the labels and
+``data.yaml`` / ``annotations.json``; a rank that raises fails the run on every rank with its message. The
+outputs are byte-identical to a single process's. Outside torchrun everything runs in one process.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,6 +38,9 @@ from ..data.io import IMAGE_EXTENSIONS, check_format, read_image, write_image
 from ..degradation import DegradationSpec
 from ..errors import DataError, InputError, ScaleError
 from ..transforms import Degrade, SRTransform
+
+if TYPE_CHECKING:
+    from ..evaluation.distributed import DistContext
 
 MANIFEST = "materialize.json"
 
@@ -80,7 +90,7 @@ def _write_text(path: Path, text: str) -> None:
     atomic_write(path, text)
 
 
-def _check_manifest(output: Path, config: dict[str, Any], overwrite: bool) -> None:
+def _check_manifest(output: Path, config: dict[str, Any], overwrite: bool, write: bool = True) -> None:
     manifest = output / MANIFEST
     if manifest.is_file() and not overwrite:
         old = json.loads(manifest.read_text())
@@ -89,10 +99,28 @@ def _check_manifest(output: Path, config: dict[str, Any], overwrite: bool) -> No
                 f"{output} was materialized with other settings ({old.get('config')}); "
                 "choose another output folder or pass overwrite=True (--overwrite)"
             )
-    _write_text(manifest, json.dumps({"config": config}, indent=2))
+    if write:
+        _write_text(manifest, json.dumps({"config": config}, indent=2))
 
 
-def _process_images(jobs: list[tuple[Path, Path]], pipe: _Pipeline, overwrite: bool, progress: bool) -> dict[Path, tuple[int, int]]:
+def _on_main(ctx: DistContext, fn, what: str) -> None:
+    """Run ``fn`` on rank 0 only; if it raises, every rank raises (the others a RankFailedError naming it)."""
+    ctx.step(lambda: fn() if ctx.is_main else None, what)
+
+
+def _process_images(jobs: list[tuple[Path, Path]], pipe: _Pipeline, overwrite: bool, progress: bool,
+                    ctx: DistContext) -> dict[Path, tuple[int, int]] | None:
+    """Run the pipeline on this rank's shard of the (source, target) pairs; returns the source (H, W) of every
+    image on rank 0 (gathered from all ranks), None on the others."""
+    mine = ctx.shard(jobs)
+    sizes = ctx.step(lambda: _process_shard(mine, pipe, overwrite, progress and ctx.is_main), "SR of the images")
+    parts = ctx.gather(sizes, "image sizes")
+    if parts is None:
+        return None
+    return {src: size for part in parts for src, size in part.items()}
+
+
+def _process_shard(jobs: list[tuple[Path, Path]], pipe: _Pipeline, overwrite: bool, progress: bool) -> dict[Path, tuple[int, int]]:
     """Run the pipeline on (source, target) pairs; returns the source (H, W) of every image."""
     from .._progress import tqdm
 
@@ -169,7 +197,7 @@ def _yolo_label_lines(label: Path, h: int, w: int, pipe: _Pipeline) -> list[str]
     return out
 
 
-def _materialize_yolo(yaml_path: Path, output: Path, pipe: _Pipeline, splits, fmt, overwrite, progress) -> Path:
+def _materialize_yolo(yaml_path: Path, output: Path, pipe: _Pipeline, splits, fmt, overwrite, progress, ctx: DistContext) -> Path:
     import yaml
 
     from ..data.datasets import _label_path
@@ -185,6 +213,7 @@ def _materialize_yolo(yaml_path: Path, output: Path, pipe: _Pipeline, splits, fm
         raise DataError(f"{yaml_path} has none of the splits train/val/test")
     new_cfg: dict[str, Any] = {"path": str(output.resolve())}
     targets: dict[Path, Path] = {}
+    lists: dict[Path, str] = {}
     for split in splits:
         entries = cfg[split] if isinstance(cfg[split], list) else [cfg[split]]
         new_entries = []
@@ -199,20 +228,25 @@ def _materialize_yolo(yaml_path: Path, output: Path, pipe: _Pipeline, splits, fm
             p = Path(str(entry))
             if p.is_absolute() or p.suffix == ".txt":  # rewrite as a list file of the new images
                 lst = output / f"{split}.txt"
-                _write_text(lst, "".join(f"{targets[f]}\n" for f in files))
+                lists[lst] = "".join(f"{targets[f]}\n" for f in files)
                 new_entries.append(lst.name)
             else:
                 new_entries.append(str(entry))
         new_cfg[split] = new_entries if len(new_entries) > 1 else new_entries[0]
     new_cfg["names"] = cfg["names"]
-    sizes = _process_images(list(targets.items()), pipe, overwrite, progress)
-    for src, dst in targets.items():
-        h, w = sizes[src]
-        lines = _yolo_label_lines(_label_path(src), h, w, pipe)
-        if lines or _label_path(src).is_file():
-            _write_text(_label_path(dst), "".join(line + "\n" for line in lines))
+    _on_main(ctx, lambda: [_write_text(lst, text) for lst, text in lists.items()], "writing the split lists")
+    sizes = _process_images(list(targets.items()), pipe, overwrite, progress, ctx)
     out_yaml = output / "data.yaml"
-    _write_text(out_yaml, yaml.safe_dump(new_cfg, sort_keys=False))
+
+    def finish() -> None:
+        for src, dst in targets.items():
+            h, w = sizes[src]
+            lines = _yolo_label_lines(_label_path(src), h, w, pipe)
+            if lines or _label_path(src).is_file():
+                _write_text(_label_path(dst), "".join(line + "\n" for line in lines))
+        _write_text(out_yaml, yaml.safe_dump(new_cfg, sort_keys=False))
+
+    _on_main(ctx, finish, "writing the labels and data.yaml")
     return out_yaml
 
 
@@ -231,7 +265,8 @@ def _scale_rle(seg: Any, h: int, w: int, pipe: _Pipeline) -> dict[str, Any]:
     return out
 
 
-def _materialize_coco(json_path: Path, images: Path | None, output: Path, pipe: _Pipeline, fmt, overwrite, progress) -> Path:
+def _materialize_coco(json_path: Path, images: Path | None, output: Path, pipe: _Pipeline, fmt, overwrite, progress,
+                      ctx: DistContext) -> Path:
     from ..data.datasets import _find_image_dir
 
     try:
@@ -248,41 +283,45 @@ def _materialize_coco(json_path: Path, images: Path | None, output: Path, pipe: 
         new_name = str(_out_name(Path(im["file_name"]), fmt))
         jobs.append((src, output / "images" / new_name))
         by_id[im["id"]] = (im, new_name)
-    sizes = _process_images(jobs, pipe, overwrite, progress)
-    new_images, dims = [], {}
-    for (src, _), im in zip(jobs, coco.get("images", []), strict=True):
-        h, w = sizes[src]
-        if (im.get("height"), im.get("width")) not in ((h, w), (None, None)):
-            raise DataError(f"{json_path}: image {im['file_name']} is {w}x{h} but the json says {im.get('width')}x{im.get('height')}")
-        oh, ow = pipe.out_size(h, w)
-        dims[im["id"]] = (h, w)
-        new_images.append({**im, "file_name": by_id[im["id"]][1], "height": oh, "width": ow})
-    f = pipe.factor
-    new_anns = []
-    for ann in coco.get("annotations", []):
-        if ann["image_id"] not in dims:
-            raise DataError(f"{json_path}: annotation {ann.get('id')} refers to unknown image {ann['image_id']}")
-        h, w = dims[ann["image_id"]]
-        ch, cw = pipe.crop_size(h, w)
-        x, y, bw, bh = ann["bbox"]
-        x0, x1 = np.clip([x, x + bw], 0, cw)
-        y0, y1 = np.clip([y, y + bh], 0, ch)
-        if x1 <= x0 or y1 <= y0:
-            continue
-        kept = (x1 - x0) * (y1 - y0) / max(bw * bh, 1e-12)  # share of the box left after the mod-crop
-        new = {**ann, "bbox": [float(x0 * f), float(y0 * f), float((x1 - x0) * f), float((y1 - y0) * f)]}
-        if "area" in ann:
-            new["area"] = float(ann["area"] * f * f * kept)
-        seg = ann.get("segmentation")
-        if isinstance(seg, list):
-            new["segmentation"] = [
-                (np.clip(np.asarray(poly, dtype=np.float64).reshape(-1, 2), 0, [cw, ch]) * f).reshape(-1).tolist() for poly in seg
-            ]
-        elif isinstance(seg, dict):
-            new["segmentation"] = _scale_rle(seg, h, w, pipe)
-        new_anns.append(new)
+    sizes = _process_images(jobs, pipe, overwrite, progress, ctx)
     out_json = output / "annotations.json"
-    _write_text(out_json, json.dumps({**coco, "images": new_images, "annotations": new_anns}))
+
+    def finish() -> None:
+        new_images, dims = [], {}
+        for (src, _), im in zip(jobs, coco.get("images", []), strict=True):
+            h, w = sizes[src]
+            if (im.get("height"), im.get("width")) not in ((h, w), (None, None)):
+                raise DataError(f"{json_path}: image {im['file_name']} is {w}x{h} but the json says {im.get('width')}x{im.get('height')}")
+            oh, ow = pipe.out_size(h, w)
+            dims[im["id"]] = (h, w)
+            new_images.append({**im, "file_name": by_id[im["id"]][1], "height": oh, "width": ow})
+        f = pipe.factor
+        new_anns = []
+        for ann in coco.get("annotations", []):
+            if ann["image_id"] not in dims:
+                raise DataError(f"{json_path}: annotation {ann.get('id')} refers to unknown image {ann['image_id']}")
+            h, w = dims[ann["image_id"]]
+            ch, cw = pipe.crop_size(h, w)
+            x, y, bw, bh = ann["bbox"]
+            x0, x1 = np.clip([x, x + bw], 0, cw)
+            y0, y1 = np.clip([y, y + bh], 0, ch)
+            if x1 <= x0 or y1 <= y0:
+                continue
+            kept = (x1 - x0) * (y1 - y0) / max(bw * bh, 1e-12)  # share of the box left after the mod-crop
+            new = {**ann, "bbox": [float(x0 * f), float(y0 * f), float((x1 - x0) * f), float((y1 - y0) * f)]}
+            if "area" in ann:
+                new["area"] = float(ann["area"] * f * f * kept)
+            seg = ann.get("segmentation")
+            if isinstance(seg, list):
+                new["segmentation"] = [
+                    (np.clip(np.asarray(poly, dtype=np.float64).reshape(-1, 2), 0, [cw, ch]) * f).reshape(-1).tolist() for poly in seg
+                ]
+            elif isinstance(seg, dict):
+                new["segmentation"] = _scale_rle(seg, h, w, pipe)
+            new_anns.append(new)
+        _write_text(out_json, json.dumps({**coco, "images": new_images, "annotations": new_anns}))
+
+    _on_main(ctx, finish, "writing annotations.json")
     return out_json
 
 
@@ -301,6 +340,8 @@ def materialize(
     pretrained: bool = True,
     overwrite: bool = False,
     progress: bool = True,
+    threads: int | None = None,
+    dist: DistContext | None = None,
 ) -> Path:
     """Write the Degrade + SR copy of a dataset (see the module docstring).
 
@@ -314,10 +355,14 @@ def materialize(
         image_format: output extension (``".png"``); None keeps each input's extension.
         tile, device, pretrained: for building the SRTransform from a spec.
         overwrite: recompute existing outputs and accept other settings than the folder's manifest.
-        progress: tqdm progress bar.
+        progress: tqdm progress bar (rank 0 only under torchrun).
+        threads: torch intra-op threads (default: torch's; under torchrun cores / ranks on the node).
+        dist: a :class:`~sr4det.evaluation.distributed.DistContext` (default:
+            :func:`~sr4det.evaluation.distributed.setup` from the environment: sharded under torchrun).
 
     Returns:
-        The new ``data.yaml`` (YOLO) or ``annotations.json`` (COCO).
+        The new ``data.yaml`` (YOLO) or ``annotations.json`` (COCO); the same path on every rank, written by
+        rank 0 after every rank finished its shard.
     """
     data, output = Path(data), Path(output)
     if not data.is_file():
@@ -326,12 +371,22 @@ def materialize(
         image_format = "." + image_format
     if image_format is not None and image_format.lower() not in IMAGE_EXTENSIONS:
         raise InputError(f"unsupported image format {image_format!r}; choose from {IMAGE_EXTENSIONS}")
-    pipe = _Pipeline(degrade, sr, tile, device, pretrained)
-    output.mkdir(parents=True, exist_ok=True)
-    config = {**pipe.config(), "source": str(data.resolve()), "image_format": image_format}
-    _check_manifest(output, config, overwrite)
-    if data.suffix.lower() in (".yaml", ".yml"):
-        return _materialize_yolo(data, output, pipe, splits, image_format, overwrite, progress)
-    if data.suffix.lower() == ".json":
-        return _materialize_coco(data, Path(images) if images else None, output, pipe, image_format, overwrite, progress)
-    raise InputError(f"{data}: expected a dataset .yaml (YOLO) or a COCO .json")
+    from ..evaluation.distributed import setup
+
+    ctx = dist if dist is not None else setup(threads)
+    try:
+        if device is None or isinstance(device, str):
+            device = ctx.device(device)  # cuda:LOCAL_RANK per rank under torchrun
+        pipe = _Pipeline(degrade, sr, tile, device, pretrained)
+        output.mkdir(parents=True, exist_ok=True)
+        config = {**pipe.config(), "source": str(data.resolve()), "image_format": image_format}
+        # every rank checks the settings, rank 0 alone (re)writes the manifest
+        ctx.step(lambda: _check_manifest(output, config, overwrite, write=ctx.is_main), "the settings check")
+        if data.suffix.lower() in (".yaml", ".yml"):
+            return _materialize_yolo(data, output, pipe, splits, image_format, overwrite, progress, ctx)
+        if data.suffix.lower() == ".json":
+            return _materialize_coco(data, Path(images) if images else None, output, pipe, image_format, overwrite, progress, ctx)
+        raise InputError(f"{data}: expected a dataset .yaml (YOLO) or a COCO .json")
+    finally:
+        if dist is None:
+            ctx.close()

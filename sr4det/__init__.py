@@ -26,7 +26,16 @@ from .errors import (
 )
 from .models import ModelCard, SRModel, create_model, get_card, list_models, load_model, register_model, resolve_model
 
-__version__ = "0.1.0"
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("sr4det")  # the one place the version is written is pyproject.toml
+    except PackageNotFoundError:  # a source tree on sys.path without `pip install`
+        return "0+unknown"
+
+
+__version__ = _version()
 
 # heavier parts load on first use so `import sr4det` stays fast
 _LAZY = {

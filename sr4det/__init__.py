@@ -26,6 +26,7 @@ from .errors import (
 )
 from .models import ModelCard, SRModel, create_model, get_card, list_models, load_model, register_model, resolve_model
 
+
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 

@@ -25,7 +25,7 @@ def _form() -> str:
     return "bar" if stream is not None and hasattr(stream, "isatty") and stream.isatty() else "lines"
 
 
-def tqdm(iterable: Any = None, *args: Any, **kwargs: Any):
+def tqdm(iterable: Any = None, *args: Any, **kwargs: Any) -> Any:
     """A tqdm bar on a terminal, a :class:`LineProgress` elsewhere (same arguments)."""
     form = _form()
     if form == "bar":

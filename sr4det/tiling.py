@@ -811,7 +811,7 @@ def upscale(
     device: str | torch.device | None = None,
     dtype: torch.dtype | None = None,
     channels_last: bool = False,
-):
+) -> torch.Tensor | np.ndarray:
     """Upscale ``image`` with ``model`` tile by tile, within a memory budget.
 
     Args:

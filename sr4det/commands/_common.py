@@ -5,8 +5,13 @@ from __future__ import annotations
 import argparse
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import InputError, ScaleError
+
+if TYPE_CHECKING:
+    from ..degradation import DegradationSpec
+    from ..models.wrapper import SRModel
 
 
 def add_model_args(parser: argparse.ArgumentParser, *, default_model: str | None = None) -> None:
@@ -34,7 +39,7 @@ def add_degradation_args(parser: argparse.ArgumentParser, *, seed: bool = False)
         parser.add_argument("--seed", type=int, default=0, help="noise seed: noise is a function of the seed and the image's pixels")
 
 
-def degradation_from_args(args: argparse.Namespace, scale: int, *, seed: int | None = None):
+def degradation_from_args(args: argparse.Namespace, scale: int, *, seed: int | None = None) -> DegradationSpec:
     """The :class:`~sr4det.degradation.DegradationSpec` of :func:`add_degradation_args` options at ``scale``."""
     from ..degradation import DegradationSpec
 
@@ -110,7 +115,7 @@ def check_writable_dir(folder: str | Path, flag: str) -> Path:
     return path
 
 
-def load_model_from_args(args: argparse.Namespace):
+def load_model_from_args(args: argparse.Namespace) -> SRModel:
     from ..models import resolve_model
 
     check_scale(args.scale)

@@ -54,7 +54,7 @@ def _outputs(inputs: list[Path]) -> list[str]:
     return stems
 
 
-def build(args: argparse.Namespace):
+def build(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     """(detector, SRDetector or None, tile) from the parsed options; checks every option before loading anything."""
     from ..detectors.ultralytics import UltralyticsDetector
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from ..errors import DataError, InputError, SR4DetError
 from ._common import (
@@ -59,7 +60,7 @@ def _check_format(fmt: str | None) -> None:
         raise InputError(f"--format {fmt!r} is not an image format sr4det writes; use one of {', '.join(e[1:] for e in IMAGE_EXTENSIONS)}")
 
 
-def half_dtype(model):
+def half_dtype(model: Any) -> Any:
     """The dtype ``--half`` runs ``model`` in: float16 off the CPU, bfloat16 on the CPU (where fp16 convolutions are
     missing or slow); :class:`InputError` naming the card field when the model card does not allow it."""
     import torch

@@ -101,7 +101,7 @@ class Detections:
                 pen.text((x1 + 2, top - ty1 + 1), text, fill=(255, 255, 255), font=font)
         return np.asarray(pil)
 
-    def plot(self, image: Any, *, conf: float = 0.0, ax: Any = None, **kw: Any):
+    def plot(self, image: Any, *, conf: float = 0.0, ax: Any = None, **kw: Any) -> Any:
         """Show :meth:`draw`'s picture on a matplotlib axes (a new figure when ``ax`` is None); returns the axes."""
         import matplotlib.pyplot as plt
 

@@ -21,6 +21,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from types import ModuleType
 
 from .._files import atomic_path, cache_root
 from ..errors import MissingDependencyError
@@ -77,7 +78,7 @@ def configure_ultralytics(config_dir: str | Path | None = None) -> Path:
     return folder
 
 
-def import_ultralytics():
+def import_ultralytics() -> ModuleType:
     """Configure (see :func:`configure_ultralytics`) and return the ``ultralytics`` module."""
     configure_ultralytics()
     try:

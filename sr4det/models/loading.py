@@ -11,7 +11,7 @@ import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -27,6 +27,9 @@ from ..errors import (  # noqa: F401 - ArchitectureMismatchError is re-exported 
     WeightsNotAvailableError,
 )
 from .card import ModelCard, PublishedWeights
+
+if TYPE_CHECKING:
+    from .wrapper import SRModel
 
 WEIGHTS_FORMAT = "sr4det-weights-v1"
 SHIPPED_DIR = Path(__file__).with_name("weights")
@@ -318,7 +321,7 @@ def load_model(
     arch: str | None = None,
     device: str | torch.device | None = None,
     dtype: torch.dtype | None = None,
-):
+) -> SRModel:
     """Load any supported weight file as an :class:`~sr4det.models.wrapper.SRModel` (eval mode).
 
     * sr4det files (saved by :func:`save_weights`, e.g. shipped or trained weights): architecture from the file.

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -16,6 +16,9 @@ from torch import nn
 from ..errors import InputError, ScaleError
 from ._detect import Detected
 from .card import ModelCard
+
+if TYPE_CHECKING:
+    from .wrapper import SRModel
 
 Factory = Callable[..., nn.Module]
 Detector = Callable[[dict[str, torch.Tensor]], "Detected | None"]
@@ -153,7 +156,7 @@ def create_model(
     device: str | torch.device | None = None,
     dtype: torch.dtype | None = None,
     **kwargs: Any,
-):
+) -> SRModel:
     """Build a zoo model wrapped in the common :class:`SRModel` contract, in eval mode.
 
     Args:
@@ -183,13 +186,13 @@ def create_model(
 
 
 def resolve_model(
-    spec,
+    spec: Any,
     scale: int | None = 4,
     *,
     pretrained: bool = True,
     device: str | torch.device | None = None,
     dtype: torch.dtype | None = None,
-):
+) -> SRModel:
     """Turn what a user typed into an SRModel: an SRModel (returned as is), a zoo name, or a weight-file path.
 
     Zoo names load pretrained weights by default (interpolation baselines need none); paths go through

@@ -12,6 +12,8 @@ The web app needs Flask (``pip install 'sr4det[mos]'``); it is imported only by 
 
 from __future__ import annotations
 
+from typing import Any
+
 from .create import create_study, degrade, parse_methods, prepare_hr
 from .report import format_report, mos_report, mos_table, plot_report, rater_agreement
 from .storage import ANCHORS, Study
@@ -33,14 +35,14 @@ __all__ = [
 ]
 
 
-def create_app(db, **kwargs):
+def create_app(db: Any, **kwargs: Any) -> Any:
     """The Flask app of a study (see :func:`sr4det.mos.app.create_app`)."""
     from .app import create_app as _create_app
 
     return _create_app(db, **kwargs)
 
 
-def serve(db, host: str = "127.0.0.1", port: int = 8765, **kwargs):
+def serve(db: Any, host: str = "127.0.0.1", port: int = 8765, **kwargs: Any) -> None:
     """Serve a study's rating page until interrupted (see :func:`sr4det.mos.app.serve`)."""
     from .app import serve as _serve
 

@@ -91,7 +91,7 @@ def _trusted_names(hosts: list[str]) -> set[str]:
     return out
 
 
-def create_app(db: str | Path, *, trusted_hosts: list[str] | None = None):
+def create_app(db: str | Path, *, trusted_hosts: list[str] | None = None) -> Any:
     """The Flask application for the study in ``db`` (raises DataError if it is not a study).
 
     ``trusted_hosts``: accepted ``Host`` header names (any port); other hosts get 400. :func:`serve` passes

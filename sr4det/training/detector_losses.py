@@ -47,7 +47,7 @@ class TrainingDetector(nn.Module):
         self.name = name
         self.train(False)
 
-    def train(self, mode: bool = True):  # always eval numerics, whatever the caller's mode
+    def train(self, mode: bool = True) -> TrainingDetector:  # always eval numerics, whatever the caller's mode
         super().train(False)
         return self
 

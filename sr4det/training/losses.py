@@ -163,7 +163,7 @@ class FeatureLoss(nn.Module):
         self.extractor = extractor.eval().requires_grad_(False)
         self.pixel = PixelLoss(kind)
 
-    def train(self, mode: bool = True):  # the extractor stays in eval mode (frozen BN statistics)
+    def train(self, mode: bool = True) -> FeatureLoss:  # the extractor stays in eval mode (frozen BN statistics)
         super().train(mode)
         self.extractor.eval()
         return self

@@ -7,6 +7,9 @@ The YAML holds the options of :class:`sr4det.evaluation.config.CompareConfig` (t
 ``${shared}`` expands to the shared
 data folder. SR weight files that do not exist are skipped with a warning (and listed in results.json);
 ``shipped_models: true`` adds every zoo model whose weights ship with sr4det at the configured scale.
+Conditions with their own detector: ``SR@LABEL=DETECTOR`` entries in ``sr`` (or in a ``conditions:`` list beside
+it), or ``SR@LABEL`` with ``detectors: {LABEL: PATH}``; a detector that is missing or does not load is an error
+(never skipped).
 Outputs and detections are cached by content, so rerunning after adding a model only computes the new model.
 
 Sharded over processes (each takes a contiguous part of the images; rank 0 evaluates and writes):
@@ -28,6 +31,7 @@ import yaml
 from sr4det._shared import shared_root
 from sr4det.commands.compare import summary
 from sr4det.errors import SR4DetError
+from sr4det.evaluation.conditions import SRSpec
 from sr4det.evaluation.config import ALIASES, CompareConfig, split_sr
 from sr4det.evaluation.distributed import env_world_size
 from sr4det.models.loading import SHIPPED_DIR
@@ -41,6 +45,8 @@ def _expand(value):
         return value.replace("${shared}", str(shared_root()))
     if isinstance(value, list):
         return [_expand(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _expand(v) for k, v in value.items()}
     return value
 
 
@@ -53,10 +59,11 @@ def load_config(path: str | Path) -> dict:
 
 
 def resolve_sr(cfg: dict) -> tuple[list[str], list[str]]:
-    """(SR specs to run, specs skipped because their weight file is missing)."""
+    """(SR specs to run: ``sr`` then ``conditions``, specs skipped because their SR weight file is missing).
+    Only SR weights are skipped: the detector of an ``SR@LABEL=DETECTOR`` entry is checked (an error) later."""
     specs, skipped = [], []
-    for spec in split_sr(cfg.get("sr", ["bicubic"])):
-        path = spec.split("=", 1)[1] if "=" in spec else spec
+    for spec in split_sr(cfg.get("sr", ["bicubic"])) + split_sr(cfg.get("conditions") or []):
+        path = SRSpec.parse(spec).source
         if ("/" in path or path.endswith((".pth", ".pt", ".safetensors", ".pb"))) and not Path(path).exists():
             warnings.warn(f"SR weights not found, condition skipped: {spec}", stacklevel=2)
             skipped.append(spec)
@@ -64,7 +71,7 @@ def resolve_sr(cfg: dict) -> tuple[list[str], list[str]]:
         specs.append(spec)
     if cfg.get("shipped_models"):
         scale = int(cfg.get("scale", 4))
-        names = {s.split("=", 1)[0] for s in specs}
+        names = {SRSpec.parse(s).name for s in specs}
         for p in sorted(SHIPPED_DIR.glob(f"*_x{scale}.pt")):
             name = p.stem.rsplit("_x", 1)[0]
             if name not in names:
@@ -78,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=None, help="only the first N images (quick check)")
     ap.add_argument("--out", default=None, help="override the config's output folder")
     ap.add_argument("--detector", default=None, help="override the config's detector (e.g. to score the same SR with another one)")
-    ap.add_argument("--sr", default=None, help="override the SR list (comma-separated; shipped models are then not added)")
+    ap.add_argument("--sr", default=None, help="override the SR list and `conditions` (comma-separated; shipped models are "
+                                               "then not added)")
     ap.add_argument("--bootstrap", type=int, default=None)
     ap.add_argument("--device", default=None)
     ap.add_argument("--cache", default=None)
@@ -89,11 +97,12 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_config(args.config)
         if args.sr is not None:
             cfg["shipped_models"] = False
+            cfg["conditions"] = []
         for key in ("limit", "out", "detector", "sr", "bootstrap", "device", "cache", "threads"):
             if getattr(args, key) is not None:
                 cfg[key] = getattr(args, key)
         specs, skipped = resolve_sr(cfg)
-        opts = {k: v for k, v in cfg.items() if k not in _PIPELINE_KEYS}
+        opts = {k: v for k, v in cfg.items() if k not in _PIPELINE_KEYS and k != "conditions"}
         config = CompareConfig.from_mapping(
             {"out": "runs/compare", **opts, "sr": specs, "progress": not args.quiet,
              "extra_config": {"pipeline_config": str(args.config), "skipped_sr": skipped}}, what=str(args.config))

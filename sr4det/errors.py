@@ -54,5 +54,9 @@ class DetectorError(SR4DetError, RuntimeError):
     """A detector that cannot be loaded or run."""
 
 
+class DetectorMismatchError(SR4DetError, ValueError):
+    """Detectors of one comparison that cannot be compared: their class lists differ."""
+
+
 class MissingDependencyError(SR4DetError, ImportError):
     """An optional package is needed for this feature (the message names the pip package)."""

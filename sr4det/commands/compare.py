@@ -18,7 +18,9 @@ def add_parser(sub) -> None:
         help="COCO mAP of hr / lr / bicubic / SR models through one detector, with bootstrap CIs and cost",
         description=(
             "HR images are mod-cropped to the scale; LR = MATLAB-bicubic x1/s (optionally blur, noise, JPEG). "
-            "Conditions: hr, lr (given to the detector as is), bicubic, and each --sr model. Detections are mapped to "
+            "Conditions: hr, lr (given to the detector as is), bicubic, and each --sr model; an --sr entry "
+            "SR@LABEL=DETECTOR (SR: a model, hr or lr) scores that input with its own detector as condition SR@LABEL. "
+            "Detections are mapped to "
             "the HR frame and scored with pycocotools; deltas vs bicubic and vs lr carry paired bootstrap 95% CIs. "
             "Writes OUT/results.json, OUT/report.md and PNG plots. SR outputs and detections are cached by content. "
             "Under torchrun (torchrun --nproc_per_node N --no-python sr4det compare ...) the images are sharded over "

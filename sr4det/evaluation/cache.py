@@ -63,13 +63,21 @@ def detector_identity(detector: Any) -> str | None:
     if not isinstance(cfg, dict):
         return None
     cfg = dict(cfg)
-    w = cfg.get("weights")
-    if isinstance(w, str) and Path(w).exists():
-        p = Path(w)
-        files = sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else [p]
-        cfg["weights_sha256"] = cache_key([(q.name, file_sha256(q)) for q in files])
-        cfg["weights"] = p.name  # the path itself does not change the outputs
+    digest = weights_digest(cfg.get("weights"))
+    if digest is not None:
+        cfg["weights_sha256"] = digest
+        cfg["weights"] = Path(cfg["weights"]).name  # the path itself does not change the outputs
     return cache_key(type(detector).__name__, cfg)
+
+
+def weights_digest(weights: Any) -> str | None:
+    """Content hash of local detector weights (a file, or every file of a folder such as an OpenVINO export, by
+    name and sha256), or None when ``weights`` is not a local path. Part of :func:`detector_identity`."""
+    if not isinstance(weights, str) or not Path(weights).exists():
+        return None
+    p = Path(weights)
+    files = sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else [p]
+    return cache_key([(q.name, file_sha256(q)) for q in files])
 
 
 class CompareCache:

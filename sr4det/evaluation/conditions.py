@@ -4,11 +4,15 @@
 * ``lr``: the degraded image given to the detector as is (the detector's own resize decides); its boxes are
   multiplied by ``scale`` into the HR frame.
 * ``bicubic`` and one condition per SR model: LR upscaled x``scale`` back to the HR size.
+
+Any of them can bring its own detector (``SR@LABEL=DETECTOR``, see :meth:`SRSpec.parse`): the same input scored
+with another detector, e.g. one fine-tuned on degraded images, under the condition name ``SR@LABEL``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -20,6 +24,13 @@ from ..degradation import DegradationSpec
 from ..errors import InputError
 
 RESERVED = ("hr", "lr")
+#: label of the run's own detector (``--detector``) in results.json; not available to conditions
+MAIN_DETECTOR = "main"
+#: a detector label: letters, digits, ``_`` and ``-``
+LABEL_RE = re.compile(r"[A-Za-z0-9_-]+")
+# SR@LABEL or SR@LABEL=DETECTOR (SR itself may be NAME=WEIGHTS); the first "@" followed by a valid label and then
+# "=" or the end
+_WITH_DETECTOR = re.compile(r"(?P<sr>.+?)@\s*(?P<label>[A-Za-z0-9_-]+)\s*(?:=(?P<det>.*))?", re.S)
 
 
 Degradation = DegradationSpec
@@ -32,28 +43,79 @@ those of ``Degrade``, ``materialize`` and the ultralytics hook for the same spec
 
 @dataclass(frozen=True)
 class SRSpec:
-    """One SR condition: ``name`` in the results, and where the model comes from.
+    """One condition of the ``sr`` list: ``name`` in the results, where the model comes from, and its detector.
 
     ``source`` is a zoo name (``"bicubic"``, ``"espcn"``: pretrained weights unless the model has none) or a
-    weight file (anything :func:`sr4det.load_model` reads).
+    weight file (anything :func:`sr4det.load_model` reads); with a detector label it may also be ``"hr"`` or
+    ``"lr"`` (those inputs scored with that detector). ``detector``: the label of the condition's own detector
+    (None: the run's detector); ``detector_source``: where that detector comes from when the spec says it
+    (``SR@LABEL=DETECTOR``), else None (the label is defined elsewhere: ``detectors={LABEL: ...}``).
     """
 
     name: str
     source: str
+    detector: str | None = None
+    detector_source: str | None = None
+
+    @property
+    def input(self) -> str:
+        """``"hr"``, ``"lr"`` or ``"sr"``: which image the detector sees."""
+        return self.source if self.detector is not None and self.source in RESERVED else "sr"
 
     @classmethod
     def parse(cls, text: str) -> SRSpec:
-        """``"espcn"``, ``"path/to/CRAFT.pth"`` (named after the file stem) or ``"name=path"``."""
+        """Parse one entry of ``--sr`` / the ``sr`` list.
+
+        * ``"espcn"``, ``"path/to/CRAFT.pth"`` (named after the file stem) or ``"name=path"``: an SR model scored with
+          the run's detector (as before detectors per condition existed).
+        * ``"SR@LABEL=DETECTOR"``: ``SR`` (a zoo name, a weight file, ``hr`` or ``lr``) scored with the detector
+          ``DETECTOR`` (a path or official name, as ``--detector``), under the name ``SR@LABEL``
+          (``bicubic@adapted=runs/adapted.pt`` -> condition ``bicubic@adapted``).
+        * ``"name=path@LABEL=DETECTOR"``: the same for named SR weights (condition ``name@LABEL``).
+        * ``"SR@LABEL"`` / ``"name=path@LABEL"``: the detector of label ``LABEL`` given elsewhere (another entry's
+          ``@LABEL=DETECTOR`` or the ``detectors`` option).
+
+        ``@`` starts a detector label only when a label (letters, digits, ``_``, ``-``) follows it and then ``=`` or
+        the end; an existing file whose name contains ``@`` stays a weight file.
+        """
         text = text.strip()
         if not text:
             raise InputError("empty SR model spec")
+        m = _WITH_DETECTOR.fullmatch(text)
+        if m is None or _existing(text) or ("=" in text and _existing(text.split("=", 1)[1].strip())):
+            return cls._parse_sr(text)
+        label, det = m["label"], m["det"]
+        if label == MAIN_DETECTOR:
+            raise InputError(f"{text!r}: the detector label {MAIN_DETECTOR!r} is reserved for the run's --detector; "
+                             "pick another label (plain SR names already use that detector)")
+        if det is not None and not det.strip():
+            raise InputError(f"{text!r}: nothing after '='; write SR@{label}=DETECTOR with the detector's path, or "
+                             f"SR@{label} with {label!r} defined elsewhere")
+        sr = m["sr"].strip()
+        if sr in RESERVED:
+            base = cls(sr, sr)
+        else:
+            base = cls._parse_sr(sr)
+            if base.source in RESERVED:
+                raise InputError(f"{text!r}: {base.source!r} is an input, not SR weights; write {base.source}@{label}=DETECTOR")
+        return cls(f"{base.name}@{label}", base.source, label, None if det is None else det.strip())
+
+    @classmethod
+    def _parse_sr(cls, text: str) -> SRSpec:
+        """``"espcn"``, ``"path/to/CRAFT.pth"`` (named after the file stem) or ``"name=path"``."""
         if "=" in text:
             name, source = (t.strip() for t in text.split("=", 1))
         else:
             source = text
             name = Path(text).stem if _looks_like_path(text) else text
+        if not name or not source:
+            raise InputError(f"SR model spec {text!r}: write NAME=WEIGHTS, a zoo name or a weight file")
+        if "@" in name and not ("=" not in text and _looks_like_path(text)):
+            raise InputError(f"SR model spec {text!r}: '@' starts a detector label (SR@LABEL=DETECTOR, LABEL of letters, "
+                             "digits, '_' and '-'); condition names may not contain it otherwise")
         if name in RESERVED:
-            raise InputError(f"SR condition name {name!r} is reserved (conditions 'hr' and 'lr' always exist)")
+            raise InputError(f"SR condition name {name!r} is reserved (conditions 'hr' and 'lr' always exist; "
+                             f"{name}@LABEL=DETECTOR scores {name} with another detector)")
         return cls(name, source)
 
     def load(self, scale: int, device: str | torch.device | None = None):
@@ -64,6 +126,13 @@ class SRSpec:
             return resolve_model(self.source, scale, pretrained=True, device=device)
         except KeyError as exc:
             raise InputError(f"SR condition {self.name!r}: {exc.args[0]}") from None
+
+
+def _existing(text: str) -> bool:
+    try:
+        return "@" in text and Path(text.strip()).expanduser().exists()
+    except OSError:
+        return False
 
 
 def _looks_like_path(text: str) -> bool:
@@ -129,11 +198,13 @@ class Condition:
     """One compared condition: what image the detector sees for each dataset image, and its cache key.
 
     ``detector``: a detector of this condition's own (None: the run's detector); the cache keys its detections
-    by that detector's identity.
+    by that detector's identity. ``detector_label``: its name in results.json (default: the part of ``name``
+    after ``@``, else ``name``).
     """
 
     name: str
     detector: object | None = None
+    detector_label: str | None = None
 
     kind: ClassVar[str] = ""
     #: boxes of this condition's detections are multiplied by the scale into the HR frame
@@ -218,6 +289,21 @@ class SRCondition(Condition):
         return run_sr(self.model, lr, tile)
 
 
-def standard_conditions(sr: list[SRSpec]) -> list[Condition]:
-    """``hr``, ``lr`` and one :class:`SRCondition` per spec, in the order of the results."""
-    return [HRCondition("hr"), LRCondition("lr"), *(SRCondition(s.name, spec=s) for s in sr)]
+def standard_conditions(sr: list[SRSpec], detectors: dict[str, object] | None = None) -> list[Condition]:
+    """``hr``, ``lr`` and one condition per spec, in the order of the results. A spec with a detector label gets
+    ``detectors[label]`` (see :func:`~.condition_detectors.resolve_detectors`) as its own detector."""
+    out: list[Condition] = [HRCondition("hr"), LRCondition("lr")]
+    for s in sr:
+        det = None
+        if s.detector is not None:
+            if detectors is None or s.detector not in detectors:
+                raise InputError(f"condition {s.name!r}: no detector {s.detector!r}; resolve the labels first "
+                                 "(resolve_detectors) or write SR@LABEL=DETECTOR")
+            det = detectors[s.detector]
+        if s.input == "hr":
+            out.append(HRCondition(s.name, det, s.detector))
+        elif s.input == "lr":
+            out.append(LRCondition(s.name, det, s.detector))
+        else:
+            out.append(SRCondition(s.name, det, s.detector, spec=s))
+    return out

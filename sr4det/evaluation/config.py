@@ -31,6 +31,33 @@ def split_sr(value: str | Sequence[str]) -> list[str]:
     return [s.strip() for s in items if s and s.strip()]
 
 
+def parse_detectors(value: str | Mapping[str, str] | Sequence[str] | None) -> dict[str, str]:
+    """``"a=x.pt,b=y"``, ``["a=x.pt"]`` or ``{"a": "x.pt"}`` -> ``{"a": "x.pt"}`` (labels of ``SR@LABEL`` entries)."""
+    if not value:
+        return {}
+    if isinstance(value, Mapping):
+        items = [(str(k).strip(), v) for k, v in value.items()]
+    else:
+        items = []
+        for entry in split_sr(value):
+            label, eq, path = entry.partition("=")
+            if not eq:
+                raise InputError(f"detectors entry {entry!r}: write LABEL=PATH (e.g. adapted=runs/adapted.pt)")
+            items.append((label.strip(), path))
+    out: dict[str, str] = {}
+    for label, path in items:
+        if not isinstance(path, str) or not path.strip():
+            raise InputError(f"detector {label!r}: give its path (a .pt file, OpenVINO folder, .onnx file or official name)")
+        if label in out and out[label] != path.strip():
+            raise InputError(f"detector label {label!r} is given twice ({out[label]} and {path.strip()})")
+        out[label] = path.strip()
+    from .condition_detectors import check_label
+
+    for label in out:
+        check_label(label)
+    return out
+
+
 @dataclass
 class CompareConfig:
     """Every option of ``sr4det compare``; the field order is the order of ``--help``."""
@@ -45,7 +72,12 @@ class CompareConfig:
     iou: float = _opt(0.7, "detector NMS IoU", type=float)
     max_det: int = _opt(300, "detections per image", type=int)
     scale: int = _opt(4, "SR factor; LR = HR downscaled by it", flags=("-s",), type=int)
-    sr: str | list[str] = _opt("bicubic", "comma-separated SR models: zoo names, weight files, or name=path")
+    sr: str | list[str] = _opt("bicubic", "comma-separated SR models: zoo names, weight files, or name=path; "
+                                          "SR@LABEL=DETECTOR (also hr@LABEL=..., lr@LABEL=...) scores that input with its "
+                                          "own detector as condition SR@LABEL")
+    detectors: str | dict[str, str] | None = _opt(None, "comma-separated LABEL=PATH: detectors that --sr entries SR@LABEL use "
+                                                "(same settings as --detector; same class list required)")
+    conditions: str | list[str] = _opt([], "more entries of `sr` (YAML: a `conditions:` list beside `sr:`)", cli=False)
     limit: int | None = _opt(None, "only the first N images", type=int)
     device: str | None = _opt(None, "device for SR and detector (cpu, cuda:0); default: the libraries' choice "
                                     "(under torchrun: cuda:LOCAL_RANK when CUDA exists)")
@@ -126,7 +158,10 @@ class CompareConfig:
                 raise InputError(f"compare needs `{name}`")
         if isinstance(self.scale, bool) or not isinstance(self.scale, int) or self.scale < 1:
             raise ScaleError(f"scale must be a positive integer such as 2 or 4, got {self.scale!r}")
-        self.sr = split_sr(self.sr)
+        self.sr = split_sr(self.sr) + split_sr(self.conditions)
+        self.conditions = []
+        self.detectors = parse_detectors(self.detectors)
+        self.specs()  # bad SR@LABEL=DETECTOR syntax and unknown detector labels fail here, before anything loads
         if isinstance(self.tile, str) or self.tile is None:
             self.tile = parse_tile(str(self.tile))
         if self.bootstrap < 0:
@@ -135,6 +170,16 @@ class CompareConfig:
             raise InputError(f"threads must be >= 1, got {self.threads}")
         self.degradation()  # bad degradation options fail here
         return self
+
+    def specs(self) -> list:
+        """The parsed ``sr`` entries (:meth:`~.conditions.SRSpec.parse`), their detector labels checked against
+        ``detectors`` (nothing is loaded)."""
+        from .condition_detectors import detector_sources
+        from .conditions import SRSpec
+
+        specs = [SRSpec.parse(s) for s in self.sr]
+        detector_sources(specs, self.detectors)
+        return specs
 
     def degradation(self):
         from .conditions import Degradation
@@ -160,13 +205,14 @@ class CompareConfig:
         try:
             device = ctx.device(self.device)
             gt = load_dataset(self.data, images=self.images, split=self.split)
-            det = UltralyticsDetector(self.detector, imgsz=self.imgsz, conf=self.conf, iou=self.iou, max_det=self.max_det,
-                                      device=device)
+            settings = {"imgsz": self.imgsz, "conf": self.conf, "iou": self.iou, "max_det": self.max_det, "device": device}
+            det = UltralyticsDetector(self.detector, **settings)
             return compare(
                 gt, det, sr=self.sr, scale=self.scale, out_dir=Path(self.out), degradation=self.degradation(),
                 backend=self.backend, class_map=self.class_map, n_resamples=self.bootstrap, seed=self.seed,
                 cache_dir=self.cache, tile=self.tile, device=self.device, limit=self.limit, progress=self.progress,
                 extra_config=self.extra_config or None, mos=self.mos, save_images=self.save_images, dist=ctx,
+                detectors=self.detectors or None, detector_loader=lambda path: UltralyticsDetector(path, **settings),
             )
         finally:
             ctx.close()

@@ -138,6 +138,7 @@ def render_markdown(results: CompareResult | dict[str, Any], examples: str | Non
         lines += ["", "Cost not measured on " + ", ".join(f"{k} images of {n}" for n, k in unmeasured.items())
                   + ": their outputs came from cache entries of an older sr4det (timings with the warm-up, whole-process memory). "
                   "The cost columns average the other images; use a fresh `--cache` folder to measure all."]
+    lines += _by_detector(results)
     for base, rows in deltas.items():
         ref = base.removeprefix("vs_")
         lines += ["", f"## Deltas {base.replace('_', ' ')} ({level}% CI)", "",
@@ -172,6 +173,34 @@ def render_markdown(results: CompareResult | dict[str, Any], examples: str | Non
                   f"bicubic, with the detector's boxes (score >= {EXAMPLE_CONF}).", "", f"![example crops]({examples})"]
     lines += ["", "n/a: undefined (e.g. no objects of that size); never averaged in as -1.", ""]
     return "\n".join(lines)
+
+
+def _by_detector(results: dict[str, Any]) -> list[str]:
+    """The conditions grouped by detector (only when some condition brings its own detector): each detector's
+    weights and digest, then AP with each input (rows) through each detector (columns)."""
+    dets = results["config"].get("detectors") or {}
+    if len(dets) < 2:
+        return []
+    conds = results["conditions"]
+    lines = ["", "## Conditions by detector", "",
+             "Conditions named `INPUT@LABEL` run INPUT through detector LABEL (`main`: the run's `--detector`); every "
+             "detector sees the same images and is scored on the same image set, so the deltas below stay paired.", "",
+             "| detector | weights | sha256 | imgsz / conf / iou / max_det | conditions |", "|---|---|---|---|---|"]
+    rows: dict[str, dict[str, str]] = {}
+    for label, d in dets.items():
+        st = d.get("settings") if isinstance(d.get("settings"), dict) else {}
+        setting = " / ".join(_f(st.get(k)) for k in ("imgsz", "conf", "iou", "max_det"))
+        sha = f"`{d['weights_sha256'][:16]}`" if d.get("weights_sha256") else "n/a"
+        lines.append(f"| {label} | `{d.get('path') or d.get('type')}` | {sha} | {setting} | {', '.join(d.get('conditions', []))} |")
+        for name in d.get("conditions", []):
+            base = name.removesuffix(f"@{label}") if label != "main" else name
+            rows.setdefault(base, {})[label] = name
+    labels = list(dets)
+    lines += ["", "AP (IoU .50:.95) of each input through each detector:", "",
+              "| input | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
+    for base, by in rows.items():
+        lines.append(f"| {base} | " + " | ".join(_f(conds.get(by[k], {}).get("AP")) if k in by else "" for k in labels) + " |")
+    return lines
 
 
 def write_report(results: CompareResult | dict[str, Any], out_dir: str | Path) -> list[Path]:

@@ -9,12 +9,16 @@ from typing import Any
 
 from .._files import atomic_write
 
-SCHEMA = "sr4det-compare-v1"
+#: v2 (conditions with their own detector) adds ``conditions.<name>.detector`` (the label of the detector that
+#: scored the condition, ``main`` for the run's ``--detector``) and ``config.detectors`` (label -> ``type``, ``path``,
+#: ``weights_sha256``, ``settings``, ``cache_identity``, ``conditions``); everything of v1 is unchanged.
+SCHEMA = "sr4det-compare-v2"
 
 
 @dataclass
 class CompareResult:
-    """Everything a comparison measured; the field order is the key order of ``results.json`` (schema v1).
+    """Everything a comparison measured; the field order is the key order of ``results.json`` (schema v2, see
+    :data:`SCHEMA`).
 
     ``conditions``: name -> metrics (COCO AP/AR, PSNR/SSIM, cost, cache hits); ``deltas``: ``vs_bicubic`` /
     ``vs_lr`` -> condition -> AP/AP50 delta with paired-bootstrap CI and PSNR delta; ``per_class``: category id
@@ -41,7 +45,7 @@ class CompareResult:
         return len(self.skipped_images)
 
     def to_json(self) -> dict[str, Any]:
-        """The ``results.json`` dict (plain JSON types, schema ``sr4det-compare-v1``)."""
+        """The ``results.json`` dict (plain JSON types, schema ``sr4det-compare-v2``)."""
         return {
             "schema": self.schema,
             "conditions": self.conditions,

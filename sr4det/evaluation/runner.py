@@ -38,7 +38,8 @@ from ..detectors.base import Detections, Detector
 from ..errors import DataError, DetectorError, InputError
 from . import coco
 from .cache import CompareCache, default_cache_dir, det_key, detector_identity, hr_key, lr_key
-from .conditions import Condition, Degradation, SRSpec, standard_conditions, tiler
+from .condition_detectors import check_class_lists, detector_label, detector_record, resolve_detectors
+from .conditions import MAIN_DETECTOR, Condition, Degradation, SRSpec, standard_conditions, tiler
 from .distributed import DistContext, RankFailedError, setup
 from .result import SCHEMA, CompareResult
 
@@ -244,6 +245,7 @@ class Comparison:
         names = [c.name for c in conditions]
         if len(set(names)) != len(names):
             raise InputError(f"SR condition names must be unique, got {[n for n in names if n not in ('hr', 'lr')]}")
+        check_class_lists(detector, conditions)  # conditions with their own detector: before any work
         self.source_gt = gt
         self.gt = gt.head(limit).mod_crop(scale)
         self.detector = detector
@@ -316,7 +318,7 @@ class Comparison:
         from .._progress import tqdm
 
         run = ConditionRun(cond.name, cond.kind)
-        run.info = cond.load(self.scale, device=self.device)
+        run.info = {**cond.load(self.scale, device=self.device), "detector": detector_label(cond)}
         detector = cond.detector or self.detector
         det_id = self.det_ids[id(detector)]
         warm: set[str] = set()
@@ -547,8 +549,21 @@ class Comparison:
             "sr_backend": self.sr_backend, "device": None if device is None else str(device),
             "memory": self.memory_kind, "psnr_ssim": f"Y channel (BT.601), uint8, border shave {self.scale}",
             "cache_dir": None if self.cache.root is None else str(self.cache.root),
-            "world_size": self.dist.world_size, **(self.extra_config or {}),
+            "world_size": self.dist.world_size, "detectors": self._detector_records(), **(self.extra_config or {}),
         }
+
+    def _detector_records(self) -> dict[str, dict[str, Any]]:
+        """label -> the detector's path, weights digest, settings and cache identity, and the conditions it scored
+        (``main``: the run's detector)."""
+        out: dict[str, dict[str, Any]] = {}
+        for c in self.conditions:
+            label = detector_label(c)
+            if label not in out:
+                out[label] = {**detector_record(c.detector or self.detector), "conditions": []}
+            out[label]["conditions"].append(c.name)
+        if MAIN_DETECTOR in out:  # the run's detector first
+            out = {MAIN_DETECTOR: out.pop(MAIN_DETECTOR), **out}
+        return out
 
     def write_examples(self, out_dir: Path, result: CompareResult, runs: list[ConditionRun], hr_keys: dict[int, str],
                        n: int = 3) -> Path | None:
@@ -560,7 +575,8 @@ class Comparison:
         target = out_dir / "examples.png"
         target.unlink(missing_ok=True)  # never link a stale figure
         by_name = {c.name: c for c in self.conditions}
-        sr = [c.name for c in self.conditions if c.kind == "sr" and c.name != "bicubic"]
+        # the figure compares SR outputs through one detector: conditions with their own detector are left out
+        sr = [c.name for c in self.conditions if c.kind == "sr" and c.name != "bicubic" and c.detector is None]
         if "bicubic" not in by_name or by_name["bicubic"].kind != "sr" or not sr:
             return None
         best = max(sr, key=lambda k: (result.conditions[k].get("AP") is not None, result.conditions[k].get("AP") or 0.0))
@@ -683,6 +699,8 @@ def compare(
     conditions: Sequence[Condition] | None = None,
     threads: int | None = None,
     dist: DistContext | None = None,
+    detectors: dict[str, Any] | None = None,
+    detector_loader: Any = None,
 ) -> dict[str, Any]:
     """Measure detection accuracy, image quality and cost of ``hr``, ``lr``, ``bicubic`` and each SR model.
 
@@ -694,7 +712,9 @@ def compare(
         detector: any :class:`~sr4det.detectors.base.Detector` (uint8 RGB (H, W, 3) in, boxes in that frame out).
             Its ``config`` dict (if any) is recorded and keys the detection cache.
         sr: SR conditions: zoo names, weight files or ``name=path`` (:meth:`SRSpec.parse`); ``"bicubic"`` is
-            always added as the baseline.
+            always added as the baseline. ``SR@LABEL=DETECTOR`` (also ``hr@LABEL=...``, ``lr@LABEL=...``,
+            ``name=path@LABEL=...``) scores that input with its own detector under the name ``SR@LABEL``;
+            ``SR@LABEL`` takes the detector of ``LABEL`` from another entry or from ``detectors``.
         scale: SR factor; the degradation shrinks by it.
         out_dir: where ``results.json``, ``report.md`` and the plots go (None: nothing written).
         degradation: the LR maker (default MATLAB bicubic x1/scale).
@@ -714,6 +734,12 @@ def compare(
         conditions: the conditions instead of ``hr``, ``lr`` and ``sr`` (:func:`~.conditions.standard_conditions`).
         threads: torch intra-op threads (default: torch's; under torchrun cores / ranks on the node).
         dist: a :class:`~.distributed.DistContext` (default: :func:`~.distributed.setup` from the environment).
+        detectors: label -> detector (a path, or a Detector object) for the labels of ``SR@LABEL`` entries.
+        detector_loader: ``loader(path) -> Detector`` for detector paths (default: an ``UltralyticsDetector`` with
+            the settings of ``detector``). Each distinct path is loaded once; every own detector must have the class
+            list of ``detector``. Unknown labels, detectors that do not load and other class lists raise before any
+            work (:class:`~sr4det.errors.InputError`, :class:`~sr4det.errors.DetectorError` or
+            :class:`~sr4det.errors.WeightsNotAvailableError`, :class:`~sr4det.errors.DetectorMismatchError`).
 
     Returns:
         The results dict (:meth:`CompareResult.to_json`, also written to ``out_dir/results.json``):
@@ -725,7 +751,10 @@ def compare(
         specs = [s if isinstance(s, SRSpec) else SRSpec.parse(s) for s in sr]
         if not any(s.name == "bicubic" for s in specs):
             specs.insert(0, SRSpec("bicubic", "bicubic"))
-        conditions = standard_conditions(specs)
+        conditions = standard_conditions(specs, resolve_detectors(specs, detector, detectors, detector_loader))
+    elif detectors:
+        raise InputError("`detectors` labels the detectors of `sr` entries; with `conditions` set each condition's "
+                         "`detector` instead")
     ctx = dist if dist is not None else setup(threads)
     try:
         cache = CompareCache.from_option(cache_dir, clean_orphans=ctx.local_rank == 0)

@@ -1,0 +1,262 @@
+"""Adapt a YOLO detector to degraded input: fine-tune it with ultralytics on images that went through Degrade (+ SR).
+
+The lever a practitioner pulls instead of (or besides) SR: the detector learns the statistics of the images it will
+see. :func:`adapt_detector` runs the whole chain
+
+1. ``detector`` -> a trainable ``ultralytics.YOLO`` (:func:`sr4det.detectors.recover.trainable_yolo`: an OpenVINO
+   export is rebuilt with dequantised weights and re-inserted BatchNorms, re-estimated on the *training* images);
+2. ``data`` (a COCO json such as ``coco_train160`` or an ultralytics yaml) -> a writable ultralytics dataset under
+   ``out/data`` (:func:`sr4det.hooks.yolo_data.yolo_dataset`; images are linked, never copied or modified);
+3. the ultralytics hook (:func:`sr4det.hooks.attach`) makes every training (and the final validation) image
+   ``Degrade(scale)`` then ``sr`` at its original resolution, before ultralytics' own resize and augmentation:
+   ``sr="bicubic"`` (default) or any SR model = the input of that ``compare`` condition; ``"lr"`` trains on the
+   LR images themselves; ``"hr"`` fine-tunes on the original images (a control: same schedule, no degradation);
+4. ``YOLO.train`` for ``epochs`` (ultralytics defaults otherwise: optimizer ``auto``, mosaic, warm-up), without
+   per-epoch validation by default (the training split is also the validation split; coco128 stays untouched for
+   evaluation);
+5. ``out/adapted.pt`` (ultralytics' ``last.pt``: EMA weights, what ``UltralyticsDetector`` loads) and
+   ``out/adapted.json`` (command, settings, epochs, wall time, seconds per epoch, digests, final metrics).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .._files import atomic_write
+from ..errors import InputError, ScaleError
+
+RESULT = "adapted.json"
+WEIGHTS = "adapted.pt"
+CONDITIONS = ("hr", "lr")  # --sr values that are no SR model
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _check(scale: int, epochs: int, imgsz: int, batch: int, threads: int | None) -> None:
+    if not isinstance(scale, int) or scale < 1:
+        raise ScaleError(f"scale must be a positive integer such as 2 or 4, got {scale!r}")
+    if epochs < 1:
+        raise InputError(f"epochs must be >= 1, got {epochs}")
+    if imgsz < 32 or imgsz % 32:
+        raise InputError(f"imgsz must be a multiple of 32 (the YOLO stride) and >= 32, got {imgsz}")
+    if batch < 1:
+        raise InputError(f"batch must be >= 1, got {batch}")
+    if threads is not None and threads < 1:
+        raise InputError(f"threads must be >= 1, got {threads}")
+
+
+def _refuse_evaluation_set(data: Path) -> None:
+    from .._shared import shared_root
+
+    coco128 = shared_root() / "data" / "coco128"
+    if coco128.exists() and data.resolve().is_relative_to(coco128.resolve()):
+        raise InputError(
+            f"{data} is coco128, the evaluation set; adapt the detector on a training split such as "
+            "../shared/data/coco_train160/annotations/instances_train2017.json"
+        )
+
+
+def _training_images(data_yaml: Path) -> Path:
+    import yaml
+
+    cfg = yaml.safe_load(data_yaml.read_text())
+    return Path(cfg["path"]) / cfg["train"]
+
+
+def _pin_threads(model: Any, threads: int) -> None:
+    """Keep torch at ``threads`` threads: ultralytics' select_device resets it to min(8, cpus - 1)."""
+    import torch
+
+    try:
+        import ultralytics.utils.torch_utils as tu
+
+        tu.NUM_THREADS = threads
+    except (ImportError, AttributeError):  # pragma: no cover - other ultralytics layouts
+        pass
+    torch.set_num_threads(threads)
+
+    def pin(_trainer: Any) -> None:
+        torch.set_num_threads(threads)
+
+    for event in ("on_pretrain_routine_start", "on_pretrain_routine_end", "on_train_epoch_start"):
+        model.add_callback(event, pin)
+
+
+def adapt_detector(
+    detector: str | Path,
+    data: str | Path,
+    out: str | Path,
+    *,
+    scale: int = 4,
+    sr: str | None = "bicubic",
+    epochs: int = 10,
+    imgsz: int = 640,
+    batch: int = 8,
+    threads: int | None = None,
+    device: str | None = None,
+    limit: int | None = None,
+    calibration_images: int = 64,
+    seed: int = 0,
+    val: bool = False,
+    amp: bool = False,
+    tile: Any = "auto",
+    command: str | None = None,
+    verbose: bool = True,
+    **train_args: Any,
+) -> dict[str, Any]:
+    """Fine-tune ``detector`` on ``Degrade(scale)`` (+ ``sr``) versions of ``data``; see the module docstring.
+
+    Args:
+        detector: ultralytics OpenVINO export folder or YOLO detection ``.pt``.
+        data: COCO instances json (images found beside it) or ultralytics dataset yaml; never the evaluation set.
+        out: output folder (``adapted.pt``, ``adapted.json``, ``base.pt``, ``data/``, ``train/``).
+        scale: degradation factor; ``sr``: ``"bicubic"``, an SR zoo name / weight file, ``"lr"`` or ``"hr"``
+            (``None`` = ``"lr"``: the hook's ``sr=None``).
+        epochs, imgsz, batch, seed: ultralytics training settings.
+        threads: torch CPU threads (default: ultralytics' choice, ``min(8, cpus - 1)``).
+        device: ``None`` (ultralytics' choice), ``"cpu"``, ``"0"``...
+        limit: use only the first ``limit`` images (quick checks).
+        calibration_images: training images for the BatchNorm re-estimation of an export (ignored for a ``.pt``).
+        val: validate after every epoch (the final validation always runs, on the degraded training split).
+        amp: mixed precision on CUDA; ultralytics' AMP self-check would download a model, so it is skipped here.
+        tile: SR tile size (``SRTransform``), ``"auto"`` by default.
+        command: the command line to record (default: ``sys.argv``).
+        train_args: more ``YOLO.train`` arguments (``lr0``, ``mosaic``, ``freeze``...).
+
+    Returns:
+        The record written to ``out/adapted.json``.
+
+    Raises:
+        WeightsNotAvailableError / WeightsError: the detector does not load (before any training);
+        DataError: unreadable data; InputError / ScaleError: bad settings.
+    """
+    import torch
+
+    from ..detectors.recover import trainable_yolo
+    from ..hooks.ultralytics import attach
+    from ..hooks.yolo_data import yolo_dataset
+    from ..transforms import Degrade, SRTransform
+
+    sr = "lr" if sr is None or str(sr).lower() in ("none", "lr") else str(sr)
+    _check(scale, int(epochs), int(imgsz), int(batch), threads)
+    data = Path(data).expanduser()
+    _refuse_evaluation_set(data)
+    out = Path(out).expanduser().resolve()
+    if threads is not None:
+        torch.set_num_threads(int(threads))
+    started = time.time()
+
+    # 1. the detector (typed errors before anything is written), 2. the data, then the BatchNorm calibrated on it
+    source = Path(detector).expanduser()
+    names = _names_of(source)
+    out.mkdir(parents=True, exist_ok=True)
+    data_yaml = yolo_dataset(data, out / "data", names=names, limit=limit)
+    model = trainable_yolo(source, calibration=_training_images(data_yaml), out=out / "base.pt" if source.suffix != ".pt" else None,
+                           imgsz=imgsz, max_images=calibration_images)
+    prepared = time.time()
+
+    # 3. the hook
+    hook = None
+    if sr != "hr":
+        sr_device = f"cuda:{device}" if device is not None and str(device).isdigit() else device  # ultralytics' "0"
+        transform = None if sr == "lr" else SRTransform(sr, scale=scale, tile=tile, device=sr_device)
+        hook = attach(model, degrade=Degrade(scale), sr=transform, train=True, val=True)
+    if threads is not None:
+        _pin_threads(model, int(threads))
+    if amp:
+        import ultralytics.engine.trainer as trainer_module
+
+        trainer_module.check_amp = lambda *_a, **_k: True  # the real check downloads yolo26n.pt
+
+    # 4. train
+    epoch_times: list[float] = []
+    clock: dict[str, float] = {}
+    model.add_callback("on_train_epoch_start", lambda _t: clock.__setitem__("start", time.time()))
+    model.add_callback("on_train_epoch_end", lambda _t: epoch_times.append(time.time() - clock.get("start", time.time())))
+    args = dict(
+        data=str(data_yaml), epochs=int(epochs), imgsz=int(imgsz), batch=int(batch), workers=0, device=device,
+        project=str(out), name="train", exist_ok=True, plots=False, amp=bool(amp), val=bool(val), seed=int(seed),
+        cache=False, verbose=verbose, pretrained=True,
+    )
+    args.update(train_args)
+    model.train(**args)
+    finished = time.time()
+
+    # 5. weights + record
+    trainer = model.trainer
+    last = Path(trainer.last)
+    if not last.is_file():
+        raise RuntimeError(f"ultralytics finished without writing {last}")
+    weights = out / WEIGHTS
+    shutil.copyfile(last, weights)
+    metrics = {k: float(v) for k, v in (getattr(trainer, "metrics", None) or {}).items() if isinstance(v, (int, float))}
+    import ultralytics
+
+    record = {
+        "command": command if command is not None else shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "weights": str(weights),
+        "weights_sha256": _sha256(weights),
+        "detector": str(source),
+        "base_weights": str(model.ckpt_path) if getattr(model, "ckpt_path", None) else None,
+        "data": str(data),
+        "images": _count_images(data_yaml),
+        "condition": "hr" if sr == "hr" else ("lr" if sr == "lr" else sr),
+        "scale": int(scale),
+        "sr": sr,
+        "epochs": int(epochs),
+        "imgsz": int(imgsz),
+        "batch": int(batch),
+        "threads": int(threads) if threads is not None else torch.get_num_threads(),
+        "device": str(trainer.device),
+        "seed": int(seed),
+        "train_args": {k: v for k, v in args.items() if isinstance(v, (str, int, float, bool, type(None)))},
+        "wall_time_s": round(finished - started, 2),
+        "prepare_s": round(prepared - started, 2),
+        "train_s": round(finished - prepared, 2),
+        "epoch_s": [round(t, 2) for t in epoch_times],
+        "final_val_on_training_split": metrics,
+        "hook_images": len(hook.stats.images) if hook is not None else 0,
+        "ultralytics": ultralytics.__version__,
+        "torch": torch.__version__,
+    }
+    atomic_write(out / RESULT, json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def _names_of(source: Path) -> dict[int, str] | None:
+    """The detector's class names; a typed error (nothing written) when it is neither a YOLO .pt nor an export."""
+    from ..detectors.recover import _architecture, _openvino_files, load_trainable_pt
+    from ..errors import WeightsError, WeightsNotAvailableError
+
+    if not source.exists():
+        raise WeightsNotAvailableError(
+            f"detector not found: {source}; pass an ultralytics OpenVINO export folder (*_openvino_model) or a YOLO .pt"
+        )
+    if source.is_file() and source.suffix == ".pt":
+        return {int(k): str(v) for k, v in load_trainable_pt(source).names.items()}
+    if source.is_file() and source.suffix != ".xml":
+        raise WeightsError(
+            f"{source}: a {source.suffix or 'suffix-less'} file cannot be fine-tuned; pass an ultralytics OpenVINO "
+            "export folder (*_openvino_model) or a YOLO detection .pt"
+        )
+    _xml, meta = _openvino_files(source)
+    return _architecture(meta, "unused")[1]
+
+
+def _count_images(data_yaml: Path) -> int:
+    from ..data.io import IMAGE_EXTENSIONS
+
+    return sum(1 for p in _training_images(data_yaml).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)

@@ -1,0 +1,53 @@
+"""yolo_dataset: a writable ultralytics dataset (linked images, YOLO labels) from a read-only YOLO yaml or a COCO json."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+
+from sr4det.data.datasets import load_coco, load_yolo
+from sr4det.errors import DataError, InputError
+from sr4det.hooks.yolo_data import yolo_dataset
+
+
+@pytest.mark.shared
+def test_coco_json_becomes_yolo_labels_with_the_same_boxes(shared, tmp_path):
+    json_path = shared("data", "coco_train160", "annotations", "instances_train2017.json")
+    names = yaml.safe_load(shared("data", "coco128", "coco128.yaml").read_text())["names"]
+    out = yolo_dataset(json_path, tmp_path / "ds", names=names, limit=5)
+    cfg = yaml.safe_load(out.read_text())
+    assert cfg["path"] == str((tmp_path / "ds").resolve()) and cfg["train"] == cfg["val"] == "images/train"
+    ours = load_yolo(out, "train")
+    coco = load_coco(json_path).head(5)
+    assert len(ours) == 5
+    by_name = {im.file_name: im for im in coco.images}
+    for im in ours.images:
+        ref = by_name[im.file_name]
+        keep = ref.iscrowd == 0
+        assert im.path.is_symlink() and im.path.resolve() == ref.path.resolve()
+        assert len(im) == int(keep.sum())
+        np.testing.assert_allclose(im.boxes, ref.boxes[keep], atol=0.01 * max(im.width, im.height) / 100)
+        assert [names[int(c)] for c in im.category_ids] == [coco.categories[int(c)] for c in ref.category_ids[keep]]
+
+
+@pytest.mark.shared
+def test_yolo_yaml_is_linked_and_its_labels_copied(shared, tmp_path):
+    out = yolo_dataset(shared("data", "coco128", "coco128.yaml"), tmp_path / "ds", limit=3)
+    cfg = yaml.safe_load(out.read_text())
+    assert cfg["train"] == "images/train" and cfg["val"] == "images/val" and len(cfg["names"]) == 80
+    labels = sorted((tmp_path / "ds" / "labels" / "val").glob("*.txt"))
+    assert len(labels) == 3
+    src = shared("data", "coco128", "labels", "train2017", labels[0].name)
+    assert labels[0].read_bytes() == src.read_bytes()
+    with pytest.raises(InputError, match="class names differ"):
+        yolo_dataset(shared("data", "coco128", "coco128.yaml"), tmp_path / "ds2", names={0: "cat"})
+
+
+def test_bad_sources(tmp_path):
+    with pytest.raises(DataError):
+        yolo_dataset(tmp_path / "nope.json", tmp_path / "out")
+    other = tmp_path / "data.csv"
+    other.write_text("x")
+    with pytest.raises(InputError, match="yaml"):
+        yolo_dataset(other, tmp_path / "out")

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import zlib
-
 import math
 import warnings
+import zlib
 
 import numpy as np
 import pytest

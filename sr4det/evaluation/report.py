@@ -140,6 +140,11 @@ def render_markdown(results: CompareResult | dict[str, Any], examples: str | Non
                   "The cost columns average the other images; use a fresh `--cache` folder to measure all."]
     lines += _by_detector(results)
     for base, rows in deltas.items():
+        if base == "vs_same_input":
+            lines += ["", f"## Deltas vs the same input through the run's main detector ({level}% CI)", "",
+                      "| condition | same input, main detector | ΔAP | ΔAP50 |", "|---|---|---|---|"]
+            lines += [f"| {name} | {d['reference']} | {_ci(d['AP'])} | {_ci(d['AP50'])} |" for name, d in rows.items()]
+            continue
         ref = base.removeprefix("vs_")
         lines += ["", f"## Deltas {base.replace('_', ' ')} ({level}% CI)", "",
                   f"| condition | ΔAP | ΔAP50 | ΔPSNR (dB) | share of the {ref}->HR AP gap |", "|---|---|---|---|---|"]

@@ -21,7 +21,8 @@ class CompareResult:
     :data:`SCHEMA`).
 
     ``conditions``: name -> metrics (COCO AP/AR, PSNR/SSIM, cost, cache hits); ``deltas``: ``vs_bicubic`` /
-    ``vs_lr`` -> condition -> AP/AP50 delta with paired-bootstrap CI and PSNR delta; ``per_class``: category id
+    ``vs_lr`` -> condition -> AP/AP50 delta with paired-bootstrap CI and PSNR delta (``vs_same_input``: each
+    ``X@LABEL`` condition against ``X`` through the main detector, with its ``reference``); ``per_class``: category id
     -> AP per condition and delta vs bicubic; ``config``/``dataset``/``versions``/``machine``: provenance.
     """
 

@@ -500,19 +500,30 @@ class Comparison:
             for run in runs:
                 if run.name == base:
                     continue
-                entry = {}
-                for key in ("AP", "AP50"):
-                    a, b = evals[run.name].metrics[key], evals[base].metrics[key]
-                    d = {"delta": None if a is None or b is None else a - b, "ci_low": None, "ci_high": None}
-                    if boot:
-                        lo, hi = coco.paired_delta_ci(boot[run.name][key], boot[base][key], self.confidence, estimate=d["delta"])
-                        d["ci_low"], d["ci_high"] = _finite(lo), _finite(hi)
-                    entry[key] = d
+                entry = self._paired(run.name, base, evals, boot)
                 entry["psnr"] = _diff(conditions_out[run.name]["psnr"], conditions_out[base]["psnr"])
                 if "hr" in evals and run.name != "hr":
                     entry["AP_gap_recovered"] = self._gap_recovered(run.name, base, evals, boot)
                 deltas.setdefault(f"vs_{base}", {})[run.name] = entry
+        # an input scored by its own detector (``X@LABEL``) against the same input through the main detector (``X``):
+        # what swapping the detector buys, paired over the same images
+        for run in runs:
+            same = run.name.split("@", 1)[0]
+            if same != run.name and same in evals:
+                deltas.setdefault("vs_same_input", {})[run.name] = {"reference": same, **self._paired(run.name, same, evals, boot)}
         return deltas
+
+    def _paired(self, name: str, base: str, evals, boot) -> dict[str, Any]:
+        """AP and AP50 of ``name`` minus ``base``, each with its paired-bootstrap interval (None without bootstrap)."""
+        entry: dict[str, Any] = {}
+        for key in ("AP", "AP50"):
+            a, b = evals[name].metrics[key], evals[base].metrics[key]
+            d = {"delta": None if a is None or b is None else a - b, "ci_low": None, "ci_high": None}
+            if boot:
+                lo, hi = coco.paired_delta_ci(boot[name][key], boot[base][key], self.confidence, estimate=d["delta"])
+                d["ci_low"], d["ci_high"] = _finite(lo), _finite(hi)
+            entry[key] = d
+        return entry
 
     def _gap_recovered(self, name: str, base: str, evals, boot) -> dict[str, Any]:
         """The share of the ``base`` -> ``hr`` AP gap that ``name`` recovers, with its paired-bootstrap interval.

@@ -149,6 +149,14 @@ def test_two_detectors_give_the_results_of_separate_runs(tmp_path):
     d = both["deltas"]["vs_bicubic"]["bicubic@j"]["AP"]
     assert d["delta"] == pytest.approx(alone_j["conditions"]["bicubic"]["AP"] - alone_o["conditions"]["bicubic"]["AP"])
     assert d["ci_low"] <= d["delta"] <= d["ci_high"] < 0
+    # and each X@j against X through the main detector directly (what swapping the detector buys)
+    same = both["deltas"]["vs_same_input"]
+    assert set(same) == {"bilinear@j", "hr@j", "lr@j", "bicubic@j"} and same["hr@j"]["reference"] == "hr"
+    for name in same:
+        ref = name.split("@")[0]
+        s = same[name]["AP"]
+        assert s["delta"] == pytest.approx(alone_j["conditions"][ref]["AP"] - alone_o["conditions"][ref]["AP"]), name
+        assert s["ci_low"] <= s["delta"] <= s["ci_high"], name
     # SR outputs are shared: bilinear@j read bilinear's images from the cache; detections are keyed per detector
     assert conds["bilinear@j"]["sr_cached"] == 5 and conds["bilinear@j"]["detections_cached"] == 0
     assert len(list((tmp_path / "c1").glob("det/*/*.json"))) == 8 * 5
@@ -162,6 +170,7 @@ def test_two_detectors_give_the_results_of_separate_runs(tmp_path):
     assert on_disk["schema"] == "sr4det-compare-v2" and on_disk["config"]["detectors"]["j"]["conditions"][0] == "bilinear@j"
     md = (tmp_path / "out" / "report.md").read_text()
     assert "## Conditions by detector" in md and "| input | main | j |" in md
+    assert "## Deltas vs the same input through the run's main detector" in md and "| hr@j | hr |" in md
     assert f"| bicubic | 1.000 | {conds['bicubic@j']['AP']:.3f} |" in md
     # a run without own detectors has no such section (and every condition is main's)
     assert set(alone_o["config"]["detectors"]) == {"main"} and "Conditions by detector" not in _report(alone_o)
@@ -185,6 +194,7 @@ def test_a_detector_with_the_same_outputs_gives_zero_deltas_with_zero_width_inte
     assert d == {"delta": 0.0, "ci_low": 0.0, "ci_high": 0.0}
     h, h_t = res["deltas"]["vs_bicubic"]["hr"]["AP"], res["deltas"]["vs_bicubic"]["hr@t"]["AP"]
     assert h == h_t and h["ci_low"] is not None
+    assert res["deltas"]["vs_same_input"]["hr@t"]["AP"] == {"delta": 0.0, "ci_low": 0.0, "ci_high": 0.0}
 
 
 class _JitteredTwin(Jittered):

@@ -52,7 +52,9 @@ def main() -> None:
             continue
         det = UltralyticsDetector(w)
         rows.append((f"UltralyticsDetector {name}", "HR ~640x480", _time(det, hr, args.repeat)))
-    rows.append(("Degrade(4) bicubic (MATLAB imresize)", "HR -> LR", _time(lambda b: [Degrade(4)(x) for x in b], hr, args.repeat)))
+    rows.append(
+        ("Degrade(4) bicubic (MATLAB imresize)", "HR -> LR", _time(lambda b: [Degrade(4)(x) for x in b], hr, args.repeat))
+    )
     for model in ("bicubic", "espcn"):
         try:
             t = SRTransform(model, scale=4, tile=None)
@@ -60,7 +62,9 @@ def main() -> None:
             rows.append((f"SRTransform {model} x4", "LR -> SR", float("nan")))
             print(f"skip {model}: {exc}")
             continue
-        rows.append((f"SRTransform {model} x4, tile=None", "LR ~160x120 -> SR", _time(lambda b, t=t: [t(x) for x in b], lr, args.repeat)))
+        rows.append(
+            (f"SRTransform {model} x4, tile=None", "LR ~160x120 -> SR", _time(lambda b, t=t: [t(x) for x in b], lr, args.repeat))
+        )
     print(f"\n{len(hr)} coco128 images, torch threads={args.threads}\n")
     print(f"| {'stage':<52} | {'input':<18} | ms / image |")
     print(f"|{'-' * 54}|{'-' * 20}|-----------:|")

@@ -38,17 +38,40 @@ def worker(args: argparse.Namespace) -> None:
     from sr4det.evaluation.distributed import setup
     from sr4det.evaluation.runner import Comparison
 
-    cfg = CompareConfig(data=args.data, detector=args.detector, out=args.out, sr=args.sr, limit=args.limit, cache=args.cache,
-                        progress=False, bootstrap=args.bootstrap).checked()
+    cfg = CompareConfig(
+        data=args.data,
+        detector=args.detector,
+        out=args.out,
+        sr=args.sr,
+        limit=args.limit,
+        cache=args.cache,
+        progress=False,
+        bootstrap=args.bootstrap,
+    ).checked()
     ctx = setup(cfg.threads)
     try:
         det = UltralyticsDetector(cfg.detector, device=ctx.device(cfg.device))
         specs = [SRSpec.parse(s) for s in cfg.sr]
         comparison = Comparison(
-            load_dataset(cfg.data), det, standard_conditions(specs), scale=cfg.scale, degradation=cfg.degradation(),
-            backend=cfg.backend, class_map=cfg.class_map, n_resamples=cfg.bootstrap, seed=cfg.seed, confidence=0.95,
-            cache=CompareCache(cfg.cache), tile=cfg.tile, device=cfg.device, limit=cfg.limit, progress=False, extra_config=None,
-            mos=None, save_images=None, dist=ctx,
+            load_dataset(cfg.data),
+            det,
+            standard_conditions(specs),
+            scale=cfg.scale,
+            degradation=cfg.degradation(),
+            backend=cfg.backend,
+            class_map=cfg.class_map,
+            n_resamples=cfg.bootstrap,
+            seed=cfg.seed,
+            confidence=0.95,
+            cache=CompareCache(cfg.cache),
+            tile=cfg.tile,
+            device=cfg.device,
+            limit=cfg.limit,
+            progress=False,
+            extra_config=None,
+            mos=None,
+            save_images=None,
+            dist=ctx,
         )
         comparison.run(cfg.out)
         if ctx.is_main:
@@ -59,8 +82,25 @@ def worker(args: argparse.Namespace) -> None:
 
 def run_one(nproc: int, args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory(prefix="sr4det-bench-") as tmp:
-        cmd = [sys.executable, __file__, "--worker", "--data", args.data, "--detector", args.detector, "--sr", args.sr,
-               "--limit", str(args.limit), "--bootstrap", str(args.bootstrap), "--cache", f"{tmp}/cache", "--out", f"{tmp}/out"]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--worker",
+            "--data",
+            args.data,
+            "--detector",
+            args.detector,
+            "--sr",
+            args.sr,
+            "--limit",
+            str(args.limit),
+            "--bootstrap",
+            str(args.bootstrap),
+            "--cache",
+            f"{tmp}/cache",
+            "--out",
+            f"{tmp}/out",
+        ]
         if nproc > 1:
             torchrun = Path(sys.executable).parent / "torchrun"
             cmd = [str(torchrun), "--standalone", "--nproc_per_node", str(nproc), *cmd[1:]]
@@ -71,7 +111,7 @@ def run_one(nproc: int, args: argparse.Namespace) -> dict:
         if done.returncode != 0:
             raise SystemExit(f"{nproc} process(es) failed:\n{done.stderr[-3000:]}")
         line = next(ln for ln in done.stdout.splitlines() if ln.startswith("TIMINGS "))
-        return {"procs": nproc, "wall_s": wall, **json.loads(line[len("TIMINGS "):])}
+        return {"procs": nproc, "wall_s": wall, **json.loads(line[len("TIMINGS ") :])}
 
 
 def main() -> None:
@@ -102,11 +142,15 @@ def main() -> None:
     rows = [run_one(n, args) for n in args.procs]
     base = next((r["wall_s"] for r in rows if r["procs"] == 1), rows[0]["wall_s"])
     print(f"compare on {args.limit} coco128 images, SR: {args.sr}, {args.bootstrap} bootstrap resamples, cores: {os.cpu_count()}")
-    print(f"{'procs':>5} {'wall s':>8} {'speed-up':>8} {'shard s':>8} {'gather s':>9} {'score s':>8} {'report s':>9} "
-          f"{'eval share':>10}")
+    print(
+        f"{'procs':>5} {'wall s':>8} {'speed-up':>8} {'shard s':>8} {'gather s':>9} {'score s':>8} {'report s':>9} "
+        f"{'eval share':>10}"
+    )
     for r in rows:
-        print(f"{r['procs']:>5} {r['wall_s']:>8.1f} {base / r['wall_s']:>7.2f}x {r['shard_s']:>8.1f} {r['gather_s']:>9.2f} "
-              f"{r['score_s']:>8.1f} {r['report_s']:>9.1f} {100 * r['evaluate_s'] / r['wall_s']:>9.1f}%")
+        print(
+            f"{r['procs']:>5} {r['wall_s']:>8.1f} {base / r['wall_s']:>7.2f}x {r['shard_s']:>8.1f} {r['gather_s']:>9.2f} "
+            f"{r['score_s']:>8.1f} {r['report_s']:>9.1f} {100 * r['evaluate_s'] / r['wall_s']:>9.1f}%"
+        )
     print_estimate(rows, args)
 
 
@@ -120,9 +164,11 @@ def print_estimate(rows: list[dict], args: argparse.Namespace) -> None:
     per_image = one["shard_s"] / args.limit
     score_all = one["score_s"] * grow  # one process scores every condition
     startup = one["wall_s"] - one["shard_s"] - one["evaluate_s"] - one["gather_s"]
-    print(f"\non paper: {args.paper_images} images, {n_cond} conditions, shard {per_image:.3f} s/image (1 process here), "
-          f"scoring {score_all:.0f} s for all conditions, report {one['report_s']:.1f} s, start-up {startup:.1f} s, "
-          f"gather {widest['gather_s']:.2f} s x {grow:.0f}")
+    print(
+        f"\non paper: {args.paper_images} images, {n_cond} conditions, shard {per_image:.3f} s/image (1 process here), "
+        f"scoring {score_all:.0f} s for all conditions, report {one['report_s']:.1f} s, start-up {startup:.1f} s, "
+        f"gather {widest['gather_s']:.2f} s x {grow:.0f}"
+    )
     print(f"{'N':>4} {'shard s':>9} {'score s':>8} {'total s':>9} {'speed-up':>8} {'eval share':>10}")
     t1 = None
     for n in args.paper_n:
@@ -131,7 +177,10 @@ def print_estimate(rows: list[dict], args: argparse.Namespace) -> None:
         score = score_all / min(n, n_cond)
         total = startup + shard + gather + score + one["report_s"]
         t1 = t1 or total
-        print(f"{n:>4} {shard:>9.0f} {score:>8.0f} {total:>9.0f} {t1 / total:>7.1f}x {100 * (score + one['report_s']) / total:>9.1f}%")
+        print(
+            f"{n:>4} {shard:>9.0f} {score:>8.0f} {total:>9.0f} {t1 / total:>7.1f}x {100 * (score + one['report_s']) / total:>9.1f}%"
+        )
+
 
 if __name__ == "__main__":
     main()

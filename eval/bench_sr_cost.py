@@ -65,8 +65,10 @@ def main(argv: list[str] | None = None) -> int:
             times[name].append(time.perf_counter() - t0)
     ref = statistics.median(times[args.reference]) if args.reference in times else float("nan")
     sizes = sorted({lr.shape[:2] for lr in lrs})
-    print(f"{len(lrs)} coco128 LR images x{args.scale} (e.g. {sizes[len(sizes) // 2][1]}x{sizes[len(sizes) // 2][0]}), "
-          f"{args.threads} thread(s), torch {torch.__version__}, round-robin, 1 warm-up call per model")
+    print(
+        f"{len(lrs)} coco128 LR images x{args.scale} (e.g. {sizes[len(sizes) // 2][1]}x{sizes[len(sizes) // 2][0]}), "
+        f"{args.threads} thread(s), torch {torch.__version__}, round-robin, 1 warm-up call per model"
+    )
     print(f"{'model':<12} {'params':>10} {'median s/img':>13} {'mean s/img':>11} {'vs ' + args.reference:>10}")
     for name, m in models.items():
         med = statistics.median(times[name])

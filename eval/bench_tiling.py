@@ -296,8 +296,6 @@ def section_rss(args) -> None:
 # ------------------------------------------------------------------------------------------------ seam error
 
 
-
-
 def _seam_stats(
     y: torch.Tensor, ref: torch.Tensor, s: int, seams_y: list[int], seams_x: list[int]
 ) -> tuple[float, float, float, float]:

@@ -129,8 +129,10 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         t = time.perf_counter()
         niqe_model = fit_niqe_model(read_image(p)[0] for p in list_images(*sorted(train_root.iterdir())))
-        print(f"NIQE pristine model: {niqe_model.n_patches} sharp 96x96 blocks of data/sr_train "
-              f"(T91+BSD200), fitted in {time.perf_counter() - t:.1f} s\n")
+        print(
+            f"NIQE pristine model: {niqe_model.n_patches} sharp 96x96 blocks of data/sr_train "
+            f"(T91+BSD200), fitted in {time.perf_counter() - t:.1f} s\n"
+        )
 
     notes: dict[str, str] = {}
     for scale in args.scales:
@@ -145,8 +147,10 @@ def main(argv: list[str] | None = None) -> int:
             row = ["HR (reference)", "", "", ""]
             for pairs in sets.values():
                 row += ["", "", ""]
-                row += [f"{np.mean([gradient_sharpness(hr, shave=scale) for _, hr, _ in pairs]):.2f}",
-                        f"{np.mean([niqe(hr, niqe_model) for _, hr, _ in pairs]):.2f}"]
+                row += [
+                    f"{np.mean([gradient_sharpness(hr, shave=scale) for _, hr, _ in pairs]):.2f}",
+                    f"{np.mean([niqe(hr, niqe_model) for _, hr, _ in pairs]):.2f}",
+                ]
             rows.append(row)
         for label, loader in _candidates(scale, not args.no_third_party):
             if args.models and label != "bicubic" and not any(m in label for m in args.models):
@@ -154,7 +158,11 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 model = loader()
             except (SR4DetError, ImportError) as exc:
-                why = "cv2.dnn_superres is not importable (needs opencv-contrib)" if label.endswith(".pb") else str(exc).splitlines()[0][:140]
+                why = (
+                    "cv2.dnn_superres is not importable (needs opencv-contrib)"
+                    if label.endswith(".pb")
+                    else str(exc).splitlines()[0][:140]
+                )
                 notes[label] = f"{label}: skipped ({type(exc).__name__}: {why})"
                 continue
             flops = "" if args.no_cost else f"{_flops(model, scale):.2f}"
@@ -187,8 +195,10 @@ def main(argv: list[str] | None = None) -> int:
     for note in notes.values():
         print("note:", note)
     if any(k.endswith(".pb") for k in notes):
-        print("note: published numbers for the OpenCV graphs (SOURCES.md, same protocol, Set5 x4): ESPCN 28.38, "
-              "FSRCNN 28.41, FSRCNN-small 28.20, LapSRN 28.75; Set5 x2: ESPCN 34.76, FSRCNN 34.85.")
+        print(
+            "note: published numbers for the OpenCV graphs (SOURCES.md, same protocol, Set5 x4): ESPCN 28.38, "
+            "FSRCNN 28.41, FSRCNN-small 28.20, LapSRN 28.75; Set5 x2: ESPCN 34.76, FSRCNN 34.85."
+        )
     return 0
 
 

@@ -36,8 +36,10 @@ def main() -> None:
             d = (y - ref).abs()
             mse = float(((y * 255).round() - (ref * 255).round()).pow(2).mean())
             psnr = 10 * np.log10(255**2 / mse) if mse > 0 else float("inf")
-            print(f"{name} non_local={m.card.non_local} overlap={ov} tile={tile}: max {float(d.max()) * 255:.2f} levels, "
-                  f"mean {float(d.mean()) * 255:.3f}, PSNR vs untiled {psnr:.1f} dB")
+            print(
+                f"{name} non_local={m.card.non_local} overlap={ov} tile={tile}: max {float(d.max()) * 255:.2f} levels, "
+                f"mean {float(d.mean()) * 255:.3f}, PSNR vs untiled {psnr:.1f} dB"
+            )
 
 
 if __name__ == "__main__":

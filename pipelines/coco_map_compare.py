@@ -84,13 +84,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--config", required=True)
     ap.add_argument("--limit", type=int, default=None, help="only the first N images (quick check)")
     ap.add_argument("--out", default=None, help="override the config's output folder")
-    ap.add_argument("--detector", default=None, help="override the config's detector (e.g. to score the same SR with another one)")
-    ap.add_argument("--sr", default=None, help="override the SR list and `conditions` (comma-separated; shipped models are "
-                                               "then not added)")
+    ap.add_argument(
+        "--detector", default=None, help="override the config's detector (e.g. to score the same SR with another one)"
+    )
+    ap.add_argument(
+        "--sr", default=None, help="override the SR list and `conditions` (comma-separated; shipped models are then not added)"
+    )
     ap.add_argument("--bootstrap", type=int, default=None)
     ap.add_argument("--device", default=None)
     ap.add_argument("--cache", default=None)
-    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads per process (default under torchrun: cores / processes)")
+    ap.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads per process (default under torchrun: cores / processes)"
+    )
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
     try:
@@ -104,8 +109,15 @@ def main(argv: list[str] | None = None) -> int:
         specs, skipped = resolve_sr(cfg)
         opts = {k: v for k, v in cfg.items() if k not in _PIPELINE_KEYS and k != "conditions"}
         config = CompareConfig.from_mapping(
-            {"out": "runs/compare", **opts, "sr": specs, "progress": not args.quiet,
-             "extra_config": {"pipeline_config": str(args.config), "skipped_sr": skipped}}, what=str(args.config))
+            {
+                "out": "runs/compare",
+                **opts,
+                "sr": specs,
+                "progress": not args.quiet,
+                "extra_config": {"pipeline_config": str(args.config), "skipped_sr": skipped},
+            },
+            what=str(args.config),
+        )
         t0 = time.perf_counter()
         results = config.run()
     except SR4DetError as exc:

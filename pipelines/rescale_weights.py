@@ -34,8 +34,9 @@ def main(argv: list[str] | None = None) -> int:
         sd = rescale_head(src.net.state_dict(), _HEADS[arch], 3, src.scale, args.to)
         net, _ = build_network(arch, args.to, **kwargs)
         net.load_state_dict(sd)
-        save_weights(args.out, net, arch=arch, scale=args.to, kwargs=kwargs,
-                     meta={"rescaled_from": f"{args.weights} (x{src.scale})"})
+        save_weights(
+            args.out, net, arch=arch, scale=args.to, kwargs=kwargs, meta={"rescaled_from": f"{args.weights} (x{src.scale})"}
+        )
     except SR4DetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -35,8 +35,15 @@ def main(argv: list[str] | None = None) -> int:
         meta = {**wf.meta, "trained_as": wf.arch}
         stored = torch.load(args.weights, map_location="cpu", weights_only=True)["state_dict"]
         half = all(v.dtype == torch.float16 for v in stored.values() if v.is_floating_point())  # keep fp16 storage
-        out = save_weights(SHIPPED_DIR / f"{args.name}_x{wf.scale}.pt", net, arch=args.name, scale=wf.scale, kwargs=wf.kwargs,
-                           meta=meta, half=half)
+        out = save_weights(
+            SHIPPED_DIR / f"{args.name}_x{wf.scale}.pt",
+            net,
+            arch=args.name,
+            scale=wf.scale,
+            kwargs=wf.kwargs,
+            meta=meta,
+            half=half,
+        )
         create_model(args.name, wf.scale, pretrained=True)
     except SR4DetError as exc:
         print(f"error: {exc}", file=sys.stderr)

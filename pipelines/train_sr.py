@@ -70,10 +70,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--feature-layer", default=None)
     p.add_argument("--feature-weight", type=float, default=0.0)
     p.add_argument("--gan-weight", type=float, default=0.0)
-    p.add_argument("--detector", default=None,
-                   help="frozen training detector for the detector terms: ultralytics OpenVINO export folder or YOLO .pt")
+    p.add_argument(
+        "--detector",
+        default=None,
+        help="frozen training detector for the detector terms: ultralytics OpenVINO export folder or YOLO .pt",
+    )
     p.add_argument("--det-data", default=None, help="COCO instances json of the detector terms' training crops (coco_train160)")
-    p.add_argument("--distill-feature-weight", type=float, default=0.0, help="neck-feature distillation (SR vs HR through the detector)")
+    p.add_argument(
+        "--distill-feature-weight", type=float, default=0.0, help="neck-feature distillation (SR vs HR through the detector)"
+    )
     p.add_argument("--distill-output-weight", type=float, default=0.0, help="head-output distillation (class logits, box bins)")
     p.add_argument("--detection-weight", type=float, default=0.0, help="the detector's own loss against ground-truth boxes")
     p.add_argument("--det-warmup", type=int, default=0, help="steps over which the detector terms ramp up from 0")
@@ -100,27 +105,66 @@ def main(argv: list[str] | None = None) -> int:
 
     command = "python pipelines/train_sr.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     cfg = TrainConfig(
-        model=args.model, scale=args.scale, model_kwargs=_kwargs(args.kw),
-        data=[_folder(d, "sr_train") for d in args.data], out=args.out, steps=args.steps, batch=args.batch,
-        patch=args.patch, lr=args.lr, lr_min_ratio=args.lr_min_ratio, warmup=args.warmup, pixel_loss=args.loss,
-        pixel_weight=args.pixel_weight, feature=args.feature, feature_weights=args.feature_weights,
-        feature_layer=args.feature_layer, feature_weight=args.feature_weight, gan_weight=args.gan_weight,
-        disc_channels=args.disc_channels, disc_lr=args.disc_lr, init=args.init, detector=args.detector,
-        det_data=args.det_data, distill_feature_weight=args.distill_feature_weight,
-        distill_output_weight=args.distill_output_weight, detection_weight=args.detection_weight, det_warmup=args.det_warmup,
-        val=_folder(args.val, "sr_benchmark") if args.val else None, val_every=args.val_every,
-        val_limit=args.val_limit, grad_clip=args.grad_clip, export=args.export, export_half=args.export_half,
-        seed=args.seed, threads=args.threads, limit_images=args.limit_images, progress=not args.no_progress,
-        resume=args.resume, log_every=args.log_every, ckpt_every=args.ckpt_every, meta={"command": command},
+        model=args.model,
+        scale=args.scale,
+        model_kwargs=_kwargs(args.kw),
+        data=[_folder(d, "sr_train") for d in args.data],
+        out=args.out,
+        steps=args.steps,
+        batch=args.batch,
+        patch=args.patch,
+        lr=args.lr,
+        lr_min_ratio=args.lr_min_ratio,
+        warmup=args.warmup,
+        pixel_loss=args.loss,
+        pixel_weight=args.pixel_weight,
+        feature=args.feature,
+        feature_weights=args.feature_weights,
+        feature_layer=args.feature_layer,
+        feature_weight=args.feature_weight,
+        gan_weight=args.gan_weight,
+        disc_channels=args.disc_channels,
+        disc_lr=args.disc_lr,
+        init=args.init,
+        detector=args.detector,
+        det_data=args.det_data,
+        distill_feature_weight=args.distill_feature_weight,
+        distill_output_weight=args.distill_output_weight,
+        detection_weight=args.detection_weight,
+        det_warmup=args.det_warmup,
+        val=_folder(args.val, "sr_benchmark") if args.val else None,
+        val_every=args.val_every,
+        val_limit=args.val_limit,
+        grad_clip=args.grad_clip,
+        export=args.export,
+        export_half=args.export_half,
+        seed=args.seed,
+        threads=args.threads,
+        limit_images=args.limit_images,
+        progress=not args.no_progress,
+        resume=args.resume,
+        log_every=args.log_every,
+        ckpt_every=args.ckpt_every,
+        meta={"command": command},
     )
     try:
         res = train(cfg)
     except SR4DetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps({"step": res.step, "loss": res.loss, "val_psnr": res.val_psnr, "val_ssim": res.val_ssim,
-                      "seconds": round(res.seconds, 1), "export": str(res.export) if res.export else None,
-                      "export_half": res.export_half}))
+    print(
+        json.dumps(
+            {
+                "step": res.step,
+                "loss": res.loss,
+                "val_psnr": res.val_psnr,
+                "val_ssim": res.val_ssim,
+                "seconds": round(res.seconds, 1),
+                "export": str(res.export) if res.export else None,
+                "export_half": res.export_half,
+            }
+        )
+    )
     return 0
 
 

@@ -89,7 +89,14 @@ def evaluate(model, loader, json_path: str, device, progress: bool) -> dict[str,
                 ids.append(int(tgt["image_id"]))
                 for box, score, label in zip(out["boxes"].cpu(), out["scores"].cpu(), out["labels"].cpu(), strict=True):
                     x0, y0, x1, y1 = box.tolist()
-                    results.append({"image_id": int(tgt["image_id"]), "category_id": int(label), "bbox": [x0, y0, x1 - x0, y1 - y0], "score": float(score)})
+                    results.append(
+                        {
+                            "image_id": int(tgt["image_id"]),
+                            "category_id": int(label),
+                            "bbox": [x0, y0, x1 - x0, y1 - y0],
+                            "score": float(score),
+                        }
+                    )
     if not results:  # pycocotools cannot load an empty result list; nothing detected scores 0
         return {"AP": 0.0, "AP50": 0.0}
     gt = COCO(json_path)
@@ -150,13 +157,16 @@ def main(argv=None) -> int:
         val_tf = build_transforms(args.degrade, sr, train=False, tile=tile, device=args.sr_device, pretrained=args.pretrained_sr)
         val_ds = coco_dataset(args.val_json, args.val_images or args.train_images, val_tf, args.max_images)
         val_loader = DataLoader(val_ds, batch_size=args.batch_size, num_workers=args.workers, collate_fn=_collate)
-    model = build_model(args.model, args.weights, args.weights_backbone, args.min_size, args.max_size, args.num_classes).to(device)
+    model = build_model(args.model, args.weights, args.weights_backbone, args.min_size, args.max_size, args.num_classes).to(
+        device
+    )
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.SGD(params, lr=args.lr, momentum=0.9, weight_decay=1e-4)
     steps = max(1, args.epochs * len(train_loader))
     warmup = min(500, steps // 10)
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda i: (i + 1) / (warmup + 1) if i < warmup else 0.5 * (1 + math.cos(math.pi * (i - warmup) / max(1, steps - warmup)))
+        optimizer,
+        lambda i: (i + 1) / (warmup + 1) if i < warmup else 0.5 * (1 + math.cos(math.pi * (i - warmup) / max(1, steps - warmup))),
     )
     history = []
     for epoch in range(args.epochs):

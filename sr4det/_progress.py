@@ -40,8 +40,18 @@ def tqdm(iterable: Any = None, *args: Any, **kwargs: Any) -> Any:
 class LineProgress:
     """The part of tqdm's interface sr4det uses, printed as plain lines (see the module doc)."""
 
-    def __init__(self, iterable: Any = None, desc: str | None = None, total: float | None = None, leave: bool = True,
-                 file: Any = None, unit: str = "it", disable: bool = False, initial: float = 0, **_ignored: Any):
+    def __init__(
+        self,
+        iterable: Any = None,
+        desc: str | None = None,
+        total: float | None = None,
+        leave: bool = True,
+        file: Any = None,
+        unit: str = "it",
+        disable: bool = False,
+        initial: float = 0,
+        **_ignored: Any,
+    ):
         self.iterable = iterable
         self.desc = desc or ""
         if total is None and iterable is not None and hasattr(iterable, "__len__"):

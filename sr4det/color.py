@@ -9,13 +9,16 @@ import torch
 
 # MATLAB rgb2ycbcr for double input in [0, 1]: offsets and matrix in units of 1/255.
 _OFFSET = torch.tensor([16.0, 128.0, 128.0]) / 255.0
-_MATRIX = torch.tensor(
-    [
-        [65.481, 128.553, 24.966],
-        [-37.797, -74.203, 112.0],
-        [112.0, -93.786, -18.214],
-    ]
-) / 255.0
+_MATRIX = (
+    torch.tensor(
+        [
+            [65.481, 128.553, 24.966],
+            [-37.797, -74.203, 112.0],
+            [112.0, -93.786, -18.214],
+        ]
+    )
+    / 255.0
+)
 _INVERSE = torch.linalg.inv(_MATRIX.double()).float()
 
 

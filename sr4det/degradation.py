@@ -77,11 +77,14 @@ class DegradationSpec:
             raise InputError(f"kernel must be one of {list(KERNELS)}, got {self.kernel!r}")
         for name in ("blur_sigma", "noise_std"):
             v = getattr(self, name)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float, np.number)) or not math.isfinite(v) or v < 0):
+            if v is not None and (
+                isinstance(v, bool) or not isinstance(v, (int, float, np.number)) or not math.isfinite(v) or v < 0
+            ):
                 raise InputError(f"{name} must be a finite number >= 0 or None (off), got {v!r}")
         q = self.jpeg_quality
-        if q is not None and (isinstance(q, bool) or not isinstance(q, (int, np.integer, float)) or not float(q).is_integer()
-                              or not 1 <= q <= 100):
+        if q is not None and (
+            isinstance(q, bool) or not isinstance(q, (int, np.integer, float)) or not float(q).is_integer() or not 1 <= q <= 100
+        ):
             raise InputError(f"jpeg_quality must be an integer in 1..100 or None (no JPEG), got {q!r}")
         if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer))):
             raise InputError(f"seed must be an int or None, got {self.seed!r}")

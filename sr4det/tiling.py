@@ -413,10 +413,14 @@ def estimate_memory(
                 f"{sides[0]} and {sides[1]} px: the device has (almost) no free memory. Free memory (other processes, "
                 "cached tensors), use another device, or pass an explicit small tile instead of 'auto'. "
                 f"({type(failed).__name__}: {str(failed)[:200]})",
-                tile=sides[0], min_tile=smallest, device=str(device),
+                tile=sides[0],
+                min_tile=smallest,
+                device=str(device),
             ) from failed
-        warnings.warn(f"out of memory on {device} while probing tile memory with {sides[1]} px; retrying with smaller probe tiles",
-                      stacklevel=2)
+        warnings.warn(
+            f"out of memory on {device} while probing tile memory with {sides[1]} px; retrying with smaller probe tiles",
+            stacklevel=2,
+        )
         base = [max(b // 2, 1) for b in base]
         del failed
     p0, p1 = sides[0] ** 2, sides[1] ** 2

@@ -67,7 +67,9 @@ def _tensor_in(t: torch.Tensor, what: str) -> tuple[torch.Tensor, _Restore]:
     if t.shape[-3] not in (1, 3, 4):
         raise InputError(f"{what}: expected 1, 3 or 4 channels in dim -3, got shape {tuple(t.shape)} (HWC? permute to CHW)")
     if t.numel() == 0:
-        raise InputError(f"{what} is empty: shape {tuple(t.shape)}; every image needs at least one pixel (filter empty ones out first)")
+        raise InputError(
+            f"{what} is empty: shape {tuple(t.shape)}; every image needs at least one pixel (filter empty ones out first)"
+        )
     if t.dtype == torch.uint8:
         peak, integer = 255.0, True
     elif torch.is_floating_point(t):
@@ -108,7 +110,9 @@ def _numpy_in(a: np.ndarray, channel_order: str) -> tuple[torch.Tensor, _Restore
     if b.shape[-1] not in (1, 3, 4):
         raise InputError(f"numpy image: expected 1, 3 or 4 channels last (HWC), got shape {a.shape}")
     if b.size == 0:
-        raise InputError(f"numpy image is empty: shape {a.shape}; every image needs at least one pixel (filter empty ones out first)")
+        raise InputError(
+            f"numpy image is empty: shape {a.shape}; every image needs at least one pixel (filter empty ones out first)"
+        )
     bgr = channel_order == "bgr" and b.shape[-1] >= 3
     if bgr:  # BGR(A) -> RGB(A): models and JPEG expect RGB
         b = np.concatenate([b[..., 2::-1], b[..., 3:]], axis=-1)
@@ -279,7 +283,9 @@ class _ResamplingTransform(Transform):
     def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
         sizes = set()
         for x in flat_inputs:
-            if isinstance(x, (tv_tensors.BoundingBoxes, tv_tensors.Mask)) or (_KEYPOINTS is not None and isinstance(x, _KEYPOINTS)):
+            if isinstance(x, (tv_tensors.BoundingBoxes, tv_tensors.Mask)) or (
+                _KEYPOINTS is not None and isinstance(x, _KEYPOINTS)
+            ):
                 continue
             size = _image_size(x)
             if size is not None:
@@ -555,8 +561,11 @@ class Degrade(_ResamplingTransform):
         if method not in _METHODS:
             raise InputError(f"method must be one of {sorted(_METHODS)}, got {method!r}")
         self.spec = DegradationSpec(
-            scale=int(scale), kernel=_METHODS[method], blur_sigma=None if blur_sigma is None else float(blur_sigma),
-            noise_std=None if noise_std is None else float(noise_std), jpeg_quality=jpeg_quality,
+            scale=int(scale),
+            kernel=_METHODS[method],
+            blur_sigma=None if blur_sigma is None else float(blur_sigma),
+            noise_std=None if noise_std is None else float(noise_std),
+            jpeg_quality=jpeg_quality,
             seed=int(seed) if isinstance(seed, np.integer) else seed,
         )
         self.scale = int(scale)
@@ -570,8 +579,15 @@ class Degrade(_ResamplingTransform):
     def from_spec(cls, spec: Any, channel_order: str = "rgb") -> Degrade:
         """The transform of a :class:`~sr4det.degradation.DegradationSpec` (e.g. ``compare``'s degradation)."""
         methods = {v: k for k, v in _METHODS.items()}
-        return cls(spec.scale, method=methods[spec.kernel], blur_sigma=spec.blur_sigma, noise_std=spec.noise_std,
-                   jpeg_quality=spec.jpeg_quality, seed=spec.seed, channel_order=channel_order)
+        return cls(
+            spec.scale,
+            method=methods[spec.kernel],
+            blur_sigma=spec.blur_sigma,
+            noise_std=spec.noise_std,
+            jpeg_quality=spec.jpeg_quality,
+            seed=spec.seed,
+            channel_order=channel_order,
+        )
 
     @property
     def config(self) -> dict[str, Any]:

@@ -23,8 +23,14 @@ def test_models_table(capsys):
 
 @pytest.mark.parametrize(
     "shape,dtype,suffix",
-    [((9, 11, 3), np.uint8, ".png"), ((9, 11), np.uint8, ".png"), ((9, 11, 4), np.uint8, ".png"),
-     ((9, 11, 3), np.uint16, ".png"), ((9, 11, 3), np.uint8, ".bmp"), ((9, 11), np.uint16, ".tif")],
+    [
+        ((9, 11, 3), np.uint8, ".png"),
+        ((9, 11), np.uint8, ".png"),
+        ((9, 11, 4), np.uint8, ".png"),
+        ((9, 11, 3), np.uint16, ".png"),
+        ((9, 11, 3), np.uint8, ".bmp"),
+        ((9, 11), np.uint16, ".tif"),
+    ],
 )
 def test_upscale_keeps_bit_depth_and_channels(tmp_path, shape, dtype, suffix):
     rng = np.random.default_rng(0)
@@ -39,12 +45,28 @@ def test_upscale_folder_resumes_and_single_file_target(tmp_path, capsys):
     rng = np.random.default_rng(1)
     for i in range(3):
         write_image(tmp_path / "in" / f"{i}.png", rng.integers(0, 256, (8, 8, 3), dtype=np.uint8))
-    args = ["upscale", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--model", "bicubic", "--scale", "2", "--quiet", "--tile", "4", "--overlap", "1"]
+    args = [
+        "upscale",
+        str(tmp_path / "in"),
+        "-o",
+        str(tmp_path / "out"),
+        "--model",
+        "bicubic",
+        "--scale",
+        "2",
+        "--quiet",
+        "--tile",
+        "4",
+        "--overlap",
+        "1",
+    ]
     assert main(args) == 0
     assert "wrote 3" in capsys.readouterr().out
     assert main(args) == 0
     assert "skipped 3" in capsys.readouterr().out
-    assert main(["upscale", str(tmp_path / "in" / "0.png"), "-o", str(tmp_path / "one.png"), "--model", "bicubic", "--quiet"]) == 0
+    assert (
+        main(["upscale", str(tmp_path / "in" / "0.png"), "-o", str(tmp_path / "one.png"), "--model", "bicubic", "--quiet"]) == 0
+    )
     assert read_image(tmp_path / "one.png")[0].shape == (32, 32, 3)
 
 
@@ -60,7 +82,11 @@ def test_user_errors_exit_2(tmp_path, capsys):
 
 def test_evaluate_sr_json(tmp_path, capsys):
     rng = np.random.default_rng(2)
-    smooth = (np.linspace(0, 255, 48)[None, :, None] * np.ones((48, 1, 3)) + rng.normal(0, 3, (48, 48, 3))).clip(0, 255).astype(np.uint8)
+    smooth = (
+        (np.linspace(0, 255, 48)[None, :, None] * np.ones((48, 1, 3)) + rng.normal(0, 3, (48, 48, 3)))
+        .clip(0, 255)
+        .astype(np.uint8)
+    )
     write_image(tmp_path / "a.png", smooth)
     assert main(["evaluate-sr", "--model", "bicubic", "--scale", "2", "--data", str(tmp_path), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)

@@ -34,11 +34,14 @@ def test_upscale_rejects_non_positive_scale_before_work(images, tmp_path, capsys
     assert not out.exists()  # nothing was written, not even the folder
 
 
-@pytest.mark.parametrize("command", [
-    ["evaluate-sr", "--model", "bicubic", "--data", "DATA"],
-    ["compare", "--data", "DATA", "--detector", "yolo11n.pt", "--out", "OUT"],
-    ["materialize", "--data", "DATA", "-o", "OUT"],
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["evaluate-sr", "--model", "bicubic", "--data", "DATA"],
+        ["compare", "--data", "DATA", "--detector", "yolo11n.pt", "--out", "OUT"],
+        ["materialize", "--data", "DATA", "-o", "OUT"],
+    ],
+)
 def test_other_commands_reject_zero_scale(tmp_path, capsys, command):
     argv = [a.replace("DATA", str(tmp_path / "missing")).replace("OUT", str(tmp_path / "o")) for a in command]
     assert main([*argv, "--scale", "0"]) == 2

@@ -23,7 +23,21 @@ def image(tmp_path):
 
 
 def _args(src, out, *extra):
-    return ["upscale", str(src), "-o", str(out), "--model", "espcn", "--no-pretrained", "--device", "cpu", "--tile", "none", "--quiet", *extra]
+    return [
+        "upscale",
+        str(src),
+        "-o",
+        str(out),
+        "--model",
+        "espcn",
+        "--no-pretrained",
+        "--device",
+        "cpu",
+        "--tile",
+        "none",
+        "--quiet",
+        *extra,
+    ]
 
 
 def test_half_on_cpu_runs_bfloat16(tmp_path, image, monkeypatch):

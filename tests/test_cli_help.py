@@ -23,7 +23,11 @@ PARSERS = dict(_parsers())
 
 
 def _options(parser):
-    return [a for a in parser._actions if not isinstance(a, (argparse._HelpAction, argparse._SubParsersAction)) and a.help != argparse.SUPPRESS]
+    return [
+        a
+        for a in parser._actions
+        if not isinstance(a, (argparse._HelpAction, argparse._SubParsersAction)) and a.help != argparse.SUPPRESS
+    ]
 
 
 def test_the_walk_finds_every_command():
@@ -47,7 +51,9 @@ def test_help_shows_every_default(path):
             continue
         helptext = parser._get_formatter()._expand_help(action) if action.help else ""
         full = parser.formatter_class(parser.prog)._get_help_string(action) % {**vars(action), "default": action.default}
-        assert "default" in full.lower(), f"sr4det {' '.join(path)} {action.option_strings[0]}: default {action.default!r} not shown"
+        assert "default" in full.lower(), (
+            f"sr4det {' '.join(path)} {action.option_strings[0]}: default {action.default!r} not shown"
+        )
         assert " ".join(helptext.split())[:20] in text
 
 

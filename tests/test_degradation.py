@@ -72,11 +72,15 @@ def test_compare_materialize_hook_training_mos_and_evaluate_sr_see_the_same_lr(r
     from sr4det.evaluation import Degradation, compare
 
     coco = root / "instances.json"
-    coco.write_text(json.dumps({
-        "images": [{"id": 1, "file_name": "a.png", "height": h, "width": w}],
-        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [2, 2, 20, 20], "area": 400, "iscrowd": 0}],
-        "categories": [{"id": 1, "name": "thing"}],
-    }))
+    coco.write_text(
+        json.dumps(
+            {
+                "images": [{"id": 1, "file_name": "a.png", "height": h, "width": w}],
+                "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [2, 2, 20, 20], "area": 400, "iscrowd": 0}],
+                "categories": [{"id": 1, "name": "thing"}],
+            }
+        )
+    )
     seen = []
 
     class Recorder:
@@ -87,8 +91,16 @@ def test_compare_materialize_hook_training_mos_and_evaluate_sr_see_the_same_lr(r
             return [Detections(np.zeros((0, 4)), [], [], self.names, im.shape[:2]) for im in images]
 
     assert Degradation is DegradationSpec
-    compare(load_coco(coco, images=root / "images"), Recorder(), sr=[], scale=2, degradation=SPEC, cache_dir=False,
-            n_resamples=0, progress=False)
+    compare(
+        load_coco(coco, images=root / "images"),
+        Recorder(),
+        sr=[],
+        scale=2,
+        degradation=SPEC,
+        cache_dir=False,
+        n_resamples=0,
+        progress=False,
+    )
     lr_inputs = [im for im in seen if im.shape[:2] == lr.shape[:2]]
     assert len(lr_inputs) >= 1  # the untimed warm-up call sees the same image as the timed one
     for im in lr_inputs:
@@ -100,8 +112,31 @@ def test_compare_materialize_hook_training_mos_and_evaluate_sr_see_the_same_lr(r
     data = root / "data.yaml"
     data.write_text(yaml.safe_dump({"train": "images", "val": "images", "names": ["thing"]}))
     out = tmp_path / "mat"
-    assert main(["materialize", "--data", str(data), "-o", str(out), "--degrade", "2", "--sr", "none", "--blur-sigma", "1",
-                 "--noise-std", "4", "--jpeg-quality", "60", "--seed", "3", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "materialize",
+                "--data",
+                str(data),
+                "-o",
+                str(out),
+                "--degrade",
+                "2",
+                "--sr",
+                "none",
+                "--blur-sigma",
+                "1",
+                "--noise-std",
+                "4",
+                "--jpeg-quality",
+                "60",
+                "--seed",
+                "3",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     np.testing.assert_array_equal(read_image(out / "images" / "a.png")[0], lr)
 
     # the ultralytics hook (ultralytics reads BGR with cv2.imread)
@@ -132,15 +167,53 @@ def test_compare_materialize_hook_training_mos_and_evaluate_sr_see_the_same_lr(r
             out = fn(*args, **kwargs)
             made.append(out)
             return out
+
         return wrapped
 
     monkeypatch.setattr(sr_eval, "make_lr", spy(sr_eval.make_lr))
     monkeypatch.setattr(mos_create, "degrade", spy(mos_create.degrade))
     opts = ["--blur-sigma", "1", "--noise-std", "4", "--jpeg-quality", "60"]
-    assert main(["evaluate-sr", "--model", "bicubic", "--scale", "2", "--device", "cpu", "--data", str(root / "images"),
-                 "--seed", "3", "--quiet", *opts]) == 0
-    assert main(["mos", "create", "--images", str(root / "images"), "--db", str(tmp_path / "s.db"), "--scale", "2",
-                 "--device", "cpu", "--noise-seed", "3", "--no-progress", *opts]) == 0
+    assert (
+        main(
+            [
+                "evaluate-sr",
+                "--model",
+                "bicubic",
+                "--scale",
+                "2",
+                "--device",
+                "cpu",
+                "--data",
+                str(root / "images"),
+                "--seed",
+                "3",
+                "--quiet",
+                *opts,
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "mos",
+                "create",
+                "--images",
+                str(root / "images"),
+                "--db",
+                str(tmp_path / "s.db"),
+                "--scale",
+                "2",
+                "--device",
+                "cpu",
+                "--noise-seed",
+                "3",
+                "--no-progress",
+                *opts,
+            ]
+        )
+        == 0
+    )
     assert len(made) == 2
     for got in made:
         np.testing.assert_array_equal(got, lr)
@@ -151,8 +224,23 @@ def test_old_option_names_are_hidden_aliases(tmp_path, capsys):
 
     p = build_parser()
     a = p.parse_args(["compare", "--data", "d", "--detector", "x", "-o", "o", "--blur", "1.5", "--noise", "2", "--jpeg", "70"])
-    b = p.parse_args(["compare", "--data", "d", "--detector", "x", "-o", "o", "--blur-sigma", "1.5", "--noise-std", "2",
-                      "--jpeg-quality", "70"])
+    b = p.parse_args(
+        [
+            "compare",
+            "--data",
+            "d",
+            "--detector",
+            "x",
+            "-o",
+            "o",
+            "--blur-sigma",
+            "1.5",
+            "--noise-std",
+            "2",
+            "--jpeg-quality",
+            "70",
+        ]
+    )
     assert (a.blur_sigma, a.noise_std, a.jpeg_quality) == (b.blur_sigma, b.noise_std, b.jpeg_quality) == (1.5, 2.0, 70)
     for command in (["compare"], ["materialize"], ["evaluate-sr"], ["mos", "create"]):
         with pytest.raises(SystemExit):
@@ -187,8 +275,14 @@ def test_no_options_is_the_matlab_protocol_and_keys_are_stable():
     hr = _hr()
     np.testing.assert_array_equal(DegradationSpec(4)(hr), imresize_uint8(hr[:48, :36], 0.25))
     # compare's cache key and recorded config of the default degradation must never change (cached/published results)
-    assert DegradationSpec(4).config() == {"scale": 4, "kernel": "cubic", "blur_sigma": None, "noise_std": None,
-                                           "jpeg_quality": None, "seed": 0}
+    assert DegradationSpec(4).config() == {
+        "scale": 4,
+        "kernel": "cubic",
+        "blur_sigma": None,
+        "noise_std": None,
+        "jpeg_quality": None,
+        "seed": 0,
+    }
     cfg = json.dumps(DegradationSpec(4).config(), sort_keys=True).encode()
     assert DegradationSpec(4).key() == hashlib.sha256(cfg).hexdigest()[:16]
     assert DegradationSpec(4, noise_std=2.0).key() != DegradationSpec(4, noise_std=3.0).key()
@@ -196,8 +290,12 @@ def test_no_options_is_the_matlab_protocol_and_keys_are_stable():
 
 def test_other_depths_and_layouts_keep_dtype_and_shape():
     rng = np.random.default_rng(0)
-    for img in (rng.integers(0, 65536, (16, 18, 3), dtype=np.uint16), rng.random((16, 18, 4)).astype(np.float32),
-                rng.integers(0, 256, (16, 18), dtype=np.uint8), rng.integers(0, 256, (16, 18, 1), dtype=np.uint8)):
+    for img in (
+        rng.integers(0, 65536, (16, 18, 3), dtype=np.uint16),
+        rng.random((16, 18, 4)).astype(np.float32),
+        rng.integers(0, 256, (16, 18), dtype=np.uint8),
+        rng.integers(0, 256, (16, 18, 1), dtype=np.uint8),
+    ):
         out = SPEC(img)
         assert out.dtype == img.dtype and out.shape == (8, 9, *img.shape[2:])
     rgba = rng.integers(0, 256, (16, 18, 4), dtype=np.uint8)
@@ -205,9 +303,19 @@ def test_other_depths_and_layouts_keep_dtype_and_shape():
     assert (SPEC(rgba)[..., 3] == 255).all()  # noise and JPEG leave alpha alone
 
 
-@pytest.mark.parametrize("bad", [dict(scale=0), dict(scale=2.5), dict(scale=2, blur_sigma=-1), dict(scale=2, noise_std=float("nan")),
-                                 dict(scale=2, jpeg_quality=0), dict(scale=2, jpeg_quality=101), dict(scale=2, kernel="nearest"),
-                                 dict(scale=2, seed="x")])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        dict(scale=0),
+        dict(scale=2.5),
+        dict(scale=2, blur_sigma=-1),
+        dict(scale=2, noise_std=float("nan")),
+        dict(scale=2, jpeg_quality=0),
+        dict(scale=2, jpeg_quality=101),
+        dict(scale=2, kernel="nearest"),
+        dict(scale=2, seed="x"),
+    ],
+)
 def test_bad_specs_are_typed_errors(bad):
     with pytest.raises((ScaleError, InputError)):
         DegradationSpec(**bad)

@@ -32,7 +32,7 @@ def test_readme_has_python_blocks():
 
 @pytest.mark.parametrize("line,code", readme_blocks(), ids=[f"line{line}" for line, _ in readme_blocks()])
 def test_readme_block_runs(line, code, tmp_path):
-    missing = [p for p in _SHARED_PATH.findall(code) if not (SHARED / p[len("../shared/"):]).exists()]
+    missing = [p for p in _SHARED_PATH.findall(code) if not (SHARED / p[len("../shared/") :]).exists()]
     if missing:
         pytest.skip(f"README block at line {line} needs {missing[0]}, not on this machine")
     repo = tmp_path / "repo"

@@ -311,8 +311,6 @@ def test_feathered_blend_of_local_model_is_exact_when_weights_skip_the_receptive
     assert np.abs(y8.astype(int) - ref8.astype(int)).max() <= 1
 
 
-
-
 @pytest.mark.shared
 def test_craft_feathered_beats_naive_and_hard_crop(shared):
     from sr4det.data.io import read_image, to_tensor

@@ -273,7 +273,10 @@ def test_pickle_drops_the_model_and_reloads_it():
     assert u._sr_model is None  # the spec travels, not the model
     assert u(torch.rand(3, 4, 4)).shape == (3, 8, 8)
     x = torch.rand(3, 5, 5)
-    for own in (SRTransform(create_model("espcn", scale=2), tile=None), SRTransform("espcn", scale=2, tile=None, pretrained=False)):
+    for own in (
+        SRTransform(create_model("espcn", scale=2), tile=None),
+        SRTransform("espcn", scale=2, tile=None, pretrained=False),
+    ):
         copy = pickle.loads(pickle.dumps(own))  # instances and random inits travel with their weights
         assert copy._sr_model is not None
         torch.testing.assert_close(copy(x), own(x))
@@ -313,7 +316,9 @@ def test_dataloader_with_two_workers(tmp_path):
     assert len(items) == 6
     for i, s in enumerate(items):
         assert s["image"].shape == (3, 8, 8) and s["image"].dtype == torch.uint8
-        torch.testing.assert_close(s["boxes"].as_subclass(torch.Tensor), torch.tensor([[i, i, i + 2, i + 2]], dtype=torch.float32))
+        torch.testing.assert_close(
+            s["boxes"].as_subclass(torch.Tensor), torch.tensor([[i, i, i + 2, i + 2]], dtype=torch.float32)
+        )
     pids = {s["model_pid"] for s in items}
     assert os.getpid() not in pids and len(pids) == 2  # each worker loaded its own model
     for i, s in enumerate(items):  # the workers' reloaded models are the main process's model

@@ -10,10 +10,16 @@ from sr4det.errors import InputError
 from sr4det.transforms import Degrade, SRTransform
 
 
-@pytest.mark.parametrize("image", [
-    torch.zeros(3, 0, 5), torch.zeros(0, 3, 4, 4), torch.zeros(1, 3, 4, 0, dtype=torch.uint8),
-    np.zeros((0, 4, 3), np.uint8), np.zeros((4, 0), np.uint16),
-])
+@pytest.mark.parametrize(
+    "image",
+    [
+        torch.zeros(3, 0, 5),
+        torch.zeros(0, 3, 4, 4),
+        torch.zeros(1, 3, 4, 0, dtype=torch.uint8),
+        np.zeros((0, 4, 3), np.uint8),
+        np.zeros((4, 0), np.uint16),
+    ],
+)
 @pytest.mark.parametrize("tile", [None, "auto"])
 def test_empty_image_in_sr_transform(image, tile):
     t = SRTransform("bicubic", scale=2, tile=tile)
@@ -63,12 +69,15 @@ def test_pil_float_mode_in_unit_range_is_kept():
     assert 0.3 < np.asarray(out).mean() < 0.7
 
 
-@pytest.mark.parametrize("values, match", [
-    (np.array([[0, 70000]], np.int32), "0..65535"),
-    (np.array([[-5, 10]], np.int32), "0..65535"),
-    (np.array([[0.0, 2.0]], np.float32), r"\[0, 1\]"),
-    (np.array([[0.0, np.nan]], np.float32), "NaN"),
-])
+@pytest.mark.parametrize(
+    "values, match",
+    [
+        (np.array([[0, 70000]], np.int32), "0..65535"),
+        (np.array([[-5, 10]], np.int32), "0..65535"),
+        (np.array([[0.0, 2.0]], np.float32), r"\[0, 1\]"),
+        (np.array([[0.0, np.nan]], np.float32), "NaN"),
+    ],
+)
 def test_pil_deep_modes_out_of_range_are_input_errors(values, match):
     import PIL.Image
 

@@ -15,10 +15,18 @@ if TYPE_CHECKING:
 
 
 def add_model_args(parser: argparse.ArgumentParser, *, default_model: str | None = None) -> None:
-    parser.add_argument("--model", "-m", required=default_model is None, default=default_model, help="zoo name (see `sr4det models`) or weight file")
+    parser.add_argument(
+        "--model",
+        "-m",
+        required=default_model is None,
+        default=default_model,
+        help="zoo name (see `sr4det models`) or weight file",
+    )
     parser.add_argument("--scale", "-s", type=int, default=4, help="upscaling factor (default 4)")
     parser.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda:0 (default: cuda if available)")
-    parser.add_argument("--no-pretrained", dest="pretrained", action="store_false", help="random weights for zoo models (testing only)")
+    parser.add_argument(
+        "--no-pretrained", dest="pretrained", action="store_false", help="random weights for zoo models (testing only)"
+    )
 
 
 def add_tile_args(parser: argparse.ArgumentParser) -> None:
@@ -36,7 +44,9 @@ def add_degradation_args(parser: argparse.ArgumentParser, *, seed: bool = False)
     for alias, dest, kind in (("--blur", "blur_sigma", float), ("--noise", "noise_std", float), ("--jpeg", "jpeg_quality", int)):
         parser.add_argument(alias, dest=dest, type=kind, default=None, help=argparse.SUPPRESS)
     if seed:
-        parser.add_argument("--seed", type=int, default=0, help="noise seed: noise is a function of the seed and the image's pixels")
+        parser.add_argument(
+            "--seed", type=int, default=0, help="noise seed: noise is a function of the seed and the image's pixels"
+        )
 
 
 def degradation_from_args(args: argparse.Namespace, scale: int, *, seed: int | None = None) -> DegradationSpec:
@@ -44,7 +54,10 @@ def degradation_from_args(args: argparse.Namespace, scale: int, *, seed: int | N
     from ..degradation import DegradationSpec
 
     return DegradationSpec(
-        scale=scale, blur_sigma=args.blur_sigma, noise_std=args.noise_std, jpeg_quality=args.jpeg_quality,
+        scale=scale,
+        blur_sigma=args.blur_sigma,
+        noise_std=args.noise_std,
+        jpeg_quality=args.jpeg_quality,
         seed=getattr(args, "seed", 0) if seed is None else seed,
     )
 

@@ -26,8 +26,12 @@ def add_parser(sub) -> None:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--detector", required=True, help="ultralytics OpenVINO export folder (*_openvino_model) or YOLO .pt")
-    p.add_argument("--data", default=None, help="COCO instances .json or ultralytics dataset .yaml "
-                   "(default: ../shared/data/coco_train160/annotations/instances_train2017.json)")
+    p.add_argument(
+        "--data",
+        default=None,
+        help="COCO instances .json or ultralytics dataset .yaml "
+        "(default: ../shared/data/coco_train160/annotations/instances_train2017.json)",
+    )
     p.add_argument("--scale", "-s", type=int, default=4, help="degradation factor")
     p.add_argument("--sr", default="bicubic", help="input preparation: bicubic, an SR zoo name or weight file, lr, hr")
     p.add_argument("--epochs", type=int, default=10, help="training epochs")
@@ -38,7 +42,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=None, help="cpu, 0, cuda:0 ... (default: ultralytics' choice)")
     p.add_argument("--limit", type=int, default=None, help="use only the first N training images (quick checks)")
     p.add_argument("--seed", type=int, default=0, help="ultralytics training seed")
-    p.add_argument("--lr0", type=float, default=None, help="initial learning rate, with optimizer AdamW (default: ultralytics' optimizer=auto, AdamW lr 0.000119 for 80 classes)")
+    p.add_argument(
+        "--lr0",
+        type=float,
+        default=None,
+        help="initial learning rate, with optimizer AdamW (default: ultralytics' optimizer=auto, AdamW lr 0.000119 for 80 classes)",
+    )
     p.add_argument("--val", action="store_true", help="validate after every epoch (on the degraded training split)")
     p.add_argument("--amp", action="store_true", help="mixed precision on CUDA (ultralytics' downloading AMP check is skipped)")
     p.add_argument("--tile", default="auto", help="SR tile size in LR pixels, 'auto' or 'none'")
@@ -63,10 +72,24 @@ def run(args: argparse.Namespace) -> int:
     check_writable_dir(args.out, "--out")
     extra = {"lr0": args.lr0, "optimizer": "AdamW"} if args.lr0 is not None else {}  # auto ignores lr0
     record = adapt_detector(
-        args.detector, data, args.out, scale=args.scale, sr=args.sr, epochs=args.epochs, imgsz=args.imgsz, batch=args.batch,
-        threads=args.threads, device=args.device, limit=args.limit, seed=args.seed, val=args.val, amp=args.amp, tile=tile,
+        args.detector,
+        data,
+        args.out,
+        scale=args.scale,
+        sr=args.sr,
+        epochs=args.epochs,
+        imgsz=args.imgsz,
+        batch=args.batch,
+        threads=args.threads,
+        device=args.device,
+        limit=args.limit,
+        seed=args.seed,
+        val=args.val,
+        amp=args.amp,
+        tile=tile,
         command=getattr(args, "command_line", None) or _canonical(args, data),
-        verbose=not args.quiet, **extra,
+        verbose=not args.quiet,
+        **extra,
     )
     summary = {k: record[k] for k in ("weights", "command", "epochs", "wall_time_s", "train_s", "epoch_s", "threads", "device")}
     print(json.dumps(summary, indent=2))

@@ -27,21 +27,37 @@ def add_parser(sub) -> None:
     p.add_argument("inputs", nargs="+", help="image files or folders of images (not recursive)")
     p.add_argument("--detector", required=True, help="ultralytics weights: .pt, OpenVINO folder, .onnx or an official name")
     p.add_argument("-o", "--output", "--out", dest="out", default="runs/detect", help="output folder")
-    p.add_argument("--sr", default=None, help="SR model before the detector: zoo name (see `sr4det models`) or weight file; "
-                                              "default: none, the detector sees the input as is")
+    p.add_argument(
+        "--sr",
+        default=None,
+        help="SR model before the detector: zoo name (see `sr4det models`) or weight file; "
+        "default: none, the detector sees the input as is",
+    )
     p.add_argument("--scale", "-s", type=int, default=4, help="SR factor (with --sr)")
-    p.add_argument("--frame", choices=("lr", "sr"), default="lr",
-                   help="frame of the reported and drawn boxes with --sr: the input image (lr) or the SR image (sr)")
+    p.add_argument(
+        "--frame",
+        choices=("lr", "sr"),
+        default="lr",
+        help="frame of the reported and drawn boxes with --sr: the input image (lr) or the SR image (sr)",
+    )
     p.add_argument("--conf", type=float, default=0.25, help="confidence threshold (compare uses 0.001 for mAP)")
     p.add_argument("--iou", type=float, default=0.7, help="NMS IoU threshold")
-    p.add_argument("--imgsz", type=int, default=640,
-                   help="detector input size on the input image; with --sr the detector runs at imgsz x scale "
-                        "(a static export keeps its own size, with a warning)")
+    p.add_argument(
+        "--imgsz",
+        type=int,
+        default=640,
+        help="detector input size on the input image; with --sr the detector runs at imgsz x scale "
+        "(a static export keeps its own size, with a warning)",
+    )
     p.add_argument("--max-det", type=int, default=300, help="detections per image")
-    p.add_argument("--device", default=None, help="torch device for SR and detector, e.g. cpu or cuda:0 (default: cuda if available)")
+    p.add_argument(
+        "--device", default=None, help="torch device for SR and detector, e.g. cpu or cuda:0 (default: cuda if available)"
+    )
     add_tile_args(p)
     p.add_argument("--line-width", type=int, default=None, help="box line width in pixels (default: from the image size)")
-    p.add_argument("--no-images", dest="save_images", action="store_false", help="write only the JSON and YOLO txt, no annotated images")
+    p.add_argument(
+        "--no-images", dest="save_images", action="store_false", help="write only the JSON and YOLO txt, no annotated images"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=run)
 
@@ -50,7 +66,9 @@ def _outputs(inputs: list[Path]) -> list[str]:
     stems = [p.stem for p in inputs]
     if len(set(stems)) != len(stems):
         dup = sorted({s for s in stems if stems.count(s) > 1})
-        raise InputError(f"several inputs share the file stem(s) {dup[:5]}; their outputs would overwrite each other: run them separately")
+        raise InputError(
+            f"several inputs share the file stem(s) {dup[:5]}; their outputs would overwrite each other: run them separately"
+        )
     return stems
 
 
@@ -66,8 +84,9 @@ def build(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     if not 0 <= args.conf <= 1:
         raise InputError(f"--conf must lie in [0, 1], got {args.conf}")
     device = default_device(args.device)
-    detector = UltralyticsDetector(args.detector, imgsz=args.imgsz, conf=args.conf, iou=args.iou, max_det=args.max_det,
-                                   device=args.device)
+    detector = UltralyticsDetector(
+        args.detector, imgsz=args.imgsz, conf=args.conf, iou=args.iou, max_det=args.max_det, device=args.device
+    )
     if args.sr is None:
         return detector, None, tile
     from ..detectors.sr import SRDetector
@@ -108,21 +127,34 @@ def run(args: argparse.Namespace) -> int:
             if args.frame == "lr":
                 det, shown = det.rescaled(1 / sr_det.scale, image_size=image.shape[:2]), image
         n_boxes += len(det)
-        records.append({"file": str(src), "frame": args.frame if sr_det is not None else "lr",
-                        "image_size": [int(v) for v in det.image_size], "detections": det.to_json()})
+        records.append(
+            {
+                "file": str(src),
+                "frame": args.frame if sr_det is not None else "lr",
+                "image_size": [int(v) for v in det.image_size],
+                "detections": det.to_json(),
+            }
+        )
         labels = out / "labels" / f"{stem}.txt"
         labels.parent.mkdir(exist_ok=True)
         labels.write_text(det.to_yolo())
         if args.save_images:
             write_image(out / f"{stem}.png", det.draw(shown, line_width=args.line_width))
-    settings = {"detector": detector.config if sr_det is None else sr_det.detector.config,
-                "sr": None if sr_det is None else {"model": args.sr, "scale": sr_det.scale, "tile": args.tile},
-                "frame": args.frame if sr_det is not None else "lr"}
+    settings = {
+        "detector": detector.config if sr_det is None else sr_det.detector.config,
+        "sr": None if sr_det is None else {"model": args.sr, "scale": sr_det.scale, "tile": args.tile},
+        "frame": args.frame if sr_det is not None else "lr",
+    }
     (out / "detections.json").write_text(json.dumps({"settings": settings, "images": records}, indent=1))
-    print(f"{len(records)} image(s), {n_boxes} detection(s): wrote {out / 'detections.json'}, labels/*.txt"
-          + (" and annotated PNGs" if args.save_images else ""))
+    print(
+        f"{len(records)} image(s), {n_boxes} detection(s): wrote {out / 'detections.json'}, labels/*.txt"
+        + (" and annotated PNGs" if args.save_images else "")
+    )
     if failed:
-        print(f"sr4det detect: error: {len(failed)} of {len(inputs)} image(s) could not be read (the others were done):", file=sys.stderr)
+        print(
+            f"sr4det detect: error: {len(failed)} of {len(inputs)} image(s) could not be read (the others were done):",
+            file=sys.stderr,
+        )
         for src, reason in failed:
             print(f"  {src}: {reason}", file=sys.stderr)
         return 2

@@ -70,5 +70,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         for s in scores:
             print(f"{s.name:<32} PSNR-Y {s.psnr:7.3f} dB  SSIM-Y {s.ssim:.4f}")
-        print(f"{'mean over ' + str(len(scores)) + ' images':<32} PSNR-Y {mean_psnr:7.3f} dB  SSIM-Y {mean_ssim:.4f}  ({model.card.name} x{model.scale}, {seconds:.3f} s/img)")
+        print(
+            f"{'mean over ' + str(len(scores)) + ' images':<32} PSNR-Y {mean_psnr:7.3f} dB  SSIM-Y {mean_ssim:.4f}  ({model.card.name} x{model.scale}, {seconds:.3f} s/img)"
+        )
     return 0

@@ -30,8 +30,12 @@ def add_parser(sub) -> None:
     p.add_argument("--splits", nargs="+", default=None, help="YOLO only: splits to write (default: all present)")
     p.add_argument("--format", default=".png", help="output image extension (default .png, lossless); 'keep' keeps the input's")
     p.add_argument("--overwrite", action="store_true", help="recompute existing images and accept changed settings")
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch intra-op threads per process (default: torch's; under torchrun cores / processes per node)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch intra-op threads per process (default: torch's; under torchrun cores / processes per node)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar (under torchrun: rank 0 only)")
     p.set_defaults(func=run)
 
@@ -50,8 +54,12 @@ def run(args: argparse.Namespace) -> int:
     degrade = None
     if args.degrade:
         degrade = Degrade(
-            args.degrade, method=args.method, blur_sigma=args.blur_sigma, noise_std=args.noise_std,
-            jpeg_quality=args.jpeg_quality, seed=args.seed,
+            args.degrade,
+            method=args.method,
+            blur_sigma=args.blur_sigma,
+            noise_std=args.noise_std,
+            jpeg_quality=args.jpeg_quality,
+            seed=args.seed,
         )
     check_writable_dir(args.output, "-o/--output")
     ctx = setup(args.threads)  # under torchrun: the process group first, so each rank builds SR on its own device
@@ -61,8 +69,15 @@ def run(args: argparse.Namespace) -> int:
             scale = args.scale if args.scale is not None else (degrade.scale if degrade else None)
             sr = SRTransform(args.sr, scale=scale, tile=tile, device=ctx.device(args.device), pretrained=args.pretrained)
         out = materialize(
-            args.data, args.output, degrade=degrade, sr=sr, images=args.images, splits=args.splits,
-            image_format=None if args.format == "keep" else args.format, overwrite=args.overwrite, progress=not args.quiet,
+            args.data,
+            args.output,
+            degrade=degrade,
+            sr=sr,
+            images=args.images,
+            splits=args.splits,
+            image_format=None if args.format == "keep" else args.format,
+            overwrite=args.overwrite,
+            progress=not args.quiet,
             dist=ctx,
         )
     finally:

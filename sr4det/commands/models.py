@@ -59,7 +59,9 @@ def run(args: argparse.Namespace) -> int:
             f"{r['name']:<10} {','.join(map(str, r['scales'])):<10} {r['input']:<5} {r['upsampling']:<8} "
             f"{params:>10,} {str(r['receptive_field']) + ('*' if r['non_local'] else ''):>4}  {r['objective']:<19} {r['weights']}"
         )
-    print("\nparams at x4 (or the smallest scale); RF = receptive-field radius in LR pixels (exact-tiling overlap);\n"
-          "* = not local (image-wide attention or pooling): tiles are blended, not exact; objective = what the\n"
-          "pretrained weights were optimised for (pixel = PSNR; detection = through the named detector)")
+    print(
+        "\nparams at x4 (or the smallest scale); RF = receptive-field radius in LR pixels (exact-tiling overlap);\n"
+        "* = not local (image-wide attention or pooling): tiles are blended, not exact; objective = what the\n"
+        "pretrained weights were optimised for (pixel = PSNR; detection = through the named detector)"
+    )
     return 0

@@ -13,9 +13,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("mos", help="blind MOS studies: create, serve the rating page, report", description=__doc__)
     msub = parser.add_subparsers(dest="mos_command", required=True, metavar="ACTION")
 
-    c = msub.add_parser("create", help="build a study database from HR images and SR methods",
-                        description="Degrade the HR images, run every SR method on them and store the images of a blind "
-                                    "study (hr and bicubic always included) in a new SQLite database.")
+    c = msub.add_parser(
+        "create",
+        help="build a study database from HR images and SR methods",
+        description="Degrade the HR images, run every SR method on them and store the images of a blind "
+        "study (hr and bicubic always included) in a new SQLite database.",
+    )
     c.add_argument("--images", required=True, nargs="+", help="HR image folder(s) or files")
     c.add_argument("--db", required=True, help="SQLite file to create")
     c.add_argument("--scale", "-s", type=int, default=4, help="SR factor; LR = HR downscaled by it")
@@ -40,17 +43,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--quiet", "--no-progress", dest="no_progress", action="store_true", help="no progress output")
     c.set_defaults(func=_create)
 
-    s = msub.add_parser("serve", help="serve the rating page",
-                        description="Serve the blind rating page of a study database over HTTP; ratings are stored in it.")
+    s = msub.add_parser(
+        "serve",
+        help="serve the rating page",
+        description="Serve the blind rating page of a study database over HTTP; ratings are stored in it.",
+    )
     s.add_argument("--db", required=True, help="study database (sr4det mos create)")
     s.add_argument("--host", default="127.0.0.1", help="interface to bind (default loopback only)")
     s.add_argument("--port", type=int, default=8765, help="0 picks a free port")
     s.add_argument("--threads", type=int, default=8, help="request-handling threads")
     s.set_defaults(func=_serve)
 
-    r = msub.add_parser("report", help="MOS per method with bootstrap CIs and rater agreement",
-                        description="MOS (1-5) per method with bootstrap confidence intervals over raters and images, and "
-                                    "the raters' agreement, from a study database.")
+    r = msub.add_parser(
+        "report",
+        help="MOS per method with bootstrap CIs and rater agreement",
+        description="MOS (1-5) per method with bootstrap confidence intervals over raters and images, and "
+        "the raters' agreement, from a study database.",
+    )
     r.add_argument("--db", required=True, help="study database (sr4det mos create)")
     r.add_argument("--json", action="store_true", help="print JSON instead of a table")
     r.add_argument("--plot", default=None, help="save a bar chart (PNG/PDF/SVG)")

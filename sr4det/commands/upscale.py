@@ -20,7 +20,9 @@ from ._common import (
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("upscale", help="super-resolve image files", description="Super-resolve images; bit depth and channels are kept.")
+    p = sub.add_parser(
+        "upscale", help="super-resolve image files", description="Super-resolve images; bit depth and channels are kept."
+    )
     p.add_argument("inputs", nargs="+", help="image files or folders")
     p.add_argument("-o", "--output", required=True, help="output folder, or a file name when there is one input image")
     add_model_args(p)
@@ -57,7 +59,9 @@ def _check_format(fmt: str | None) -> None:
         return
     ext = (fmt if fmt.startswith(".") else "." + fmt).lower()
     if ext not in IMAGE_EXTENSIONS:
-        raise InputError(f"--format {fmt!r} is not an image format sr4det writes; use one of {', '.join(e[1:] for e in IMAGE_EXTENSIONS)}")
+        raise InputError(
+            f"--format {fmt!r} is not an image format sr4det writes; use one of {', '.join(e[1:] for e in IMAGE_EXTENSIONS)}"
+        )
 
 
 def half_dtype(model: Any) -> Any:
@@ -105,7 +109,9 @@ def run(args: argparse.Namespace) -> int:
         try:
             image, info = read_image(src)
             check_format(dst.suffix, info.dtype, info.channels, src)  # before the (slow) SR, not after
-            out = upscale(model, image, tile=tile, overlap=args.overlap, max_memory=args.max_memory, progress=not args.quiet, dtype=dtype)
+            out = upscale(
+                model, image, tile=tile, overlap=args.overlap, max_memory=args.max_memory, progress=not args.quiet, dtype=dtype
+            )
             write_image(dst, out)
         except (DataError, InputError, OSError) as exc:  # one bad file must not stop the others; all are reported below
             failed.append((src, f"{type(exc).__name__}: {exc}"))
@@ -115,7 +121,9 @@ def run(args: argparse.Namespace) -> int:
         done += 1
     print(f"wrote {done} image(s) to {args.output}" + (f", skipped {skipped} existing (use --overwrite)" if skipped else ""))
     if failed:
-        print(f"sr4det upscale: error: {len(failed)} of {len(inputs)} image(s) failed (the others were written):", file=sys.stderr)
+        print(
+            f"sr4det upscale: error: {len(failed)} of {len(inputs)} image(s) failed (the others were written):", file=sys.stderr
+        )
         for src, reason in failed:
             print(f"  {src}: {reason}", file=sys.stderr)
         return 2

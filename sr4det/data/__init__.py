@@ -15,6 +15,7 @@ __all__ = [
     "load_dataset",
     "load_yolo",
     "read_image",
-    "to_rgb8", "to_tensor",
+    "to_rgb8",
+    "to_tensor",
     "write_image",
 ]

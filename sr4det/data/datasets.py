@@ -134,8 +134,15 @@ class GroundTruth:
             dropped += int((~keep).sum())
             ratio = np.divide(new, old, out=np.ones_like(new), where=old > 0)
             images.append(
-                replace(im, height=h, width=w, boxes=b[keep], category_ids=im.category_ids[keep], iscrowd=im.iscrowd[keep],
-                        area=(im.area * ratio)[keep])
+                replace(
+                    im,
+                    height=h,
+                    width=w,
+                    boxes=b[keep],
+                    category_ids=im.category_ids[keep],
+                    iscrowd=im.iscrowd[keep],
+                    area=(im.area * ratio)[keep],
+                )
             )
         return replace(self, images=images, crop_multiple=self.crop_multiple * m, dropped_boxes=self.dropped_boxes + dropped)
 
@@ -147,10 +154,16 @@ class GroundTruth:
             images.append({"id": int(im.id), "file_name": im.file_name, "height": int(im.height), "width": int(im.width)})
             for box, cat, crowd, area in zip(im.boxes, im.category_ids, im.iscrowd, im.area, strict=True):
                 x1, y1, x2, y2 = (float(v) for v in box)
-                anns.append({
-                    "id": ann_id, "image_id": int(im.id), "category_id": int(cat), "bbox": [x1, y1, x2 - x1, y2 - y1],
-                    "area": float(area), "iscrowd": int(crowd),
-                })
+                anns.append(
+                    {
+                        "id": ann_id,
+                        "image_id": int(im.id),
+                        "category_id": int(cat),
+                        "bbox": [x1, y1, x2 - x1, y2 - y1],
+                        "area": float(area),
+                        "iscrowd": int(crowd),
+                    }
+                )
                 ann_id += 1
         cats = [{"id": int(k), "name": v} for k, v in sorted(self.categories.items())]
         return {"images": images, "annotations": anns, "categories": cats}
@@ -330,8 +343,11 @@ def load_coco(annotations: str | Path, images: str | Path | None = None) -> Grou
         cid = _coco_int(_coco_field(ann, "category_id", what), f"{what} 'category_id'")
         iid = _coco_int(_coco_field(ann, "image_id", what), f"{what} 'image_id'")
         bbox = _coco_field(ann, "bbox", what)
-        if (not isinstance(bbox, (list, tuple)) or len(bbox) != 4
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in bbox)):
+        if (
+            not isinstance(bbox, (list, tuple))
+            or len(bbox) != 4
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in bbox)
+        ):
             raise DataError(f"{what}: 'bbox' must be 4 numbers [x, y, width, height], got {bbox!r}")
         if not all(np.isfinite(bbox)) or bbox[2] < 0 or bbox[3] < 0:
             raise DataError(f"{what}: 'bbox' {bbox!r} has negative size or non-finite values")
@@ -355,10 +371,19 @@ def load_coco(annotations: str | Path, images: str | Path | None = None) -> Grou
         anns = per_image.get(iid, [])
         xywh = np.array([a[0] for a in anns], dtype=np.float64).reshape(-1, 4)
         boxes = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
-        out.append(ImageGT(
-            id=iid, file_name=name, path=image_dir / name, height=h, width=w, boxes=boxes,
-            category_ids=[a[1] for a in anns], iscrowd=[a[2] for a in anns], area=[a[3] for a in anns],
-        ))
+        out.append(
+            ImageGT(
+                id=iid,
+                file_name=name,
+                path=image_dir / name,
+                height=h,
+                width=w,
+                boxes=boxes,
+                category_ids=[a[1] for a in anns],
+                iscrowd=[a[2] for a in anns],
+                area=[a[3] for a in anns],
+            )
+        )
     gt = GroundTruth(out, categories, source=str(path), format="coco")
     _check_not_empty(gt)
     return gt
@@ -465,10 +490,19 @@ def load_yolo(yaml_path: str | Path, split: str = "val") -> GroundTruth:
         size = _image_size(f)
         h, w = size if size is not None else (0, 0)  # unreadable: the runner skips it with a warning
         boxes, cls = _read_yolo_labels(_label_path(f), w, h, names)
-        out.append(ImageGT(
-            id=i, file_name=os.path.relpath(f, base), path=f, height=h, width=w, boxes=boxes, category_ids=cls,
-            iscrowd=np.zeros(len(cls), np.uint8), area=_box_area(boxes),
-        ))
+        out.append(
+            ImageGT(
+                id=i,
+                file_name=os.path.relpath(f, base),
+                path=f,
+                height=h,
+                width=w,
+                boxes=boxes,
+                category_ids=cls,
+                iscrowd=np.zeros(len(cls), np.uint8),
+                area=_box_area(boxes),
+            )
+        )
     gt = GroundTruth(out, names, source=str(path), format="yolo")
     _check_not_empty(gt)
     return gt
@@ -491,7 +525,9 @@ def _read_yolo_labels(label: Path, w: int, h: int, names: Mapping[int, str]) -> 
         except ValueError as exc:
             raise DataError(f"{where}: not a YOLO label line: {line!r}") from exc
         if not c_float.is_integer():  # int(float("0.7")) would silently make it class 0
-            raise DataError(f"{where}: class id {parts[0]!r} is not an integer; YOLO lines are 'cls cx cy w h' with an integer cls")
+            raise DataError(
+                f"{where}: class id {parts[0]!r} is not an integer; YOLO lines are 'cls cx cy w h' with an integer cls"
+            )
         c = int(c_float)
         if c not in names:
             raise DataError(f"{where}: class id {c} is not in the dataset's names (0..{max(names)})")
@@ -533,7 +569,9 @@ def load_dataset(data: str | Path, images: str | Path | None = None, split: str 
             return load_coco(jsons[0], images)
         if len(yamls) == 1:
             return load_yolo(yamls[0], split)
-        raise DataError(f"{p}: expected one annotations/instances_*.json or one dataset .yaml, found {len(jsons)} and {len(yamls)}")
+        raise DataError(
+            f"{p}: expected one annotations/instances_*.json or one dataset .yaml, found {len(jsons)} and {len(yamls)}"
+        )
     if p.suffix.lower() == ".json":
         return load_coco(p, images)
     if p.suffix.lower() in (".yaml", ".yml"):

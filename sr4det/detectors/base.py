@@ -55,8 +55,15 @@ class Detections:
 
     def to_json(self) -> list[dict[str, Any]]:
         """One dict per detection: ``box`` (x1, y1, x2, y2 in pixels of ``image_size``), ``score``, ``label``, ``name``."""
-        return [{"box": [round(float(v), 2) for v in b], "score": round(float(s), 5), "label": int(c), "name": self.names.get(int(c), str(c))}
-                for b, s, c in zip(self.boxes, self.scores, self.labels, strict=True)]
+        return [
+            {
+                "box": [round(float(v), 2) for v in b],
+                "score": round(float(s), 5),
+                "label": int(c),
+                "name": self.names.get(int(c), str(c)),
+            }
+            for b, s, c in zip(self.boxes, self.scores, self.labels, strict=True)
+        ]
 
     def to_yolo(self) -> str:
         """YOLO txt lines ``class cx cy w h conf`` (box normalised by ``image_size``), as ultralytics' ``save_txt``."""
@@ -65,7 +72,9 @@ class Detections:
             raise ValueError("to_yolo needs image_size (height, width) to normalise the boxes")
         lines = []
         for (x1, y1, x2, y2), s, c in zip(self.boxes, self.scores, self.labels, strict=True):
-            lines.append(f"{int(c)} {(x1 + x2) / 2 / w:.6f} {(y1 + y2) / 2 / h:.6f} {(x2 - x1) / w:.6f} {(y2 - y1) / h:.6f} {s:.5f}")
+            lines.append(
+                f"{int(c)} {(x1 + x2) / 2 / w:.6f} {(y1 + y2) / 2 / h:.6f} {(x2 - x1) / w:.6f} {(y2 - y1) / h:.6f} {s:.5f}"
+            )
         return "".join(line + "\n" for line in lines)
 
     def draw(self, image: Any, *, conf: float = 0.0, line_width: int | None = None, labels: bool = True) -> np.ndarray:
@@ -79,8 +88,10 @@ class Detections:
         arr = as_rgb_uint8(image)
         h, w = arr.shape[:2]
         if self.image_size not in ((0, 0), (h, w)):
-            raise InputError(f"the boxes are in a {self.image_size[0]}x{self.image_size[1]} frame, the image is {h}x{w}; "
-                             f"draw them on the image they were detected in (or rescale them with .rescaled())")
+            raise InputError(
+                f"the boxes are in a {self.image_size[0]}x{self.image_size[1]} frame, the image is {h}x{w}; "
+                f"draw them on the image they were detected in (or rescale them with .rescaled())"
+            )
         pil = Image.fromarray(arr)
         pen = ImageDraw.Draw(pil)
         lw = line_width or max(1, round(max(h, w) / 400))
@@ -114,9 +125,28 @@ class Detections:
         return ax
 
 
-_PALETTE = [(255, 56, 56), (255, 157, 151), (255, 112, 31), (255, 178, 29), (207, 210, 49), (72, 249, 10), (146, 204, 23),
-            (61, 219, 134), (26, 147, 52), (0, 212, 187), (44, 153, 168), (0, 194, 255), (52, 69, 147), (100, 115, 255),
-            (0, 24, 236), (132, 56, 255), (82, 0, 133), (203, 56, 255), (255, 149, 200), (255, 55, 199)]
+_PALETTE = [
+    (255, 56, 56),
+    (255, 157, 151),
+    (255, 112, 31),
+    (255, 178, 29),
+    (207, 210, 49),
+    (72, 249, 10),
+    (146, 204, 23),
+    (61, 219, 134),
+    (26, 147, 52),
+    (0, 212, 187),
+    (44, 153, 168),
+    (0, 194, 255),
+    (52, 69, 147),
+    (100, 115, 255),
+    (0, 24, 236),
+    (132, 56, 255),
+    (82, 0, 133),
+    (203, 56, 255),
+    (255, 149, 200),
+    (255, 55, 199),
+]
 
 
 def _color(label: int) -> tuple[int, int, int]:
@@ -151,7 +181,9 @@ def as_rgb_uint8(image: Any, index: int = 0) -> np.ndarray:
     if _is_pil(image):
         image = np.asarray(image.convert("RGB"))
     if not isinstance(image, np.ndarray):
-        raise InputError(f"image {index}: expected a uint8 (H, W, 3) RGB array, a PIL image or a path, got {type(image).__name__}")
+        raise InputError(
+            f"image {index}: expected a uint8 (H, W, 3) RGB array, a PIL image or a path, got {type(image).__name__}"
+        )
     if image.dtype != np.uint8:
         raise InputError(f"image {index}: expected dtype uint8 (0-255), got {image.dtype}")
     if image.ndim == 2:
@@ -174,7 +206,10 @@ def _is_pil(image: Any) -> bool:
 def as_rgb_batch(images: Sequence[Any] | Any) -> list[np.ndarray]:
     """A detector's input (a list of images, or one image: uint8 array, PIL image or path) as checked uint8
     (H, W, 3) RGB arrays."""
-    if (isinstance(images, np.ndarray) and images.ndim in (2, 3) and images.dtype == np.uint8) or isinstance(images, (str, Path)) \
-            or _is_pil(images):
+    if (
+        (isinstance(images, np.ndarray) and images.ndim in (2, 3) and images.dtype == np.uint8)
+        or isinstance(images, (str, Path))
+        or _is_pil(images)
+    ):
         images = [images]
     return [as_rgb_uint8(im, i) for i, im in enumerate(images)]

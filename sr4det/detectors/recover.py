@@ -195,7 +195,12 @@ def yolo_from_openvino(path: str | Path, *, arch: str | None = None) -> Any:
 
 
 def trainable_yolo_from_openvino(
-    path: str | Path, *, arch: str | None = None, calibration: Any = None, imgsz: int = 640, max_images: int = 64,
+    path: str | Path,
+    *,
+    arch: str | None = None,
+    calibration: Any = None,
+    imgsz: int = 640,
+    max_images: int = 64,
     batch: int = 8,
 ) -> Any:
     """An *unfused* ultralytics ``DetectionModel`` with the export's weights, in the form ultralytics trains.
@@ -405,8 +410,15 @@ def _export_digest(xml: Path, calibration_files: list[Path], imgsz: int) -> str:
     return h.hexdigest()
 
 
-def trainable_yolo(detector: str | Path, *, calibration: Any = None, out: str | Path | None = None, arch: str | None = None,
-                   imgsz: int = 640, max_images: int = 64) -> Any:
+def trainable_yolo(
+    detector: str | Path,
+    *,
+    calibration: Any = None,
+    out: str | Path | None = None,
+    arch: str | None = None,
+    imgsz: int = 640,
+    max_images: int = 64,
+) -> Any:
     """An ``ultralytics.YOLO`` whose ``.train()`` and ``.val()`` work offline, from an export folder or a ``.pt``.
 
     Args:
@@ -446,11 +458,16 @@ def trainable_yolo(detector: str | Path, *, calibration: Any = None, out: str | 
     out = Path(out).expanduser()
     if not (reuse and out.is_file()):
         model = trainable_yolo_from_openvino(src, arch=arch, calibration=files or None, imgsz=imgsz, max_images=max_images)
-        save_yolo_checkpoint(model, out, extra={
-            "source": str(src), "source_sha256": _export_digest(xml, [], 0),
-            "calibration": {"images": len(files), "imgsz": int(imgsz), "files": [f.name for f in files]},
-            "how": "sr4det.detectors.recover.trainable_yolo_from_openvino",
-        })
+        save_yolo_checkpoint(
+            model,
+            out,
+            extra={
+                "source": str(src),
+                "source_sha256": _export_digest(xml, [], 0),
+                "calibration": {"images": len(files), "imgsz": int(imgsz), "files": [f.name for f in files]},
+                "how": "sr4det.detectors.recover.trainable_yolo_from_openvino",
+            },
+        )
     return load_trainable_pt(out)
 
 

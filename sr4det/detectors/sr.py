@@ -94,7 +94,10 @@ class SRDetector:
                     f"the detector letterboxes its input to imgsz {size}, so an x{self.scale} SR image of side {big} px is shrunk "
                     f"x{big / size:.2f} back down before detection and that much of the SR is thrown away; use a detector "
                     f"that takes imgsz >= {big} (a .pt model or an export with dynamic=True; SRDetector(imgsz='scale') sets it) "
-                    "or smaller inputs", UserWarning, stacklevel=3)
+                    "or smaller inputs",
+                    UserWarning,
+                    stacklevel=3,
+                )
         return self.detector(sr_images)
 
     def __call__(self, images: Sequence[Any]) -> list[Detections]:

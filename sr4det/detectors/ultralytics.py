@@ -16,8 +16,6 @@ from .offline import import_ultralytics, sr4det_offline
 _OFFICIAL_SUFFIXES = (".pt",)
 
 
-
-
 def _load_yolo(weights: str | Path):
     import_ultralytics()
     from ultralytics import YOLO
@@ -141,8 +139,10 @@ class UltralyticsDetector:
         """The same model (shared, not reloaded) with another inference size; an InputError for a static export."""
         fixed = self.fixed_imgsz
         if fixed is not None and int(imgsz) != fixed:
-            raise InputError(f"{self.config['weights']} is a static export that always runs at imgsz {fixed}; "
-                             f"export it with dynamic=True (or use the .pt model) to run at imgsz {imgsz}")
+            raise InputError(
+                f"{self.config['weights']} is a static export that always runs at imgsz {fixed}; "
+                f"export it with dynamic=True (or use the .pt model) to run at imgsz {imgsz}"
+            )
         if int(imgsz) < 32:
             raise InputError(f"imgsz must be >= 32, got {imgsz}")
         out = copy.copy(self)

@@ -1,11 +1,11 @@
 """The ΔmAP evaluator: conditions (hr / lr / bicubic / SR models), COCO metrics, paired bootstrap, report.
 
-    from sr4det.data import load_dataset
-    from sr4det.detectors import UltralyticsDetector
-    from sr4det.evaluation import compare
+from sr4det.data import load_dataset
+from sr4det.detectors import UltralyticsDetector
+from sr4det.evaluation import compare
 
-    results = compare(load_dataset("coco128/annotations/instances_train2017.json"),
-                      UltralyticsDetector("yolo11n.pt"), sr=["bicubic", "espcn"], scale=4, out_dir="out")
+results = compare(load_dataset("coco128/annotations/instances_train2017.json"),
+                  UltralyticsDetector("yolo11n.pt"), sr=["bicubic", "espcn"], scale=4, out_dir="out")
 """
 
 from .cache import CompareCache

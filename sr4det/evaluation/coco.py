@@ -78,8 +78,9 @@ def _none_if_undefined(v: float) -> float | None:
     return None if v < 0 else float(v)
 
 
-def evaluate(gt: dict[str, Any], results: Sequence[dict[str, Any]], backend: str = "pycocotools",
-             keep_matches: bool = False) -> CocoResult:
+def evaluate(
+    gt: dict[str, Any], results: Sequence[dict[str, Any]], backend: str = "pycocotools", keep_matches: bool = False
+) -> CocoResult:
     """Evaluate COCO-format box ``results`` (``image_id``, ``category_id``, ``bbox`` xywh, ``score``) against ``gt``.
 
     Args:
@@ -122,8 +123,14 @@ class ImageMatches:
     (how often each image is drawn) give the AP of a bootstrap resample without re-matching any box.
     """
 
-    def __init__(self, img_ids: list[int], cat_ids: list[int], rec_thrs: np.ndarray, per_cat: list[dict[str, np.ndarray] | None],
-                 n_iou: int = 10):
+    def __init__(
+        self,
+        img_ids: list[int],
+        cat_ids: list[int],
+        rec_thrs: np.ndarray,
+        per_cat: list[dict[str, np.ndarray] | None],
+        n_iou: int = 10,
+    ):
         self.n_iou = n_iou
         self.img_ids = img_ids
         self.cat_ids = cat_ids
@@ -160,12 +167,14 @@ class ImageMatches:
             order = np.argsort(-s, kind="mergesort")  # pycocotools' order, ties included
             m = np.concatenate(dtm, axis=1)[:, order]
             ig = np.concatenate(dtig, axis=1)[:, order].astype(bool)
-            per_cat.append({
-                "img": np.concatenate(img_idx)[order],
-                "tp": np.logical_and(m, ~ig),
-                "fp": np.logical_and(np.logical_not(m), ~ig),
-                "npos": npos,
-            })
+            per_cat.append(
+                {
+                    "img": np.concatenate(img_idx)[order],
+                    "tp": np.logical_and(m, ~ig),
+                    "fp": np.logical_and(np.logical_not(m), ~ig),
+                    "npos": npos,
+                }
+            )
         return cls(img_ids, cat_ids, p.recThrs, per_cat, len(p.iouThrs))
 
     def precision(self, weights: np.ndarray, iou_index: slice | int = slice(None)) -> np.ndarray:
@@ -284,8 +293,9 @@ def bootstrap_weights(n_images: int, n_resamples: int = 1000, seed: int = 0) -> 
     return w
 
 
-def bootstrap_ap(matches: dict[str, ImageMatches], weights: np.ndarray, chunk: int = 50,
-                 progress: bool = False) -> dict[str, dict[str, np.ndarray]]:
+def bootstrap_ap(
+    matches: dict[str, ImageMatches], weights: np.ndarray, chunk: int = 50, progress: bool = False
+) -> dict[str, dict[str, np.ndarray]]:
     """AP and AP50 of every condition under every resample: ``{name: {"AP": (B,), "AP50": (B,)}}``.
 
     All conditions use the same ``weights`` rows, which makes the differences *paired*.
@@ -321,8 +331,9 @@ def paired_delta_ci(a: np.ndarray, b: np.ndarray, level: float = 0.95, estimate:
     return lo, hi
 
 
-def gap_fraction_ci(cond: np.ndarray, base: np.ndarray, top: np.ndarray, level: float = 0.95,
-                    estimate: float | None = None) -> tuple[float, float]:
+def gap_fraction_ci(
+    cond: np.ndarray, base: np.ndarray, top: np.ndarray, level: float = 0.95, estimate: float | None = None
+) -> tuple[float, float]:
     """Percentile interval of ``(cond - base) / (top - base)`` over paired resamples: the share of the base -> top
     gap (e.g. bicubic -> HR AP) that ``cond`` recovers.
 

@@ -17,11 +17,12 @@ from ..errors import DetectorError, DetectorMismatchError, InputError, SR4DetErr
 from .cache import detector_identity, weights_digest
 from .conditions import LABEL_RE, MAIN_DETECTOR, Condition, SRSpec
 
-__all__ = ["check_class_lists", "default_loader", "detector_label", "detector_record", "detector_sources",
-           "resolve_detectors"]
+__all__ = ["check_class_lists", "default_loader", "detector_label", "detector_record", "detector_sources", "resolve_detectors"]
 
-_FIX = ("give a .pt file, an OpenVINO export folder, an .onnx file or an official name after '=' "
-        "(SR@LABEL=DETECTOR), or define the label in `detectors` (--detectors LABEL=PATH)")
+_FIX = (
+    "give a .pt file, an OpenVINO export folder, an .onnx file or an official name after '=' "
+    "(SR@LABEL=DETECTOR), or define the label in `detectors` (--detectors LABEL=PATH)"
+)
 
 Loader = Callable[[str], Any]
 
@@ -48,8 +49,10 @@ def detector_sources(specs: Sequence[SRSpec], detectors: Mapping[str, Any] | Non
         if src is not None:
             prev = sources.get(label, given.get(label))
             if prev is not None and not (isinstance(prev, str) and _same_path(prev, src)):
-                raise InputError(f"detector label {label!r} is given two detectors ({_describe(prev)} and {src}); "
-                                 f"give each detector its own label, or write {s.name} without '=' to reuse the first")
+                raise InputError(
+                    f"detector label {label!r} is given two detectors ({_describe(prev)} and {src}); "
+                    f"give each detector its own label, or write {s.name} without '=' to reuse the first"
+                )
             sources[label] = src
         elif label in given:
             sources.setdefault(label, given[label])
@@ -60,7 +63,8 @@ def detector_sources(specs: Sequence[SRSpec], detectors: Mapping[str, Any] | Non
             f"condition {s.name!r} names the unknown detector {s.detector!r}: no entry defines it; write "
             f"{s.name}=DETECTOR (a .pt file, OpenVINO folder, .onnx file or official name), or define it with "
             f"--detectors {s.detector}=PATH (YAML: `detectors: {{{s.detector}: PATH}}`)"
-            + (f"; defined labels: {sorted(set(given) | set(sources))}" if given or sources else ""))
+            + (f"; defined labels: {sorted(set(given) | set(sources))}" if given or sources else "")
+        )
     return sources
 
 
@@ -81,8 +85,9 @@ def default_loader(main: Any) -> Loader:
     return load
 
 
-def resolve_detectors(specs: Sequence[SRSpec], main: Any, detectors: Mapping[str, Any] | None = None,
-                      loader: Loader | None = None) -> dict[str, Any]:
+def resolve_detectors(
+    specs: Sequence[SRSpec], main: Any, detectors: Mapping[str, Any] | None = None, loader: Loader | None = None
+) -> dict[str, Any]:
     """label -> detector for every label the specs use; each distinct weights path is loaded once (the run's own
     detector is reused when a label points at its weights). Every check (unknown labels, loading, class lists)
     happens here, before any work. ``loader(path)`` builds a detector (default :func:`default_loader`)."""
@@ -99,8 +104,9 @@ def resolve_detectors(specs: Sequence[SRSpec], main: Any, detectors: Mapping[str
     for label, src in sources.items():
         if not isinstance(src, (str, Path)):
             if not callable(src) or not hasattr(src, "names"):
-                raise InputError(f"detector {label!r}: expected a path or a Detector (callable with `names`), "
-                                 f"got {type(src).__name__}")
+                raise InputError(
+                    f"detector {label!r}: expected a path or a Detector (callable with `names`), got {type(src).__name__}"
+                )
             out[label] = src
             continue
         key = _path_key(str(src))
@@ -184,7 +190,8 @@ def _check_names(main: Any, det: Any, label: str, conditions: list[str]) -> None
         f"detector {label!r} ({src}) of {', '.join(conditions)} has another class list than the run's detector: "
         f"{len(b)} vs {len(a)} classes, first difference at class {first}: {b.get(first)!r} vs {a.get(first)!r}. "
         "Every detector of one comparison must predict the same classes (all conditions are scored through one class "
-        f"map); use a detector trained on the same classes, or score it in a run of its own (--detector {src})")
+        f"map); use a detector trained on the same classes, or score it in a run of its own (--detector {src})"
+    )
 
 
 def _weights(det: Any) -> str | None:

@@ -86,11 +86,15 @@ class SRSpec:
             return cls._parse_sr(text)
         label, det = m["label"], m["det"]
         if label == MAIN_DETECTOR:
-            raise InputError(f"{text!r}: the detector label {MAIN_DETECTOR!r} is reserved for the run's --detector; "
-                             "pick another label (plain SR names already use that detector)")
+            raise InputError(
+                f"{text!r}: the detector label {MAIN_DETECTOR!r} is reserved for the run's --detector; "
+                "pick another label (plain SR names already use that detector)"
+            )
         if det is not None and not det.strip():
-            raise InputError(f"{text!r}: nothing after '='; write SR@{label}=DETECTOR with the detector's path, or "
-                             f"SR@{label} with {label!r} defined elsewhere")
+            raise InputError(
+                f"{text!r}: nothing after '='; write SR@{label}=DETECTOR with the detector's path, or "
+                f"SR@{label} with {label!r} defined elsewhere"
+            )
         sr = m["sr"].strip()
         if sr in RESERVED:
             base = cls(sr, sr)
@@ -111,11 +115,15 @@ class SRSpec:
         if not name or not source:
             raise InputError(f"SR model spec {text!r}: write NAME=WEIGHTS, a zoo name or a weight file")
         if "@" in name and not ("=" not in text and _looks_like_path(text)):
-            raise InputError(f"SR model spec {text!r}: '@' starts a detector label (SR@LABEL=DETECTOR, LABEL of letters, "
-                             "digits, '_' and '-'); condition names may not contain it otherwise")
+            raise InputError(
+                f"SR model spec {text!r}: '@' starts a detector label (SR@LABEL=DETECTOR, LABEL of letters, "
+                "digits, '_' and '-'); condition names may not contain it otherwise"
+            )
         if name in RESERVED:
-            raise InputError(f"SR condition name {name!r} is reserved (conditions 'hr' and 'lr' always exist; "
-                             f"{name}@LABEL=DETECTOR scores {name} with another detector)")
+            raise InputError(
+                f"SR condition name {name!r} is reserved (conditions 'hr' and 'lr' always exist; "
+                f"{name}@LABEL=DETECTOR scores {name} with another detector)"
+            )
         return cls(name, source)
 
     def load(self, scale: int, device: str | torch.device | None = None):
@@ -270,8 +278,12 @@ class SRCondition(Condition):
         self.model = self.spec.load(scale, device=device)
         self.digest = model_digest(self.model)
         card = getattr(self.model, "card", None)
-        return {"model": self.spec.source, "params": getattr(card, "params", None),
-                "weights_source": getattr(card, "weights_source", None), "model_digest": self.digest[:16]}
+        return {
+            "model": self.spec.source,
+            "params": getattr(card, "params", None),
+            "weights_source": getattr(card, "weights_source", None),
+            "model_digest": self.digest[:16],
+        }
 
     def release(self):
         import gc
@@ -297,8 +309,10 @@ def standard_conditions(sr: list[SRSpec], detectors: dict[str, object] | None = 
         det = None
         if s.detector is not None:
             if detectors is None or s.detector not in detectors:
-                raise InputError(f"condition {s.name!r}: no detector {s.detector!r}; resolve the labels first "
-                                 "(resolve_detectors) or write SR@LABEL=DETECTOR")
+                raise InputError(
+                    f"condition {s.name!r}: no detector {s.detector!r}; resolve the labels first "
+                    "(resolve_detectors) or write SR@LABEL=DETECTOR"
+                )
             det = detectors[s.detector]
         if s.input == "hr":
             out.append(HRCondition(s.name, det, s.detector))

@@ -72,18 +72,30 @@ class CompareConfig:
     iou: float = _opt(0.7, "detector NMS IoU", type=float)
     max_det: int = _opt(300, "detections per image", type=int)
     scale: int = _opt(4, "SR factor; LR = HR downscaled by it", flags=("-s",), type=int)
-    sr: str | list[str] = _opt("bicubic", "comma-separated SR models: zoo names, weight files, or name=path; "
-                                          "SR@LABEL=DETECTOR (also hr@LABEL=..., lr@LABEL=...) scores that input with its "
-                                          "own detector as condition SR@LABEL")
-    detectors: str | dict[str, str] | None = _opt(None, "comma-separated LABEL=PATH: detectors that --sr entries SR@LABEL use "
-                                                "(same settings as --detector; same class list required)")
+    sr: str | list[str] = _opt(
+        "bicubic",
+        "comma-separated SR models: zoo names, weight files, or name=path; "
+        "SR@LABEL=DETECTOR (also hr@LABEL=..., lr@LABEL=...) scores that input with its "
+        "own detector as condition SR@LABEL",
+    )
+    detectors: str | dict[str, str] | None = _opt(
+        None,
+        "comma-separated LABEL=PATH: detectors that --sr entries SR@LABEL use "
+        "(same settings as --detector; same class list required)",
+    )
     conditions: str | list[str] = _opt([], "more entries of `sr` (YAML: a `conditions:` list beside `sr:`)", cli=False)
     limit: int | None = _opt(None, "only the first N images", type=int)
-    device: str | None = _opt(None, "device for SR and detector (cpu, cuda:0); default: the libraries' choice "
-                                    "(under torchrun: cuda:LOCAL_RANK when CUDA exists)")
+    device: str | None = _opt(
+        None,
+        "device for SR and detector (cpu, cuda:0); default: the libraries' choice "
+        "(under torchrun: cuda:LOCAL_RANK when CUDA exists)",
+    )
     backend: str = _opt("pycocotools", "COCO metrics implementation", choices=("pycocotools", "faster-coco-eval"))
-    class_map: str = _opt("names", "detector class -> dataset category: by name (default), index i -> id i, or i -> i-th "
-                                   "smallest id", choices=("names", "index", "sorted"))
+    class_map: str = _opt(
+        "names",
+        "detector class -> dataset category: by name (default), index i -> id i, or i -> i-th smallest id",
+        choices=("names", "index", "sorted"),
+    )
     bootstrap: int = _opt(1000, "bootstrap resamples (0: no intervals)", type=int)
     seed: int = _opt(0, "seed of the bootstrap and of the LR noise (a function of seed and pixels)", type=int)
     cache: str | None | bool = _opt(None, "cache folder (default $SR4DET_CACHE/compare); False: no cache (--no-cache)")
@@ -93,8 +105,9 @@ class CompareConfig:
     jpeg_quality: int | None = _opt(None, "JPEG quality (1-100) of the LR image", cli=False)
     mos: str | None = _opt(None, "MOS study (sr4det mos create) whose MOS per method goes beside the conditions")
     save_images: str | None = _opt(None, "also write each SR condition's images to DIR/<condition>/ (e.g. for a MOS study)")
-    threads: int | None = _opt(None, "torch intra-op threads per process (default: torch's; under torchrun cores / "
-                                     "processes per node)", type=int)
+    threads: int | None = _opt(
+        None, "torch intra-op threads per process (default: torch's; under torchrun cores / processes per node)", type=int
+    )
     progress: bool = _opt(True, "progress bars (--quiet: none; under torchrun rank 0 only)", cli=False)
     extra_config: dict[str, Any] = _opt({}, "extra entries of results.json's config", cli=False)
 
@@ -184,8 +197,9 @@ class CompareConfig:
     def degradation(self):
         from .conditions import Degradation
 
-        return Degradation(scale=self.scale, seed=self.seed, blur_sigma=self.blur_sigma, noise_std=self.noise_std,
-                           jpeg_quality=self.jpeg_quality)
+        return Degradation(
+            scale=self.scale, seed=self.seed, blur_sigma=self.blur_sigma, noise_std=self.noise_std, jpeg_quality=self.jpeg_quality
+        )
 
     # ----------------------------------------------------------------------------------- run
 
@@ -208,11 +222,27 @@ class CompareConfig:
             settings = {"imgsz": self.imgsz, "conf": self.conf, "iou": self.iou, "max_det": self.max_det, "device": device}
             det = UltralyticsDetector(self.detector, **settings)
             return compare(
-                gt, det, sr=self.sr, scale=self.scale, out_dir=Path(self.out), degradation=self.degradation(),
-                backend=self.backend, class_map=self.class_map, n_resamples=self.bootstrap, seed=self.seed,
-                cache_dir=self.cache, tile=self.tile, device=self.device, limit=self.limit, progress=self.progress,
-                extra_config=self.extra_config or None, mos=self.mos, save_images=self.save_images, dist=ctx,
-                detectors=self.detectors or None, detector_loader=lambda path: UltralyticsDetector(path, **settings),
+                gt,
+                det,
+                sr=self.sr,
+                scale=self.scale,
+                out_dir=Path(self.out),
+                degradation=self.degradation(),
+                backend=self.backend,
+                class_map=self.class_map,
+                n_resamples=self.bootstrap,
+                seed=self.seed,
+                cache_dir=self.cache,
+                tile=self.tile,
+                device=self.device,
+                limit=self.limit,
+                progress=self.progress,
+                extra_config=self.extra_config or None,
+                mos=self.mos,
+                save_images=self.save_images,
+                dist=ctx,
+                detectors=self.detectors or None,
+                detector_loader=lambda path: UltralyticsDetector(path, **settings),
             )
         finally:
             ctx.close()

@@ -130,8 +130,16 @@ class DistContext:
         except Exception as exc:
             if not self.distributed:
                 raise
-            value, status = None, {"rank": self.rank, "type": type(exc).__name__, "module": type(exc).__module__,
-                                   "message": str(exc), "traceback": traceback.format_exc()}
+            value, status = (
+                None,
+                {
+                    "rank": self.rank,
+                    "type": type(exc).__name__,
+                    "module": type(exc).__module__,
+                    "message": str(exc),
+                    "traceback": traceback.format_exc(),
+                },
+            )
             error = exc
         if not self.distributed:
             return value

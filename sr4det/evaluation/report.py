@@ -37,8 +37,10 @@ def _cost_note(memory_kind: str | None) -> str:
         "cpu_rss_delta": "peak process RSS during the step minus the RSS just before it (sampled every 2 ms)",
         "cuda_max_allocated_delta": "CUDA max allocated during the step minus what was allocated just before it",
     }.get(memory_kind or "", f"{memory_kind} (results of an older sr4det: whole-process peak)")
-    return ("seconds per image are wall time after one untimed warm-up call per condition (SR and detector); "
-            f"peak MiB is each step's own peak memory: {mem}")
+    return (
+        "seconds per image are wall time after one untimed warm-up call per condition (SR and detector); "
+        f"peak MiB is each step's own peak memory: {mem}"
+    )
 
 
 def _pct(v: float | None) -> str:
@@ -103,13 +105,17 @@ def render_markdown(results: CompareResult | dict[str, Any], examples: str | Non
     heads = [h for h in (headline(n, deltas) for n in conds) if h]
     lines = ["# SR before detection: COCO mAP comparison", ""]
     if heads:
-        lines += [f"**How much of the AP lost to x{cfg['scale']} downscaling each method gives back** "
-                  f"(share of the AP gap to HR; {level}% paired bootstrap CI):", ""]
+        lines += [
+            f"**How much of the AP lost to x{cfg['scale']} downscaling each method gives back** "
+            f"(share of the AP gap to HR; {level}% paired bootstrap CI):",
+            "",
+        ]
         lines += [f"- {h}" for h in heads] + [""]
     lines += [
         f"- data: `{ds['source']}` ({ds['format']}), {results['n_images']} images evaluated, {ds['n_boxes']} boxes "
         f"({ds['n_crowd']} crowd), mod-cropped to x{ds['mod_crop']}; sha256 `{ds['sha256'][:16]}`",
-        f"- skipped images: {results['n_skipped']}" + "".join(f"\n  - `{s['file_name']}`: {s['reason']}" for s in results["skipped_images"]),
+        f"- skipped images: {results['n_skipped']}"
+        + "".join(f"\n  - `{s['file_name']}`: {s['reason']}" for s in results["skipped_images"]),
         f"- metrics: {cfg['backend']}; CIs: {level}% paired bootstrap over images, "
         f"{boot.get('n_resamples')} resamples, seed {boot.get('seed')}",
         f"- PSNR/SSIM: {cfg['psnr_ssim']}; SR via {cfg['sr_backend']} (tile={cfg['tile']})",
@@ -117,8 +123,13 @@ def render_markdown(results: CompareResult | dict[str, Any], examples: str | Non
         "",
         "## Settings",
         "",
-        *_table([("scale", f"x{cfg['scale']}"), *_flat(cfg.get("degradation") or {}, "degradation"),
-                 *_flat(det if isinstance(det, dict) else {"repr": det}, "detector")]),
+        *_table(
+            [
+                ("scale", f"x{cfg['scale']}"),
+                *_flat(cfg.get("degradation") or {}, "degradation"),
+                *_flat(det if isinstance(det, dict) else {"repr": det}, "detector"),
+            ]
+        ),
         "",
         "## Accuracy, quality and cost per condition",
         "",
@@ -129,53 +140,91 @@ def render_markdown(results: CompareResult | dict[str, Any], examples: str | Non
     unmeasured = {n: m["cost_unmeasured_images"] for n, m in conds.items() if m.get("cost_unmeasured_images")}
     for name, m in conds.items():
         lines.append(
-            f"| {name} | " + " | ".join(_f(m.get(k)) for k in ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100"))
+            f"| {name} | "
+            + " | ".join(_f(m.get(k)) for k in ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100"))
             + f" | {_f(m.get('psnr'), 2)} | {_f(m.get('ssim'), 4)} | {_f(m.get('sr_seconds_per_image'), 3)}"
             + f" | {_f(m.get('detector_seconds_per_image'), 3)} | {_f(m.get('sr_peak_memory_mb'), 1)}"
             + f" | {_f(m.get('detector_peak_memory_mb'), 1)} |"
         )
     if unmeasured:
-        lines += ["", "Cost not measured on " + ", ".join(f"{k} images of {n}" for n, k in unmeasured.items())
-                  + ": their outputs came from cache entries of an older sr4det (timings with the warm-up, whole-process memory). "
-                  "The cost columns average the other images; use a fresh `--cache` folder to measure all."]
+        lines += [
+            "",
+            "Cost not measured on "
+            + ", ".join(f"{k} images of {n}" for n, k in unmeasured.items())
+            + ": their outputs came from cache entries of an older sr4det (timings with the warm-up, whole-process memory). "
+            "The cost columns average the other images; use a fresh `--cache` folder to measure all.",
+        ]
     lines += _by_detector(results)
     for base, rows in deltas.items():
         if base == "vs_same_input":
-            lines += ["", f"## Deltas vs the same input through the run's main detector ({level}% CI)", "",
-                      "| condition | same input, main detector | ΔAP | ΔAP50 |", "|---|---|---|---|"]
+            lines += [
+                "",
+                f"## Deltas vs the same input through the run's main detector ({level}% CI)",
+                "",
+                "| condition | same input, main detector | ΔAP | ΔAP50 |",
+                "|---|---|---|---|",
+            ]
             lines += [f"| {name} | {d['reference']} | {_ci(d['AP'])} | {_ci(d['AP50'])} |" for name, d in rows.items()]
             continue
         ref = base.removeprefix("vs_")
-        lines += ["", f"## Deltas {base.replace('_', ' ')} ({level}% CI)", "",
-                  f"| condition | ΔAP | ΔAP50 | ΔPSNR (dB) | share of the {ref}->HR AP gap |", "|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"## Deltas {base.replace('_', ' ')} ({level}% CI)",
+            "",
+            f"| condition | ΔAP | ΔAP50 | ΔPSNR (dB) | share of the {ref}->HR AP gap |",
+            "|---|---|---|---|---|",
+        ]
         for name, d in rows.items():
             g = d.get("AP_gap_recovered")
             share = "" if g is None else _gap_text(g, ref).split(" of the ")[0]
             lines.append(f"| {name} | {_ci(d['AP'])} | {_ci(d['AP50'])} | {_signed(d.get('psnr'), 2)} | {share} |")
     mos = results.get("mos")
     if mos:
-        lines += ["", f"## MOS beside PSNR, SSIM and ΔAP (study `{mos['study']}`)", "",
-                  "MOS 1-5 with 95% bootstrap CI over raters and images; methods are matched to conditions by name.", "",
-                  "| method | MOS [95% CI] | ratings | AP | ΔAP vs bicubic | PSNR-Y | SSIM-Y |", "|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"## MOS beside PSNR, SSIM and ΔAP (study `{mos['study']}`)",
+            "",
+            "MOS 1-5 with 95% bootstrap CI over raters and images; methods are matched to conditions by name.",
+            "",
+            "| method | MOS [95% CI] | ratings | AP | ΔAP vs bicubic | PSNR-Y | SSIM-Y |",
+            "|---|---|---|---|---|---|---|",
+        ]
         vs = results.get("deltas", {}).get("vs_bicubic", {})
         for name, e in mos["methods"].items():
             m = conds.get(name, {})
             ci = "n/a" if e.get("mos") is None else f"{e['mos']:.2f} [{e['ci_low']:.2f}, {e['ci_high']:.2f}]"
-            lines.append(f"| {name} | {ci} | {e.get('n', 0)} | {_f(m.get('AP'))} | {_signed((vs.get(name) or {}).get('AP', {}).get('delta'))} "
-                         f"| {_f(m.get('psnr'), 2)} | {_f(m.get('ssim'), 4)} |")
+            lines.append(
+                f"| {name} | {ci} | {e.get('n', 0)} | {_f(m.get('AP'))} | {_signed((vs.get(name) or {}).get('AP', {}).get('delta'))} "
+                f"| {_f(m.get('psnr'), 2)} | {_f(m.get('ssim'), 4)} |"
+            )
     per_class = results.get("per_class", {})
     if per_class:
         others = [n for n in conds if n != "bicubic"]
-        lines += ["", "## Per-class AP delta vs bicubic", "", "AP (IoU .50:.95) of bicubic, and each condition's difference from it.", "",
-                  "| class | GT | bicubic AP | " + " | ".join(f"Δ {n}" for n in others) + " |",
-                  "|---|---|---|" + "---|" * len(others)]
+        lines += [
+            "",
+            "## Per-class AP delta vs bicubic",
+            "",
+            "AP (IoU .50:.95) of bicubic, and each condition's difference from it.",
+            "",
+            "| class | GT | bicubic AP | " + " | ".join(f"Δ {n}" for n in others) + " |",
+            "|---|---|---|" + "---|" * len(others),
+        ]
         for row in sorted(per_class.values(), key=lambda r: -r["n_gt"]):
-            lines.append(f"| {row['name']} | {row['n_gt']} | {_f(row['AP'].get('bicubic'))} | "
-                         + " | ".join(_signed(row["delta_vs_bicubic"].get(n)) for n in others) + " |")
+            lines.append(
+                f"| {row['name']} | {row['n_gt']} | {_f(row['AP'].get('bicubic'))} | "
+                + " | ".join(_signed(row["delta_vs_bicubic"].get(n)) for n in others)
+                + " |"
+            )
     if examples:
-        lines += ["", "## Example crops", "",
-                  f"LR / bicubic / best SR / HR on the images where the best SR condition changed the most detections versus "
-                  f"bicubic, with the detector's boxes (score >= {EXAMPLE_CONF}).", "", f"![example crops]({examples})"]
+        lines += [
+            "",
+            "## Example crops",
+            "",
+            f"LR / bicubic / best SR / HR on the images where the best SR condition changed the most detections versus "
+            f"bicubic, with the detector's boxes (score >= {EXAMPLE_CONF}).",
+            "",
+            f"![example crops]({examples})",
+        ]
     lines += ["", "n/a: undefined (e.g. no objects of that size); never averaged in as -1.", ""]
     return "\n".join(lines)
 
@@ -187,22 +236,35 @@ def _by_detector(results: dict[str, Any]) -> list[str]:
     if len(dets) < 2:
         return []
     conds = results["conditions"]
-    lines = ["", "## Conditions by detector", "",
-             "Conditions named `INPUT@LABEL` run INPUT through detector LABEL (`main`: the run's `--detector`); every "
-             "detector sees the same images and is scored on the same image set, so the deltas below stay paired.", "",
-             "| detector | weights | sha256 | imgsz / conf / iou / max_det | conditions |", "|---|---|---|---|---|"]
+    lines = [
+        "",
+        "## Conditions by detector",
+        "",
+        "Conditions named `INPUT@LABEL` run INPUT through detector LABEL (`main`: the run's `--detector`); every "
+        "detector sees the same images and is scored on the same image set, so the deltas below stay paired.",
+        "",
+        "| detector | weights | sha256 | imgsz / conf / iou / max_det | conditions |",
+        "|---|---|---|---|---|",
+    ]
     rows: dict[str, dict[str, str]] = {}
     for label, d in dets.items():
         st = d.get("settings") if isinstance(d.get("settings"), dict) else {}
         setting = " / ".join(_f(st.get(k)) for k in ("imgsz", "conf", "iou", "max_det"))
         sha = f"`{d['weights_sha256'][:16]}`" if d.get("weights_sha256") else "n/a"
-        lines.append(f"| {label} | `{d.get('path') or d.get('type')}` | {sha} | {setting} | {', '.join(d.get('conditions', []))} |")
+        lines.append(
+            f"| {label} | `{d.get('path') or d.get('type')}` | {sha} | {setting} | {', '.join(d.get('conditions', []))} |"
+        )
         for name in d.get("conditions", []):
             base = name.removesuffix(f"@{label}") if label != "main" else name
             rows.setdefault(base, {})[label] = name
     labels = list(dets)
-    lines += ["", "AP (IoU .50:.95) of each input through each detector:", "",
-              "| input | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
+    lines += [
+        "",
+        "AP (IoU .50:.95) of each input through each detector:",
+        "",
+        "| input | " + " | ".join(labels) + " |",
+        "|---|" + "---|" * len(labels),
+    ]
     for base, by in rows.items():
         lines.append(f"| {base} | " + " | ".join(_f(conds.get(by[k], {}).get("AP")) if k in by else "" for k in labels) + " |")
     return lines
@@ -258,8 +320,11 @@ def plot(results: dict[str, Any], out_dir: Path) -> list[Path]:
     if conds.get("bicubic", {}).get("psnr") is not None:
         ax.axvline(conds["bicubic"]["psnr"], color="grey", lw=0.8, ls="--", label="bicubic PSNR (ΔAP 0 by definition)")
     ax.axhline(0, color="grey", lw=0.8)
-    ax.set(xlabel="PSNR-Y vs HR (dB)", ylabel=f"ΔAP vs bicubic (IoU .50:.95, 0-1; {level}% CI)",
-           title="Detection gain vs image fidelity")
+    ax.set(
+        xlabel="PSNR-Y vs HR (dB)",
+        ylabel=f"ΔAP vs bicubic (IoU .50:.95, 0-1; {level}% CI)",
+        title="Detection gain vs image fidelity",
+    )
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize="small", loc="best")
     written.append(_save(fig, out_dir / "delta_ap_vs_psnr.png"))
@@ -281,8 +346,15 @@ def plot(results: dict[str, Any], out_dir: Path) -> list[Path]:
         d = {"delta": 0.0} if n == "bicubic" else vs.get(n, {}).get("AP", {})
         if d.get("delta") is None:
             continue
-        ax.errorbar([cost], [d["delta"]], yerr=_yerr(d), fmt="x", color="k", capsize=3,
-                    label=None if plotted_ref else "references: hr, lr (no SR), bicubic")
+        ax.errorbar(
+            [cost],
+            [d["delta"]],
+            yerr=_yerr(d),
+            fmt="x",
+            color="k",
+            capsize=3,
+            label=None if plotted_ref else "references: hr, lr (no SR), bicubic",
+        )
         plotted_ref = True
         ax.annotate(n, (cost, d["delta"]), textcoords="offset points", xytext=(4, 4))
     ax.set_xscale("log")
@@ -291,8 +363,11 @@ def plot(results: dict[str, Any], out_dir: Path) -> list[Path]:
 
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.axhline(0, color="grey", lw=0.8)
-    ax.set(xlabel="seconds per image, SR + detector (log scale)", ylabel=f"ΔAP vs bicubic (IoU .50:.95, 0-1; {level}% CI)",
-           title="Gain vs cost")
+    ax.set(
+        xlabel="seconds per image, SR + detector (log scale)",
+        ylabel=f"ΔAP vs bicubic (IoU .50:.95, 0-1; {level}% CI)",
+        title="Gain vs cost",
+    )
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize="small", loc="best")
     written.append(_save(fig, out_dir / "gain_vs_cost.png"))
@@ -360,15 +435,23 @@ def plot_examples(rows: list[dict[str, Any]], path: Path, names: dict[int, str] 
         for c, (title, image, dets) in enumerate(row["panels"]):
             ax = axes[r][c]
             f = image.shape[0] / row["hr_size"][0]  # 1 for HR-sized images, 1/scale for LR
-            crop = image[int(y0 * f):max(int(y1 * f), int(y0 * f) + 1), int(x0 * f):max(int(x1 * f), int(x0 * f) + 1)]
+            crop = image[int(y0 * f) : max(int(y1 * f), int(y0 * f) + 1), int(x0 * f) : max(int(x1 * f), int(x0 * f) + 1)]
             ax.imshow(crop, extent=(x0, x1, y1, y0), interpolation="nearest")
             shown = [d for d in dets if d["score"] >= EXAMPLE_CONF]
             for d in shown:
                 bx, by, bw, bh = d["bbox"]
                 ax.add_patch(Rectangle((bx, by), bw, bh, fill=False, lw=1.2, color=f"C{int(d['category_id']) % 10}"))
                 label = (names or {}).get(int(d["category_id"]), str(d["category_id"]))
-                ax.text(bx, by, f"{label} {d['score']:.2f}", fontsize=6, color="white", va="bottom", clip_on=True,
-                        bbox={"facecolor": f"C{int(d['category_id']) % 10}", "pad": 0.5, "lw": 0})
+                ax.text(
+                    bx,
+                    by,
+                    f"{label} {d['score']:.2f}",
+                    fontsize=6,
+                    color="white",
+                    va="bottom",
+                    clip_on=True,
+                    bbox={"facecolor": f"C{int(d['category_id']) % 10}", "pad": 0.5, "lw": 0},
+                )
             ax.set_xlim(x0, x1)
             ax.set_ylim(y1, y0)
             ax.set_xticks([])
@@ -376,13 +459,15 @@ def plot_examples(rows: list[dict[str, Any]], path: Path, names: dict[int, str] 
             ax.set_title(f"{title}: {len(shown)} boxes", fontsize=8)
             if c == 0:
                 ax.set_ylabel(row["title"], fontsize=8)
-    fig.suptitle(f"Images where the best SR changed the most detections vs bicubic (boxes with score >= {EXAMPLE_CONF})",
-                 fontsize=9)
+    fig.suptitle(
+        f"Images where the best SR changed the most detections vs bicubic (boxes with score >= {EXAMPLE_CONF})", fontsize=9
+    )
     fig.tight_layout()
     try:
         with atomic_path(path, suffix=".png") as tmp:
-            fig.savefig(tmp, dpi=110, metadata={"Columns": ", ".join(EXAMPLE_COLUMNS),
-                                                   "Rows": "\n".join(r["title"] for r in rows)})
+            fig.savefig(
+                tmp, dpi=110, metadata={"Columns": ", ".join(EXAMPLE_COLUMNS), "Rows": "\n".join(r["title"] for r in rows)}
+            )
     finally:
         plt.close(fig)
     return path

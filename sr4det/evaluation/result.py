@@ -66,9 +66,16 @@ class CompareResult:
     def from_json(cls, data: dict[str, Any]) -> CompareResult:
         """Read a ``results.json`` dict back (``n_images``/``n_skipped`` are derived)."""
         return cls(
-            conditions=data["conditions"], deltas=data["deltas"], per_class=data["per_class"],
-            skipped_images=data["skipped_images"], dataset=data["dataset"], config=data["config"], mos=data.get("mos"),
-            versions=data.get("versions", {}), machine=data.get("machine", {}), schema=data.get("schema", SCHEMA),
+            conditions=data["conditions"],
+            deltas=data["deltas"],
+            per_class=data["per_class"],
+            skipped_images=data["skipped_images"],
+            dataset=data["dataset"],
+            config=data["config"],
+            mos=data.get("mos"),
+            versions=data.get("versions", {}),
+            machine=data.get("machine", {}),
+            schema=data.get("schema", SCHEMA),
         )
 
     def write(self, out_dir: str | Path) -> Path:

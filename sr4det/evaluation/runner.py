@@ -118,11 +118,13 @@ class _PeakMemory:
 # --------------------------------------------------------------------------------------------- helpers
 
 
-
 def _det_to_dict(d: Detections, seconds: float, peak: float) -> dict:
     return {
-        "boxes": d.boxes.astype(float).tolist(), "scores": d.scores.astype(float).tolist(),
-        "labels": d.labels.tolist(), "image_size": list(d.image_size), **_cost_fields(seconds, peak),
+        "boxes": d.boxes.astype(float).tolist(),
+        "scores": d.scores.astype(float).tolist(),
+        "labels": d.labels.tolist(),
+        "image_size": list(d.image_size),
+        **_cost_fields(seconds, peak),
     }
 
 
@@ -142,8 +144,13 @@ def _entry_cost(v: dict) -> tuple[float, float] | None:
 
 
 def _det_from_dict(v: dict, names: dict) -> Detections:
-    return Detections(np.array(v["boxes"], np.float32).reshape(-1, 4), np.array(v["scores"], np.float32),
-                      np.array(v["labels"], np.int64), dict(names), tuple(v["image_size"]))
+    return Detections(
+        np.array(v["boxes"], np.float32).reshape(-1, 4),
+        np.array(v["scores"], np.float32),
+        np.array(v["labels"], np.int64),
+        dict(names),
+        tuple(v["image_size"]),
+    )
 
 
 def _check_det_entry(v: dict) -> None:
@@ -267,7 +274,9 @@ class Comparison:
         self.mos = mos
         self.save_images = save_images
         self.sr_backend = "tiler" if tiler() is not None else "direct"
-        self.det_ids = {id(d): detector_identity(d) for d in {id(c.detector or detector): c.detector or detector for c in conditions}.values()}
+        self.det_ids = {
+            id(d): detector_identity(d) for d in {id(c.detector or detector): c.detector or detector for c in conditions}.values()
+        }
         self.memory_kind = "cpu_rss"
         #: wall seconds of this rank's shard (check, SR, detection), of waiting for and sharing all ranks' outputs,
         #: of scoring this rank's share of the conditions (COCO eval + bootstrap), and of rank 0's deltas and
@@ -293,7 +302,9 @@ class Comparison:
                 h0, w0 = arr.shape[:2]
                 if (h0 - h0 % scale, w0 - w0 % scale) != (im.height, im.width):
                     turned = f" after applying its EXIF orientation {info.orientation}" if info.orientation != 1 else ""
-                    raise DataError(f"decoded size {h0}x{w0}{turned} does not match the annotated size (mod-cropped {im.height}x{im.width})")
+                    raise DataError(
+                        f"decoded size {h0}x{w0}{turned} does not match the annotated size (mod-cropped {im.height}x{im.width})"
+                    )
             except DataError as exc:
                 warnings.warn(f"skipping {im.file_name}: {exc}", stacklevel=2)
                 out.skipped.append({"image_id": im.id, "file_name": im.file_name, "reason": str(exc)})
@@ -365,9 +376,15 @@ class Comparison:
                 seconds = time.perf_counter() - t0
                 sr_peak = memory.peak_mb()
                 if img.shape[:2] != hr.shape[:2]:
-                    raise InputError(f"{cond.name} returned {img.shape[:2]} for a {lr.shape[:2]} input at x{scale}; expected {hr.shape[:2]}")
-                meta = {**_cost_fields(seconds, sr_peak), "psnr": psnr_y(img, hr, shave=scale),
-                        "ssim": ssim_y(img, hr, shave=scale), "how": how}
+                    raise InputError(
+                        f"{cond.name} returned {img.shape[:2]} for a {lr.shape[:2]} input at x{scale}; expected {hr.shape[:2]}"
+                    )
+                meta = {
+                    **_cost_fields(seconds, sr_peak),
+                    "psnr": psnr_y(img, hr, shave=scale),
+                    "ssim": ssim_y(img, hr, shave=scale),
+                    "how": how,
+                }
                 # image first, then its metadata: a kill in between leaves an entry that is recomputed
                 cache.put_image(img_key, img)
                 cache.put_json("sr", img_key, meta)
@@ -411,7 +428,9 @@ class Comparison:
         if cond.low_resolution:
             det = det.rescaled(float(scale), image_size=(im.height, im.width))
         elif tuple(det.image_size) not in ((im.height, im.width), (0, 0)):
-            raise DetectorError(f"detections of {im.file_name} ({cond.name}) are in a {det.image_size} frame, expected {(im.height, im.width)}")
+            raise DetectorError(
+                f"detections of {im.file_name} ({cond.name}) are in a {det.image_size} frame, expected {(im.height, im.width)}"
+            )
         run.n_detections += len(det)
         cats = self.cmap.map_labels(det.labels)
         run.unmapped += int((cats < 0).sum())
@@ -419,7 +438,9 @@ class Comparison:
             if cat < 0:
                 continue
             x1, y1, x2, y2 = (float(v) for v in box)
-            run.results.append({"image_id": int(im.id), "category_id": int(cat), "bbox": [x1, y1, x2 - x1, y2 - y1], "score": float(score)})
+            run.results.append(
+                {"image_id": int(im.id), "category_id": int(cat), "bbox": [x1, y1, x2 - x1, y2 - y1], "score": float(score)}
+            )
 
     def score(self, valid_ids: list[int], runs: Sequence[ConditionRun]) -> dict[str, _Scored]:
         """COCO metrics and the bootstrap resamples of each of ``runs`` (independent per condition: sharded runs
@@ -439,15 +460,18 @@ class Comparison:
             out[run.name] = _Scored(ev, boot)
         return out
 
-    def evaluate(self, valid_ids: list[int], skipped: list[dict], runs: list[ConditionRun],
-                 scored: dict[str, _Scored] | None = None) -> CompareResult:
+    def evaluate(
+        self, valid_ids: list[int], skipped: list[dict], runs: list[ConditionRun], scored: dict[str, _Scored] | None = None
+    ) -> CompareResult:
         """COCO metrics per condition, paired bootstrap deltas, per-class AP, MOS: the result (rank 0's work).
 
         ``scored``: :meth:`score`'s output for every run when the ranks already computed it."""
         for run in runs:
             if run.unmapped:
-                warnings.warn(f"{run.name}: {run.unmapped} detections have classes without a dataset category and were not evaluated",
-                              stacklevel=4)
+                warnings.warn(
+                    f"{run.name}: {run.unmapped} detections have classes without a dataset category and were not evaluated",
+                    stacklevel=4,
+                )
         gt_eval = self.gt.subset(valid_ids)
         n = len(valid_ids)
         if scored is None:
@@ -457,16 +481,23 @@ class Comparison:
         conditions_out: dict[str, dict[str, Any]] = {}
         for run in runs:
             m = dict(evals[run.name].metrics)
-            m.update({
-                "psnr": _mean(run.psnr), "ssim": _mean(run.ssim),
-                "sr_seconds_per_image": _mean(run.sr_seconds) if run.kind == "sr" else 0.0,
-                "detector_seconds_per_image": _mean(run.det_seconds),
-                "sr_peak_memory_mb": (max(run.sr_peak_mb) if run.sr_peak_mb else None) if run.kind == "sr" else 0.0,
-                "detector_peak_memory_mb": max(run.det_peak_mb) if run.det_peak_mb else None,
-                "cost_unmeasured_images": run.cost_unmeasured,
-                "n_images": n, "n_detections": run.n_detections, "unmapped_detections": run.unmapped,
-                "sr_cached": run.sr_cached, "detections_cached": run.det_cached, **run.info,
-            })
+            m.update(
+                {
+                    "psnr": _mean(run.psnr),
+                    "ssim": _mean(run.ssim),
+                    "sr_seconds_per_image": _mean(run.sr_seconds) if run.kind == "sr" else 0.0,
+                    "detector_seconds_per_image": _mean(run.det_seconds),
+                    "sr_peak_memory_mb": (max(run.sr_peak_mb) if run.sr_peak_mb else None) if run.kind == "sr" else 0.0,
+                    "detector_peak_memory_mb": max(run.det_peak_mb) if run.det_peak_mb else None,
+                    "cost_unmeasured_images": run.cost_unmeasured,
+                    "n_images": n,
+                    "n_detections": run.n_detections,
+                    "unmapped_detections": run.unmapped,
+                    "sr_cached": run.sr_cached,
+                    "detections_cached": run.det_cached,
+                    **run.info,
+                }
+            )
             conditions_out[run.name] = m
         deltas = self._deltas(runs, evals, conditions_out, boot)
         from .report import headline
@@ -482,14 +513,23 @@ class Comparison:
             for name, m in conditions_out.items():
                 entry = mos_by_method.get(name)
                 if entry is not None:
-                    m.update({"mos": entry["mos"], "mos_ci_low": entry["ci_low"], "mos_ci_high": entry["ci_high"], "mos_n": entry["n"]})
+                    m.update(
+                        {"mos": entry["mos"], "mos_ci_low": entry["ci_low"], "mos_ci_high": entry["ci_high"], "mos_n": entry["n"]}
+                    )
         return CompareResult(
-            conditions=conditions_out, deltas=deltas, per_class=per_class, skipped_images=skipped,
-            dataset=self._dataset_info(gt_eval), config=self._config(),
+            conditions=conditions_out,
+            deltas=deltas,
+            per_class=per_class,
+            skipped_images=skipped,
+            dataset=self._dataset_info(gt_eval),
+            config=self._config(),
             mos=None if mos_by_method is None else {"study": str(self.mos), "methods": mos_by_method},
             versions=_versions(),
-            machine={"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                     "cpu_count": os.cpu_count()},
+            machine={
+                "platform": platform.platform(),
+                "processor": platform.processor() or platform.machine(),
+                "cpu_count": os.cpu_count(),
+            },
         )
 
     def _deltas(self, runs, evals, conditions_out, boot) -> dict[str, dict[str, Any]]:
@@ -510,7 +550,10 @@ class Comparison:
         for run in runs:
             same = run.name.split("@", 1)[0]
             if same != run.name and same in evals:
-                deltas.setdefault("vs_same_input", {})[run.name] = {"reference": same, **self._paired(run.name, same, evals, boot)}
+                deltas.setdefault("vs_same_input", {})[run.name] = {
+                    "reference": same,
+                    **self._paired(run.name, same, evals, boot),
+                }
         return deltas
 
     def _paired(self, name: str, base: str, evals, boot) -> dict[str, Any]:
@@ -535,32 +578,51 @@ class Comparison:
             return out
         out["estimate"] = (a - b) / (top - b)
         if boot:
-            lo, hi = coco.gap_fraction_ci(boot[name]["AP"], boot[base]["AP"], boot["hr"]["AP"], self.confidence,
-                                          estimate=out["estimate"])
+            lo, hi = coco.gap_fraction_ci(
+                boot[name]["AP"], boot[base]["AP"], boot["hr"]["AP"], self.confidence, estimate=out["estimate"]
+            )
             out["ci_low"], out["ci_high"] = _finite(lo), _finite(hi)
         return out
 
     def _dataset_info(self, gt_eval: GroundTruth) -> dict[str, Any]:
         gt = self.gt
         return {
-            "source": gt.source, "format": gt.format, "sha256": gt_eval.content_hash(), "n_images": len(gt_eval),
-            "n_boxes": gt_eval.num_boxes, "n_crowd": int(sum(int(im.iscrowd.sum()) for im in gt_eval.images)),
-            "mod_crop": self.scale, "boxes_dropped_by_crop": gt.dropped_boxes, "limit": self.limit,
+            "source": gt.source,
+            "format": gt.format,
+            "sha256": gt_eval.content_hash(),
+            "n_images": len(gt_eval),
+            "n_boxes": gt_eval.num_boxes,
+            "n_crowd": int(sum(int(im.iscrowd.sum()) for im in gt_eval.images)),
+            "mod_crop": self.scale,
+            "boxes_dropped_by_crop": gt.dropped_boxes,
+            "limit": self.limit,
         }
 
     def _config(self) -> dict[str, Any]:
         device = self.requested_device
         return {
-            "scale": self.scale, "degradation": self.degradation.config(),
+            "scale": self.scale,
+            "degradation": self.degradation.config(),
             "detector": getattr(self.detector, "config", repr(self.detector)),
-            "class_map": {str(k): v for k, v in self.cmap.index_to_category.items()}, "backend": self.backend,
-            "bootstrap": {"n_resamples": self.n_resamples, "seed": self.seed, "confidence": self.confidence, "unit": "image",
-                          "paired": True},
-            "sr": {c.name: c.spec.source for c in self.conditions if c.kind == "sr"}, "tile": self.tile,
-            "sr_backend": self.sr_backend, "device": None if device is None else str(device),
-            "memory": self.memory_kind, "psnr_ssim": f"Y channel (BT.601), uint8, border shave {self.scale}",
+            "class_map": {str(k): v for k, v in self.cmap.index_to_category.items()},
+            "backend": self.backend,
+            "bootstrap": {
+                "n_resamples": self.n_resamples,
+                "seed": self.seed,
+                "confidence": self.confidence,
+                "unit": "image",
+                "paired": True,
+            },
+            "sr": {c.name: c.spec.source for c in self.conditions if c.kind == "sr"},
+            "tile": self.tile,
+            "sr_backend": self.sr_backend,
+            "device": None if device is None else str(device),
+            "memory": self.memory_kind,
+            "psnr_ssim": f"Y channel (BT.601), uint8, border shave {self.scale}",
             "cache_dir": None if self.cache.root is None else str(self.cache.root),
-            "world_size": self.dist.world_size, "detectors": self._detector_records(), **(self.extra_config or {}),
+            "world_size": self.dist.world_size,
+            "detectors": self._detector_records(),
+            **(self.extra_config or {}),
         }
 
     def _detector_records(self) -> dict[str, dict[str, Any]]:
@@ -576,8 +638,9 @@ class Comparison:
             out = {MAIN_DETECTOR: out.pop(MAIN_DETECTOR), **out}
         return out
 
-    def write_examples(self, out_dir: Path, result: CompareResult, runs: list[ConditionRun], hr_keys: dict[int, str],
-                       n: int = 3) -> Path | None:
+    def write_examples(
+        self, out_dir: Path, result: CompareResult, runs: list[ConditionRun], hr_keys: dict[int, str], n: int = 3
+    ) -> Path | None:
         """``examples.png``: LR / bicubic / best SR / HR crops with the detector's boxes on the ``n`` images where the
         best SR condition (highest AP, bicubic and the references aside) changed the most detections versus bicubic;
         None (and no file) without a bicubic and another SR condition. SR images come from the cache (else rerun)."""
@@ -608,8 +671,13 @@ class Comparison:
             for label, name in (("bicubic", "bicubic"), (f"best SR: {best}", best)):
                 panels.append((label, self._sr_image(by_name[name], hr_keys[i], lr), dets[name].get(i, [])))
             panels.append(("HR", hr, dets.get("hr", {}).get(i, [])))
-            rows.append({"title": f"{im.file_name}: {len(changed[i])} changed", "hr_size": hr.shape[:2],
-                         "box": _crop_box(changed[i], hr.shape[:2])})
+            rows.append(
+                {
+                    "title": f"{im.file_name}: {len(changed[i])} changed",
+                    "hr_size": hr.shape[:2],
+                    "box": _crop_box(changed[i], hr.shape[:2]),
+                }
+            )
             rows[-1]["panels"] = panels
         return plot_examples(rows, target, {int(c): str(n) for c, n in self.gt.categories.items()})
 
@@ -638,7 +706,9 @@ class Comparison:
         valid = [i for p in parts for i in p.valid]
         skipped = [s for p in parts for s in p.skipped]
         if not valid:
-            raise DataError(f"no readable images among {len(self.gt.images)} (first problem: {skipped[0]['reason'] if skipped else '-'})")
+            raise DataError(
+                f"no readable images among {len(self.gt.images)} (first problem: {skipped[0]['reason'] if skipped else '-'})"
+            )
         if self.gt.subset(valid).num_boxes == 0:
             raise DataError("the readable images have no annotations: AP is undefined")
         by_id = {im.id: im for im in shard}
@@ -665,10 +735,18 @@ class Comparison:
                     self.write_examples(Path(out_dir), result, merged, hr_keys)
                     result.write(out_dir)
                 end = time.perf_counter()
-                self.timings = {"shard_s": t1 - t0, "gather_s": t2 - t1, "score_s": t3 - t2, "report_s": end - t3,
-                                "evaluate_s": end - t2}
-                log.info("rank 0: shard %.1f s, gather %.2f s, COCO eval + bootstrap of its conditions %.1f s, "
-                         "deltas and report %.1f s", *list(self.timings.values())[:4])
+                self.timings = {
+                    "shard_s": t1 - t0,
+                    "gather_s": t2 - t1,
+                    "score_s": t3 - t2,
+                    "report_s": end - t3,
+                    "evaluate_s": end - t2,
+                }
+                log.info(
+                    "rank 0: shard %.1f s, gather %.2f s, COCO eval + bootstrap of its conditions %.1f s, "
+                    "deltas and report %.1f s",
+                    *list(self.timings.values())[:4],
+                )
             except Exception as exc:
                 if not dist.distributed:
                     raise
@@ -764,15 +842,32 @@ def compare(
             specs.insert(0, SRSpec("bicubic", "bicubic"))
         conditions = standard_conditions(specs, resolve_detectors(specs, detector, detectors, detector_loader))
     elif detectors:
-        raise InputError("`detectors` labels the detectors of `sr` entries; with `conditions` set each condition's "
-                         "`detector` instead")
+        raise InputError(
+            "`detectors` labels the detectors of `sr` entries; with `conditions` set each condition's `detector` instead"
+        )
     ctx = dist if dist is not None else setup(threads)
     try:
         cache = CompareCache.from_option(cache_dir, clean_orphans=ctx.local_rank == 0)
         comparison = Comparison(
-            gt, detector, conditions, scale=scale, degradation=degradation, backend=backend, class_map=class_map,
-            n_resamples=n_resamples, seed=seed, confidence=confidence, cache=cache, tile=tile, device=device, limit=limit,
-            progress=progress, extra_config=extra_config, mos=mos, save_images=save_images, dist=ctx,
+            gt,
+            detector,
+            conditions,
+            scale=scale,
+            degradation=degradation,
+            backend=backend,
+            class_map=class_map,
+            n_resamples=n_resamples,
+            seed=seed,
+            confidence=confidence,
+            cache=cache,
+            tile=tile,
+            device=device,
+            limit=limit,
+            progress=progress,
+            extra_config=extra_config,
+            mos=mos,
+            save_images=save_images,
+            dist=ctx,
         )
         return comparison.run(out_dir).to_json()
     finally:
@@ -784,7 +879,10 @@ def _per_class(gt_eval: GroundTruth, evals: dict[str, coco.CocoResult]) -> dict[
     """Per-class AP of every condition and its delta vs bicubic (classes with ground truth only)."""
     per_class = {}
     for cid, cname in sorted(gt_eval.categories.items()):
-        row = {"name": cname, "n_gt": int(sum(int(((im.category_ids == cid) & (im.iscrowd == 0)).sum()) for im in gt_eval.images))}
+        row = {
+            "name": cname,
+            "n_gt": int(sum(int(((im.category_ids == cid) & (im.iscrowd == 0)).sum()) for im in gt_eval.images)),
+        }
         if row["n_gt"] == 0:
             continue
         row["AP"] = {n: e.per_class_ap.get(cid) for n, e in evals.items()}
@@ -818,7 +916,9 @@ def _changed(a: list[dict], b: list[dict], iou: float = 0.5) -> list[dict]:
     free = sorted(b, key=lambda d: -d["score"])
     unmatched = []
     for d in sorted(a, key=lambda d: -d["score"]):
-        j = next((k for k, e in enumerate(free) if e["category_id"] == d["category_id"] and _iou(d["bbox"], e["bbox"]) >= iou), None)
+        j = next(
+            (k for k, e in enumerate(free) if e["category_id"] == d["category_id"] and _iou(d["bbox"], e["bbox"]) >= iou), None
+        )
         if j is None:
             unmatched.append(d)
         else:
@@ -860,8 +960,19 @@ def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": platform.python_version()}
-    for pkg in ("sr4det", "torch", "torchvision", "numpy", "ultralytics", "pycocotools", "faster-coco-eval", "openvino",
-                "onnxruntime", "spandrel", "opencv-python-headless"):
+    for pkg in (
+        "sr4det",
+        "torch",
+        "torchvision",
+        "numpy",
+        "ultralytics",
+        "pycocotools",
+        "faster-coco-eval",
+        "openvino",
+        "onnxruntime",
+        "spandrel",
+        "opencv-python-headless",
+    ):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:

@@ -108,8 +108,9 @@ def _on_main(ctx: DistContext, fn, what: str) -> None:
     ctx.step(lambda: fn() if ctx.is_main else None, what)
 
 
-def _process_images(jobs: list[tuple[Path, Path]], pipe: _Pipeline, overwrite: bool, progress: bool,
-                    ctx: DistContext) -> dict[Path, tuple[int, int]] | None:
+def _process_images(
+    jobs: list[tuple[Path, Path]], pipe: _Pipeline, overwrite: bool, progress: bool, ctx: DistContext
+) -> dict[Path, tuple[int, int]] | None:
     """Run the pipeline on this rank's shard of the (source, target) pairs; returns the source (H, W) of every
     image on rank 0 (gathered from all ranks), None on the others."""
     mine = ctx.shard(jobs)
@@ -120,7 +121,9 @@ def _process_images(jobs: list[tuple[Path, Path]], pipe: _Pipeline, overwrite: b
     return {src: size for part in parts for src, size in part.items()}
 
 
-def _process_shard(jobs: list[tuple[Path, Path]], pipe: _Pipeline, overwrite: bool, progress: bool) -> dict[Path, tuple[int, int]]:
+def _process_shard(
+    jobs: list[tuple[Path, Path]], pipe: _Pipeline, overwrite: bool, progress: bool
+) -> dict[Path, tuple[int, int]]:
     """Run the pipeline on (source, target) pairs; returns the source (H, W) of every image."""
     from .._progress import tqdm
 
@@ -265,8 +268,9 @@ def _scale_rle(seg: Any, h: int, w: int, pipe: _Pipeline) -> dict[str, Any]:
     return out
 
 
-def _materialize_coco(json_path: Path, images: Path | None, output: Path, pipe: _Pipeline, fmt, overwrite, progress,
-                      ctx: DistContext) -> Path:
+def _materialize_coco(
+    json_path: Path, images: Path | None, output: Path, pipe: _Pipeline, fmt, overwrite, progress, ctx: DistContext
+) -> Path:
     from ..data.datasets import _find_image_dir
 
     try:
@@ -291,7 +295,9 @@ def _materialize_coco(json_path: Path, images: Path | None, output: Path, pipe: 
         for (src, _), im in zip(jobs, coco.get("images", []), strict=True):
             h, w = sizes[src]
             if (im.get("height"), im.get("width")) not in ((h, w), (None, None)):
-                raise DataError(f"{json_path}: image {im['file_name']} is {w}x{h} but the json says {im.get('width')}x{im.get('height')}")
+                raise DataError(
+                    f"{json_path}: image {im['file_name']} is {w}x{h} but the json says {im.get('width')}x{im.get('height')}"
+                )
             oh, ow = pipe.out_size(h, w)
             dims[im["id"]] = (h, w)
             new_images.append({**im, "file_name": by_id[im["id"]][1], "height": oh, "width": ow})
@@ -314,7 +320,8 @@ def _materialize_coco(json_path: Path, images: Path | None, output: Path, pipe: 
             seg = ann.get("segmentation")
             if isinstance(seg, list):
                 new["segmentation"] = [
-                    (np.clip(np.asarray(poly, dtype=np.float64).reshape(-1, 2), 0, [cw, ch]) * f).reshape(-1).tolist() for poly in seg
+                    (np.clip(np.asarray(poly, dtype=np.float64).reshape(-1, 2), 0, [cw, ch]) * f).reshape(-1).tolist()
+                    for poly in seg
                 ]
             elif isinstance(seg, dict):
                 new["segmentation"] = _scale_rle(seg, h, w, pipe)

@@ -161,7 +161,9 @@ def _install_imread_patch() -> None:
     base.imread = imread
 
 
-def attach(model_or_trainer: Any, degrade: Degrade | int | None = None, sr: Any = None, *, train: bool = True, val: bool = True) -> SRHook:
+def attach(
+    model_or_trainer: Any, degrade: Degrade | int | None = None, sr: Any = None, *, train: bool = True, val: bool = True
+) -> SRHook:
     """Make a YOLO model's training/validation (or a trainer's) see Degrade + SR images.
 
     Args:

@@ -56,8 +56,15 @@ def _coco_labels(gt: GroundTruth, names: Mapping[int, str], class_map: str, out:
         label.write_text("".join(f"{line}\n" for line in lines))
 
 
-def yolo_dataset(data: str | Path, out: str | Path, *, names: Mapping[int, str] | None = None, class_map: str = "names",
-                 images: str | Path | None = None, limit: int | None = None) -> Path:
+def yolo_dataset(
+    data: str | Path,
+    out: str | Path,
+    *,
+    names: Mapping[int, str] | None = None,
+    class_map: str = "names",
+    images: str | Path | None = None,
+    limit: int | None = None,
+) -> Path:
     """Build ``out/data.yaml`` for ultralytics from an ultralytics dataset ``.yaml`` or a COCO instances ``.json``.
 
     Args:

@@ -45,8 +45,9 @@ class SRScore:
     seconds: float
 
 
-def evaluate_sr(model, paths: Sequence[str | Path], *, progress: bool = True, tile: int | str | None = None,
-                degradation=None) -> list[SRScore]:
+def evaluate_sr(
+    model, paths: Sequence[str | Path], *, progress: bool = True, tile: int | str | None = None, degradation=None
+) -> list[SRScore]:
     """PSNR-Y / SSIM-Y (shave = scale) of ``model`` on HR images: mod-crop, MATLAB-bicubic LR, SR, compare.
 
     Gray HR images are evaluated as RGB with equal channels (their Y is the gray level mapped to [16, 235]).

@@ -27,7 +27,9 @@ class _MeanShift(nn.Conv2d):
 class _ResBlock(nn.Module):
     def __init__(self, channels: int, res_scale: float):
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(True), nn.Conv2d(channels, channels, 3, padding=1))
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(True), nn.Conv2d(channels, channels, 3, padding=1)
+        )
         self.res_scale = res_scale
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -55,7 +57,9 @@ class EDSR(nn.Module):
         self.sub_mean = _MeanShift(-1)
         self.add_mean = _MeanShift(+1)
         self.head = nn.Sequential(nn.Conv2d(3, n_feats, 3, padding=1))
-        self.body = nn.Sequential(*[_ResBlock(n_feats, res_scale) for _ in range(n_resblocks)], nn.Conv2d(n_feats, n_feats, 3, padding=1))
+        self.body = nn.Sequential(
+            *[_ResBlock(n_feats, res_scale) for _ in range(n_resblocks)], nn.Conv2d(n_feats, n_feats, 3, padding=1)
+        )
         self.tail = nn.Sequential(_Upsampler(scale, n_feats), nn.Conv2d(n_feats, 3, 3, padding=1))
         steps = max(1, int(round(math.log2(scale)))) if scale != 3 else 1
         self.receptive_field = 1 + 2 * n_resblocks + 1 + steps + 1 + 1

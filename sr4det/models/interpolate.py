@@ -27,8 +27,9 @@ class Interpolate(nn.Module):
 
 
 def _card(name: str, paper: str) -> ModelCard:
-    return ModelCard(name=name, scales=_SCALES, upsampling="none", weights_source="none", license="n/a", paper=paper,
-                     objective="none")
+    return ModelCard(
+        name=name, scales=_SCALES, upsampling="none", weights_source="none", license="n/a", paper=paper, objective="none"
+    )
 
 
 @register_model(_card("bicubic", "Keys 1981, a = -0.5 as MATLAB imresize"), kernel="cubic")

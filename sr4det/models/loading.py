@@ -67,7 +67,14 @@ def save_weights(
     ``half=True`` stores floating tensors as fp16 (halves the size; they are cast back on load).
     """
     state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().clone() for k, v in net.state_dict().items()}
-    payload = {"format": WEIGHTS_FORMAT, "arch": arch, "scale": int(scale), "kwargs": dict(kwargs or {}), "meta": dict(meta or {}), "state_dict": state}
+    payload = {
+        "format": WEIGHTS_FORMAT,
+        "arch": arch,
+        "scale": int(scale),
+        "kwargs": dict(kwargs or {}),
+        "meta": dict(meta or {}),
+        "state_dict": state,
+    }
     return atomic_torch_save(payload, path)
 
 
@@ -92,7 +99,13 @@ def read_weights(path: str | Path) -> WeightFile:
     if path.stat().st_size == 0:
         raise WeightsError(f"{path} is empty (0 bytes)")
     unreadable: tuple[type[BaseException], ...] = (
-        RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, OSError, ValueError, KeyError
+        RuntimeError,
+        EOFError,
+        pickle.UnpicklingError,
+        zipfile.BadZipFile,
+        OSError,
+        ValueError,
+        KeyError,
     )
     try:
         if path.suffix == ".safetensors":
@@ -104,7 +117,9 @@ def read_weights(path: str | Path) -> WeightFile:
         else:
             raw = torch.load(path, map_location="cpu", weights_only=True)
     except unreadable as exc:
-        raise WeightsError(f"cannot read {path}: {exc.__class__.__name__}: {exc}. The file is truncated, corrupt or not a PyTorch/safetensors checkpoint") from exc
+        raise WeightsError(
+            f"cannot read {path}: {exc.__class__.__name__}: {exc}. The file is truncated, corrupt or not a PyTorch/safetensors checkpoint"
+        ) from exc
     if isinstance(raw, dict) and raw.get("format") == WEIGHTS_FORMAT:
         wf = _sr4det_weight_file(raw, path)
     else:
@@ -117,7 +132,9 @@ def _sr4det_weight_file(raw: dict[str, Any], path: Path) -> WeightFile:
     """A dict in sr4det's own format, checked field by field (a hand-edited or foreign file names what is wrong)."""
     sd = raw.get("state_dict")
     if not isinstance(sd, dict) or not sd or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in sd.items()):
-        what = "no 'state_dict'" if sd is None else f"a 'state_dict' that is not a non-empty dict of tensors ({type(sd).__name__})"
+        what = (
+            "no 'state_dict'" if sd is None else f"a 'state_dict' that is not a non-empty dict of tensors ({type(sd).__name__})"
+        )
         raise WeightsError(
             f"{path} says it is in {WEIGHTS_FORMAT} format but has {what}; the file is damaged or was not written by "
             "sr4det.save_weights: re-export it with save_weights(path, net, arch=..., scale=...)"
@@ -146,7 +163,9 @@ def read_weights_for(path: str | Path, name: str, scale: int) -> WeightFile:
     wf = read_weights(path)
     if wf.arch is None and (found := _detect(wf.state_dict)) is not None:
         if found.arch != name:
-            raise ArchitectureMismatchError(f"{path} holds {found.arch} weights, not {name}; sr4det.load_model(path) loads it as {found.arch}")
+            raise ArchitectureMismatchError(
+                f"{path} holds {found.arch} weights, not {name}; sr4det.load_model(path) loads it as {found.arch}"
+            )
         check_detected_scale(found, scale, path)
         wf.kwargs = {**found.kwargs, **wf.kwargs}
     if wf.arch not in (None, name):
@@ -190,7 +209,7 @@ def _find_state_dict(raw: Any, path: Path) -> dict[str, torch.Tensor]:
         raise WeightsError(f"{path} holds no state dict of tensors (top level is {type(raw).__name__})")
     prefix = "module."
     if all(k.startswith(prefix) for k in raw):
-        raw = {k[len(prefix):]: v for k, v in raw.items()}
+        raw = {k[len(prefix) :]: v for k, v in raw.items()}
     return dict(raw)
 
 
@@ -429,7 +448,9 @@ def _load_spandrel(wf: WeightFile, scale: int | None, path: Path):
     except (KeyError, RuntimeError, ValueError) as exc:
         raise ArchitectureMismatchError(f"{path}: spandrel detected an architecture but could not load it: {exc}") from exc
     if not isinstance(descriptor, ImageModelDescriptor):
-        raise WeightsError(f"{path} is a {descriptor.architecture.name} model for {descriptor.purpose}, not image super-resolution")
+        raise WeightsError(
+            f"{path} is a {descriptor.architecture.name} model for {descriptor.purpose}, not image super-resolution"
+        )
     if descriptor.input_channels != 3 or descriptor.output_channels != 3:
         raise InputError(
             f"{path}: {descriptor.architecture.name} takes {descriptor.input_channels} and returns "

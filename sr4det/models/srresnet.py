@@ -89,8 +89,13 @@ _COMMON = dict(scales=(2, 4, 8), input_space="rgb", upsampling="post", weights_s
 _PAPER = "Ledig et al., Photo-Realistic Single Image Super-Resolution Using a GAN, CVPR 2017"
 
 
-@register_model(ModelCard(name="srresnet", license="MIT (weights trained by sr4det)", paper=_PAPER + " (SRResNet, MSE)", **_COMMON))
-@register_model(ModelCard(name="srgan", license="MIT (weights trained by sr4det)", paper=_PAPER + " (SRGAN generator)",
-                          objective="gan", **_COMMON))
+@register_model(
+    ModelCard(name="srresnet", license="MIT (weights trained by sr4det)", paper=_PAPER + " (SRResNet, MSE)", **_COMMON)
+)
+@register_model(
+    ModelCard(
+        name="srgan", license="MIT (weights trained by sr4det)", paper=_PAPER + " (SRGAN generator)", objective="gan", **_COMMON
+    )
+)
 def srresnet(scale: int, **kwargs) -> nn.Module:
     return SRResNet(scale, **kwargs)

@@ -31,9 +31,7 @@ def validate_image_tensor(x: torch.Tensor, what: str = "input") -> None:
             "or pass arrays to sr4det.upscale / SRTransform, which accept them"
         )
     if not torch.is_floating_point(x):
-        raise InputError(
-            f"{what} must be a float tensor in [0, 1], got dtype {x.dtype}; for uint8 images use x.float() / 255"
-        )
+        raise InputError(f"{what} must be a float tensor in [0, 1], got dtype {x.dtype}; for uint8 images use x.float() / 255")
     if x.ndim != 4:
         raise InputError(f"{what} must have shape (B, C, H, W), got {tuple(x.shape)}")
     if x.shape[1] not in (1, 3, 4):

@@ -276,7 +276,15 @@ def create_study(
                             png = _png(out)
                             conn.execute(
                                 "INSERT INTO images(id, source_id, method_id, png, sha256, width, height) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                                (ids.pop(), sid, method_ids[name], png, hashlib.sha256(png).hexdigest(), out.shape[1], out.shape[0]),
+                                (
+                                    ids.pop(),
+                                    sid,
+                                    method_ids[name],
+                                    png,
+                                    hashlib.sha256(png).hexdigest(),
+                                    out.shape[1],
+                                    out.shape[0],
+                                ),
                             )
             finally:
                 conn.close()

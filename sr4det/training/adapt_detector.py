@@ -164,8 +164,13 @@ def adapt_detector(
     names = _names_of(source)
     out.mkdir(parents=True, exist_ok=True)
     data_yaml = yolo_dataset(data, out / "data", names=names, limit=limit)
-    model = trainable_yolo(source, calibration=_training_images(data_yaml), out=out / "base.pt" if source.suffix != ".pt" else None,
-                           imgsz=imgsz, max_images=calibration_images)
+    model = trainable_yolo(
+        source,
+        calibration=_training_images(data_yaml),
+        out=out / "base.pt" if source.suffix != ".pt" else None,
+        imgsz=imgsz,
+        max_images=calibration_images,
+    )
     prepared = time.time()
 
     # 3. the hook
@@ -187,9 +192,22 @@ def adapt_detector(
     model.add_callback("on_train_epoch_start", lambda _t: clock.__setitem__("start", time.time()))
     model.add_callback("on_train_epoch_end", lambda _t: epoch_times.append(time.time() - clock.get("start", time.time())))
     args = dict(
-        data=str(data_yaml), epochs=int(epochs), imgsz=int(imgsz), batch=int(batch), workers=0, device=device,
-        project=str(out), name="train", exist_ok=True, plots=False, amp=bool(amp), val=bool(val), seed=int(seed),
-        cache=False, verbose=verbose, pretrained=True,
+        data=str(data_yaml),
+        epochs=int(epochs),
+        imgsz=int(imgsz),
+        batch=int(batch),
+        workers=0,
+        device=device,
+        project=str(out),
+        name="train",
+        exist_ok=True,
+        plots=False,
+        amp=bool(amp),
+        val=bool(val),
+        seed=int(seed),
+        cache=False,
+        verbose=verbose,
+        pretrained=True,
     )
     args.update(train_args)
     model.train(**args)

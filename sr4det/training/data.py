@@ -59,8 +59,16 @@ class PairedPatches:
         DataError: no image in the folders is large enough.
     """
 
-    def __init__(self, folders: Sequence[str | Path], scale: int, *, min_lr_size: int = 8, limit: int | None = None,
-                 progress: bool = False, degradation: DegradationSpec | None = None):
+    def __init__(
+        self,
+        folders: Sequence[str | Path],
+        scale: int,
+        *,
+        min_lr_size: int = 8,
+        limit: int | None = None,
+        progress: bool = False,
+        degradation: DegradationSpec | None = None,
+    ):
         if scale < 1:
             raise InputError(f"scale must be >= 1, got {scale}")
         degradation = _spec_for(degradation, scale)
@@ -91,8 +99,9 @@ class PairedPatches:
     def __len__(self) -> int:
         return len(self.pairs)
 
-    def sample(self, batch: int, lr_patch: int, rng: np.random.Generator, *, margin: int = 0,
-               augment: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    def sample(
+        self, batch: int, lr_patch: int, rng: np.random.Generator, *, margin: int = 0, augment: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """A batch of aligned crops.
 
         Args:
@@ -144,8 +153,9 @@ def pre_upsample_margin(card: ModelCard) -> int:
     return 2 if card.upsampling == "pre" else 0
 
 
-def network_io(card: ModelCard, scale: int, lr: torch.Tensor, hr: torch.Tensor, *, margin: int = 0
-               ) -> tuple[torch.Tensor, torch.Tensor]:
+def network_io(
+    card: ModelCard, scale: int, lr: torch.Tensor, hr: torch.Tensor, *, margin: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Turn an RGB (LR, HR) batch into (network input, target) the way :class:`SRModel` feeds the network.
 
     Y models get BT.601 luma (float, from the uint8-quantised LR, as at inference); pre-upsampling

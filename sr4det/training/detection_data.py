@@ -59,8 +59,16 @@ class DetectionPatches:
         DataError: unreadable annotations, categories the detector lacks, or no usable image.
     """
 
-    def __init__(self, annotations: str | Path, scale: int, detector_names: Mapping[int, str], *,
-                 limit: int | None = None, progress: bool = False, degradation: DegradationSpec | None = None):
+    def __init__(
+        self,
+        annotations: str | Path,
+        scale: int,
+        detector_names: Mapping[int, str],
+        *,
+        limit: int | None = None,
+        progress: bool = False,
+        degradation: DegradationSpec | None = None,
+    ):
         from .data import _spec_for
 
         if scale < 1:
@@ -80,12 +88,18 @@ class DetectionPatches:
                 continue
             hr = mod_crop(to_rgb8(read_image(im.path)[0]), self.scale)
             if hr.shape[:2] != (im.height, im.width):
-                raise DataError(f"{im.path}: size {hr.shape[1]}x{hr.shape[0]} differs from the json's {im.width}x{im.height} (mod-cropped)")
+                raise DataError(
+                    f"{im.path}: size {hr.shape[1]}x{hr.shape[0]} differs from the json's {im.width}x{im.height} (mod-cropped)"
+                )
             keep = im.iscrowd == 0
-            self.items.append(_Item(
-                hr=hr, lr=degradation(hr), boxes=im.boxes[keep].astype(np.float32),
-                classes=np.array([cat_to_index[int(c)] for c in im.category_ids[keep]], dtype=np.int64),
-            ))
+            self.items.append(
+                _Item(
+                    hr=hr,
+                    lr=degradation(hr),
+                    boxes=im.boxes[keep].astype(np.float32),
+                    classes=np.array([cat_to_index[int(c)] for c in im.category_ids[keep]], dtype=np.int64),
+                )
+            )
             trim_heap()
         if not self.items:
             raise DataError(f"no readable image in {annotations}")
@@ -94,8 +108,9 @@ class DetectionPatches:
     def __len__(self) -> int:
         return len(self.items)
 
-    def sample(self, batch: int, lr_patch: int, rng: np.random.Generator, *, object_centred: float = 0.8,
-               flip: bool = True) -> DetectionBatch:
+    def sample(
+        self, batch: int, lr_patch: int, rng: np.random.Generator, *, object_centred: float = 0.8, flip: bool = True
+    ) -> DetectionBatch:
         """A batch of aligned crops with their boxes.
 
         Args:

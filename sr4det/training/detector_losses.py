@@ -91,7 +91,9 @@ class FeatureDistillation(nn.Module):
     """Mean over pyramid levels of MSE(student, teacher) / mean(teacher^2): scale-free per level."""
 
     def forward(self, student: HeadOutputs, teacher: HeadOutputs) -> torch.Tensor:
-        terms = [F.mse_loss(s, t) / t.pow(2).mean().clamp_min(1e-6) for s, t in zip(student["feats"], teacher["feats"], strict=True)]
+        terms = [
+            F.mse_loss(s, t) / t.pow(2).mean().clamp_min(1e-6) for s, t in zip(student["feats"], teacher["feats"], strict=True)
+        ]
         return torch.stack(terms).mean()
 
 
@@ -112,8 +114,10 @@ class OutputDistillation(nn.Module):
         w = p_t.amax(dim=1) + self.floor  # (B, A)
         w = w / w.sum()
         s, t = student["scores"], teacher["scores"]
-        cls = (F.binary_cross_entropy_with_logits(s, p_t, reduction="none")
-               - F.binary_cross_entropy_with_logits(t, p_t, reduction="none")).sum(1)  # (B, A)
+        cls = (
+            F.binary_cross_entropy_with_logits(s, p_t, reduction="none")
+            - F.binary_cross_entropy_with_logits(t, p_t, reduction="none")
+        ).sum(1)  # (B, A)
         b, _, a = student["boxes"].shape
         log_s = student["boxes"].view(b, 4, self.reg_max, a).log_softmax(2)
         log_t = teacher["boxes"].view(b, 4, self.reg_max, a).log_softmax(2)

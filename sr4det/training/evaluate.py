@@ -41,9 +41,14 @@ def super_resolve_uint8(model: Callable[[torch.Tensor], torch.Tensor], lr: np.nd
     return from_tensor(model(x)[0])
 
 
-def evaluate_pairs(model: Callable[[torch.Tensor], torch.Tensor], pairs: Sequence[tuple[str, np.ndarray, np.ndarray]],
-                   scale: int, *, ssim: bool = True,
-                   extra: Callable[[np.ndarray], float] | None = None) -> dict[str, float]:
+def evaluate_pairs(
+    model: Callable[[torch.Tensor], torch.Tensor],
+    pairs: Sequence[tuple[str, np.ndarray, np.ndarray]],
+    scale: int,
+    *,
+    ssim: bool = True,
+    extra: Callable[[np.ndarray], float] | None = None,
+) -> dict[str, float]:
     """Mean PSNR-Y (and SSIM-Y, and ``extra(sr)`` when given) of ``model`` over ``pairs``.
 
     Returns:

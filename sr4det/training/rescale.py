@@ -13,8 +13,9 @@ import torch
 from ..errors import ScaleError
 
 
-def average_shuffle_head(weight: torch.Tensor, bias: torch.Tensor | None, channels: int, src: int, dst: int
-                         ) -> tuple[torch.Tensor, torch.Tensor | None]:
+def average_shuffle_head(
+    weight: torch.Tensor, bias: torch.Tensor | None, channels: int, src: int, dst: int
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Filters of a ``PixelShuffle(dst)`` head from those of a ``PixelShuffle(src)`` head.
 
     Args:

@@ -31,8 +31,21 @@ from .detector_losses import DetectionLoss, FeatureDistillation, OutputDistillat
 from .evaluate import evaluate_pairs, load_benchmark
 from .losses import AdversarialLoss, FeatureLoss, PixelLoss, build_feature_extractor
 
-_CSV_FIELDS = ["step", "loss", "pixel", "feature", "adv_g", "adv_d", "det_feature", "det_output", "det_loss", "lr", "val_psnr",
-               "val_ssim", "seconds"]
+_CSV_FIELDS = [
+    "step",
+    "loss",
+    "pixel",
+    "feature",
+    "adv_g",
+    "adv_d",
+    "det_feature",
+    "det_output",
+    "det_loss",
+    "lr",
+    "val_psnr",
+    "val_ssim",
+    "seconds",
+]
 
 
 @dataclass
@@ -127,15 +140,23 @@ class TrainConfig:
     def validate(self) -> None:
         if self.steps < 1 or self.batch < 1 or self.patch < 2:
             raise InputError(f"steps, batch must be >= 1 and patch >= 2 (got {self.steps}, {self.batch}, {self.patch})")
-        weights = (self.pixel_weight, self.feature_weight, self.gan_weight, self.distill_feature_weight,
-                   self.distill_output_weight, self.detection_weight)
+        weights = (
+            self.pixel_weight,
+            self.feature_weight,
+            self.gan_weight,
+            self.distill_feature_weight,
+            self.distill_output_weight,
+            self.detection_weight,
+        )
         if min(weights) < 0:
             raise InputError(f"loss weights must be >= 0, got {weights}")
         if max(weights) == 0:
             raise InputError("all loss weights are 0; nothing to train")
         if (self.detector_terms or self.det_data) and (not self.detector or not self.det_data):
-            raise InputError("detector loss terms need detector=PATH (OpenVINO export or YOLO .pt) and det_data=COCO_JSON "
-                             "(e.g. ../shared/data/coco_train160/annotations/instances_train2017.json)")
+            raise InputError(
+                "detector loss terms need detector=PATH (OpenVINO export or YOLO .pt) and det_data=COCO_JSON "
+                "(e.g. ../shared/data/coco_train160/annotations/instances_train2017.json)"
+            )
         if self.feature_weight > 0 and (not self.feature or not self.feature_weights):
             raise InputError("feature_weight > 0 needs feature= (vgg19/resnet18/...) and feature_weights=PATH")
         if self.export_half not in ("auto", "yes", "no"):
@@ -206,28 +227,36 @@ class _Run:
         if cfg.det_data:  # COCO crops (also for a pixel-only baseline on the same crops)
             self._setup_detector_terms()
         else:
-            self.data = PairedPatches(cfg.data, cfg.scale, min_lr_size=cfg.patch + 2 * self.margin, limit=cfg.limit_images,
-                                      progress=cfg.progress)
+            self.data = PairedPatches(
+                cfg.data, cfg.scale, min_lr_size=cfg.patch + 2 * self.margin, limit=cfg.limit_images, progress=cfg.progress
+            )
         self.ckpt = self.out / "last.pt"
         self.log_path = self.out / "log.csv"
 
     def _setup_detector_terms(self) -> None:
         cfg = self.cfg
         if self.card.input_space != "rgb" or self.card.upsampling != "post":
-            raise InputError(f"detector loss terms train RGB post-upsampling networks; {cfg.model} is "
-                             f"{self.card.input_space}/{self.card.upsampling}-upsampling (try imdn, rfdn, pan, carn_m, srresnet)")
+            raise InputError(
+                f"detector loss terms train RGB post-upsampling networks; {cfg.model} is "
+                f"{self.card.input_space}/{self.card.upsampling}-upsampling (try imdn, rfdn, pan, carn_m, srresnet)"
+            )
         self.detector = load_training_detector(cfg.detector)
         side = cfg.patch * cfg.scale
         if side % self.detector.stride:
-            raise InputError(f"HR crop side patch*scale = {side} must be a multiple of the detector stride {self.detector.stride}; "
-                             f"use patch={-(-side // self.detector.stride) * self.detector.stride // cfg.scale} or similar")
-        self.det_data = DetectionPatches(cfg.det_data, cfg.scale, self.detector.names, limit=cfg.limit_images, progress=cfg.progress)
+            raise InputError(
+                f"HR crop side patch*scale = {side} must be a multiple of the detector stride {self.detector.stride}; "
+                f"use patch={-(-side // self.detector.stride) * self.detector.stride // cfg.scale} or similar"
+            )
+        self.det_data = DetectionPatches(
+            cfg.det_data, cfg.scale, self.detector.names, limit=cfg.limit_images, progress=cfg.progress
+        )
         self.feat_distill = FeatureDistillation()
         self.out_distill = OutputDistillation(reg_max=int(self.detector.model.model[-1].reg_max))
         self.det_loss = DetectionLoss(self.detector) if cfg.detection_weight > 0 else None
 
-    def _detector_terms(self, pred: torch.Tensor, hr: torch.Tensor, targets: dict[str, torch.Tensor],
-                        parts: dict[str, float]) -> torch.Tensor:
+    def _detector_terms(
+        self, pred: torch.Tensor, hr: torch.Tensor, targets: dict[str, torch.Tensor], parts: dict[str, float]
+    ) -> torch.Tensor:
         cfg = self.cfg
         ramp = min(1.0, (self.step + 1) / cfg.det_warmup) if cfg.det_warmup else 1.0
         student = self.detector(pred.clamp(0, 1))
@@ -369,10 +398,15 @@ class _Run:
             "batch": cfg.batch,
             "lr_patch": cfg.patch,
             "lr": cfg.lr,
-            "losses": {"pixel": [cfg.pixel_loss, cfg.pixel_weight], "feature": [cfg.feature, cfg.feature_weight],
-                       "adversarial": cfg.gan_weight, "distill_feature": cfg.distill_feature_weight,
-                       "distill_output": cfg.distill_output_weight, "detection": cfg.detection_weight,
-                       "det_warmup": cfg.det_warmup},
+            "losses": {
+                "pixel": [cfg.pixel_loss, cfg.pixel_weight],
+                "feature": [cfg.feature, cfg.feature_weight],
+                "adversarial": cfg.gan_weight,
+                "distill_feature": cfg.distill_feature_weight,
+                "distill_output": cfg.distill_output_weight,
+                "detection": cfg.detection_weight,
+                "det_warmup": cfg.det_warmup,
+            },
             "objective": cfg.objective,
             "detector": Path(cfg.detector).name if cfg.detector_terms else None,
             "init": Path(cfg.init).name if cfg.init else None,
@@ -384,8 +418,7 @@ class _Run:
             "degradation": "MATLAB bicubic (sr4det.resize.imresize_uint8), uint8 LR",
             "torch": str(torch.__version__),
         }
-        path = save_weights(cfg.export, self.net, arch=cfg.model, scale=cfg.scale, kwargs=self.model_kwargs,
-                            meta=meta, half=half)
+        path = save_weights(cfg.export, self.net, arch=cfg.model, scale=cfg.scale, kwargs=self.model_kwargs, meta=meta, half=half)
         return path, half
 
 
@@ -445,7 +478,13 @@ def train(cfg: TrainConfig) -> TrainResult:
     run.save()
     val = run.validate()
     if cfg.val:
-        run.log({"step": run.step, "val_psnr": f"{val['psnr']:.4f}", "val_ssim": f"{val['ssim']:.5f}",
-                 "seconds": f"{run.seconds:.1f}"})
+        run.log(
+            {
+                "step": run.step,
+                "val_psnr": f"{val['psnr']:.4f}",
+                "val_ssim": f"{val['ssim']:.5f}",
+                "seconds": f"{run.seconds:.1f}",
+            }
+        )
     export, half = run.export(val)
     return TrainResult(run.step, last_loss, val["psnr"], val["ssim"], run.seconds, run.ckpt, export, half)

@@ -42,13 +42,16 @@ def test_integral_float_class_id_is_accepted(tmp_path):
     assert gt.images[0].category_ids.tolist() == [1]
 
 
-@pytest.mark.parametrize("line", [
-    "0 1.5 0.5 0.2 0.2",      # centre outside the image
-    "0 0.5 0.5 -0.2 0.2",     # negative width
-    "0 24 16 10 10",          # pixel coordinates, not normalised
-    "0 0.5 nan 0.2 0.2",      # non-finite
-    "0 0.1 0.1 0.5 1.2 0.3 0.5",  # polygon point outside
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "0 1.5 0.5 0.2 0.2",  # centre outside the image
+        "0 0.5 0.5 -0.2 0.2",  # negative width
+        "0 24 16 10 10",  # pixel coordinates, not normalised
+        "0 0.5 nan 0.2 0.2",  # non-finite
+        "0 0.1 0.1 0.5 1.2 0.3 0.5",  # polygon point outside
+    ],
+)
 def test_out_of_range_yolo_box_is_an_error_not_a_drop(tmp_path, line):
     with pytest.raises(DataError, match=r"im0\.txt:1: .*normalised"):
         load_yolo(_yolo(tmp_path, line + "\n"))
@@ -71,7 +74,9 @@ def _coco(tmp_path, *, images=None, anns=None, cats=None, raw=None):
     root = tmp_path / "cds"
     _images(root / "images", n=2)
     data = {
-        "images": images if images is not None else [
+        "images": images
+        if images is not None
+        else [
             {"id": 1, "file_name": "im0.png", "height": 32, "width": 48},
             {"id": 2, "file_name": "im1.png", "height": 32, "width": 48},
         ],
@@ -93,7 +98,10 @@ def test_valid_coco_fixture_loads(tmp_path):
 
 
 def test_duplicate_image_ids(tmp_path):
-    images = [{"id": 1, "file_name": "im0.png", "height": 32, "width": 48}, {"id": 1, "file_name": "im1.png", "height": 32, "width": 48}]
+    images = [
+        {"id": 1, "file_name": "im0.png", "height": 32, "width": 48},
+        {"id": 1, "file_name": "im1.png", "height": 32, "width": 48},
+    ]
     with pytest.raises(DataError, match=r"image ids listed more than once.*\[1\]"):
         _load(_coco(tmp_path, images=images))
 

@@ -23,7 +23,9 @@ def _coco(tmp_path, anns=None, cats=None, sizes=((50, 70), (41, 63))):
     _write_images(root / "images" / "val", sizes)
     data = {
         "images": [{"id": 10 + i, "file_name": f"im{i}.png", "height": h, "width": w} for i, (h, w) in enumerate(sizes)],
-        "annotations": anns if anns is not None else [
+        "annotations": anns
+        if anns is not None
+        else [
             {"id": 1, "image_id": 10, "category_id": 3, "bbox": [5, 6, 20, 10], "area": 150.0, "iscrowd": 0},
             {"id": 2, "image_id": 11, "category_id": 7, "bbox": [50, 30, 13, 11], "area": 100.0, "iscrowd": 1},
         ],
@@ -103,8 +105,17 @@ def test_yolo_bad_input(tmp_path):
 
 
 def test_mod_crop_clips_and_drops_boxes():
-    im = ImageGT(1, "a.png", None, 43, 66, boxes=[[0, 0, 10, 10], [60, 30, 66, 43], [64.5, 1, 66, 5]],
-                 category_ids=[1, 1, 2], iscrowd=[0, 0, 0], area=[100, 60, 6])
+    im = ImageGT(
+        1,
+        "a.png",
+        None,
+        43,
+        66,
+        boxes=[[0, 0, 10, 10], [60, 30, 66, 43], [64.5, 1, 66, 5]],
+        category_ids=[1, 1, 2],
+        iscrowd=[0, 0, 0],
+        area=[100, 60, 6],
+    )
     gt = GroundTruth([im], {1: "a", 2: "b"}).mod_crop(4)
     out = gt.images[0]
     assert (out.height, out.width) == (40, 64) and gt.crop_multiple == 4

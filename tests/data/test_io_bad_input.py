@@ -140,8 +140,12 @@ def test_yolo_dataset_sizes_and_upscale_output_are_upright(tmp_path):
 def test_write_image_refuses_formats_that_drop_depth_or_alpha(tmp_path):
     deep = np.full((8, 8, 3), 40000, np.uint16)
     rgba = np.full((8, 8, 4), 100, np.uint8)
-    for name, img, match in (("a.jpg", deep, "16-bit"), ("a.webp", deep, "16-bit"), ("a.jpg", rgba, "alpha"),
-                             ("a.ppm", rgba, "alpha")):
+    for name, img, match in (
+        ("a.jpg", deep, "16-bit"),
+        ("a.webp", deep, "16-bit"),
+        ("a.jpg", rgba, "alpha"),
+        ("a.ppm", rgba, "alpha"),
+    ):
         with pytest.raises(InputError, match=match):
             write_image(tmp_path / name, img)
         assert not (tmp_path / name).exists()
@@ -162,4 +166,3 @@ def test_upscale_format_jpg_on_16_bit_and_rgba_fails_those_files_before_sr(tmp_p
     assert "deep.png" in err and "16-bit" in err and "alpha.png" in err and "alpha channel" in err and "--format png" in err
     written = [p for p in out.rglob("*") if p.is_file()]
     assert len(written) == 1 and written[0].suffix == ".jpg" and "plain" in written[0].name
-

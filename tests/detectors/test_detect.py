@@ -133,7 +133,9 @@ def test_static_export_reports_its_fixed_size(yolo):
 
 def test_detect_cli_writes_pngs_and_json_that_match_the_detector(yolo, images, tmp_path, shared):
     out = tmp_path / "out"
-    rc = main(["detect", str(images[0]), "--detector", str(shared("weights", "yolo11n_int8_openvino_model")), "-o", str(out), "--quiet"])
+    rc = main(
+        ["detect", str(images[0]), "--detector", str(shared("weights", "yolo11n_int8_openvino_model")), "-o", str(out), "--quiet"]
+    )
     assert rc == 0
     data = json.loads((out / "detections.json").read_text())
     assert data["settings"]["detector"]["conf"] == 0.25 and data["settings"]["sr"] is None
@@ -154,15 +156,35 @@ def test_detect_cli_with_sr_reports_boxes_in_the_chosen_frame(images, tmp_path, 
     runs = {}
     for frame in ("lr", "sr"):
         out = tmp_path / frame
-        assert main(["detect", str(images[1]), "--detector", weights, "--sr", "bicubic", "--scale", "4", "--frame", frame,
-                     "-o", str(out), "--quiet"]) == 0
+        assert (
+            main(
+                [
+                    "detect",
+                    str(images[1]),
+                    "--detector",
+                    weights,
+                    "--sr",
+                    "bicubic",
+                    "--scale",
+                    "4",
+                    "--frame",
+                    frame,
+                    "-o",
+                    str(out),
+                    "--quiet",
+                ]
+            )
+            == 0
+        )
         runs[frame] = json.loads((out / "detections.json").read_text())["images"]
         lr0 = Image.open(images[1] / f"{STEMS[1]}.png")
         size = Image.open(out / f"{STEMS[1]}.png").size
         assert size == ((lr0.width, lr0.height) if frame == "lr" else (lr0.width * 4, lr0.height * 4))
     for lr, sr in zip(runs["lr"], runs["sr"], strict=True):
         assert [v * 4 for v in lr["image_size"]] == sr["image_size"] and len(lr["detections"]) == len(sr["detections"]) > 0
-        np.testing.assert_allclose([np.array(r["box"]) * 4 for r in lr["detections"]], [r["box"] for r in sr["detections"]], atol=0.05)
+        np.testing.assert_allclose(
+            [np.array(r["box"]) * 4 for r in lr["detections"]], [r["box"] for r in sr["detections"]], atol=0.05
+        )
 
 
 def test_detect_cli_rejects_frame_sr_without_sr(images, tmp_path, capsys):

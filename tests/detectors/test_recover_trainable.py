@@ -88,8 +88,18 @@ def test_rebuilt_yolo_val_is_within_001_of_the_export_on_coco128(shared, tmp_pat
     export = shared("weights", export_name)
     data = yolo_dataset(shared("data", "coco128", "coco128.yaml"), tmp_path / "coco128")
     model = trainable_yolo(export, calibration=shared(*CALIBRATION), max_images=8, imgsz=320, out=tmp_path / "rebuilt.pt")
-    kw = dict(data=str(data), imgsz=640, batch=1, rect=False, device="cpu", plots=False, verbose=False, workers=0,
-              project=str(tmp_path / "runs"), exist_ok=True)
+    kw = dict(
+        data=str(data),
+        imgsz=640,
+        batch=1,
+        rect=False,
+        device="cpu",
+        plots=False,
+        verbose=False,
+        workers=0,
+        project=str(tmp_path / "runs"),
+        exist_ok=True,
+    )
     ours = model.val(name="rebuilt", **kw).box.map
     theirs = YOLO(str(export), task="detect").val(name="export", **kw).box.map
     assert 0.45 < theirs < 0.55  # SOURCES.md: 0.4953

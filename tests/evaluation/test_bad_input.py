@@ -44,13 +44,16 @@ def test_missing_or_disabled_cache_root_is_fine(tmp_path):
     assert CompareCache(None).removed_orphans == 0
 
 
-@pytest.mark.parametrize("bad", [
-    {"foo": 1},                                                    # other keys entirely
-    {"boxes": [[1, 2, 3, 4]], "scores": [], "labels": [0], "image_size": [8, 8], "seconds": 0.1, "peak_mb": 1},
-    {"boxes": [], "scores": [], "labels": [], "image_size": 8, "seconds": 0.1, "peak_mb": 1},
-    {"boxes": [], "scores": [], "labels": [], "image_size": [8, 8], "seconds": "fast", "peak_mb": 1},
-    [1, 2, 3],                                                     # valid JSON, not an object
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"foo": 1},  # other keys entirely
+        {"boxes": [[1, 2, 3, 4]], "scores": [], "labels": [0], "image_size": [8, 8], "seconds": 0.1, "peak_mb": 1},
+        {"boxes": [], "scores": [], "labels": [], "image_size": 8, "seconds": 0.1, "peak_mb": 1},
+        {"boxes": [], "scores": [], "labels": [], "image_size": [8, 8], "seconds": "fast", "peak_mb": 1},
+        [1, 2, 3],  # valid JSON, not an object
+    ],
+)
 def test_detection_entry_of_the_wrong_shape_is_recomputed(tmp_path, bad):
     path = make_dataset(tmp_path / "ds")
     kw = dict(sr=[], scale=4, n_resamples=0, cache_dir=tmp_path / "cache", progress=False)
@@ -88,7 +91,9 @@ def test_paired_delta_ci_always_contains_the_point_estimate():
     lo, hi = coco.paired_delta_ci(a, b, estimate=estimate)
     assert lo <= estimate <= hi
     assert coco.paired_delta_ci(a, b)[0] > estimate  # the raw percentile misses it: the case that crashed the plot
-    assert coco.paired_delta_ci(np.arange(10.0), np.zeros(10), estimate=4.5) == coco.paired_delta_ci(np.arange(10.0), np.zeros(10))
+    assert coco.paired_delta_ci(np.arange(10.0), np.zeros(10), estimate=4.5) == coco.paired_delta_ci(
+        np.arange(10.0), np.zeros(10)
+    )
 
 
 def test_compare_limit_1_with_rounding_in_the_bootstrap_writes_its_plots(tmp_path, monkeypatch):
@@ -106,8 +111,17 @@ def test_compare_limit_1_with_rounding_in_the_bootstrap_writes_its_plots(tmp_pat
     monkeypatch.setattr(coco, "bootstrap_ap", off_by_rounding)
     path = make_dataset(tmp_path / "d")
     out = tmp_path / "out"
-    res = compare(load_coco(path), Oracle(path), sr=["bicubic2=bicubic"], scale=4, cache_dir=False, progress=False,
-                  limit=1, n_resamples=20, out_dir=out)
+    res = compare(
+        load_coco(path),
+        Oracle(path),
+        sr=["bicubic2=bicubic"],
+        scale=4,
+        cache_dir=False,
+        progress=False,
+        limit=1,
+        n_resamples=20,
+        out_dir=out,
+    )
     for entry in res["deltas"]["vs_bicubic"].values():
         d = entry["AP"]
         assert d["ci_low"] <= d["delta"] <= d["ci_high"]
@@ -117,8 +131,23 @@ def test_compare_limit_1_with_rounding_in_the_bootstrap_writes_its_plots(tmp_pat
 def test_report_plots_an_old_results_json_whose_ci_misses_the_estimate(tmp_path):
     from sr4det.evaluation.report import plot
 
-    conds = {n: {"AP": 0.5, "AP50": 0.6, "APs": None, "APm": 0.5, "APl": 0.5, "psnr": 25.0, "sr_seconds_per_image": 0.1,
-                 "detector_seconds_per_image": 0.1, "sr_peak_memory_mb": 1.0} for n in ("hr", "lr", "bicubic", "x")}
-    results = {"conditions": conds, "deltas": {"vs_bicubic": {"x": {"AP": {"delta": 0.1, "ci_low": 0.1 + 1e-16, "ci_high": 0.2}}}}}
+    conds = {
+        n: {
+            "AP": 0.5,
+            "AP50": 0.6,
+            "APs": None,
+            "APm": 0.5,
+            "APl": 0.5,
+            "psnr": 25.0,
+            "sr_seconds_per_image": 0.1,
+            "detector_seconds_per_image": 0.1,
+            "sr_peak_memory_mb": 1.0,
+        }
+        for n in ("hr", "lr", "bicubic", "x")
+    }
+    results = {
+        "conditions": conds,
+        "deltas": {"vs_bicubic": {"x": {"AP": {"delta": 0.1, "ci_low": 0.1 + 1e-16, "ci_high": 0.2}}}},
+    }
     written = plot(results, tmp_path)
     assert any(p.name == "delta_ap_vs_psnr.png" for p in written)

@@ -25,8 +25,12 @@ def _png(arr: np.ndarray) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     raw = b"".join(b"\x00" + arr[y].tobytes() for y in range(h))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw, 0)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(raw, 0))
+        + chunk(b"IEND", b"")
+    )
 
 
 def make_pinned_dataset(root: Path) -> Path:
@@ -77,8 +81,10 @@ PINNED = {
 
 
 def _listing(cache: Path) -> dict[str, list[str]]:
-    return {kind: sorted(p.relative_to(cache / kind).as_posix() for p in (cache / kind).rglob("*") if p.is_file())
-            for kind in ("det", "sr")}
+    return {
+        kind: sorted(p.relative_to(cache / kind).as_posix() for p in (cache / kind).rglob("*") if p.is_file())
+        for kind in ("det", "sr")
+    }
 
 
 def test_cache_file_names_are_unchanged(tmp_path):

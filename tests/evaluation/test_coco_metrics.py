@@ -18,8 +18,16 @@ def _gt(boxes_per_image, cats=(1, 2, 3), crowd=None, sizes=None):
         h, w = sizes[i] if sizes else (480, 640)
         images.append({"id": i + 1, "file_name": f"{i}.jpg", "height": h, "width": w})
         for j, (x, y, bw, bh, c) in enumerate(boxes):
-            anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": c, "bbox": [x, y, bw, bh],
-                         "area": bw * bh, "iscrowd": int(bool(crowd and (i, j) in crowd))})
+            anns.append(
+                {
+                    "id": len(anns) + 1,
+                    "image_id": i + 1,
+                    "category_id": c,
+                    "bbox": [x, y, bw, bh],
+                    "area": bw * bh,
+                    "iscrowd": int(bool(crowd and (i, j) in crowd)),
+                }
+            )
     return {"images": images, "annotations": anns, "categories": [{"id": c, "name": f"c{c}"} for c in cats]}
 
 
@@ -56,13 +64,24 @@ def _random_case(seed, n_images=6, n_cats=3, crowd=True):
                 crowd_set.add((i, j))
             for _ in range(rng.integers(0, 3)):  # near and far detections of it
                 jit = rng.normal(0, s * 0.15, 4)
-                results.append({"image_id": i + 1, "category_id": c if rng.random() < 0.8 else int(rng.integers(1, n_cats + 1)),
-                                "bbox": [x + jit[0], y + jit[1], max(1.0, bw + jit[2]), max(1.0, bh + jit[3])],
-                                "score": float(np.round(rng.uniform(0, 1), 2))})  # rounded: ties happen
+                results.append(
+                    {
+                        "image_id": i + 1,
+                        "category_id": c if rng.random() < 0.8 else int(rng.integers(1, n_cats + 1)),
+                        "bbox": [x + jit[0], y + jit[1], max(1.0, bw + jit[2]), max(1.0, bh + jit[3])],
+                        "score": float(np.round(rng.uniform(0, 1), 2)),
+                    }
+                )  # rounded: ties happen
         boxes.append(img)
         for _ in range(rng.integers(0, 4)):  # pure false positives
-            results.append({"image_id": i + 1, "category_id": int(rng.integers(1, n_cats + 1)),
-                            "bbox": [*rng.uniform(0, 400, 2), *rng.uniform(5, 100, 2)], "score": float(rng.uniform(0, 1))})
+            results.append(
+                {
+                    "image_id": i + 1,
+                    "category_id": int(rng.integers(1, n_cats + 1)),
+                    "bbox": [*rng.uniform(0, 400, 2), *rng.uniform(5, 100, 2)],
+                    "score": float(rng.uniform(0, 1)),
+                }
+            )
     return _gt(boxes, cats=tuple(range(1, n_cats + 1)), crowd=crowd_set), results
 
 
@@ -87,8 +106,13 @@ def test_hand_computed_ap():
     assert res.metrics["AP"] == pytest.approx(0.3, abs=1e-12)
     assert res.metrics["AP50"] == pytest.approx(1.0, abs=1e-12) and res.metrics["AP75"] == 0.0
     # one perfect and one false detection with a higher score: precision 1/2 at recall 1 -> AP 0.5
-    res = coco.evaluate(gt, [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 100, 100], "score": 0.5},
-                             {"image_id": 1, "category_id": 1, "bbox": [300, 300, 50, 50], "score": 0.9}])
+    res = coco.evaluate(
+        gt,
+        [
+            {"image_id": 1, "category_id": 1, "bbox": [0, 0, 100, 100], "score": 0.5},
+            {"image_id": 1, "category_id": 1, "bbox": [300, 300, 50, 50], "score": 0.9},
+        ],
+    )
     assert res.metrics["AP"] == pytest.approx(0.5, abs=1e-12)
 
 
@@ -137,7 +161,10 @@ def test_weights_equal_literally_duplicated_images():
     images, anns, dets = [], [], []
     for new_id, old in enumerate(copies, 1):
         images.append({**gt["images"][old], "id": new_id})
-        anns += [{**a, "id": len(anns) + 1 + n, "image_id": new_id} for n, a in enumerate(x for x in gt["annotations"] if x["image_id"] == old + 1)]
+        anns += [
+            {**a, "id": len(anns) + 1 + n, "image_id": new_id}
+            for n, a in enumerate(x for x in gt["annotations"] if x["image_id"] == old + 1)
+        ]
         dets += [{**d, "image_id": new_id} for d in results if d["image_id"] == old + 1]
     ref = _reference({"images": images, "annotations": anns, "categories": gt["categories"]}, dets)
     ap, ap50 = res.matches.ap(weights)

@@ -36,8 +36,24 @@ def test_cli_end_to_end_and_backends_agree(shared, tmp_path, tiny_weights):
 
     data = shared("data", "coco128", "annotations", "instances_train2017.json")
     weights = shared("weights", "yolo11n_int8_openvino_model")
-    args = ["compare", "--data", str(data), "--detector", str(weights), "--scale", "4", "--sr", f"bicubic,tiny={tiny_weights}",
-            "--limit", str(N), "--bootstrap", "200", "--cache", str(tmp_path / "cache"), "--quiet"]
+    args = [
+        "compare",
+        "--data",
+        str(data),
+        "--detector",
+        str(weights),
+        "--scale",
+        "4",
+        "--sr",
+        f"bicubic,tiny={tiny_weights}",
+        "--limit",
+        str(N),
+        "--bootstrap",
+        "200",
+        "--cache",
+        str(tmp_path / "cache"),
+        "--quiet",
+    ]
     assert main([*args, "--out", str(tmp_path / "a")]) == 0
     res = json.loads((tmp_path / "a" / "results.json").read_text())
     conds = res["conditions"]
@@ -60,8 +76,15 @@ def test_cli_end_to_end_and_backends_agree(shared, tmp_path, tiny_weights):
     for im in gt.images:
         arr = read_image(im.path)[0][: im.height - im.height % 4, : im.width - im.width % 4]
         d = det([np.ascontiguousarray(arr)])[0]
-        results += [{"image_id": im.id, "category_id": cats[int(c)], "bbox": [float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])],
-                     "score": float(s)} for b, s, c in zip(d.boxes, d.scores, d.labels, strict=True)]
+        results += [
+            {
+                "image_id": im.id,
+                "category_id": cats[int(c)],
+                "bbox": [float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])],
+                "score": float(s),
+            }
+            for b, s, c in zip(d.boxes, d.scores, d.labels, strict=True)
+        ]
     direct = coco.evaluate(gt.mod_crop(4).to_coco(), results).metrics
     assert conds["hr"]["AP"] == pytest.approx(direct["AP"], abs=1e-9)
 
@@ -86,8 +109,21 @@ def test_pipeline_wrapper(shared, tmp_path, monkeypatch):
     out = tmp_path / "pipe"
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        rc = coco_map_compare.main(["--config", str(repo / "pipelines" / "configs" / "coco128_x4.yaml"), "--limit", "2",
-                                    "--sr", "bicubic", "--bootstrap", "50", "--out", str(out), "--quiet"])
+        rc = coco_map_compare.main(
+            [
+                "--config",
+                str(repo / "pipelines" / "configs" / "coco128_x4.yaml"),
+                "--limit",
+                "2",
+                "--sr",
+                "bicubic",
+                "--bootstrap",
+                "50",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
     assert rc == 0, buf.getvalue()
     res = json.loads((out / "results.json").read_text())
     assert list(res["conditions"]) == ["hr", "lr", "bicubic"] and res["n_images"] == 2
@@ -106,8 +142,26 @@ def test_saved_images_feed_a_mos_study_whose_mos_comes_back_beside_the_condition
 
     data = shared("data", "coco128", "annotations", "instances_train2017.json")
     weights = shared("weights", "yolo11n_int8_openvino_model")
-    base = ["compare", "--data", str(data), "--detector", str(weights), "--scale", "4", "--sr", "bicubic,lanczos",
-            "--limit", "2", "--bootstrap", "0", "--cache", str(tmp_path / "cache"), "--quiet", "--out", str(tmp_path / "run")]
+    base = [
+        "compare",
+        "--data",
+        str(data),
+        "--detector",
+        str(weights),
+        "--scale",
+        "4",
+        "--sr",
+        "bicubic,lanczos",
+        "--limit",
+        "2",
+        "--bootstrap",
+        "0",
+        "--cache",
+        str(tmp_path / "cache"),
+        "--quiet",
+        "--out",
+        str(tmp_path / "run"),
+    ]
     assert main([*base, "--save-images", str(tmp_path / "sr")]) == 0
     saved = sorted(p.name for p in (tmp_path / "sr" / "lanczos").iterdir())
     assert len(saved) == 2 and saved == sorted(p.name for p in (tmp_path / "sr" / "bicubic").iterdir())
@@ -116,7 +170,9 @@ def test_saved_images_feed_a_mos_study_whose_mos_comes_back_beside_the_condition
     hr_dir.mkdir()
     for name in saved:  # the study's HR images: the same coco128 files
         shutil.copy(Path(data).parents[1] / "images" / "train2017" / name.replace(".png", ".jpg"), hr_dir)
-    db = create_study(hr_dir, tmp_path / "study.sqlite", scale=4, methods=f"lanczos={tmp_path / 'sr' / 'lanczos'}", seed=1, progress=False)
+    db = create_study(
+        hr_dir, tmp_path / "study.sqlite", scale=4, methods=f"lanczos={tmp_path / 'sr' / 'lanczos'}", seed=1, progress=False
+    )
     study = Study(db)
     rater, _ = study.add_rater("alice")
     for i, image_id in enumerate(study.assignment(rater)):

@@ -21,8 +21,22 @@ from sr4det.evaluation.conditions import HRCondition, LRCondition, SRCondition
 from .test_cache_keys import PINNED, Fixed, _listing, make_pinned_dataset
 from .test_runner import NAMES, Oracle, make_dataset
 
-METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "psnr", "ssim", "n_images", "n_detections",
-           "unmapped_detections")
+METRICS = (
+    "AP",
+    "AP50",
+    "AP75",
+    "APs",
+    "APm",
+    "APl",
+    "AR1",
+    "AR10",
+    "AR100",
+    "psnr",
+    "ssim",
+    "n_images",
+    "n_detections",
+    "unmapped_detections",
+)
 
 
 class Jittered(Oracle):
@@ -69,7 +83,8 @@ def test_parse_conditions_with_their_own_detector():
     p = SRSpec.parse
     assert p("bicubic@adapted=runs/adapted.pt") == SRSpec("bicubic@adapted", "bicubic", "adapted", "runs/adapted.pt")
     assert p("espcn@v8=../shared/weights/yolov8n_int8_openvino_model") == SRSpec(
-        "espcn@v8", "espcn", "v8", "../shared/weights/yolov8n_int8_openvino_model")
+        "espcn@v8", "espcn", "v8", "../shared/weights/yolov8n_int8_openvino_model"
+    )
     assert p(" hr@a = x.pt ") == SRSpec("hr@a", "hr", "a", "x.pt") and p("hr@a").input == "hr"
     assert p("lr@low-res_2") == SRSpec("lr@low-res_2", "lr", "low-res_2", None) and p("lr@b").input == "lr"
     assert p("bicubic@a").input == "sr" and p("bicubic").input == "sr"
@@ -89,15 +104,18 @@ def test_existing_files_with_at_in_their_name_stay_sr_weights(tmp_path):
     assert SRSpec.parse(f"mine={tmp_path / 'net@v2'}") == SRSpec("mine", str(tmp_path / "net@v2"))
 
 
-@pytest.mark.parametrize("bad, match", [
-    ("bicubic@main=x.pt", "reserved"),           # main: the run's own detector
-    ("bicubic@a=", "nothing after"),
-    ("x=hr@a=y.pt", "is an input"),
-    ("hr", "reserved"),
-    ("hr=y.pt", "reserved"),
-    ("bic@ubic x=y.pt", "'@' starts a detector label"),  # not a valid label: refused, not read as NAME=WEIGHTS
-    ("@a=y.pt", "detector label"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        ("bicubic@main=x.pt", "reserved"),  # main: the run's own detector
+        ("bicubic@a=", "nothing after"),
+        ("x=hr@a=y.pt", "is an input"),
+        ("hr", "reserved"),
+        ("hr=y.pt", "reserved"),
+        ("bic@ubic x=y.pt", "'@' starts a detector label"),  # not a valid label: refused, not read as NAME=WEIGHTS
+        ("@a=y.pt", "detector label"),
+    ],
+)
 def test_bad_condition_syntax(bad, match):
     with pytest.raises(InputError, match=match):
         SRSpec.parse(bad)
@@ -108,11 +126,32 @@ def test_config_cli_yaml_and_detectors_option():
 
     p = argparse.ArgumentParser()
     CompareConfig.add_arguments(p)
-    cli = CompareConfig.from_args(p.parse_args(["--data", "d", "--detector", "y.pt", "-o", "o", "--sr",
-                                                "bicubic,bicubic@ad,hr@ad,espcn@v8=v8.pt", "--detectors", "ad=runs/ad.pt"]))
-    yaml_like = CompareConfig.from_mapping({"data": "d", "detector": "y.pt", "out": "o", "sr": ["bicubic"],
-                                            "conditions": ["bicubic@ad", "hr@ad", "espcn@v8=v8.pt"],
-                                            "detectors": {"ad": "runs/ad.pt"}})
+    cli = CompareConfig.from_args(
+        p.parse_args(
+            [
+                "--data",
+                "d",
+                "--detector",
+                "y.pt",
+                "-o",
+                "o",
+                "--sr",
+                "bicubic,bicubic@ad,hr@ad,espcn@v8=v8.pt",
+                "--detectors",
+                "ad=runs/ad.pt",
+            ]
+        )
+    )
+    yaml_like = CompareConfig.from_mapping(
+        {
+            "data": "d",
+            "detector": "y.pt",
+            "out": "o",
+            "sr": ["bicubic"],
+            "conditions": ["bicubic@ad", "hr@ad", "espcn@v8=v8.pt"],
+            "detectors": {"ad": "runs/ad.pt"},
+        }
+    )
     assert cli == yaml_like
     assert cli.sr == ["bicubic", "bicubic@ad", "hr@ad", "espcn@v8=v8.pt"] and cli.detectors == {"ad": "runs/ad.pt"}
     assert [s.name for s in cli.specs()] == ["bicubic", "bicubic@ad", "hr@ad", "espcn@v8"]
@@ -134,8 +173,15 @@ def test_two_detectors_give_the_results_of_separate_runs(tmp_path):
     path = make_dataset(tmp_path / "ds")
     gt = load_coco(path)
     kw = dict(scale=4, n_resamples=200, progress=False)
-    both = compare(gt, Oracle(path), sr=["bicubic", "bilinear", "bilinear@j", "hr@j", "lr@j", "bicubic@j"],
-                   detectors={"j": Jittered(path)}, cache_dir=tmp_path / "c1", out_dir=tmp_path / "out", **kw)
+    both = compare(
+        gt,
+        Oracle(path),
+        sr=["bicubic", "bilinear", "bilinear@j", "hr@j", "lr@j", "bicubic@j"],
+        detectors={"j": Jittered(path)},
+        cache_dir=tmp_path / "c1",
+        out_dir=tmp_path / "out",
+        **kw,
+    )
     alone_j = compare(gt, Jittered(path), sr=["bicubic", "bilinear"], cache_dir=tmp_path / "c2", **kw)
     alone_o = compare(gt, Oracle(path), sr=["bicubic", "bilinear"], cache_dir=tmp_path / "c3", **kw)
     conds = both["conditions"]
@@ -186,8 +232,16 @@ def test_a_detector_with_the_same_outputs_gives_zero_deltas_with_zero_width_inte
     """Pairing: a twin detector (same outputs, another identity) differs from the main one by exactly 0 on every
     bootstrap resample; unpaired intervals would not be [0, 0]."""
     path = make_dataset(tmp_path / "ds")
-    res = compare(load_coco(path), Jittered(path), sr=["bicubic@t", "hr@t"], detectors={"t": _JitteredTwin(path)}, scale=4,
-                  n_resamples=300, cache_dir=tmp_path / "c", progress=False)
+    res = compare(
+        load_coco(path),
+        Jittered(path),
+        sr=["bicubic@t", "hr@t"],
+        detectors={"t": _JitteredTwin(path)},
+        scale=4,
+        n_resamples=300,
+        cache_dir=tmp_path / "c",
+        progress=False,
+    )
     for name in ("bicubic@t", "hr@t"):
         assert res["conditions"][name]["detections_cached"] == 0  # its own cache entries
     d = res["deltas"]["vs_bicubic"]["bicubic@t"]["AP"]
@@ -210,8 +264,16 @@ def test_plain_cache_keys_are_unchanged_and_sr_outputs_are_shared(tmp_path):
     class Other(Fixed):
         config = {"type": "pinned", "version": 2}
 
-    compare(load_coco(path), Fixed(), sr=["bicubic", "bilinear", "bilinear@o", "hr@o"], detectors={"o": Other()}, scale=2,
-            n_resamples=0, cache_dir=cache, progress=False)
+    compare(
+        load_coco(path),
+        Fixed(),
+        sr=["bicubic", "bilinear", "bilinear@o", "hr@o"],
+        detectors={"o": Other()},
+        scale=2,
+        n_resamples=0,
+        cache_dir=cache,
+        progress=False,
+    )
     listing = _listing(cache)
     assert listing["sr"] == PINNED["sr"]  # no SR output depends on the detector
     assert set(PINNED["det"]) < set(listing["det"]) and len(listing["det"]) == len(PINNED["det"]) + 2 * 2
@@ -220,8 +282,13 @@ def test_plain_cache_keys_are_unchanged_and_sr_outputs_are_shared(tmp_path):
 def test_conditions_given_directly_can_carry_a_detector(tmp_path):
     path = make_dataset(tmp_path / "ds")
     j = Jittered(path)
-    conds = [HRCondition("hr"), LRCondition("lr"), SRCondition("bicubic"), SRCondition("bicubic@j", j, "j", spec=SRSpec("bicubic@j", "bicubic", "j")),
-             HRCondition("hr_adapted", j)]
+    conds = [
+        HRCondition("hr"),
+        LRCondition("lr"),
+        SRCondition("bicubic"),
+        SRCondition("bicubic@j", j, "j", spec=SRSpec("bicubic@j", "bicubic", "j")),
+        HRCondition("hr_adapted", j),
+    ]
     res = compare(load_coco(path), Oracle(path), conditions=conds, scale=4, n_resamples=0, cache_dir=False, progress=False)
     alone = compare(load_coco(path), Jittered(path), sr=[], scale=4, n_resamples=0, cache_dir=False, progress=False)
     _same_metrics(res["conditions"]["hr_adapted"], alone["conditions"]["hr"], "hr_adapted")
@@ -238,8 +305,16 @@ def test_each_distinct_detector_path_is_loaded_once(tmp_path):
         calls.append(source)
         return Jittered(path) if source == "j.pt" else Twin(path)
 
-    res = compare(load_coco(path), Oracle(path), sr=["bicubic@a=j.pt", "hr@a", "lr@b=j.pt", "bilinear@c=t.pt"],
-                  detector_loader=loader, scale=4, n_resamples=0, cache_dir=False, progress=False)
+    res = compare(
+        load_coco(path),
+        Oracle(path),
+        sr=["bicubic@a=j.pt", "hr@a", "lr@b=j.pt", "bilinear@c=t.pt"],
+        detector_loader=loader,
+        scale=4,
+        n_resamples=0,
+        cache_dir=False,
+        progress=False,
+    )
     assert calls == ["j.pt", "t.pt"]
     assert res["conditions"]["hr@a"]["AP"] < 1
     assert res["conditions"]["bilinear@c"]["AP"] == pytest.approx(1.0)
@@ -257,8 +332,7 @@ def test_unknown_detector_label_fails_before_any_work(tmp_path):
     det = Oracle(path)
     cache = tmp_path / "cache"
     with pytest.raises(InputError, match=r"unknown detector 'x'.*bicubic@x=DETECTOR.*--detectors x=PATH") as info:
-        compare(load_coco(path), det, sr=["bicubic", "bicubic@x"], detectors={"y": Twin(path)}, cache_dir=cache,
-                progress=False)
+        compare(load_coco(path), det, sr=["bicubic", "bicubic@x"], detectors={"y": Twin(path)}, cache_dir=cache, progress=False)
     assert isinstance(info.value, ValueError) and "defined labels: ['y']" in str(info.value)
     assert det.calls == 0 and _no_cache_entries(cache)
 
@@ -272,8 +346,7 @@ def test_detector_with_another_class_list_fails_before_any_work(tmp_path):
     assert isinstance(info.value, ValueError)
     # also for conditions given directly
     with pytest.raises(DetectorMismatchError):
-        compare(load_coco(path), det, conditions=[HRCondition("hr"), HRCondition("hr@o", other)], cache_dir=cache,
-                progress=False)
+        compare(load_coco(path), det, conditions=[HRCondition("hr"), HRCondition("hr@o", other)], cache_dir=cache, progress=False)
     assert det.calls == 0 and other.calls == 0 and _no_cache_entries(cache)
 
 
@@ -288,8 +361,7 @@ def test_detector_that_does_not_load_fails_before_any_work(tmp_path):
     with pytest.raises(DetectorError, match=r"detector 'b' \(b\.pt\) of bicubic@b does not load: OSError.*give a \.pt"):
         compare(load_coco(path), det, sr=["bicubic@b=b.pt"], detector_loader=broken, cache_dir=cache, progress=False)
     with pytest.raises(InputError, match="two detectors"):
-        compare(load_coco(path), det, sr=["bicubic@b=b.pt", "hr@b=c.pt"], detector_loader=broken, cache_dir=cache,
-                progress=False)
+        compare(load_coco(path), det, sr=["bicubic@b=b.pt", "hr@b=c.pt"], detector_loader=broken, cache_dir=cache, progress=False)
     assert det.calls == 0 and _no_cache_entries(cache)
 
 
@@ -311,8 +383,21 @@ def test_missing_or_corrupt_ultralytics_weights_fail_before_any_work(tmp_path):
 def test_cli_reports_an_unknown_detector_before_loading_anything(tmp_path, capsys):
     from sr4det.cli import main
 
-    rc = main(["compare", "--data", str(tmp_path / "none.json"), "--detector", "x.pt", "--out", str(tmp_path / "o"),
-               "--sr", "bicubic,bicubic@ad", "--cache", str(tmp_path / "cache")])
+    rc = main(
+        [
+            "compare",
+            "--data",
+            str(tmp_path / "none.json"),
+            "--detector",
+            "x.pt",
+            "--out",
+            str(tmp_path / "o"),
+            "--sr",
+            "bicubic,bicubic@ad",
+            "--cache",
+            str(tmp_path / "cache"),
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and "unknown detector 'ad'" in err and "--detectors ad=PATH" in err
     assert _no_cache_entries(tmp_path / "cache") and not (tmp_path / "o" / "results.json").exists()
@@ -343,12 +428,25 @@ def test_sharded_run_with_two_detectors_equals_one_process(tmp_path):
     script = tmp_path / "run.py"
     script.write_text(_SCRIPT)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(repo), str(repo / "tests")]), "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node", "2", str(script), str(path), str(tmp_path / "out")],
-                          env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [str(torchrun), "--standalone", "--nproc_per_node", "2", str(script), str(path), str(tmp_path / "out")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     sharded = json.loads((tmp_path / "out" / "results.json").read_text())
-    single = compare(load_coco(path), Oracle(path), sr=["bicubic", "bicubic@j", "hr@j"], detectors={"j": Jittered(path)},
-                     scale=4, n_resamples=200, cache_dir=False, progress=False)
+    single = compare(
+        load_coco(path),
+        Oracle(path),
+        sr=["bicubic", "bicubic@j", "hr@j"],
+        detectors={"j": Jittered(path)},
+        scale=4,
+        n_resamples=200,
+        cache_dir=False,
+        progress=False,
+    )
     assert sharded["config"]["world_size"] == 2 and list(sharded["conditions"]) == list(single["conditions"])
     for name in single["conditions"]:
         _same_metrics(sharded["conditions"][name], single["conditions"][name], name)
@@ -376,8 +474,17 @@ def test_yolov8n_conditions_in_a_yolo11n_run_equal_a_yolov8n_run(shared, tmp_pat
     shared("weights", "yolo11n_int8_openvino_model")
     repo = Path(__file__).resolve().parents[2]
     cfg = yaml.safe_load((repo / "pipelines" / "configs" / "coco128_x4.yaml").read_text())
-    cfg.update({"sr": ["bicubic"], "conditions": ["bicubic@v8", "hr@v8"], "detectors": {"v8": "${shared}/weights/yolov8n_int8_openvino_model"},
-                "bootstrap": 50, "limit": 2, "cache": str(tmp_path / "c1"), "out": str(tmp_path / "pipe")})
+    cfg.update(
+        {
+            "sr": ["bicubic"],
+            "conditions": ["bicubic@v8", "hr@v8"],
+            "detectors": {"v8": "${shared}/weights/yolov8n_int8_openvino_model"},
+            "bootstrap": 50,
+            "limit": 2,
+            "cache": str(tmp_path / "c1"),
+            "out": str(tmp_path / "pipe"),
+        }
+    )
     (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
     monkeypatch.syspath_prepend(str(repo / "pipelines"))
     import coco_map_compare
@@ -398,8 +505,31 @@ def test_yolov8n_conditions_in_a_yolo11n_run_equal_a_yolov8n_run(shared, tmp_pat
     from sr4det.cli import main
 
     data = shared("data", "coco128", "annotations", "instances_train2017.json")
-    assert main(["compare", "--data", str(data), "--detector", str(v8), "--scale", "4", "--sr", "bicubic", "--limit", "2",
-                 "--bootstrap", "0", "--cache", str(tmp_path / "c2"), "--out", str(tmp_path / "v8"), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                "--data",
+                str(data),
+                "--detector",
+                str(v8),
+                "--scale",
+                "4",
+                "--sr",
+                "bicubic",
+                "--limit",
+                "2",
+                "--bootstrap",
+                "0",
+                "--cache",
+                str(tmp_path / "c2"),
+                "--out",
+                str(tmp_path / "v8"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     alone = json.loads((tmp_path / "v8" / "results.json").read_text())
     for name in ("bicubic", "hr"):
         _same_metrics(both["conditions"][f"{name}@v8"], alone["conditions"][name], name)

@@ -69,17 +69,49 @@ def test_model_digest_and_run_sr(tmp_path):
 
 def test_report_shows_na_and_intervals():
     na = {k: None for k in ("APs", "APm", "psnr", "ssim")}
-    base = {"AP": 0.4, "AP50": 0.6, "AP75": 0.4, "APl": 0.5, "AR1": 0.3, "AR10": 0.4, "AR100": 0.5,
-            "sr_seconds_per_image": 0.0, "detector_seconds_per_image": 0.1, "sr_peak_memory_mb": 0.0, "detector_peak_memory_mb": 12.5, **na}
+    base = {
+        "AP": 0.4,
+        "AP50": 0.6,
+        "AP75": 0.4,
+        "APl": 0.5,
+        "AR1": 0.3,
+        "AR10": 0.4,
+        "AR100": 0.5,
+        "sr_seconds_per_image": 0.0,
+        "detector_seconds_per_image": 0.1,
+        "sr_peak_memory_mb": 0.0,
+        "detector_peak_memory_mb": 12.5,
+        **na,
+    }
     results = {
         "conditions": {"hr": base, "lr": {**base, "AP": 0.3}, "bicubic": {**base, "AP": 0.35, "psnr": 25.0, "ssim": 0.7}},
-        "deltas": {"vs_bicubic": {"hr": {"AP": {"delta": 0.05, "ci_low": 0.01, "ci_high": 0.09},
-                                         "AP50": {"delta": 0.0, "ci_low": None, "ci_high": None}, "psnr": None}}},
-        "per_class": {"1": {"name": "person", "n_gt": 3, "AP": {"bicubic": 0.2, "hr": 0.3}, "delta_vs_bicubic": {"hr": 0.1, "lr": None}}},
-        "skipped_images": [{"file_name": "x.jpg", "reason": "corrupt"}], "n_skipped": 1, "n_images": 3,
+        "deltas": {
+            "vs_bicubic": {
+                "hr": {
+                    "AP": {"delta": 0.05, "ci_low": 0.01, "ci_high": 0.09},
+                    "AP50": {"delta": 0.0, "ci_low": None, "ci_high": None},
+                    "psnr": None,
+                }
+            }
+        },
+        "per_class": {
+            "1": {"name": "person", "n_gt": 3, "AP": {"bicubic": 0.2, "hr": 0.3}, "delta_vs_bicubic": {"hr": 0.1, "lr": None}}
+        },
+        "skipped_images": [{"file_name": "x.jpg", "reason": "corrupt"}],
+        "n_skipped": 1,
+        "n_images": 3,
         "dataset": {"source": "d.json", "format": "coco", "n_boxes": 3, "n_crowd": 0, "mod_crop": 4, "sha256": "ab" * 32},
-        "config": {"scale": 4, "degradation": {}, "detector": {}, "backend": "pycocotools", "psnr_ssim": "Y", "memory": "cpu_rss_delta",
-                   "sr_backend": "tiler", "tile": "auto", "bootstrap": {"n_resamples": 10, "seed": 0, "confidence": 0.95}},
+        "config": {
+            "scale": 4,
+            "degradation": {},
+            "detector": {},
+            "backend": "pycocotools",
+            "psnr_ssim": "Y",
+            "memory": "cpu_rss_delta",
+            "sr_backend": "tiler",
+            "tile": "auto",
+            "bootstrap": {"n_resamples": 10, "seed": 0, "confidence": 0.95},
+        },
     }
     md = render_markdown(results)
     assert "| hr | 0.400 | 0.600 | 0.400 | n/a | n/a | 0.500 |" in md
@@ -94,5 +126,7 @@ def test_cli_reports_bad_data_as_error(tmp_path, capsys):
     bad = tmp_path / "a.json"
     bad.write_text(json.dumps({"images": [], "annotations": [], "categories": []}))
     (tmp_path / "images").mkdir()
-    rc = main(["compare", "--data", str(bad), "--images", str(tmp_path / "images"), "--detector", "x.pt", "--out", str(tmp_path / "o")])
+    rc = main(
+        ["compare", "--data", str(bad), "--images", str(tmp_path / "images"), "--detector", "x.pt", "--out", str(tmp_path / "o")]
+    )
     assert rc == 2 and "no images" in capsys.readouterr().err

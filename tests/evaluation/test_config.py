@@ -17,11 +17,42 @@ def _parse(argv):
 
 
 def test_cli_mapping_and_defaults_agree():
-    cli = _parse(["--data", "d.json", "--detector", "y.pt", "-o", "out", "--sr", "bicubic, espcn", "--max-det", "50",
-                  "--tile", "none", "--no-cache", "--blur", "1.5", "--quiet", "--threads", "2"])
-    mapping = CompareConfig.from_mapping({"data": "d.json", "detector": "y.pt", "out": "out", "sr": ["bicubic", "espcn"],
-                                          "max_det": 50, "tile": "none", "cache": False, "blur_sigma": 1.5, "progress": False,
-                                          "threads": 2})
+    cli = _parse(
+        [
+            "--data",
+            "d.json",
+            "--detector",
+            "y.pt",
+            "-o",
+            "out",
+            "--sr",
+            "bicubic, espcn",
+            "--max-det",
+            "50",
+            "--tile",
+            "none",
+            "--no-cache",
+            "--blur",
+            "1.5",
+            "--quiet",
+            "--threads",
+            "2",
+        ]
+    )
+    mapping = CompareConfig.from_mapping(
+        {
+            "data": "d.json",
+            "detector": "y.pt",
+            "out": "out",
+            "sr": ["bicubic", "espcn"],
+            "max_det": 50,
+            "tile": "none",
+            "cache": False,
+            "blur_sigma": 1.5,
+            "progress": False,
+            "threads": 2,
+        }
+    )
     assert cli == mapping
     assert cli.sr == ["bicubic", "espcn"] and cli.tile is None and cli.cache is False and cli.degradation().blur_sigma == 1.5
     plain = _parse(["--data", "d", "--detector", "y", "--out", "o"])
@@ -44,8 +75,19 @@ def test_bad_options_fail_before_any_work():
 
 
 def test_result_round_trips_through_json():
-    data = {"schema": "sr4det-compare-v1", "conditions": {"hr": {"AP": 0.5}}, "deltas": {}, "per_class": {},
-            "skipped_images": [{"image_id": 3, "file_name": "x.jpg", "reason": "gone"}], "n_images": 2, "n_skipped": 1,
-            "dataset": {"n_images": 2}, "config": {}, "mos": None, "versions": {}, "machine": {}}
+    data = {
+        "schema": "sr4det-compare-v1",
+        "conditions": {"hr": {"AP": 0.5}},
+        "deltas": {},
+        "per_class": {},
+        "skipped_images": [{"image_id": 3, "file_name": "x.jpg", "reason": "gone"}],
+        "n_images": 2,
+        "n_skipped": 1,
+        "dataset": {"n_images": 2},
+        "config": {},
+        "mos": None,
+        "versions": {},
+        "machine": {},
+    }
     res = CompareResult.from_json(data)
     assert res.to_json() == data and list(res.to_json()) == list(data)

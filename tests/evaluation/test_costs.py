@@ -51,16 +51,23 @@ class Hungry(SRCondition):
 
 
 def _conditions(order):
-    by_name = {"hr": HRCondition("hr"), "lr": LRCondition("lr"), "bicubic": SRCondition("bicubic"),
-               "slow": SlowFirstSR("slow", spec=SRSpec("slow", "bicubic"))}
+    by_name = {
+        "hr": HRCondition("hr"),
+        "lr": LRCondition("lr"),
+        "bicubic": SRCondition("bicubic"),
+        "slow": SlowFirstSR("slow", spec=SRSpec("slow", "bicubic")),
+    }
     return [by_name[n] for n in order]
 
 
-@pytest.mark.parametrize("order", [("hr", "lr", "bicubic", "slow"), ("slow", "bicubic", "lr", "hr"), ("lr", "slow", "hr", "bicubic")])
+@pytest.mark.parametrize(
+    "order", [("hr", "lr", "bicubic", "slow"), ("slow", "bicubic", "lr", "hr"), ("lr", "slow", "hr", "bicubic")]
+)
 def test_costs_exclude_the_warm_up_and_do_not_depend_on_the_condition_order(tmp_path, order):
     path = make_dataset(tmp_path / "ds")
-    res = compare(load_coco(path), ColdStart(path), conditions=_conditions(order), scale=4, n_resamples=0, cache_dir=False,
-                  progress=False)
+    res = compare(
+        load_coco(path), ColdStart(path), conditions=_conditions(order), scale=4, n_resamples=0, cache_dir=False, progress=False
+    )
     conds = res["conditions"]
     assert list(conds) == list(order)
     det = {n: conds[n]["detector_seconds_per_image"] for n in conds}
@@ -73,9 +80,15 @@ def test_costs_exclude_the_warm_up_and_do_not_depend_on_the_condition_order(tmp_
 
 def test_memory_is_the_sr_steps_own_peak(tmp_path):
     path = make_dataset(tmp_path / "ds")
-    conditions = [HRCondition("hr"), LRCondition("lr"), SRCondition("bicubic"), Hungry("hungry", spec=SRSpec("hungry", "bicubic"))]
-    res = compare(load_coco(path), Oracle(path), conditions=conditions, scale=4, n_resamples=0, cache_dir=False, progress=False,
-                  limit=2)
+    conditions = [
+        HRCondition("hr"),
+        LRCondition("lr"),
+        SRCondition("bicubic"),
+        Hungry("hungry", spec=SRSpec("hungry", "bicubic")),
+    ]
+    res = compare(
+        load_coco(path), Oracle(path), conditions=conditions, scale=4, n_resamples=0, cache_dir=False, progress=False, limit=2
+    )
     conds = res["conditions"]
     assert 200 < conds["hungry"]["sr_peak_memory_mb"] < 400, conds["hungry"]["sr_peak_memory_mb"]
     # not the whole process (torch alone is several hundred MB resident): bicubic on 80x64 pixels needs ~nothing

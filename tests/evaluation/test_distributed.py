@@ -31,16 +31,36 @@ def _env() -> dict[str, str]:
 
 
 def _torchrun(nproc: int, *cmd: str, timeout: float = 300, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([str(TORCHRUN), "--standalone", "--nproc_per_node", str(nproc), *cmd], env=_env(),
-                          capture_output=True, text=True, timeout=timeout, **kw)
+    return subprocess.run(
+        [str(TORCHRUN), "--standalone", "--nproc_per_node", str(nproc), *cmd],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        **kw,
+    )
 
 
 def _same(a: dict, b: dict) -> None:
     """Metrics, deltas (with CIs), per-class AP and dataset of two results are identical (cost numbers aside)."""
     assert list(a["conditions"]) == list(b["conditions"])
     for name in a["conditions"]:
-        for key in ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "psnr", "ssim", "n_images",
-                    "n_detections", "unmapped_detections"):
+        for key in (
+            "AP",
+            "AP50",
+            "AP75",
+            "APs",
+            "APm",
+            "APl",
+            "AR1",
+            "AR10",
+            "AR100",
+            "psnr",
+            "ssim",
+            "n_images",
+            "n_detections",
+            "unmapped_detections",
+        ):
             assert a["conditions"][name][key] == b["conditions"][name][key], (name, key)
     assert a["deltas"] == b["deltas"]
     assert a["per_class"] == b["per_class"]
@@ -95,13 +115,22 @@ def test_two_processes_give_the_results_of_one_with_a_fake_detector(tmp_path, sc
     assert done.returncode == 0, done.stderr[-3000:]
     assert "RANK 0 N_IMAGES 5 WORLD 2" in done.stdout and "RANK 1 N_IMAGES 5 WORLD 2" in done.stdout  # all ranks get the results
     sharded = json.loads((tmp_path / "out2" / "results.json").read_text())
-    single = compare(load_coco(path), Oracle(path), sr=["bicubic", "bilinear"], scale=4, n_resamples=200,
-                     cache_dir=tmp_path / "cache1", progress=False)
+    single = compare(
+        load_coco(path),
+        Oracle(path),
+        sr=["bicubic", "bilinear"],
+        scale=4,
+        n_resamples=200,
+        cache_dir=tmp_path / "cache1",
+        progress=False,
+    )
     _same(sharded, single)
     assert sharded["conditions"]["bilinear"]["sr_cached"] == 0 and single["config"]["world_size"] == 1
     # both ranks wrote their shard into one cache: a single process then finds everything there
     again = Oracle(path)
-    compare(load_coco(path), again, sr=["bicubic", "bilinear"], scale=4, n_resamples=0, cache_dir=tmp_path / "cache2", progress=False)
+    compare(
+        load_coco(path), again, sr=["bicubic", "bilinear"], scale=4, n_resamples=0, cache_dir=tmp_path / "cache2", progress=False
+    )
     assert again.calls == 0
 
 
@@ -121,9 +150,22 @@ def test_a_killed_sharded_run_resumes_from_the_cache(tmp_path, script):
 
     path = make_dataset(tmp_path / "ds")
     cache = tmp_path / "cache"
-    proc = subprocess.Popen([str(TORCHRUN), "--standalone", "--nproc_per_node", "2", str(script), "oracle", str(path), str(cache),
-                             str(tmp_path / "out")], env={**_env(), "SLEEP": "0.4"}, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            str(TORCHRUN),
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            str(script),
+            "oracle",
+            str(path),
+            str(cache),
+            str(tmp_path / "out"),
+        ],
+        env={**_env(), "SLEEP": "0.4"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.time() + 180
         while time.time() < deadline and len(list(cache.glob("det/*/*.json"))) < 8:
@@ -148,8 +190,9 @@ def test_a_killed_sharded_run_resumes_from_the_cache(tmp_path, script):
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     res = json.loads((tmp_path / "out" / "results.json").read_text())
     assert sum(m["detections_cached"] for m in res["conditions"].values()) >= len(done)
-    clean = compare(load_coco(path), Oracle(path), sr=["bicubic", "bilinear"], scale=4, n_resamples=200, cache_dir=False,
-                    progress=False)
+    clean = compare(
+        load_coco(path), Oracle(path), sr=["bicubic", "bilinear"], scale=4, n_resamples=200, cache_dir=False, progress=False
+    )
     _same(res, clean)
 
 
@@ -160,10 +203,25 @@ def test_two_processes_give_the_results_of_one_on_coco128_through_the_cli(shared
     pytest.importorskip("openvino")
     data = shared("data", "coco128", "annotations", "instances_train2017.json")
     weights = shared("weights", "yolo11n_int8_openvino_model")
-    args = ["compare", "--data", str(data), "--detector", str(weights), "--scale", "4", "--sr", "bicubic,bilinear",
-            "--limit", str(N_COCO), "--bootstrap", "200", "--quiet"]
-    done = _torchrun(2, "--no-python", str(BIN / "sr4det"), *args, "--cache", str(tmp_path / "c2"), "--out", str(tmp_path / "two"),
-                     timeout=600)
+    args = [
+        "compare",
+        "--data",
+        str(data),
+        "--detector",
+        str(weights),
+        "--scale",
+        "4",
+        "--sr",
+        "bicubic,bilinear",
+        "--limit",
+        str(N_COCO),
+        "--bootstrap",
+        "200",
+        "--quiet",
+    ]
+    done = _torchrun(
+        2, "--no-python", str(BIN / "sr4det"), *args, "--cache", str(tmp_path / "c2"), "--out", str(tmp_path / "two"), timeout=600
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("wrote ") == 1  # rank 0 alone prints
     from sr4det.cli import main

@@ -14,8 +14,16 @@ from .test_runner import Oracle, make_dataset
 def test_examples_png_written_with_four_columns_and_linked(tmp_path):
     path = make_dataset(tmp_path / "data")
     out = tmp_path / "out"
-    compare(load_coco(path), Oracle(path), sr=["bicubic", "bilinear"], scale=4, out_dir=out, n_resamples=0,
-            cache_dir=tmp_path / "cache", progress=False)
+    compare(
+        load_coco(path),
+        Oracle(path),
+        sr=["bicubic", "bilinear"],
+        scale=4,
+        out_dir=out,
+        n_resamples=0,
+        cache_dir=tmp_path / "cache",
+        progress=False,
+    )
     png = out / "examples.png"
     assert png.is_file()
     with Image.open(png) as im:

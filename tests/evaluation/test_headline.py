@@ -31,8 +31,10 @@ class ExactOracle(Oracle):
 
     def __call__(self, images):
         out = super().__call__(images)
-        return [d if np.array_equal(im, self.hr.get(im.shape[:2])) else Detections(np.zeros((0, 4)), [], [], NAMES, d.image_size)
-                for im, d in zip(images, out, strict=True)]
+        return [
+            d if np.array_equal(im, self.hr.get(im.shape[:2])) else Detections(np.zeros((0, 4)), [], [], NAMES, d.image_size)
+            for im, d in zip(images, out, strict=True)
+        ]
 
 
 class Cheat(SRCondition):
@@ -51,8 +53,16 @@ def test_gap_share_and_its_interval_in_results_and_report(tmp_path):
     path = make_dataset(tmp_path / "ds")
     hr = [_hr(path, i) for i in range(len(SIZES))]
     conditions = [HRCondition("hr"), LRCondition("lr"), SRCondition("bicubic"), Cheat("half", hr[::2]), Cheat("all", hr)]
-    res = compare(load_coco(path), ExactOracle(path, hr), conditions=conditions, scale=4, n_resamples=300, cache_dir=False,
-                  progress=False, out_dir=tmp_path / "out")
+    res = compare(
+        load_coco(path),
+        ExactOracle(path, hr),
+        conditions=conditions,
+        scale=4,
+        n_resamples=300,
+        cache_dir=False,
+        progress=False,
+        out_dir=tmp_path / "out",
+    )
     c = res["conditions"]
     assert c["hr"]["AP"] == pytest.approx(1) and c["bicubic"]["AP"] == 0 and c["lr"]["AP"] == 0 and 0 < c["half"]["AP"] < 1
     vs_bic = res["deltas"]["vs_bicubic"]
@@ -97,12 +107,30 @@ def test_gap_fraction_ci():
 def test_report_of_an_older_results_json_without_gap_entries_still_renders():
     base = {k: 0.3 for k in ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100")}
     results = {
-        "conditions": {"hr": base, "bicubic": {**base, "psnr": 25.0}}, "deltas": {"vs_bicubic": {"hr": {
-            "AP": {"delta": 0.1, "ci_low": 0.0, "ci_high": 0.2}, "AP50": {"delta": 0.1, "ci_low": None, "ci_high": None}}}},
-        "skipped_images": [], "n_skipped": 0, "n_images": 1,
+        "conditions": {"hr": base, "bicubic": {**base, "psnr": 25.0}},
+        "deltas": {
+            "vs_bicubic": {
+                "hr": {
+                    "AP": {"delta": 0.1, "ci_low": 0.0, "ci_high": 0.2},
+                    "AP50": {"delta": 0.1, "ci_low": None, "ci_high": None},
+                }
+            }
+        },
+        "skipped_images": [],
+        "n_skipped": 0,
+        "n_images": 1,
         "dataset": {"source": "d.json", "format": "coco", "n_boxes": 3, "n_crowd": 0, "mod_crop": 4, "sha256": "ab" * 32},
-        "config": {"scale": 4, "degradation": {"scale": 4}, "detector": {"type": "x"}, "backend": "pycocotools", "psnr_ssim": "Y",
-                   "memory": "cpu_rss", "sr_backend": "tiler", "tile": "auto", "bootstrap": {"confidence": 0.95}},
+        "config": {
+            "scale": 4,
+            "degradation": {"scale": 4},
+            "detector": {"type": "x"},
+            "backend": "pycocotools",
+            "psnr_ssim": "Y",
+            "memory": "cpu_rss",
+            "sr_backend": "tiler",
+            "tile": "auto",
+            "bootstrap": {"confidence": 0.95},
+        },
     }
     md = render_markdown(results)
     assert "recovers" not in md and "| degradation.scale | 4 |" in md and "whole-process" in md
@@ -112,6 +140,12 @@ def test_cli_summary_prints_the_headlines():
     from sr4det.commands.compare import summary
 
     m = {"AP": 0.3, "AP50": 0.5, "psnr": None, "sr_seconds_per_image": 0.0, "detector_seconds_per_image": 0.1}
-    results = {"conditions": {"hr": {**m, "headline": None}, "x": {**m, "headline": "x recovers 50% [10%, 90%] of the bicubic->HR AP gap"}},
-               "deltas": {}, "n_skipped": 0}
+    results = {
+        "conditions": {
+            "hr": {**m, "headline": None},
+            "x": {**m, "headline": "x recovers 50% [10%, 90%] of the bicubic->HR AP gap"},
+        },
+        "deltas": {},
+        "n_skipped": 0,
+    }
     assert summary(results).splitlines()[-1] == "x recovers 50% [10%, 90%] of the bicubic->HR AP gap"

@@ -34,15 +34,28 @@ def make_dataset(root: Path, extra_images=()) -> Path:
         for j in range(1 + i % 3):
             x, y = 4 + 10 * j, 3 + 7 * j
             bw, bh = 20 + 3 * i, 15 + 2 * j
-            anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": 11 + (i + j) % 2, "bbox": [x, y, bw, bh],
-                         "area": bw * bh, "iscrowd": 0})
+            anns.append(
+                {
+                    "id": len(anns) + 1,
+                    "image_id": i + 1,
+                    "category_id": 11 + (i + j) % 2,
+                    "bbox": [x, y, bw, bh],
+                    "area": bw * bh,
+                    "iscrowd": 0,
+                }
+            )
     for k, (name, h, w) in enumerate(extra_images):
         images.append({"id": 100 + k, "file_name": name, "height": h, "width": w})
-        anns.append({"id": len(anns) + 1, "image_id": 100 + k, "category_id": 11, "bbox": [1, 1, 10, 10], "area": 100, "iscrowd": 0})
+        anns.append(
+            {"id": len(anns) + 1, "image_id": 100 + k, "category_id": 11, "bbox": [1, 1, 10, 10], "area": 100, "iscrowd": 0}
+        )
     (root / "annotations").mkdir(exist_ok=True)
     path = root / "annotations" / "instances_x.json"
-    path.write_text(json.dumps({"images": images, "annotations": anns,
-                                "categories": [{"id": 11, "name": "apple"}, {"id": 12, "name": "boat"}]}))
+    path.write_text(
+        json.dumps(
+            {"images": images, "annotations": anns, "categories": [{"id": 11, "name": "apple"}, {"id": 12, "name": "boat"}]}
+        )
+    )
     return path
 
 
@@ -86,8 +99,16 @@ class Blind:
 
 def test_oracle_scores_perfectly_in_every_condition(tmp_path):
     path = make_dataset(tmp_path / "ds")
-    res = compare(load_coco(path), Oracle(path), sr=["bicubic"], scale=4, out_dir=tmp_path / "out", n_resamples=200,
-                  cache_dir=tmp_path / "cache", progress=False)
+    res = compare(
+        load_coco(path),
+        Oracle(path),
+        sr=["bicubic"],
+        scale=4,
+        out_dir=tmp_path / "out",
+        n_resamples=200,
+        cache_dir=tmp_path / "cache",
+        progress=False,
+    )
     conds = res["conditions"]
     assert list(conds) == ["hr", "lr", "bicubic"]
     for name, m in conds.items():
@@ -140,8 +161,9 @@ def test_detector_that_finds_nothing(tmp_path):
 
 
 def test_missing_corrupt_and_missized_images_are_skipped_and_counted(tmp_path):
-    path = make_dataset(tmp_path / "ds", extra_images=[("gone.png", 40, 40), ("broken.png", 40, 40), ("small.png", 80, 80),
-                                                       ("tiny.png", 3, 40)])
+    path = make_dataset(
+        tmp_path / "ds", extra_images=[("gone.png", 40, 40), ("broken.png", 40, 40), ("small.png", 80, 80), ("tiny.png", 3, 40)]
+    )
     (tmp_path / "ds" / "images" / "broken.png").write_bytes(b"\x89PNG not really")
     write_image(tmp_path / "ds" / "images" / "small.png", np.zeros((40, 40, 3), np.uint8))
     write_image(tmp_path / "ds" / "images" / "tiny.png", np.zeros((3, 40, 3), np.uint8))
@@ -172,8 +194,16 @@ def test_unmapped_detector_classes_are_counted(tmp_path):
 
         def __call__(self, images):
             out = super().__call__(images)
-            return [Detections(np.vstack([d.boxes, [[0, 0, 5, 5]]]), np.append(d.scores, 0.99), np.append(d.labels, 2),
-                               self.names, d.image_size) for d in out]
+            return [
+                Detections(
+                    np.vstack([d.boxes, [[0, 0, 5, 5]]]),
+                    np.append(d.scores, 0.99),
+                    np.append(d.labels, 2),
+                    self.names,
+                    d.image_size,
+                )
+                for d in out
+            ]
 
     with pytest.warns(UserWarning, match="without a dataset category"):
         res = compare(load_coco(path), Extra(path), sr=[], n_resamples=0, cache_dir=False, progress=False)

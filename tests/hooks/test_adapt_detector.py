@@ -26,22 +26,46 @@ def test_cli_adapts_one_epoch_and_the_detector_loads(shared, tmp_path, capsys):
     from sr4det.detectors import UltralyticsDetector
 
     out = tmp_path / "adapted"
-    rc = main([
-        "adapt-detector", "--detector", str(shared("weights", "yolo11n_int8_openvino_model")), "--scale", "4",
-        "--sr", "bicubic", "--epochs", "1", "--imgsz", "64", "--batch", "2", "--limit", "4", "--threads", "1",
-        "--device", "cpu", "--out", str(out), "--quiet",
-    ])
+    rc = main(
+        [
+            "adapt-detector",
+            "--detector",
+            str(shared("weights", "yolo11n_int8_openvino_model")),
+            "--scale",
+            "4",
+            "--sr",
+            "bicubic",
+            "--epochs",
+            "1",
+            "--imgsz",
+            "64",
+            "--batch",
+            "2",
+            "--limit",
+            "4",
+            "--threads",
+            "1",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
     assert rc == 0
     printed = capsys.readouterr().out
     record = json.loads((out / "adapted.json").read_text())
-    assert json.loads(printed[printed.index("{"):])["wall_time_s"] == record["wall_time_s"] > 0
+    assert json.loads(printed[printed.index("{") :])["wall_time_s"] == record["wall_time_s"] > 0
     assert record["epochs"] == 1 and len(record["epoch_s"]) == 1 and record["images"] == 4
     assert record["command"].startswith("sr4det adapt-detector --detector ") and "--epochs 1" in record["command"]
     assert record["sr"] == "bicubic" and record["scale"] == 4 and record["threads"] == 1
     assert record["hook_images"] == 4  # every training image went through Degrade x4 + bicubic x4
     det = UltralyticsDetector(str(out / "adapted.pt"), imgsz=64)
-    image = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(
-        shared("data", "coco128", "images", "train2017", "000000000036.jpg")).convert("RGB"))
+    image = np.asarray(
+        __import__("PIL.Image", fromlist=["Image"])
+        .open(shared("data", "coco128", "images", "train2017", "000000000036.jpg"))
+        .convert("RGB")
+    )
     (d,) = det([image])
     assert d.image_size == image.shape[:2] and len(det.names) == 80
 
@@ -74,7 +98,9 @@ def test_pipeline_script_reports_a_bad_detector(tmp_path, monkeypatch, capsys):
     garbage.write_bytes(b"nope")
     data = tmp_path / "data.json"
     data.write_text("{}")
-    monkeypatch.setattr(sys, "argv", ["adapt_detector.py", "--detector", str(garbage), "--data", str(data), "--out", str(tmp_path / "o")])
+    monkeypatch.setattr(
+        sys, "argv", ["adapt_detector.py", "--detector", str(garbage), "--data", str(data), "--out", str(tmp_path / "o")]
+    )
     with pytest.raises(SystemExit) as info:
         runpy.run_path(str(ROOT / "pipelines" / "adapt_detector.py"), run_name="__main__")
     assert info.value.code == 2

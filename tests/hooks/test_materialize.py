@@ -32,7 +32,10 @@ def yolo_data(tmp_path):
     root = tmp_path / "src"
     for split, (h, w) in (("train", (30, 43)), ("val", (32, 40))):
         write_image(root / "images" / split / f"{split}_a.png", _image(h, w))
-        lines = [f"{i} {(x0 + x1) / 2 / w} {(y0 + y1) / 2 / h} {(x1 - x0) / w} {(y1 - y0) / h}" for i, (x0, y0, x1, y1) in enumerate(OBJECTS)]
+        lines = [
+            f"{i} {(x0 + x1) / 2 / w} {(y0 + y1) / 2 / h} {(x1 - x0) / w} {(y1 - y0) / h}"
+            for i, (x0, y0, x1, y1) in enumerate(OBJECTS)
+        ]
         (root / "labels" / split).mkdir(parents=True)
         (root / "labels" / split / f"{split}_a.txt").write_text("\n".join(lines) + "\n")
     data = root / "data.yaml"
@@ -99,16 +102,37 @@ def test_coco_round_trip(tmp_path):
         "images": [{"id": 1, "file_name": "a.jpg", "height": 30, "width": 43}],
         "categories": [{"id": 1, "name": "a"}],
         "annotations": [
-            {"id": 1, "image_id": 1, "category_id": 1, "bbox": [4, 5, 16, 12], "area": 192.0, "iscrowd": 0,
-             "segmentation": [[4, 5, 20, 5, 20, 17, 4, 17]]},
+            {
+                "id": 1,
+                "image_id": 1,
+                "category_id": 1,
+                "bbox": [4, 5, 16, 12],
+                "area": 192.0,
+                "iscrowd": 0,
+                "segmentation": [[4, 5, 20, 5, 20, 17, 4, 17]],
+            },
             {"id": 2, "image_id": 1, "category_id": 1, "bbox": [4, 5, 16, 12], "area": 192.0, "iscrowd": 1, "segmentation": rle},
             {"id": 3, "image_id": 1, "category_id": 1, "bbox": [41, 28, 2, 2], "area": 4.0, "iscrowd": 0},  # in the cropped strip
         ],
     }
     src = tmp_path / "instances.json"
     src.write_text(json.dumps(coco))
-    out_json = main(["materialize", "--data", str(src), "--images", str(images), "-o", str(tmp_path / "out"),
-                     "--degrade", "4", "--sr", "none", "--quiet"])
+    out_json = main(
+        [
+            "materialize",
+            "--data",
+            str(src),
+            "--images",
+            str(images),
+            "-o",
+            str(tmp_path / "out"),
+            "--degrade",
+            "4",
+            "--sr",
+            "none",
+            "--quiet",
+        ]
+    )
     assert out_json == 0
     new = json.loads((tmp_path / "out" / "annotations.json").read_text())
     assert new["images"][0]["file_name"] == "a.png" and (new["images"][0]["height"], new["images"][0]["width"]) == (7, 10)
@@ -136,7 +160,20 @@ def test_cli_on_coco128_images(shared, tmp_path):
         shutil.copy(root / "labels" / "train2017" / f"{stem}.txt", src / "labels" / "val")
     names = yaml.safe_load((root / "coco128.yaml").read_text())["names"]
     (src / "d.yaml").write_text(yaml.safe_dump({"val": "images/val", "names": names}))
-    rc = main(["materialize", "--data", str(src / "d.yaml"), "-o", str(tmp_path / "out"), "--sr", "bicubic", "--tile", "none", "--quiet"])
+    rc = main(
+        [
+            "materialize",
+            "--data",
+            str(src / "d.yaml"),
+            "-o",
+            str(tmp_path / "out"),
+            "--sr",
+            "bicubic",
+            "--tile",
+            "none",
+            "--quiet",
+        ]
+    )
     assert rc == 0
     before, after = load_yolo(src / "d.yaml", "val"), load_yolo(tmp_path / "out" / "data.yaml", "val")
     for a, b in zip(before.images, after.images, strict=True):

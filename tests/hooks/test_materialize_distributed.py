@@ -25,7 +25,21 @@ SR4DET = BIN / "sr4det"
 pytestmark = pytest.mark.skipif(not (TORCHRUN.exists() and SR4DET.exists()), reason="torchrun or the sr4det script is missing")
 
 # degradation with seeded noise and JPEG: every rank must make exactly the LR image one process makes
-ARGS = ["--degrade", "4", "--noise-std", "3", "--jpeg-quality", "70", "--seed", "5", "--sr", "bicubic", "--tile", "none", "--quiet"]
+ARGS = [
+    "--degrade",
+    "4",
+    "--noise-std",
+    "3",
+    "--jpeg-quality",
+    "70",
+    "--seed",
+    "5",
+    "--sr",
+    "bicubic",
+    "--tile",
+    "none",
+    "--quiet",
+]
 
 
 def _env() -> dict[str, str]:
@@ -33,8 +47,13 @@ def _env() -> dict[str, str]:
 
 
 def _torchrun(nproc: int, *cmd: str, timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run([str(TORCHRUN), "--standalone", "--nproc_per_node", str(nproc), "--no-python", str(SR4DET), *cmd],
-                          env=_env(), capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [str(TORCHRUN), "--standalone", "--nproc_per_node", str(nproc), "--no-python", str(SR4DET), *cmd],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def _image(seed: int, h: int, w: int) -> np.ndarray:
@@ -75,7 +94,9 @@ def test_two_processes_write_the_files_of_one(yolo_data, tmp_path):
     assert done.stdout.strip() == str(two / "data.yaml")  # rank 0 alone prints
     assert main(["materialize", "--data", str(yolo_data), "-o", str(one), *ARGS]) == 0
     files_two, files_one = _files(two), _files(one)
-    assert len([f for f in files_one if f.endswith(".png")]) == 6 and len([f for f in files_one if f.endswith(".txt")]) == 6  # 5 labels, val.txt
+    assert (
+        len([f for f in files_one if f.endswith(".png")]) == 6 and len([f for f in files_one if f.endswith(".txt")]) == 6
+    )  # 5 labels, val.txt
     assert files_two.keys() == files_one.keys()
     for name in files_one:
         assert files_two[name] == files_one[name], name  # images byte-identical; labels, lists, data.yaml, manifest the same
@@ -95,8 +116,17 @@ def coco_data(tmp_path):
             images.mkdir(exist_ok=True)
             (images / f"{i}.jpg").write_bytes(b"not an image")
         coco["images"].append({"id": i + 1, "file_name": f"{i}.jpg", "height": h, "width": w})
-        coco["annotations"].append({"id": i + 1, "image_id": i + 1, "category_id": 1, "bbox": [3, 4, 16, 12], "area": 192.0,
-                                    "iscrowd": 0, "segmentation": [[3, 4, 19, 4, 19, 16, 3, 16]]})
+        coco["annotations"].append(
+            {
+                "id": i + 1,
+                "image_id": i + 1,
+                "category_id": 1,
+                "bbox": [3, 4, 16, 12],
+                "area": 192.0,
+                "iscrowd": 0,
+                "segmentation": [[3, 4, 19, 4, 19, 16, 3, 16]],
+            }
+        )
     path = tmp_path / "instances.json"
     path.write_text(json.dumps(coco))
     return path, images

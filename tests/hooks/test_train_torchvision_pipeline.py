@@ -38,12 +38,42 @@ def test_one_epoch_smoke(shared, tmp_path):
     mod = _load()
     root = shared("data", "coco128")
     ann = str(root / "annotations" / "instances_train2017.json")
-    rc = mod.main([
-        "--train-json", ann, "--train-images", str(root / "images" / "train2017"), "--val-json", ann,
-        "--model", "fasterrcnn_mobilenet_v3_large_320_fpn", "--degrade", "4", "--sr", "espcn", "--no-pretrained-sr",
-        "--epochs", "1", "--batch-size", "2", "--workers", "0", "--max-images", "2", "--min-size", "128", "--max-size", "192",
-        "--device", "cpu", "--lr", "0.001", "-o", str(tmp_path / "run"), "--quiet",
-    ])
+    rc = mod.main(
+        [
+            "--train-json",
+            ann,
+            "--train-images",
+            str(root / "images" / "train2017"),
+            "--val-json",
+            ann,
+            "--model",
+            "fasterrcnn_mobilenet_v3_large_320_fpn",
+            "--degrade",
+            "4",
+            "--sr",
+            "espcn",
+            "--no-pretrained-sr",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "2",
+            "--workers",
+            "0",
+            "--max-images",
+            "2",
+            "--min-size",
+            "128",
+            "--max-size",
+            "192",
+            "--device",
+            "cpu",
+            "--lr",
+            "0.001",
+            "-o",
+            str(tmp_path / "run"),
+            "--quiet",
+        ]
+    )
     assert rc == 0
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     (record,) = metrics["history"]

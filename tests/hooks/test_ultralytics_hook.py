@@ -85,8 +85,19 @@ def test_yolo_train_one_epoch_through_the_hook(tiny_dataset, tmp_path, monkeypat
     model = YOLO("yolov8n.yaml")
     hook = attach(model, degrade=Degrade(4), sr=SRTransform("bicubic", scale=4, tile=None))
     model.train(
-        data=str(tiny_dataset), epochs=1, imgsz=64, batch=2, workers=0, device="cpu", plots=False,
-        project=str(tmp_path / "runs"), name="hooked", exist_ok=True, amp=False, verbose=False, seed=0,
+        data=str(tiny_dataset),
+        epochs=1,
+        imgsz=64,
+        batch=2,
+        workers=0,
+        device="cpu",
+        plots=False,
+        project=str(tmp_path / "runs"),
+        name="hooked",
+        exist_ok=True,
+        amp=False,
+        verbose=False,
+        seed=0,
     )
     train = [b for b in batches if b[0] == "train"]
     val = [b for b in batches if b[0] == "val"]

@@ -49,12 +49,15 @@ def _sr4det_dict(**fields):
     return {"format": loading.WEIGHTS_FORMAT, "arch": "espcn", "scale": 2, "kwargs": {}, "meta": {}, **fields}
 
 
-@pytest.mark.parametrize("payload", [
-    _sr4det_dict(),  # no state_dict at all
-    _sr4det_dict(state_dict=[1, 2, 3]),
-    _sr4det_dict(state_dict={}),
-    _sr4det_dict(state_dict={"w": "not a tensor"}),
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        _sr4det_dict(),  # no state_dict at all
+        _sr4det_dict(state_dict=[1, 2, 3]),
+        _sr4det_dict(state_dict={}),
+        _sr4det_dict(state_dict={"w": "not a tensor"}),
+    ],
+)
 def test_sr4det_format_without_a_usable_state_dict(tmp_path, payload):
     path = tmp_path / "w.pt"
     torch.save(payload, path)

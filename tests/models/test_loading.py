@@ -153,6 +153,7 @@ def test_download_failure_is_clear(tmp_path, monkeypatch):
 
 # --- real third-party files from ../shared ---------------------------------------------------------
 
+
 def test_spandrel_craft(shared):
     model = load_model(shared("weights", "sr", "spandrel", "CRAFT_x4_ntire2024_team34.pth"))
     assert model.card.name == "CRAFT" and model.scale == 4 and model.card.non_local

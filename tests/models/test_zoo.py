@@ -10,8 +10,13 @@ from sr4det import InputError, ScaleError
 from sr4det.models import build_network, get_card, list_models
 
 # small widths keep the suite fast; the full-size defaults are checked once below
-_SMALL = {"rrdbnet": dict(nb=1, nf=8, gc=4), "edsr": dict(n_resblocks=1, n_feats=8), "srresnet": dict(n_blocks=1, channels=8),
-          "srgan": dict(n_blocks=1, channels=8), "vdsr": dict(depth=4, channels=8)}
+_SMALL = {
+    "rrdbnet": dict(nb=1, nf=8, gc=4),
+    "edsr": dict(n_resblocks=1, n_feats=8),
+    "srresnet": dict(n_blocks=1, channels=8),
+    "srgan": dict(n_blocks=1, channels=8),
+    "vdsr": dict(depth=4, channels=8),
+}
 CASES = [(name, scale) for name in list_models() for scale in get_card(name).scales]
 
 

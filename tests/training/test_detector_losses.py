@@ -52,8 +52,16 @@ def coco(tmp_path):
             bw, bh = rng.integers(12, 30, size=2)
             x, y = rng.integers(0, w - bw), rng.integers(0, h - bh)
             img[y : y + bh, x : x + bw] = 255
-            anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": int(rng.choice([1, 3, 18])),
-                         "bbox": [float(x), float(y), float(bw), float(bh)], "area": float(bw * bh), "iscrowd": 0})
+            anns.append(
+                {
+                    "id": len(anns) + 1,
+                    "image_id": i + 1,
+                    "category_id": int(rng.choice([1, 3, 18])),
+                    "bbox": [float(x), float(y), float(bw), float(bh)],
+                    "area": float(bw * bh),
+                    "iscrowd": 0,
+                }
+            )
         write_image(img_dir / f"{i}.png", img)
         images.append({"id": i + 1, "file_name": f"{i}.png", "height": h, "width": w})
     cats = [{"id": 1, "name": "person"}, {"id": 3, "name": "car"}, {"id": 18, "name": "dog"}]
@@ -173,7 +181,9 @@ def test_objective_names_what_the_weights_are_for():
 def test_y_models_and_misaligned_crops_are_refused(shared, tmp_path):
     det = str(shared("weights", "yolo11n_int8_openvino_model"))
     js = str(shared("data", "coco_train160", "annotations", "instances_train2017.json"))
-    common = dict(data=[], out=str(tmp_path), detector=det, det_data=js, distill_output_weight=1.0, progress=False, limit_images=2)
+    common = dict(
+        data=[], out=str(tmp_path), detector=det, det_data=js, distill_output_weight=1.0, progress=False, limit_images=2
+    )
     with pytest.raises(InputError, match="RGB post-upsampling"):
         train(TrainConfig(model="espcn", scale=4, patch=64, **common))
     with pytest.raises(InputError, match="multiple of the detector stride 32"):
@@ -190,12 +200,28 @@ def test_short_run_on_four_coco_images_end_to_end(shared, tmp_path):
     the exported file records its objective and detector and loads as an SRModel."""
     export = tmp_path / "rfdn_det_x2.pt"
     cfg = TrainConfig(
-        model="rfdn", scale=2, data=[], out=str(tmp_path / "run"), model_kwargs={"nf": 8, "num_modules": 1},
+        model="rfdn",
+        scale=2,
+        data=[],
+        out=str(tmp_path / "run"),
+        model_kwargs={"nf": 8, "num_modules": 1},
         detector=str(shared("weights", "yolo11n_int8_openvino_model")),
         det_data=str(shared("data", "coco_train160", "annotations", "instances_train2017.json")),
-        limit_images=4, steps=3, batch=2, patch=32, pixel_weight=0.1, distill_feature_weight=1.0,
-        distill_output_weight=1.0, detection_weight=0.1, det_warmup=2, grad_clip=1.0, lr=1e-4,
-        progress=False, log_every=1, export=str(export), export_half="no",
+        limit_images=4,
+        steps=3,
+        batch=2,
+        patch=32,
+        pixel_weight=0.1,
+        distill_feature_weight=1.0,
+        distill_output_weight=1.0,
+        detection_weight=0.1,
+        det_warmup=2,
+        grad_clip=1.0,
+        lr=1e-4,
+        progress=False,
+        log_every=1,
+        export=str(export),
+        export_half="no",
     )
     res = train(cfg)
     assert res.step == 3 and np.isfinite(res.loss)

@@ -9,8 +9,17 @@ from sr4det.models import create_model, read_weights
 from sr4det.models.loading import SHIPPED_DIR
 
 SHIPPED = [
-    ("espcn", 2), ("espcn", 4), ("fsrcnn", 2), ("fsrcnn", 4), ("srcnn", 2), ("srcnn", 4),
-    ("vdsr", 4), ("srresnet", 4), ("srgan", 4), ("rfdn_det", 2), ("rfdn_det", 4),
+    ("espcn", 2),
+    ("espcn", 4),
+    ("fsrcnn", 2),
+    ("fsrcnn", 4),
+    ("srcnn", 2),
+    ("srcnn", 4),
+    ("vdsr", 4),
+    ("srresnet", 4),
+    ("srgan", 4),
+    ("rfdn_det", 2),
+    ("rfdn_det", 4),
 ]
 
 
@@ -90,8 +99,13 @@ def test_detection_trained_model_states_its_objective_and_helps_the_detector(sha
     assert read_weights(SHIPPED_DIR / "rfdn_det_x4.pt").meta["data"] == ["coco_train160"]  # never coco128
     res = run_compare(
         str(shared("data", "coco128", "annotations", "instances_train2017.json")),
-        str(shared("weights", "yolo11n_int8_openvino_model")), str(tmp_path / "out"), sr=["bicubic", "rfdn_det"],
-        limit=24, bootstrap=50, cache=str(tmp_path / "cache"), progress=False,
+        str(shared("weights", "yolo11n_int8_openvino_model")),
+        str(tmp_path / "out"),
+        sr=["bicubic", "rfdn_det"],
+        limit=24,
+        bootstrap=50,
+        cache=str(tmp_path / "cache"),
+        progress=False,
     )
     ap = {k: v["AP"] for k, v in res["conditions"].items()}
     assert ap["rfdn_det"] > ap["bicubic"] + 0.02, ap

@@ -35,8 +35,20 @@ def folder(tmp_path):
 
 
 def _cfg(folder, out, **kw) -> TrainConfig:
-    base = dict(model="espcn", scale=2, data=[str(folder)], out=str(out), steps=2, batch=2, patch=8,
-                progress=False, log_every=1, ckpt_every=1, seed=3, model_kwargs={"channels": 8, "hidden": 4})
+    base = dict(
+        model="espcn",
+        scale=2,
+        data=[str(folder)],
+        out=str(out),
+        steps=2,
+        batch=2,
+        patch=8,
+        progress=False,
+        log_every=1,
+        ckpt_every=1,
+        seed=3,
+        model_kwargs={"channels": 8, "hidden": 4},
+    )
     base.update(kw)
     return TrainConfig(**base)
 
@@ -84,9 +96,19 @@ def test_pre_upsampling_rgb_and_gan_with_feature_loss(folder, tmp_path):
     assert res.step == 2
     feat = tmp_path / "resnet18.pt"
     torch.save(torchvision.models.resnet18().state_dict(), feat)
-    cfg = _cfg(folder, tmp_path / "gan", model="srgan", model_kwargs={"n_blocks": 1, "channels": 8}, patch=6,
-               feature="resnet18", feature_weights=str(feat), feature_layer="layer1", feature_weight=0.1,
-               gan_weight=1e-2, disc_channels=4)
+    cfg = _cfg(
+        folder,
+        tmp_path / "gan",
+        model="srgan",
+        model_kwargs={"n_blocks": 1, "channels": 8},
+        patch=6,
+        feature="resnet18",
+        feature_weights=str(feat),
+        feature_layer="layer1",
+        feature_weight=0.1,
+        gan_weight=1e-2,
+        disc_channels=4,
+    )
     res = train(cfg)
     rows = _rows(tmp_path / "gan" / "log.csv")
     assert res.step == 2
@@ -149,8 +171,27 @@ def test_pipeline_script_trains_and_exports(folder, tmp_path, capsys):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     export = tmp_path / "fsrcnn_s_x2.pt"
-    rc = mod.main(["--model", "fsrcnn_s", "--scale", "2", "--data", str(folder), "--out", str(tmp_path / "run"),
-                   "--steps", "2", "--batch", "2", "--patch", "8", "--export", str(export), "--no-progress"])
+    rc = mod.main(
+        [
+            "--model",
+            "fsrcnn_s",
+            "--scale",
+            "2",
+            "--data",
+            str(folder),
+            "--out",
+            str(tmp_path / "run"),
+            "--steps",
+            "2",
+            "--batch",
+            "2",
+            "--patch",
+            "8",
+            "--export",
+            str(export),
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["step"] == 2 and summary["export"] == str(export)
@@ -169,8 +210,19 @@ def test_published_style_state_dict_serves_as_init(folder, tmp_path, name):
     init = tmp_path / "published.pth"
     torch.save({f"module.{k}": v for k, v in src.net.state_dict().items()}, init)
     export = tmp_path / "out.pt"
-    res = train(_cfg(folder, tmp_path / "run", model=name, model_kwargs={}, init=str(init), steps=1, lr=1e-12,
-                     export=str(export), export_half="no"))
+    res = train(
+        _cfg(
+            folder,
+            tmp_path / "run",
+            model=name,
+            model_kwargs={},
+            init=str(init),
+            steps=1,
+            lr=1e-12,
+            export=str(export),
+            export_half="no",
+        )
+    )
     assert res.step == 1
     wf = read_weights(export)
     assert {k: v for k, v in wf.kwargs.items() if k in kwargs} == kwargs

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import functools
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -13,10 +16,32 @@ from ..errors import DetectorError, InputError, MissingDependencyError, WeightsN
 from .base import Detections, as_rgb_batch
 from .offline import import_ultralytics, sr4det_offline
 
+log = logging.getLogger(__name__)
+
 _OFFICIAL_SUFFIXES = (".pt",)
 
 
+@contextlib.contextmanager
+def _keep_torch_threads():
+    """Undo ultralytics' changes to torch's intra-op threads: importing it and its select_device() set them to
+    min(8, cores - 1) on the CPU, which would silently override ``--threads`` / torchrun's per-rank share for
+    everything that runs after the first detection."""
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+
+
 def _load_yolo(weights: str | Path):
+    with _keep_torch_threads():
+        return _load_yolo_unguarded(weights)
+
+
+def _load_yolo_unguarded(weights: str | Path):
     import_ultralytics()
     from ultralytics import YOLO
 
@@ -106,7 +131,9 @@ class UltralyticsDetector:
         self.half = bool(half)
         self.batch_size = int(batch_size)
         self._precision = _precision_kwargs(self.half)
-        self.names: dict[int, str] = {int(k): str(v) for k, v in dict(self.model.names).items()}
+        self._threads_matched = False
+        with _keep_torch_threads():  # reading .names of an exported model builds ultralytics' predictor
+            self.names: dict[int, str] = {int(k): str(v) for k, v in dict(self.model.names).items()}
         self.config: dict[str, Any] = {
             "type": "ultralytics",
             "weights": source,
@@ -118,6 +145,35 @@ class UltralyticsDetector:
             "half": self.half,
             "ultralytics": _ultralytics_version(),
         }
+
+    def _match_openvino_threads(self) -> None:
+        """Run an OpenVINO export on torch's intra-op thread count.
+
+        OpenVINO's CPU plugin uses every core by default, whatever torch was told; N torchrun ranks on one node would
+        each run N x oversubscribed (``sr4det.evaluation.distributed.setup`` gives each rank cores / N threads).
+        Recompiles the model once with ``INFERENCE_NUM_THREADS`` (outputs are unchanged). Other formats, or an
+        ultralytics version whose OpenVINO backend looks different, are left as they are.
+        """
+        import torch
+
+        try:
+            backend = getattr(self._backend(), "backend", None)
+            compile_fn = getattr(backend, "compile_model", None)
+            if type(backend).__name__ != "OpenVINOBackend" or not isinstance(compile_fn, functools.partial):
+                return
+            threads = torch.get_num_threads()
+            if int(backend.ov_compiled_model.get_property("INFERENCE_NUM_THREADS")) == threads:
+                return
+            weights = Path(self.config["weights"])
+            xml = weights if weights.is_file() else next(weights.glob("*.xml"))
+            kwargs = dict(compile_fn.keywords)
+            kwargs["config"] = {**kwargs.get("config", {}), "INFERENCE_NUM_THREADS": threads}
+            recompile = functools.partial(compile_fn.func, *compile_fn.args, **kwargs)
+            core = compile_fn.func.__self__
+            backend.ov_compiled_model = recompile(core.read_model(model=str(xml), weights=str(xml.with_suffix(".bin"))))
+            backend.compile_model = recompile
+        except Exception as exc:  # an optimisation only: never fail a detection over it
+            log.debug("OpenVINO thread count not matched to torch's: %s", exc)
 
     @property
     def fixed_imgsz(self) -> int | None:
@@ -156,6 +212,13 @@ class UltralyticsDetector:
     def __call__(self, images: Sequence[np.ndarray]) -> list[Detections]:
         """Detect objects. ``images``: uint8 RGB (H, W, 3) arrays, PIL images or paths (a single one is also accepted)."""
         rgb = as_rgb_batch(images)
+        with _keep_torch_threads():
+            return self._detect(rgb)
+
+    def _detect(self, rgb: list[np.ndarray]) -> list[Detections]:
+        if not self._threads_matched:
+            self._threads_matched = True  # first, as _backend() may call back into here
+            self._match_openvino_threads()
         out: list[Detections] = []
         for start in range(0, len(rgb), self.batch_size):
             # ultralytics treats numpy input as OpenCV BGR

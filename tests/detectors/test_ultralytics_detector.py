@@ -156,3 +156,27 @@ def test_accepts_a_yolo_object():
     assert len(out) == 1 and out[0].image_size == (50, 70) and len(out[0]) <= 5
     with pytest.raises(InputError):
         UltralyticsDetector(object())
+
+
+def test_detection_keeps_torch_threads_and_openvino_runs_on_them(shared, image36):
+    """ultralytics' select_device() resets torch's intra-op threads (to min(8, cores - 1)); a detection must not
+    change what the caller (``--threads``, torchrun's per-rank share) set, and the OpenVINO export must run on it."""
+    import torch
+
+    pytest.importorskip("openvino")
+    from sr4det.detectors.ultralytics import UltralyticsDetector
+
+    before = torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            det = UltralyticsDetector(shared("weights", "yolo11n_int8_openvino_model"), conf=0.25)
+            boxes = det([image36])[0].boxes
+            assert torch.get_num_threads() == threads
+            compiled = det.model.predictor.model.backend.ov_compiled_model
+            assert int(compiled.get_property("INFERENCE_NUM_THREADS")) == threads
+            if threads == 1:
+                first = boxes
+        np.testing.assert_array_equal(boxes, first)  # the thread count does not change the detections
+    finally:
+        torch.set_num_threads(before)

@@ -24,6 +24,7 @@ import time
 
 import numpy as np
 import torch
+from _baselines import hard_crop_upscale  # eval/_baselines.py (this script's folder is on sys.path)
 from torch import nn
 
 import sr4det
@@ -31,7 +32,7 @@ from sr4det._shared import shared_path
 from sr4det.data.io import from_tensor, read_image, to_tensor
 from sr4det.models.wrapper import SRModel
 from sr4det.resize import imresize
-from sr4det.tiling import estimate_memory, hard_crop_upscale, plan_tiles, upscale
+from sr4det.tiling import estimate_memory, plan_tiles, upscale
 
 
 def _lr_images(n: int) -> list[torch.Tensor]:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import warnings
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,16 +18,14 @@ import sr4det
 from sr4det import TileOOMError, create_model
 from sr4det.errors import InputError
 from sr4det.tiling import (
-    _PROBE_CACHE,
-    _probe_file,
     blend_weights,
     estimate_memory,
-    hard_crop_upscale,
     measure_receptive_field,
     parse_memory,
     plan_tiles,
     upscale,
 )
+from sr4det.tiling.memory import _PROBE_CACHE, _probe_file
 
 # small variants keep the suite fast; their receptive fields are computed from the same kwargs
 SMALL = {
@@ -311,11 +311,21 @@ def test_feathered_blend_of_local_model_is_exact_when_weights_skip_the_receptive
     assert np.abs(y8.astype(int) - ref8.astype(int)).max() <= 1
 
 
+def _eval_baselines():
+    """eval/_baselines.py (benchmark-only code, not part of the library), loaded by path."""
+    path = Path(__file__).resolve().parents[1] / "eval" / "_baselines.py"
+    spec = importlib.util.spec_from_file_location("_sr4det_eval_baselines", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.mark.shared
 def test_craft_feathered_beats_naive_and_hard_crop(shared):
     from sr4det.data.io import read_image, to_tensor
     from sr4det.resize import imresize
 
+    hard_crop_upscale = _eval_baselines().hard_crop_upscale
     model = sr4det.load_model(shared("weights", "sr", "spandrel", "CRAFT_x4_ntire2024_team34.pth"))
     assert model.card.non_local
     hr, _ = read_image(shared("data", "sr_benchmark", "BSD100", "img_005_SRF_4_HR.png"))

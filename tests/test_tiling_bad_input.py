@@ -9,6 +9,7 @@ import torch
 
 import sr4det
 from sr4det import tiling
+from sr4det.tiling.memory import _PROBE_CACHE
 
 
 class _Stop(Exception):
@@ -59,7 +60,7 @@ def _oom_above(model, limit: int):
 
 def test_oom_inside_the_auto_probe_backs_off_and_upscales(tmp_path, monkeypatch):
     monkeypatch.setenv("SR4DET_CACHE", str(tmp_path))  # no cached probe: the probe must run
-    tiling._PROBE_CACHE.clear()
+    _PROBE_CACHE.clear()
     model = sr4det.create_model("espcn", scale=2)
     x = torch.rand(3, 20, 20)
     with torch.inference_mode():
@@ -76,7 +77,7 @@ def test_oom_inside_the_auto_probe_backs_off_and_upscales(tmp_path, monkeypatch)
 
 def test_oom_at_the_smallest_probe_is_a_tile_oom_error(tmp_path, monkeypatch):
     monkeypatch.setenv("SR4DET_CACHE", str(tmp_path))
-    tiling._PROBE_CACHE.clear()
+    _PROBE_CACHE.clear()
     model = sr4det.create_model("espcn", scale=2)
     handle, _ = _oom_above(model, 0)  # nothing fits
     try:

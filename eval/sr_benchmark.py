@@ -53,12 +53,10 @@ def _shared(*parts: str) -> Path | None:
 
 def _candidates(scale: int, third_party: bool):
     """Yield (label, loader) for every model to evaluate at ``scale``."""
-    from sr4det.models import create_model, load_model
-    from sr4det.models.loading import SHIPPED_DIR
+    from sr4det.models import create_model, get_card, list_models, load_model
 
     yield "bicubic", lambda: create_model("bicubic", scale)
-    for path in sorted(SHIPPED_DIR.glob(f"*_x{scale}.pt")):
-        name = path.stem.rsplit("_x", 1)[0]
+    for name in [n for n in list_models(pretrained=True) if scale in get_card(n).shipped]:  # declared on the cards
         yield name, (lambda n=name: create_model(n, scale, pretrained=True))
     if not third_party:
         return

@@ -34,7 +34,7 @@ from sr4det.errors import SR4DetError
 from sr4det.evaluation.conditions import SRSpec
 from sr4det.evaluation.config import ALIASES, CompareConfig, split_sr
 from sr4det.evaluation.distributed import env_world_size
-from sr4det.models.loading import SHIPPED_DIR
+from sr4det.models import get_card, list_models
 
 _PIPELINE_KEYS = {"shipped_models"}  # besides CompareConfig's options
 _KEYS = set(CompareConfig.option_names()) - {"progress", "extra_config"} | set(ALIASES) | _PIPELINE_KEYS
@@ -72,9 +72,8 @@ def resolve_sr(cfg: dict) -> tuple[list[str], list[str]]:
     if cfg.get("shipped_models"):
         scale = int(cfg.get("scale", 4))
         names = {SRSpec.parse(s).name for s in specs}
-        for p in sorted(SHIPPED_DIR.glob(f"*_x{scale}.pt")):
-            name = p.stem.rsplit("_x", 1)[0]
-            if name not in names:
+        for name in list_models(pretrained=True):
+            if scale in get_card(name).shipped and name not in names:
                 specs.append(name)  # a zoo name: create_model(pretrained=True) finds the shipped file
     return specs, skipped
 

@@ -4,8 +4,10 @@
     python pipelines/ship_weights.py runs/rfdn_det_x4.pt --as rfdn_det
 
 The file is rewritten with ``arch`` set to the zoo name (the state dict, scale, options and training metadata are
-kept), to ``sr4det/models/weights/<name>_x<scale>.pt``, where ``create_model(name, scale, pretrained=True)``
-finds it. The architecture must build the same network (same tensors), which is checked by loading it.
+kept), to ``sr4det/models/weights/<name>_x<scale>.pt``. The architecture must build the same network (same
+tensors), which is checked by loading it. ``create_model(name, scale, pretrained=True)`` finds the file once the
+card declares it (``shipped={scale: "<name>_x<scale>.pt"}`` in the architecture's ``register_model``);
+tests/models/test_registry_weights.py fails until it does.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from sr4det.errors import SR4DetError
-    from sr4det.models import build_network, create_model, read_weights, save_weights
-    from sr4det.models.loading import SHIPPED_DIR, load_state_into
+    from sr4det.models import build_network, create_model, get_card, read_weights, save_weights
+    from sr4det.models.weights import SHIPPED_DIR, load_state_into
 
     try:
         wf = read_weights(args.weights)
@@ -44,7 +46,13 @@ def main(argv: list[str] | None = None) -> int:
             meta=meta,
             half=half,
         )
-        create_model(args.name, wf.scale, pretrained=True)
+        if get_card(args.name).shipped.get(wf.scale) != out.name:
+            print(
+                f"note: declare it on the card: shipped={{{wf.scale}: {out.name!r}}} in {args.name}'s register_model",
+                file=sys.stderr,
+            )
+        else:
+            create_model(args.name, wf.scale, pretrained=True)
     except SR4DetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

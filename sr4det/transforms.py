@@ -443,7 +443,7 @@ class SRTransform(_ResamplingTransform):
         """The SRModel, (re)loaded on first use in each process."""
         if self._sr_model is not None and (not self._owns_model or self._model_pid == os.getpid()):
             return self._sr_model
-        from .models.registry import resolve_model
+        from .models.factory import resolve_model
 
         scale_arg = self.__dict__.get("scale", self._scale_arg)
         try:

@@ -14,14 +14,14 @@ def add_parser(sub) -> None:
 
 def _rows() -> list[dict]:
     from ..models import build_network, get_card, list_models
-    from ..models.loading import shipped_weights
+    from ..models.weights import shipped_weights
 
     rows = []
     for name in list_models():
         card = get_card(name)
         scale = 4 if 4 in card.scales else card.scales[0]
         _, built = build_network(name, scale)
-        shipped = [s for s in card.scales if shipped_weights(name, s)]
+        shipped = [s for s in card.scales if shipped_weights(card, s)]
         if card.upsampling == "none":
             weights = "not needed"
         else:

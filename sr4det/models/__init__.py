@@ -1,10 +1,15 @@
-"""The SR model zoo: architectures, registry, the ``SRModel`` contract and weight loading."""
+"""The SR model zoo: architectures, registry, the ``SRModel`` contract and weight loading.
+
+Layered like timm: :mod:`.registry` (names -> builders and cards, pure), :mod:`.weights` (weight-file I/O),
+:mod:`.thirdparty` (spandrel, OpenCV), :mod:`.factory` (``create_model`` / ``load_model`` / ``resolve_model``).
+"""
 
 from . import carn, edsr, espcn, fsrcnn, imdn, interpolate, pan, rfdn, rrdbnet, srcnn, srresnet, vdsr  # noqa: F401 - registers architectures
 from .card import ModelCard, PublishedWeights
-from .loading import load_model, read_weights, save_weights
-from .registry import build_network, create_model, detect_architecture, get_card, list_models, register_model, resolve_model
+from .factory import create_model, load_model, resolve_model
+from .registry import build_network, detect_architecture, get_card, list_models, register_model
 from .srresnet import SRGANDiscriminator
+from .weights import read_weights, save_weights
 from .wrapper import SRModel, validate_image_tensor
 
 __all__ = [

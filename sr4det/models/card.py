@@ -44,6 +44,8 @@ class ModelCard:
         params: parameter count of a built instance (0 on the architecture's static card).
         weights_source: where pretrained weights come from (``"sr4det"`` shipped, ``"published"``, ``"none"``).
         license: licence of the weights (or of the architecture when no weights exist).
+        shipped: scale -> file name of the weights shipped in ``sr4det/models/weights/`` (declared here, never
+            found by globbing; a test checks the declarations and the folder agree).
         published: scale -> downloadable weights, where they exist.
         paper: short citation.
         objective: what the weights were optimised for: ``"pixel"`` (L1/MSE, i.e. PSNR), ``"feature"``
@@ -66,10 +68,16 @@ class ModelCard:
     params: int = 0
     weights_source: str = "none"
     license: str = "unknown"
+    shipped: dict[int, str] = field(default_factory=dict)
     published: dict[int, PublishedWeights] = field(default_factory=dict)
     paper: str = ""
     objective: Objective = "pixel"
     trained_with: str | None = None
+
+    @property
+    def pretrained_scales(self) -> tuple[int, ...]:
+        """Scales with pretrained weights, shipped or published (empty for interpolation and untrained architectures)."""
+        return tuple(sorted({*self.shipped, *self.published}))
 
     @property
     def default_overlap(self) -> int:

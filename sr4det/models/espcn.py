@@ -35,6 +35,7 @@ class ESPCN(nn.Module):
         input_space="y",
         upsampling="post",
         weights_source="sr4det",
+        shipped={2: "espcn_x2.pt", 4: "espcn_x4.pt"},
         license="MIT (weights trained by sr4det on T91+BSD200)",
         paper="Shi et al., Real-Time Single Image and Video Super-Resolution Using an Efficient Sub-Pixel CNN, CVPR 2016",
     )

@@ -38,7 +38,7 @@ _COMMON = dict(
 )
 
 
-@register_model(ModelCard(name="fsrcnn", **_COMMON), d=56, s=12, m=4)
+@register_model(ModelCard(name="fsrcnn", shipped={2: "fsrcnn_x2.pt", 4: "fsrcnn_x4.pt"}, **_COMMON), d=56, s=12, m=4)
 @register_model(ModelCard(name="fsrcnn_s", **_COMMON), d=32, s=5, m=1)
 def fsrcnn(scale: int, d: int, s: int, m: int) -> nn.Module:
     return FSRCNN(scale, d=d, s=s, m=m)

@@ -1,14 +1,15 @@
-"""The model registry: architectures register a factory and a card; users call :func:`create_model`.
+"""The model registry: names -> builders and cards. Pure: no file I/O, no weights.
 
+Architectures register a builder and a :class:`ModelCard` (which also *declares* their shipped and published
+weights); :mod:`sr4det.models.factory` builds models from it (:func:`~sr4det.models.factory.create_model`).
 Modelled on timm's registry: one decorator per architecture file, no if/elif chains.
 """
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import nn
@@ -16,9 +17,6 @@ from torch import nn
 from ..errors import InputError, ScaleError
 from ._detect import Detected
 from .card import ModelCard
-
-if TYPE_CHECKING:
-    from .wrapper import SRModel
 
 Factory = Callable[..., nn.Module]
 Detector = Callable[[dict[str, torch.Tensor]], "Detected | None"]
@@ -54,9 +52,13 @@ def register_model(card: ModelCard, *, detect: Detector | None = None, **default
     return decorator
 
 
-def list_models(pattern: str | None = None) -> list[str]:
-    """Sorted names of registered models, optionally filtered by a ``fnmatch`` pattern (``"*rcnn*"``)."""
-    names = sorted(_REGISTRY)
+def list_models(pattern: str | None = None, pretrained: bool = False) -> list[str]:
+    """Sorted names of registered models, optionally filtered by a ``fnmatch`` pattern (``"*rcnn*"``).
+
+    ``pretrained=True`` keeps only the models whose card declares weights, shipped or published
+    (:attr:`ModelCard.pretrained_scales`); interpolation baselines have none to declare.
+    """
+    names = sorted(n for n, e in _REGISTRY.items() if not pretrained or e.card.pretrained_scales)
     if pattern:
         import fnmatch
 
@@ -145,74 +147,3 @@ def _accepted_options(factory: Factory) -> set[str] | None:
 
 def _describe_options(accepted: set[str]) -> str:
     return f"accepted options: {', '.join(sorted(accepted))}" if accepted else "it takes no options besides scale"
-
-
-def create_model(
-    name: str,
-    scale: int = 4,
-    pretrained: bool = False,
-    *,
-    weights: str | None = None,
-    device: str | torch.device | None = None,
-    dtype: torch.dtype | None = None,
-    **kwargs: Any,
-) -> SRModel:
-    """Build a zoo model wrapped in the common :class:`SRModel` contract, in eval mode.
-
-    Args:
-        name: a name from :func:`list_models` (``"espcn"``, ``"bicubic"`` ...).
-        scale: upscaling factor; must be one of the card's ``scales``.
-        pretrained: load weights shipped with sr4det, or download published ones (sha256-checked).
-        weights: path of a weight file for this architecture (overrides ``pretrained``).
-        device, dtype: where and in what precision to run.
-        **kwargs: architecture options (e.g. ``d=32, s=5, m=1`` for FSRCNN).
-    """
-    from . import loading
-    from .wrapper import SRModel
-
-    path, source = None, None
-    if weights is not None:
-        path, source = weights, str(weights)
-    elif pretrained and get_card(name).upsampling != "none":  # interpolation baselines have nothing to load
-        path, source = loading.resolve_pretrained(get_card(name), scale)
-    wf = loading.read_weights_for(path, name, scale) if path is not None else None
-    # a weight file records the width/depth options it was trained with; explicit kwargs still win
-    net, card = build_network(name, scale, **{**(wf.kwargs if wf else {}), **kwargs})
-    if wf is not None:
-        loading.load_state_into(net, wf.state_dict, name=name, source=str(path))
-        card = card.replace(weights_source=source, **loading.objective_from_meta(wf.meta))
-    model = SRModel(net, card, scale)
-    return model.to(device=device, dtype=dtype).eval()
-
-
-def resolve_model(
-    spec: Any,
-    scale: int | None = 4,
-    *,
-    pretrained: bool = True,
-    device: str | torch.device | None = None,
-    dtype: torch.dtype | None = None,
-) -> SRModel:
-    """Turn what a user typed into an SRModel: an SRModel (returned as is), a zoo name, or a weight-file path.
-
-    Zoo names load pretrained weights by default (interpolation baselines need none); paths go through
-    :func:`~sr4det.models.loading.load_model` (sr4det files, spandrel, OpenCV ``.pb``) and must match ``scale``
-    when it is given.
-    """
-    from pathlib import Path
-
-    from .loading import load_model
-    from .wrapper import SRModel
-
-    if isinstance(spec, SRModel):
-        if scale is not None and spec.scale != scale:
-            raise ScaleError(f"model {spec.card.name} is x{spec.scale}, not x{scale}")
-        return spec.to(device=device, dtype=dtype) if (device or dtype) else spec
-    if scale is not None and (isinstance(scale, bool) or not isinstance(scale, numbers.Integral) or scale < 1):
-        raise ScaleError(f"scale must be a positive integer such as 2 or 4 (or None for a file's own), got {scale!r}")
-    text = str(spec)
-    if text in _REGISTRY:
-        return create_model(text, scale=4 if scale is None else scale, pretrained=pretrained, device=device, dtype=dtype)
-    if Path(text).exists():
-        return load_model(text, scale=scale, device=device, dtype=dtype)
-    raise KeyError(f"{text!r} is neither a model name ({', '.join(list_models())}) nor an existing weight file")

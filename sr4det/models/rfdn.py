@@ -112,6 +112,7 @@ def _detect(sd: dict[str, torch.Tensor]) -> Detected | None:
         non_local=True,
         min_size=15,
         weights_source="sr4det",
+        shipped={2: "rfdn_det_x2.pt", 4: "rfdn_det_x4.pt"},
         license="MIT (RFDN_AIM weights by njulj/RFDN, MIT; fine-tuned by sr4det)",
         objective="detection",
         trained_with="yolo11n",

@@ -35,6 +35,7 @@ class SRCNN(nn.Module):
         input_space="y",
         upsampling="pre",
         weights_source="sr4det",
+        shipped={2: "srcnn_x2.pt", 4: "srcnn_x4.pt"},
         license="MIT (weights trained by sr4det on T91+BSD200)",
         paper="Dong et al., Image Super-Resolution Using Deep Convolutional Networks, ECCV 2014",
     )

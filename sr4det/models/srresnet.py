@@ -90,11 +90,22 @@ _PAPER = "Ledig et al., Photo-Realistic Single Image Super-Resolution Using a GA
 
 
 @register_model(
-    ModelCard(name="srresnet", license="MIT (weights trained by sr4det)", paper=_PAPER + " (SRResNet, MSE)", **_COMMON)
+    ModelCard(
+        name="srresnet",
+        license="MIT (weights trained by sr4det)",
+        paper=_PAPER + " (SRResNet, MSE)",
+        shipped={4: "srresnet_x4.pt"},
+        **_COMMON,
+    )
 )
 @register_model(
     ModelCard(
-        name="srgan", license="MIT (weights trained by sr4det)", paper=_PAPER + " (SRGAN generator)", objective="gan", **_COMMON
+        name="srgan",
+        license="MIT (weights trained by sr4det)",
+        paper=_PAPER + " (SRGAN generator)",
+        objective="gan",
+        shipped={4: "srgan_x4.pt"},
+        **_COMMON,
     )
 )
 def srresnet(scale: int, **kwargs) -> nn.Module:

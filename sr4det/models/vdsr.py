@@ -34,6 +34,7 @@ class VDSR(nn.Module):
         input_space="y",
         upsampling="pre",
         weights_source="sr4det",
+        shipped={4: "vdsr_x4.pt"},
         license="MIT (weights trained by sr4det on T91+BSD200)",
         paper="Kim et al., Accurate Image Super-Resolution Using Very Deep Convolutional Networks, CVPR 2016",
     )

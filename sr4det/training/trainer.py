@@ -23,7 +23,8 @@ from torch import nn
 
 from ..errors import InputError
 from ..models import SRGANDiscriminator, build_network, save_weights
-from ..models.loading import atomic_torch_save, load_state_into, read_weights_for
+from ..models.factory import read_weights_for
+from ..models.weights import atomic_torch_save, load_state_into
 from ..models.wrapper import SRModel
 from .data import PairedPatches, network_io, pre_upsample_margin
 from .detection_data import DetectionPatches

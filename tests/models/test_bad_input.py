@@ -8,7 +8,7 @@ import torch
 
 import sr4det
 from sr4det.errors import InputError, SR4DetError, WeightsError
-from sr4det.models import loading, read_weights, validate_image_tensor
+from sr4det.models import read_weights, validate_image_tensor, weights
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
@@ -46,7 +46,7 @@ def test_garbage_safetensors_is_a_weights_error(tmp_path):
 
 
 def _sr4det_dict(**fields):
-    return {"format": loading.WEIGHTS_FORMAT, "arch": "espcn", "scale": 2, "kwargs": {}, "meta": {}, **fields}
+    return {"format": weights.WEIGHTS_FORMAT, "arch": "espcn", "scale": 2, "kwargs": {}, "meta": {}, **fields}
 
 
 @pytest.mark.parametrize(

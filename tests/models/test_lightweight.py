@@ -9,7 +9,7 @@ import torch
 import sr4det
 from sr4det.errors import ArchitectureMismatchError, ScaleError, ScaleMismatchError, WeightsNotAvailableError
 from sr4det.models import build_network, create_model, detect_architecture, get_card, load_model
-from sr4det.models.loading import _sha256
+from sr4det.models.weights import _sha256
 from sr4det.tiling import measure_receptive_field, upscale
 
 # slim variants keep the suite fast; the detection reads widths/depths from the keys, so they round-trip too

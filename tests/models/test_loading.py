@@ -9,7 +9,7 @@ import torch
 
 import sr4det
 from sr4det import ArchitectureMismatchError, MissingDependencyError, ScaleError, WeightsError, WeightsNotAvailableError
-from sr4det.models import PublishedWeights, load_model, loading, read_weights, save_weights
+from sr4det.models import PublishedWeights, load_model, read_weights, save_weights, weights
 
 
 def _espcn(scale=2):
@@ -112,13 +112,13 @@ def test_opencv_graph_needs_contrib(tmp_path):
 
 
 def test_pretrained_offline_says_what_to_fetch(monkeypatch):
-    monkeypatch.setattr(loading, "shipped_weights", lambda name, scale: None)
+    monkeypatch.setattr(weights, "shipped_weights", lambda card, scale: None)
     with pytest.raises(WeightsNotAvailableError, match=r"edsr_baseline_x4-6b446fab\.pt.*save it as"):
         sr4det.create_model("edsr", scale=4, pretrained=True)
 
 
 def test_pretrained_without_any_source(monkeypatch):
-    monkeypatch.setattr(loading, "shipped_weights", lambda name, scale: None)
+    monkeypatch.setattr(weights, "shipped_weights", lambda card, scale: None)
     with pytest.raises(WeightsNotAvailableError, match="no pretrained weights for rrdbnet"):
         sr4det.create_model("rrdbnet", scale=4, pretrained=True)
 
@@ -134,13 +134,13 @@ def test_download_checks_sha256(tmp_path, monkeypatch):
     src = save_weights(tmp_path / "src" / "edsr_x2.pt", sr4det.create_model("edsr", scale=2).net, arch="edsr", scale=2)
     digest = hashlib.sha256(src.read_bytes()).hexdigest()
     good = PublishedWeights(src.as_uri(), digest[:8], filename="edsr_good.pt")
-    path = loading.download_published(good, what="edsr x2")
-    assert path.is_file() and path.parent == loading.cache_dir()
-    assert loading.download_published(good, what="edsr x2") == path  # cached: no second download
+    path = weights.download_published(good, what="edsr x2")
+    assert path.is_file() and path.parent == weights.cache_dir()
+    assert weights.download_published(good, what="edsr x2") == path  # cached: no second download
     bad = PublishedWeights(src.as_uri(), "deadbeef", filename="edsr_bad.pt")
     with pytest.raises(WeightsError, match="sha256 mismatch"):
-        loading.download_published(bad, what="edsr x2")
-    assert not (loading.cache_dir() / "edsr_bad.pt").exists()  # a failed download leaves nothing behind
+        weights.download_published(bad, what="edsr x2")
+    assert not (weights.cache_dir() / "edsr_bad.pt").exists()  # a failed download leaves nothing behind
 
 
 def test_download_failure_is_clear(tmp_path, monkeypatch):
@@ -148,7 +148,7 @@ def test_download_failure_is_clear(tmp_path, monkeypatch):
     monkeypatch.delenv("YOLO_OFFLINE")
     missing = PublishedWeights((tmp_path / "absent.pt").as_uri(), "00000000")
     with pytest.raises(WeightsNotAvailableError, match="download failed"):
-        loading.download_published(missing, what="x")
+        weights.download_published(missing, what="x")
 
 
 # --- real third-party files from ../shared ---------------------------------------------------------

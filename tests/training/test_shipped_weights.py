@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from sr4det.models import create_model, read_weights
-from sr4det.models.loading import SHIPPED_DIR
+from sr4det.models.weights import SHIPPED_DIR
 
 SHIPPED = [
     ("espcn", 2),

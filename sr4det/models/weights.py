@@ -1,0 +1,302 @@
+"""Weight files on disk: read (sr4det's own format or a plain state dict), verify (finite values, sha256), save,
+the shipped folder, the download cache, ``$SR4DET_WEIGHTS_PATH`` and downloads of published weights.
+
+Pure I/O: nothing here knows the registry. :mod:`sr4det.models.factory` turns what is read into models.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .._files import atomic_path, cache_root
+from ..errors import ArchitectureMismatchError, WeightsError, WeightsNotAvailableError
+from .card import ModelCard, PublishedWeights
+
+WEIGHTS_FORMAT = "sr4det-weights-v1"
+SHIPPED_DIR = Path(__file__).with_name("weights")
+_WRAPPER_KEYS = ("params_ema", "params", "state_dict", "model", "net", "generator", "netG")
+
+
+@dataclass
+class WeightFile:
+    """The content of a weight file: tensors plus what sr4det knows about them."""
+
+    state_dict: dict[str, torch.Tensor]
+    arch: str | None = None
+    scale: int | None = None
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def cache_dir() -> Path:
+    """Where downloaded weights live: ``$SR4DET_CACHE`` or ``~/.cache/sr4det``, sub-folder ``weights``."""
+    return cache_root() / "weights"
+
+
+def save_weights(
+    path: str | Path,
+    net: nn.Module,
+    *,
+    arch: str,
+    scale: int,
+    kwargs: dict[str, Any] | None = None,
+    meta: dict[str, Any] | None = None,
+    half: bool = False,
+) -> Path:
+    """Write ``net``'s weights in sr4det's format (atomically: temp file + rename).
+
+    ``half=True`` stores floating tensors as fp16 (halves the size; they are cast back on load).
+    """
+    state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().clone() for k, v in net.state_dict().items()}
+    payload = {
+        "format": WEIGHTS_FORMAT,
+        "arch": arch,
+        "scale": int(scale),
+        "kwargs": dict(kwargs or {}),
+        "meta": dict(meta or {}),
+        "state_dict": state,
+    }
+    return atomic_torch_save(payload, path)
+
+
+def atomic_torch_save(obj: Any, path: str | Path) -> Path:
+    """``torch.save`` to a temp file beside ``path``, then rename: a crash never leaves a half-written file."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+    return path
+
+
+def read_weights(path: str | Path) -> WeightFile:
+    """Read a checkpoint into a :class:`WeightFile`; unwraps ``params_ema``/``state_dict``/... and ``module.``.
+
+    Raises:
+        WeightsNotAvailableError: the file does not exist.
+        WeightsError: unreadable (truncated, not a checkpoint), no tensors, or NaN/Inf values.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsNotAvailableError(f"weight file not found: {path}")
+    if path.stat().st_size == 0:
+        raise WeightsError(f"{path} is empty (0 bytes)")
+    unreadable: tuple[type[BaseException], ...] = (
+        RuntimeError,
+        EOFError,
+        pickle.UnpicklingError,
+        zipfile.BadZipFile,
+        OSError,
+        ValueError,
+        KeyError,
+    )
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors import SafetensorError
+            from safetensors.torch import load_file
+
+            unreadable = (*unreadable, SafetensorError)  # its own type, not a RuntimeError/ValueError
+            raw: Any = load_file(str(path))
+        else:
+            raw = torch.load(path, map_location="cpu", weights_only=True)
+    except unreadable as exc:
+        raise WeightsError(
+            f"cannot read {path}: {exc.__class__.__name__}: {exc}. The file is truncated, corrupt or not a PyTorch/safetensors checkpoint"
+        ) from exc
+    if isinstance(raw, dict) and raw.get("format") == WEIGHTS_FORMAT:
+        wf = _sr4det_weight_file(raw, path)
+    else:
+        wf = WeightFile(_find_state_dict(raw, path))
+    _check_finite(wf.state_dict, path)
+    return wf
+
+
+def _sr4det_weight_file(raw: dict[str, Any], path: Path) -> WeightFile:
+    """A dict in sr4det's own format, checked field by field (a hand-edited or foreign file names what is wrong)."""
+    sd = raw.get("state_dict")
+    if not isinstance(sd, dict) or not sd or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in sd.items()):
+        what = (
+            "no 'state_dict'" if sd is None else f"a 'state_dict' that is not a non-empty dict of tensors ({type(sd).__name__})"
+        )
+        raise WeightsError(
+            f"{path} says it is in {WEIGHTS_FORMAT} format but has {what}; the file is damaged or was not written by "
+            "sr4det.save_weights: re-export it with save_weights(path, net, arch=..., scale=...)"
+        )
+    for key, kind in (("kwargs", dict), ("meta", dict)):
+        if raw.get(key) is not None and not isinstance(raw[key], kind):
+            raise WeightsError(f"{path}: {WEIGHTS_FORMAT} field {key!r} must be a dict, got {type(raw[key]).__name__}")
+    arch, scale = raw.get("arch"), raw.get("scale")
+    if arch is not None and not isinstance(arch, str):
+        raise WeightsError(f"{path}: {WEIGHTS_FORMAT} field 'arch' must be a model name, got {arch!r}")
+    if scale is not None and (isinstance(scale, bool) or not isinstance(scale, int) or scale < 1):
+        raise WeightsError(f"{path}: {WEIGHTS_FORMAT} field 'scale' must be a positive int, got {scale!r}")
+    return WeightFile(_to_float_tensors(sd), arch, scale, dict(raw.get("kwargs") or {}), dict(raw.get("meta") or {}))
+
+
+def objective_from_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    """Card fields (``objective``, ``trained_with``) that a weight file's training metadata states, or ``{}``."""
+    if "objective" in meta:
+        detector = meta.get("detector")
+        return {"objective": meta["objective"], "trained_with": _detector_label(detector) if detector else None}
+    losses = meta.get("losses")
+    if not isinstance(losses, dict):
+        return {}
+    if float(losses.get("adversarial") or 0) > 0:
+        return {"objective": "gan"}
+    feature = losses.get("feature") or [None, 0]
+    return {"objective": "feature" if float(feature[1] or 0) > 0 else "pixel"}
+
+
+def _detector_label(name: str) -> str:
+    """``"yolo11n_int8_openvino_model"`` -> ``"yolo11n"``: the architecture a detector file holds."""
+    return re.split(r"[_.]", Path(str(name)).name, maxsplit=1)[0]
+
+
+def _to_float_tensors(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: (v.float() if v.dtype in (torch.float16, torch.bfloat16) else v) for k, v in sd.items()}
+
+
+def _find_state_dict(raw: Any, path: Path) -> dict[str, torch.Tensor]:
+    if isinstance(raw, dict):
+        for key in _WRAPPER_KEYS:
+            inner = raw.get(key)
+            if isinstance(inner, dict) and inner and all(isinstance(v, torch.Tensor) for v in inner.values()):
+                raw = inner
+                break
+    if not isinstance(raw, dict) or not raw or not all(isinstance(v, torch.Tensor) for v in raw.values()):
+        raise WeightsError(f"{path} holds no state dict of tensors (top level is {type(raw).__name__})")
+    prefix = "module."
+    if all(k.startswith(prefix) for k in raw):
+        raw = {k[len(prefix) :]: v for k, v in raw.items()}
+    return dict(raw)
+
+
+def _check_finite(sd: dict[str, torch.Tensor], path: Path) -> None:
+    for key, tensor in sd.items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise WeightsError(f"{path}: tensor {key!r} has {bad} NaN/Inf values; the weights are corrupt")
+
+
+def load_state_into(net: nn.Module, state_dict: dict[str, torch.Tensor], *, name: str, source: str) -> None:
+    """Load ``state_dict`` strictly into ``net``; raise :class:`ArchitectureMismatchError` listing what differs."""
+    expected = net.state_dict()
+    missing = [k for k in expected if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in expected]
+    shapes = [
+        f"{k}: file {tuple(state_dict[k].shape)} vs model {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state_dict and tuple(state_dict[k].shape) != tuple(v.shape)
+    ]
+    if missing or unexpected or shapes:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing (e.g. {', '.join(missing[:3])})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected (e.g. {', '.join(unexpected[:3])})")
+        if shapes:
+            parts.append(f"{len(shapes)} shape mismatches (e.g. {'; '.join(shapes[:3])})")
+        raise ArchitectureMismatchError(
+            f"{source} does not match architecture {name!r}: {'; '.join(parts)}. "
+            "Wrong architecture, scale or width options? sr4det.load_model(path) detects third-party architectures."
+        )
+    cast = {k: v.to(expected[k].dtype) if v.is_floating_point() else v for k, v in state_dict.items()}
+    net.load_state_dict(cast, strict=True)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def verify_sha256(path: Path, expected: str) -> None:
+    """Raise :class:`WeightsError` unless the file's sha256 starts with ``expected`` (full hash or >= 8-hex prefix)."""
+    actual = _sha256(path)
+    if not actual.startswith(expected.lower()):
+        raise WeightsError(f"sha256 mismatch for {path}: expected {expected}, got {actual}; delete the file and fetch it again")
+
+
+def shipped_weights(card: ModelCard, scale: int) -> Path | None:
+    """Path of the weights ``card`` declares as shipped inside the package at ``scale`` (``card.shipped``), or None."""
+    filename = card.shipped.get(scale)
+    if filename is None:
+        return None
+    path = SHIPPED_DIR / filename
+    return path if path.is_file() else None
+
+
+def _offline() -> bool:
+    return os.environ.get("SR4DET_OFFLINE", "") not in ("", "0") or os.environ.get("YOLO_OFFLINE", "") not in ("", "0")
+
+
+def download_published(pub: PublishedWeights, *, what: str) -> Path:
+    """Return the cached file for ``pub``, downloading it (sha256-checked) when missing and not offline."""
+    target = cache_dir() / (pub.filename or pub.url.rsplit("/", 1)[-1])
+    if target.is_file():
+        verify_sha256(target, pub.sha256)
+        return target
+    how = f"download {pub.url} and save it as {target} (or put it in a folder listed in ${WEIGHTS_PATH_ENV})"
+    if _offline():
+        raise WeightsNotAvailableError(f"{what}: weights are not cached and downloads are off (offline); {how}")
+    try:
+        with atomic_path(target, suffix=".part") as tmp:
+            torch.hub.download_url_to_file(pub.url, tmp, progress=True)
+            verify_sha256(Path(tmp), pub.sha256)
+    except WeightsError:
+        raise
+    except Exception as exc:  # network errors come in many types (URLError, HTTPError, timeouts, SSL)
+        raise WeightsNotAvailableError(f"{what}: download failed ({exc}); {how}") from exc
+    return target
+
+
+WEIGHTS_PATH_ENV = "SR4DET_WEIGHTS_PATH"
+
+
+def weight_search_dirs() -> list[Path]:
+    """Folders searched for published weight files before downloading: ``$SR4DET_WEIGHTS_PATH``
+    (``os.pathsep``-separated, in order), then the download cache (:func:`cache_dir`)."""
+    dirs = [Path(p).expanduser() for p in os.environ.get(WEIGHTS_PATH_ENV, "").split(os.pathsep) if p]
+    return [*dirs, cache_dir()]
+
+
+def find_local_published(pub: PublishedWeights) -> Path | None:
+    """The first file named like ``pub`` in :func:`weight_search_dirs` whose sha256 matches, else None.
+
+    A same-named file with another hash is an error (:class:`WeightsError`), not silently skipped.
+    """
+    name = pub.filename or pub.url.rsplit("/", 1)[-1]
+    for folder in weight_search_dirs():
+        candidate = folder / name
+        if candidate.is_file():
+            verify_sha256(candidate, pub.sha256)
+            return candidate
+    return None
+
+
+def resolve_pretrained(card: ModelCard, scale: int) -> tuple[Path, str]:
+    """Find pretrained weights for ``card.name`` at ``scale``: shipped first, then a published file already on
+    disk (:func:`weight_search_dirs`), then a download (sha256-checked)."""
+    shipped = shipped_weights(card, scale)
+    if shipped is not None:
+        return shipped, "sr4det (shipped)"
+    pub = card.published.get(scale)
+    if pub is not None and (local := find_local_published(pub)) is not None:
+        return local, pub.url
+    if pub is None:
+        have = sorted(s for s in card.shipped if shipped_weights(card, s) is not None)
+        raise WeightsNotAvailableError(
+            f"no pretrained weights for {card.name} x{scale}: shipped scales {have or 'none'}, "
+            f"published scales {sorted(card.published) or 'none'}. Train them with pipelines/train_sr.py or pass weights=PATH"
+        )
+    return download_published(pub, what=f"{card.name} x{scale}"), pub.url

@@ -84,6 +84,8 @@ def import_ultralytics() -> ModuleType:
     try:
         import ultralytics
     except ImportError as exc:
-        raise MissingDependencyError("ultralytics is needed for YOLO detectors: pip install ultralytics") from exc
+        raise MissingDependencyError(
+            "ultralytics (AGPL-3.0) is needed for YOLO detectors: pip install 'sr4det[ultralytics]'"
+        ) from exc
     _place_fonts(Path(ultralytics.utils.USER_CONFIG_DIR))  # the folder it really chose (it may fall back to /tmp)
     return ultralytics

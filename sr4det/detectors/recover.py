@@ -71,7 +71,7 @@ def _conv_weights(xml: Path) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
     try:
         import openvino as ov
     except ImportError as exc:
-        raise MissingDependencyError("reading an OpenVINO export needs `pip install openvino`") from exc
+        raise MissingDependencyError("reading an OpenVINO export needs OpenVINO: pip install 'sr4det[export]'") from exc
     try:
         model = ov.Core().read_model(str(xml))
     except Exception as exc:  # openvino raises RuntimeError subclasses for bad files

@@ -60,7 +60,7 @@ def _load_yolo_unguarded(weights: str | Path):
         return YOLO(str(path) if path.exists() else str(weights), task="detect")
     except ImportError as exc:  # e.g. openvino / onnxruntime not installed
         raise MissingDependencyError(
-            f"cannot load {weights}: {exc}. OpenVINO folders need `pip install openvino`, ONNX files `pip install onnxruntime`"
+            f"cannot load {weights}: {exc}. OpenVINO folders and ONNX files need pip install 'sr4det[export]'"
         ) from exc
     except Exception as exc:
         raise DetectorError(f"ultralytics could not load {weights}: {type(exc).__name__}: {exc}") from exc

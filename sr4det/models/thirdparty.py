@@ -47,7 +47,13 @@ _LOCAL_SPANDREL_ARCHS = {"ESRGAN", "Compact", "SPAN", "DnCNN", "DRUNet"}
 
 def load_spandrel(wf: WeightFile, scale: int | None, path: Path) -> SRModel:
     """Load a state dict that spandrel recognises (ESRGAN, SwinIR, HAT, CRAFT, ...) as an RGB post-upsampling SRModel."""
-    from spandrel import ImageModelDescriptor, ModelLoader, UnsupportedModelError
+    try:
+        from spandrel import ImageModelDescriptor, ModelLoader, UnsupportedModelError
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"{path} is not an sr4det weight file; third-party architectures load through spandrel: "
+            "pip install 'sr4det[spandrel]'"
+        ) from exc
 
     try:
         descriptor = ModelLoader().load_from_state_dict(wf.state_dict)

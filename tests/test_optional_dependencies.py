@@ -1,0 +1,85 @@
+"""The core runs without the optional integrations (ultralytics, spandrel, OpenVINO/ONNX, Flask), and a feature used
+without its extra raises MissingDependencyError naming the extra.
+
+Each case runs in a fresh interpreter whose import system refuses the optional packages (``sys.modules[name] =
+None`` makes ``import name`` raise ImportError), as on a machine where they were never installed.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+_BLOCK = """
+import sys
+for name in ("ultralytics", "spandrel", "openvino", "onnxruntime", "flask", "waitress"):
+    sys.modules[name] = None
+"""
+
+
+def _run(code: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [sys.executable, "-c", _BLOCK + textwrap.dedent(code)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_core_imports_and_runs_without_optional_packages(tmp_path):
+    proc = _run(
+        """
+        import importlib
+        for m in ("sr4det", "sr4det.models", "sr4det.tiling", "sr4det.transforms", "sr4det.evaluation", "sr4det.metrics",
+                  "sr4det.data", "sr4det.detectors", "sr4det.training", "sr4det.hooks", "sr4det.degradation", "sr4det.cli",
+                  "sr4det.mos"):
+            importlib.import_module(m)
+        import torch
+        import sr4det
+        model = sr4det.create_model("espcn", scale=2, pretrained=True)
+        out = sr4det.upscale(model, torch.rand(3, 20, 24))
+        assert out.shape == (3, 40, 48), out.shape
+        print("CORE-OK")
+        """,
+        tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "CORE-OK" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "code,extra",
+    [
+        ("from sr4det.detectors.ultralytics import UltralyticsDetector\nUltralyticsDetector('yolo11n.pt')", "ultralytics"),
+        (
+            "import torch, sr4det\ntorch.save({'params': {'x.weight': torch.zeros(1)}}, 'w.pth')\nsr4det.load_model('w.pth')",
+            "spandrel",
+        ),
+        (
+            "import pathlib\nd = pathlib.Path('m_openvino_model'); d.mkdir(); (d / 'm.xml').write_text('<net/>')\n"
+            "from sr4det.detectors.recover import yolo_from_openvino\nyolo_from_openvino(d, arch='yolov8n')",
+            "export",
+        ),
+        ("from sr4det.mos import create_app\ncreate_app('study.db')", "mos"),
+    ],
+    ids=["ultralytics", "spandrel", "openvino", "flask"],
+)
+def test_a_feature_without_its_extra_names_the_extra(code, extra, tmp_path):
+    proc = _run(
+        f"""
+        from sr4det.errors import MissingDependencyError
+        try:
+{textwrap.indent(code, " " * 12)}
+        except MissingDependencyError as exc:
+            assert isinstance(exc, ImportError)
+            print("MISSING:", exc)
+        """,
+        tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "MISSING:" in proc.stdout, proc.stdout + proc.stderr[-2000:]
+    assert f"sr4det[{extra}]" in proc.stdout

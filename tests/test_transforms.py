@@ -323,3 +323,59 @@ def test_dataloader_with_two_workers(tmp_path):
     assert os.getpid() not in pids and len(pids) == 2  # each worker loaded its own model
     for i, s in enumerate(items):  # the workers' reloaded models are the main process's model
         torch.testing.assert_close(s["image"], ds[i]["image"])
+
+
+# ------------------------------------------------------------------------------------------- functional API
+def test_functional_kernels_match_the_transforms():
+    from sr4det.transforms import functional as F
+
+    sr, deg = _sr(2), Degrade(2)
+    img = torch.randint(0, 256, (3, 6, 8), dtype=torch.uint8)
+    torch.testing.assert_close(F.super_resolve(img, 2, upscaler=sr.upscale), sr(img), rtol=0, atol=0)
+    arr = img.permute(1, 2, 0).numpy()
+    np.testing.assert_array_equal(F.degrade(arr, deg.spec), deg(arr))
+    boxes = tv_tensors.BoundingBoxes([[1.0, 2.0, 5.0, 6.0]], format="XYXY", canvas_size=(6, 8))
+    out = F.super_resolve(boxes, 3)  # targets need no upscaler
+    assert out.canvas_size == (18, 24) and out.tolist() == [[3.0, 6.0, 15.0, 18.0]]
+    mask = F.degrade(tv_tensors.Mask(torch.ones(1, 6, 8, dtype=torch.uint8)), deg.spec)
+    assert isinstance(mask, tv_tensors.Mask) and mask.shape == (1, 3, 4)
+    with pytest.raises(InputError, match="upscaler"):
+        F.super_resolve(img, 2)
+    with pytest.raises(InputError, match="unsupported input type str"):
+        F.degrade("image.png", deg.spec)
+
+
+def test_custom_tv_tensor_kernels_plug_into_the_transforms():
+    from sr4det.transforms import functional as F
+
+    class Heatmap(tv_tensors.TVTensor):  # a custom tv_tensor: passed through until it has a kernel
+        pass
+
+    sample = lambda: (tv_tensors.Image(torch.rand(3, 4, 4)), Heatmap(torch.ones(4, 4)))  # noqa: E731
+    assert type(_sr(2)(sample())[1]) is Heatmap and _sr(2)(sample())[1].shape == (4, 4)
+    with pytest.raises(InputError):
+        F.super_resolve(Heatmap(torch.ones(4, 4)), 2)  # no fallback to the plain-tensor kernel
+
+    @F.register_kernel(F.super_resolve, Heatmap)
+    def _heatmap(hm, scale, **kwargs):
+        return tv_tensors.wrap(hm.as_subclass(torch.Tensor).repeat_interleave(scale, -1).repeat_interleave(scale, -2), like=hm)
+
+    try:
+        out = _sr(2)(sample())[1]
+        assert type(out) is Heatmap and out.shape == (8, 8)
+        with pytest.raises(ValueError, match="already"):
+            F.register_kernel(F.super_resolve, Heatmap)(_heatmap)
+    finally:
+        F._KERNELS[F.super_resolve].pop(Heatmap)
+
+
+def test_only_public_torchvision_hooks_are_overridden():
+    """torchvision >= 0.21 makes make_params / transform / check_inputs public; nothing private is overridden."""
+    from torchvision.transforms.v2 import Transform
+
+    from sr4det.transforms._base import ResamplingTransform
+
+    private = {name for name in vars(Transform) if name.startswith("_") and not name.startswith("__")}
+    for cls in (ResamplingTransform, SRTransform, Degrade):
+        overridden = private & set(vars(cls))
+        assert overridden <= {"_transformed_types"}, f"{cls.__name__} overrides {sorted(overridden)}"

@@ -1,0 +1,170 @@
+"""Image codecs: any supported image -> float (B, C, H, W) in the caller's value range, and the way back.
+
+The kernels in :mod:`sr4det.transforms.functional` decode an image with one of ``decode_tensor`` /
+``decode_numpy`` / ``decode_pil``, run their float core, and hand the result to ``Restore.to_output``, which
+returns the caller's type, dtype, layout and (for PIL) mode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import PIL.Image
+import torch
+from torchvision import tv_tensors
+
+from ..errors import InputError
+
+KEYPOINTS = getattr(tv_tensors, "KeyPoints", None)  # torchvision >= 0.23
+_PIL_NATIVE = {"L", "RGB", "RGBA"}
+
+
+class Restore:
+    """How to turn a float (B, C, H, W) result back into the caller's image type."""
+
+    def __init__(self, to_output: Callable[[torch.Tensor], Any], peak: float, integer: bool):
+        self.to_output = to_output
+        self.peak = peak  # value of "white" in the caller's range: 255, 65535 or 1.0
+        self.integer = integer
+
+
+def is_pure_tensor(x: Any) -> bool:
+    return isinstance(x, torch.Tensor) and not isinstance(x, tv_tensors.TVTensor)
+
+
+def _tensor_in(t: torch.Tensor, what: str) -> tuple[torch.Tensor, Restore]:
+    if t.ndim < 3:
+        raise InputError(f"{what}: expected (C, H, W) or (..., C, H, W), got shape {tuple(t.shape)}")
+    if t.shape[-3] not in (1, 3, 4):
+        raise InputError(f"{what}: expected 1, 3 or 4 channels in dim -3, got shape {tuple(t.shape)} (HWC? permute to CHW)")
+    if t.numel() == 0:
+        raise InputError(
+            f"{what} is empty: shape {tuple(t.shape)}; every image needs at least one pixel (filter empty ones out first)"
+        )
+    if t.dtype == torch.uint8:
+        peak, integer = 255.0, True
+    elif torch.is_floating_point(t):
+        peak, integer = 1.0, False
+    else:
+        raise InputError(f"{what}: dtype {t.dtype} is not supported; use uint8 (0-255) or float (0-1)")
+    lead = t.shape[:-3]
+    dtype, wrap_like = t.dtype, t if isinstance(t, tv_tensors.TVTensor) else None
+    x = t.as_subclass(torch.Tensor).reshape(-1, *t.shape[-3:])
+
+    def out(y: torch.Tensor) -> Any:
+        y = y.reshape(*lead, *y.shape[-3:])
+        y = _quantize(y, 255.0) if integer else y
+        y = y.to(dtype)
+        return tv_tensors.wrap(y, like=wrap_like) if wrap_like is not None else y
+
+    return x, Restore(out, peak, integer)
+
+
+def _numpy_in(a: np.ndarray, channel_order: str) -> tuple[torch.Tensor, Restore]:
+    if a.dtype == np.uint8:
+        peak, integer = 255.0, True
+    elif a.dtype == np.uint16:
+        peak, integer = 65535.0, True
+    elif a.dtype in (np.float32, np.float64, np.float16):
+        peak, integer = 1.0, False
+    else:
+        raise InputError(f"numpy image: dtype {a.dtype} is not supported; use uint8, uint16 or float in [0, 1]")
+    ndim = a.ndim
+    if ndim == 2:
+        b = a[None, :, :, None]
+    elif ndim == 3:
+        b = a[None]
+    elif ndim == 4:
+        b = a
+    else:
+        raise InputError(f"numpy image: expected (H, W), (H, W, C) or (N, H, W, C), got shape {a.shape}")
+    if b.shape[-1] not in (1, 3, 4):
+        raise InputError(f"numpy image: expected 1, 3 or 4 channels last (HWC), got shape {a.shape}")
+    if b.size == 0:
+        raise InputError(
+            f"numpy image is empty: shape {a.shape}; every image needs at least one pixel (filter empty ones out first)"
+        )
+    bgr = channel_order == "bgr" and b.shape[-1] >= 3
+    if bgr:  # BGR(A) -> RGB(A): models and JPEG expect RGB
+        b = np.concatenate([b[..., 2::-1], b[..., 3:]], axis=-1)
+    b = np.ascontiguousarray(b) if b.flags.writeable else np.array(b)  # torch warns on read-only arrays (PIL)
+    x = torch.from_numpy(b).permute(0, 3, 1, 2)
+    x = x.to(torch.float64 if integer else torch.float32)
+    dtype = a.dtype
+
+    def out(y: torch.Tensor) -> np.ndarray:
+        y = _quantize(y, peak) if integer else y
+        arr = y.permute(0, 2, 3, 1).cpu().numpy().astype(dtype)
+        if bgr:
+            arr = np.concatenate([arr[..., 2::-1], arr[..., 3:]], axis=-1)
+        if ndim == 2:
+            return np.ascontiguousarray(arr[0, :, :, 0])
+        return np.ascontiguousarray(arr[0] if ndim == 3 else arr)
+
+    return x, Restore(out, peak, integer)
+
+
+def _pil_deep_in(img: PIL.Image.Image) -> tuple[torch.Tensor, Restore]:
+    """PIL 16-bit (``I;16*``), 32-bit integer (``I``) and float (``F``) gray images, kept at their depth."""
+    mode = img.mode
+    a = np.asarray(img)
+    if mode == "F":
+        if a.size and (not np.isfinite(a).all() or a.min() < 0 or a.max() > 1):
+            raise InputError(
+                f"PIL mode 'F' image with values in [{np.nanmin(a):g}, {np.nanmax(a):g}]: float images must lie in [0, 1] "
+                "without NaN/Inf; normalise it (e.g. Image.fromarray(arr / arr.max())) or convert to 'I;16'"
+            )
+        back = np.float32
+    else:
+        if a.size and (a.min() < 0 or a.max() > 65535):
+            raise InputError(
+                f"PIL mode {mode!r} image with values in [{a.min()}, {a.max()}]: only 0..65535 (16-bit) is supported; "
+                "rescale it to 16 bits (mode 'I;16') or to [0, 1] (mode 'F')"
+            )
+        back = np.int32 if mode == "I" else np.uint16
+        a = a.astype(np.uint16)
+    x, inner = _numpy_in(a, "rgb")
+
+    def out(y: torch.Tensor) -> PIL.Image.Image:
+        return PIL.Image.fromarray(inner.to_output(y).astype(back))  # uint16 -> I;16, int32 -> I, float32 -> F
+
+    return x, Restore(out, inner.peak, inner.integer)
+
+
+def _pil_in(img: PIL.Image.Image) -> tuple[torch.Tensor, Restore]:
+    mode = img.mode
+    if mode in ("I", "F") or mode.startswith("I;16"):
+        return _pil_deep_in(img)
+    if mode not in _PIL_NATIVE:
+        has_alpha = "A" in mode or "transparency" in img.info
+        img = img.convert("RGBA" if has_alpha else "RGB")
+    a = np.asarray(img)
+    x, inner = _numpy_in(a, "rgb")
+
+    def out(y: torch.Tensor) -> PIL.Image.Image:
+        return PIL.Image.fromarray(inner.to_output(y))  # uint8 (H, W) / (H, W, 3) / (H, W, 4) -> L / RGB / RGBA
+
+    return x, Restore(out, inner.peak, inner.integer)
+
+
+def _quantize(y: torch.Tensor, peak: float) -> torch.Tensor:
+    return y.round().clamp_(0, peak)
+
+
+# ---------------------------------------------------------------------------------------- per-type entry points
+def decode_tensor(t: torch.Tensor) -> tuple[torch.Tensor, Restore]:
+    """A (..., C, H, W) tensor, ``tv_tensors.Image`` or ``Video``; integer images come as float64 (exact)."""
+    x, r = _tensor_in(t, type(t).__name__)
+    return (x.double() if r.integer else x), r
+
+
+def decode_numpy(a: np.ndarray, channel_order: str) -> tuple[torch.Tensor, Restore]:
+    """An (H, W), (H, W, C) or (N, H, W, C) array; ``channel_order="bgr"`` for OpenCV arrays."""
+    return _numpy_in(a, channel_order)
+
+
+def decode_pil(img: PIL.Image.Image) -> tuple[torch.Tensor, Restore]:
+    """A PIL image: L / RGB / RGBA, 16-bit, ``I`` and ``F`` modes kept; other modes become RGB(A)."""
+    return _pil_in(img)

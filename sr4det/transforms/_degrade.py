@@ -1,0 +1,119 @@
+"""``Degrade``: the low-resolution version of an image and its targets, as a torchvision v1/v2 transform."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError, ScaleError
+from . import functional as F
+from ._base import ResamplingTransform
+
+_METHODS = {"bicubic": "cubic", "bilinear": "linear", "lanczos": "lanczos3", "lanczos2": "lanczos2"}
+
+
+class Degrade(ResamplingTransform):
+    """Make the low-resolution version of an image (and its targets), exactly as the evaluator does.
+
+    The image goes through :func:`sr4det.degradation.degrade`, the one degradation of sr4det (``compare``,
+    ``materialize``, the ultralytics hook and SR training use it too): mod-crop, optional Gaussian blur,
+    MATLAB-bicubic shrink by ``scale``, optional Gaussian noise, optional JPEG. The same settings and pixels give
+    byte-identical LR images everywhere.
+
+    Args:
+        scale: integer downscaling factor (1 keeps the size and only blurs / adds noise / compresses).
+        method: ``"bicubic"`` (MATLAB ``imresize``, antialiased, the SR-literature protocol), ``"bilinear"``,
+            ``"lanczos"`` (Lanczos-3) or ``"lanczos2"``, all via :func:`sr4det.resize.imresize`.
+        blur_sigma: standard deviation (HR pixels) of a Gaussian blur before downscaling (None or 0: none).
+        noise_std: standard deviation of additive Gaussian noise, in 8-bit levels (0-255 scale), after
+            downscaling; results are clipped to the valid range.
+        jpeg_quality: JPEG quality (1-100) applied last (OpenCV encoder, 4:2:0 chroma); the output is the decoded
+            8-bit image (converted back to the input's dtype).
+        seed: an int (default 0, as ``compare``): noise is a deterministic function of (seed, image pixels), so
+            the same image is degraded identically in every run, worker, order and entry point (see
+            :mod:`sr4det.degradation`). None: fresh noise on every call from torch's global generator
+            (augmentation; DataLoader seeds its workers).
+        channel_order: ``"rgb"`` or ``"bgr"`` for numpy inputs (matters for JPEG's colour conversion).
+
+    **Mod-crop:** the image is first cropped at the bottom and right to ``(H - H % scale, W - W % scale)`` so
+    that the LR image is exactly ``(H // scale, W // scale)`` and the LR grid aligns with the HR grid (an LR
+    pixel covers exactly ``scale x scale`` HR pixels). Boxes, masks and keypoints are cropped the same way
+    (boxes are clamped to the cropped canvas), then multiplied by ``1 / scale``. SR by the same factor
+    therefore returns the mod-cropped HR size, and boxes map back with ``x scale``.
+
+    For uint8 inputs without blur, noise or JPEG the result equals :func:`sr4det.resize.imresize_uint8` on the
+    mod-cropped image (computed in float64, rounded like MATLAB). Images are degraded at their own depth
+    (uint8, uint16 or float); tensors of a batch are degraded one by one.
+    """
+
+    _functional = staticmethod(F.degrade)
+
+    def __init__(
+        self,
+        scale: int,
+        method: str = "bicubic",
+        blur_sigma: float | None = None,
+        noise_std: float | None = None,
+        jpeg_quality: int | None = None,
+        seed: int | None = 0,
+        channel_order: str = "rgb",
+    ):
+        super().__init__(channel_order)
+        from ..degradation import DegradationSpec
+
+        if isinstance(scale, float) and scale.is_integer():
+            scale = int(scale)
+        if not isinstance(scale, (int, np.integer)) or isinstance(scale, bool) or scale < 1:
+            raise ScaleError(f"Degrade needs a positive integer scale such as 2 or 4, got {scale!r}")
+        if method not in _METHODS:
+            raise InputError(f"method must be one of {sorted(_METHODS)}, got {method!r}")
+        self.spec = DegradationSpec(
+            scale=int(scale),
+            kernel=_METHODS[method],
+            blur_sigma=None if blur_sigma is None else float(blur_sigma),
+            noise_std=None if noise_std is None else float(noise_std),
+            jpeg_quality=jpeg_quality,
+            seed=int(seed) if isinstance(seed, np.integer) else seed,
+        )
+        self.scale = int(scale)
+        self.method = method
+        self.blur_sigma = self.spec.blur_sigma
+        self.noise_std = self.spec.noise_std
+        self.jpeg_quality = None if jpeg_quality is None else int(jpeg_quality)
+        self.seed = self.spec.seed
+
+    @classmethod
+    def from_spec(cls, spec: Any, channel_order: str = "rgb") -> Degrade:
+        """The transform of a :class:`~sr4det.degradation.DegradationSpec` (e.g. ``compare``'s degradation)."""
+        methods = {v: k for k, v in _METHODS.items()}
+        return cls(
+            spec.scale,
+            method=methods[spec.kernel],
+            blur_sigma=spec.blur_sigma,
+            noise_std=spec.noise_std,
+            jpeg_quality=spec.jpeg_quality,
+            seed=spec.seed,
+            channel_order=channel_order,
+        )
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The settings, for recording alongside results."""
+        return {
+            "scale": self.scale,
+            "method": self.method,
+            "blur_sigma": self.blur_sigma,
+            "noise_std": self.noise_std,
+            "jpeg_quality": self.jpeg_quality,
+            "seed": self.seed,
+        }
+
+    def output_size(self, height: int, width: int) -> tuple[int, int]:
+        """LR (H, W) for an HR image of ``(height, width)``."""
+        return self.spec.output_size(height, width)
+
+    def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
+        if not self.is_selected(inpt, params):
+            return inpt
+        return F.degrade(inpt, self.spec, channel_order=self.channel_order)

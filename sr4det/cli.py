@@ -14,7 +14,7 @@ from .errors import SR4DetError
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows each option's default, unless its help already states one or the default is None/False (no value)."""
 
-    def _get_help_string(self, action: argparse.Action) -> str:
+    def _get_help_string(self, action: argparse.Action) -> str | None:
         text = action.help or ""
         if "default" in text.lower() or action.default in (None, False) or action.default is argparse.SUPPRESS:
             return text

@@ -39,11 +39,14 @@ import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .errors import InputError, ScaleError
+
+if TYPE_CHECKING:
+    from .resize import Kernel
 
 KERNELS = ("cubic", "linear", "lanczos2", "lanczos3")
 NOISE_KEY = "sha256(seed:sha256(dtype,shape,pixels))"  # recorded in cache keys: the noise derivation's version
@@ -63,7 +66,7 @@ class DegradationSpec:
     """
 
     scale: int = 4
-    kernel: str = "cubic"
+    kernel: Kernel = "cubic"
     blur_sigma: float | None = None
     noise_std: float | None = None
     jpeg_quality: int | None = None
@@ -194,6 +197,7 @@ def degrade(image: np.ndarray, spec: DegradationSpec, image_key: str | None = No
         if spec.seed is None:
             rng = np.random.default_rng(int(torch.randint(0, 2**63 - 1, (1,)).item()))
         else:
+            assert key is not None  # set above whenever the noise is seeded
             rng = np.random.default_rng(noise_seed(spec.seed, key))
         part = lr if colour is None else lr[..., :colour]
         z = rng.standard_normal(part.shape)
@@ -216,7 +220,9 @@ def _jpeg(lr: np.ndarray, quality: int, peak: float, colour: int | None) -> np.n
     u8 = part if lr.dtype == np.uint8 else np.clip(np.round(part.astype(np.float64) / peak * 255.0), 0, 255).astype(np.uint8)
     if u8.ndim == 3 and u8.shape[2] == 3:
         ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(u8[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, quality])
-        dec = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1] if ok else None
+        dec = cv2.imdecode(buf, cv2.IMREAD_COLOR) if ok else None
+        if dec is not None:
+            dec = dec[..., ::-1]
     else:
         gray = u8 if u8.ndim == 2 else u8[..., 0]
         ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(gray), [cv2.IMWRITE_JPEG_QUALITY, quality])

@@ -119,6 +119,7 @@ def imresize(
         out_h, out_w = int(size[0]), int(size[1])
         sh, sw = out_h / h, out_w / w
     else:
+        assert scale is not None  # exactly one of scale/size was checked above
         if scale <= 0:
             raise InputError(f"scale must be positive, got {scale}")
         sh = sw = float(scale)

@@ -379,9 +379,9 @@ def load_coco(annotations: str | Path, images: str | Path | None = None) -> Grou
                 height=h,
                 width=w,
                 boxes=boxes,
-                category_ids=[a[1] for a in anns],
-                iscrowd=[a[2] for a in anns],
-                area=[a[3] for a in anns],
+                category_ids=np.array([a[1] for a in anns], dtype=np.int64),
+                iscrowd=np.array([a[2] for a in anns], dtype=np.uint8),
+                area=np.array([a[3] for a in anns], dtype=np.float64),
             )
         )
     gt = GroundTruth(out, categories, source=str(path), format="coco")

@@ -20,6 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from numpy.typing import DTypeLike
 
 from .._files import atomic_write
 from ..errors import DataError, InputError
@@ -217,7 +218,7 @@ def to_tensor(image: np.ndarray) -> torch.Tensor:
     return t.unsqueeze(0) if t.ndim == 2 else t.permute(2, 0, 1).contiguous()
 
 
-def from_tensor(tensor: torch.Tensor, dtype: np.dtype = np.uint8) -> np.ndarray:
+def from_tensor(tensor: torch.Tensor, dtype: DTypeLike = np.uint8) -> np.ndarray:
     """Float tensor (C, H, W) in [0, 1] -> rounded uint8/uint16 array (H, W[, C]) (gray comes back 2-D)."""
     scale = 255.0 if np.dtype(dtype) == np.uint8 else 65535.0
     arr = (tensor.detach().float().clamp(0, 1) * scale).round().cpu().numpy().astype(dtype)

@@ -281,7 +281,7 @@ def _letterbox(path: Path, imgsz: int) -> np.ndarray:
     h, w = rgb.shape[:2]
     r = imgsz / max(h, w)
     nh, nw = max(1, round(h * r)), max(1, round(w * r))
-    resized = np.asarray(Image.fromarray(rgb).resize((nw, nh), Image.BILINEAR))
+    resized = np.asarray(Image.fromarray(rgb).resize((nw, nh), Image.Resampling.BILINEAR))
     out = np.full((imgsz, imgsz, 3), 114, np.uint8)
     top, left = (imgsz - nh) // 2, (imgsz - nw) // 2
     out[top : top + nh, left : left + nw] = resized
@@ -350,6 +350,8 @@ def calibrate_batchnorm(model: Any, images: Any, *, imgsz: int = 640, max_images
                 continue
             m = s / n
             v = (q / n - m * m).clamp_min(0)
+            # the detectors' BatchNorms keep running statistics (the default track_running_stats=True)
+            assert bn.running_mean is not None and bn.running_var is not None
             # eval map before: y -> a * y + c with a = w / sqrt(rv + eps), c = b - a * rm
             a = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
             c = bn.bias.double() - a * bn.running_mean.double()

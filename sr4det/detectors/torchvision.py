@@ -116,33 +116,38 @@ class TorchvisionDetector:
 
     # ---- the internal resize, exposed
     @property
+    def _transform(self) -> Any:
+        """The model's ``GeneralizedRCNNTransform`` (Any: torchvision ships no type information)."""
+        return self.model.transform
+
+    @property
     def min_size(self) -> int:
         """Shorter side the model resizes every image to (at inference: ``transform.min_size[-1]``)."""
-        return int(self.model.transform.min_size[-1])
+        return int(self._transform.min_size[-1])
 
     @min_size.setter
     def min_size(self, value: int) -> None:
         if int(value) < 1:
             raise InputError(f"min_size must be positive, got {value}")
-        self.model.transform.min_size = (int(value),)
-        self.model.transform.fixed_size = None
+        self._transform.min_size = (int(value),)
+        self._transform.fixed_size = None
 
     @property
     def max_size(self) -> int:
         """Cap on the longer side after the internal resize."""
-        return int(self.model.transform.max_size)
+        return int(self._transform.max_size)
 
     @max_size.setter
     def max_size(self, value: int) -> None:
         if int(value) < 1:
             raise InputError(f"max_size must be positive, got {value}")
-        self.model.transform.max_size = int(value)
-        self.model.transform.fixed_size = None
+        self._transform.max_size = int(value)
+        self._transform.fixed_size = None
 
     @property
     def fixed_size(self) -> tuple[int, int] | None:
         """SSD-style fixed (W, H) resize, or None when min/max resizing is used."""
-        fs = self.model.transform.fixed_size
+        fs = self._transform.fixed_size
         return None if fs is None else tuple(fs)
 
     @property
@@ -188,7 +193,7 @@ class TorchvisionDetector:
             for i, im in enumerate(rgb):
                 groups[im.shape[:2]].append(i)
             for (h, w), idx in groups.items():
-                with _native(self.model.transform, h, w):
+                with _native(self._transform, h, w):
                     self._run(rgb, idx, out)
         else:
             self._run(rgb, list(range(len(rgb))), out)

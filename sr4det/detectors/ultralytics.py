@@ -159,7 +159,7 @@ class UltralyticsDetector:
         try:
             backend = getattr(self._backend(), "backend", None)
             compile_fn = getattr(backend, "compile_model", None)
-            if type(backend).__name__ != "OpenVINOBackend" or not isinstance(compile_fn, functools.partial):
+            if backend is None or type(backend).__name__ != "OpenVINOBackend" or not isinstance(compile_fn, functools.partial):
                 return
             threads = torch.get_num_threads()
             if int(backend.ov_compiled_model.get_property("INFERENCE_NUM_THREADS")) == threads:
@@ -169,7 +169,7 @@ class UltralyticsDetector:
             kwargs = dict(compile_fn.keywords)
             kwargs["config"] = {**kwargs.get("config", {}), "INFERENCE_NUM_THREADS": threads}
             recompile = functools.partial(compile_fn.func, *compile_fn.args, **kwargs)
-            core = compile_fn.func.__self__
+            core = compile_fn.func.__self__  # type: ignore[attr-defined]  # a bound method of openvino.Core
             backend.ov_compiled_model = recompile(core.read_model(model=str(xml), weights=str(xml.with_suffix(".bin"))))
             backend.compile_model = recompile
         except Exception as exc:  # an optimisation only: never fail a detection over it

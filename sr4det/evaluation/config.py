@@ -191,7 +191,7 @@ class CompareConfig:
         from .conditions import SRSpec
 
         specs = [SRSpec.parse(s) for s in self.sr]
-        detector_sources(specs, self.detectors)
+        detector_sources(specs, parse_detectors(self.detectors))  # a no-op on what checked() already parsed
         return specs
 
     def degradation(self):
@@ -219,7 +219,13 @@ class CompareConfig:
         try:
             device = ctx.device(self.device)
             gt = load_dataset(self.data, images=self.images, split=self.split)
-            settings = {"imgsz": self.imgsz, "conf": self.conf, "iou": self.iou, "max_det": self.max_det, "device": device}
+            settings: dict[str, Any] = {
+                "imgsz": self.imgsz,
+                "conf": self.conf,
+                "iou": self.iou,
+                "max_det": self.max_det,
+                "device": device,
+            }
             det = UltralyticsDetector(self.detector, **settings)
             return compare(
                 gt,
@@ -241,7 +247,7 @@ class CompareConfig:
                 mos=self.mos,
                 save_images=self.save_images,
                 dist=ctx,
-                detectors=self.detectors or None,
+                detectors=parse_detectors(self.detectors) or None,
                 detector_loader=lambda path: UltralyticsDetector(path, **settings),
             )
         finally:

@@ -123,23 +123,22 @@ class DistContext:
         while not store.check(keys):
             time.sleep(0.2)
 
-    def step(self, fn: Callable[[], T], what: str) -> list[Any] | T:
+    def step(self, fn: Callable[[], T], what: str) -> T:
         """Run ``fn`` on this rank; if any rank raised, raise on every rank. Returns ``fn()``'s value."""
+        status: dict[str, Any] | None = None
         try:
-            value, status = fn(), None
+            value = fn()
         except Exception as exc:
             if not self.distributed:
                 raise
-            value, status = (
-                None,
-                {
-                    "rank": self.rank,
-                    "type": type(exc).__name__,
-                    "module": type(exc).__module__,
-                    "message": str(exc),
-                    "traceback": traceback.format_exc(),
-                },
-            )
+            # `value` stays unbound: this rank's failure is raised below before any return
+            status = {
+                "rank": self.rank,
+                "type": type(exc).__name__,
+                "module": type(exc).__module__,
+                "message": str(exc),
+                "traceback": traceback.format_exc(),
+            }
             error = exc
         if not self.distributed:
             return value

@@ -39,7 +39,7 @@ from ..errors import DataError, DetectorError, InputError
 from . import coco
 from .cache import CompareCache, default_cache_dir, det_key, detector_identity, hr_key, lr_key
 from .condition_detectors import check_class_lists, detector_label, detector_record, resolve_detectors
-from .conditions import MAIN_DETECTOR, Condition, Degradation, SRSpec, standard_conditions, tiler
+from .conditions import MAIN_DETECTOR, Condition, Degradation, SRCondition, SRSpec, standard_conditions, tiler
 from .distributed import DistContext, RankFailedError, setup
 from .result import SCHEMA, CompareResult
 
@@ -392,6 +392,7 @@ class Comparison:
                 target = Path(self.save_images) / cond.name / f"{Path(im.file_name).stem}.png"
                 if not target.exists():
                     write_image(target, img)
+            assert meta is not None  # read from the cache or computed above
             run.psnr.append(float(meta["psnr"]))
             run.ssim.append(float(meta["ssim"]))
             cost = _entry_cost(meta)
@@ -408,6 +409,7 @@ class Comparison:
         else:
             if cond.kind != "sr":
                 img = cond.render(_load_hr(im, scale), self.degradation)
+            assert img is not None  # SR conditions set it above
             if "det" not in warm:
                 self._detect(detector, img, cond, im)  # warm-up, untimed
                 warm.add("det")
@@ -455,6 +457,7 @@ class Comparison:
             ev = coco.evaluate(gt_coco, run.results, backend=self.backend, keep_matches=weights is not None)
             boot = None
             if weights is not None:
+                assert ev.matches is not None  # kept because keep_matches=True
                 boot = coco.bootstrap_ap({run.name: ev.matches}, weights)[run.name]
                 ev.matches = None  # large, and not needed once resampled
             out[run.name] = _Scored(ev, boot)
@@ -480,7 +483,7 @@ class Comparison:
         boot = {run.name: scored[run.name].boot for run in runs} if self.n_resamples > 0 else {}
         conditions_out: dict[str, dict[str, Any]] = {}
         for run in runs:
-            m = dict(evals[run.name].metrics)
+            m: dict[str, Any] = dict(evals[run.name].metrics)
             m.update(
                 {
                     "psnr": _mean(run.psnr),
@@ -613,7 +616,8 @@ class Comparison:
                 "unit": "image",
                 "paired": True,
             },
-            "sr": {c.name: c.spec.source for c in self.conditions if c.kind == "sr"},
+            # kind "sr" is SRCondition, whose __post_init__ always sets spec
+            "sr": {c.name: c.spec.source for c in self.conditions if isinstance(c, SRCondition) and c.spec is not None},
             "tile": self.tile,
             "sr_backend": self.sr_backend,
             "device": None if device is None else str(device),
@@ -726,6 +730,7 @@ class Comparison:
         parts_scored = dist.gather(scored, "scores")
         result, error = None, None
         if dist.is_main:
+            assert parts_scored is not None  # gathered on rank 0
             try:
                 self.memory_kind = gathered[0][1]
                 all_scored = {k: v for part in parts_scored for k, v in part.items()}
@@ -752,6 +757,7 @@ class Comparison:
                     raise
                 error = exc
         if not dist.distributed:
+            assert result is not None  # a single process re-raised any error above
             return result
         shared = dist.broadcast(result if error is None else {"error": f"{type(error).__name__}: {error}"}, "results")
         if error is not None:
@@ -879,7 +885,7 @@ def _per_class(gt_eval: GroundTruth, evals: dict[str, coco.CocoResult]) -> dict[
     """Per-class AP of every condition and its delta vs bicubic (classes with ground truth only)."""
     per_class = {}
     for cid, cname in sorted(gt_eval.categories.items()):
-        row = {
+        row: dict[str, Any] = {
             "name": cname,
             "n_gt": int(sum(int(((im.category_ids == cid) & (im.iscrowd == 0)).sum()) for im in gt_eval.images)),
         }

@@ -237,11 +237,17 @@ def _materialize_yolo(yaml_path: Path, output: Path, pipe: _Pipeline, splits, fm
                 new_entries.append(str(entry))
         new_cfg[split] = new_entries if len(new_entries) > 1 else new_entries[0]
     new_cfg["names"] = cfg["names"]
-    _on_main(ctx, lambda: [_write_text(lst, text) for lst, text in lists.items()], "writing the split lists")
+
+    def write_lists() -> None:
+        for lst, text in lists.items():
+            _write_text(lst, text)
+
+    _on_main(ctx, write_lists, "writing the split lists")
     sizes = _process_images(list(targets.items()), pipe, overwrite, progress, ctx)
     out_yaml = output / "data.yaml"
 
     def finish() -> None:
+        assert sizes is not None  # finish runs on rank 0, which gathered every image's size
         for src, dst in targets.items():
             h, w = sizes[src]
             lines = _yolo_label_lines(_label_path(src), h, w, pipe)
@@ -291,6 +297,7 @@ def _materialize_coco(
     out_json = output / "annotations.json"
 
     def finish() -> None:
+        assert sizes is not None  # finish runs on rank 0, which gathered every image's size
         new_images, dims = [], {}
         for (src, _), im in zip(jobs, coco.get("images", []), strict=True):
             h, w = sizes[src]

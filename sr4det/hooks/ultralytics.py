@@ -92,7 +92,8 @@ class SRHook:
             res = np.concatenate([res[:, :, 2::-1], res[:, :, 3:]], axis=2)
         res = res if squeeze or image.ndim == 3 else res[:, :, 0]
         self.stats.calls += 1
-        self.stats.images[name] = ((int(h), int(w)), tuple(int(v) for v in lr.shape[-2:]), tuple(int(v) for v in res.shape[:2]))
+        lr_hw = (int(lr.shape[-2]), int(lr.shape[-1]))
+        self.stats.images[name] = ((int(h), int(w)), lr_hw, (int(res.shape[0]), int(res.shape[1])))
         return np.ascontiguousarray(res)
 
     # ---- ultralytics callbacks
@@ -156,8 +157,8 @@ def _install_imread_patch() -> None:
             return im
         return hook.process(im, str(filename))
 
-    imread._sr4det = True
-    imread.__wrapped__ = original
+    imread._sr4det = True  # type: ignore[attr-defined]  # marks the patched function (checked before patching)
+    imread.__wrapped__ = original  # type: ignore[attr-defined]  # as functools.wraps sets it
     base.imread = imread
 
 

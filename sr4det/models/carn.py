@@ -27,6 +27,7 @@ class _MeanShift(nn.Module):
         super().__init__()
         self.shifter = nn.Conv2d(3, 3, 1)
         self.shifter.weight.data = torch.eye(3).view(3, 3, 1, 1)
+        assert self.shifter.bias is not None  # nn.Conv2d's default bias=True
         self.shifter.bias.data = sign * torch.tensor(_DIV2K_MEAN)
         self.shifter.requires_grad_(False)
 

@@ -20,6 +20,7 @@ class _MeanShift(nn.Conv2d):
     def __init__(self, sign: int, rgb_range: float = 255.0):
         super().__init__(3, 3, 1)
         self.weight.data = torch.eye(3).view(3, 3, 1, 1)
+        assert self.bias is not None  # nn.Conv2d's default bias=True
         self.bias.data = sign * rgb_range * torch.tensor(_RGB_MEAN)
         self.requires_grad_(False)
 

@@ -51,7 +51,8 @@ def create_model(
         device, dtype: where and in what precision to run.
         **kwargs: architecture options (e.g. ``d=32, s=5, m=1`` for FSRCNN).
     """
-    path, source = None, None
+    path: str | Path | None = None
+    source: str | None = None
     if weights is not None:
         path, source = weights, str(weights)
     elif pretrained and get_card(name).upsampling != "none":  # interpolation baselines have nothing to load
@@ -184,7 +185,8 @@ def check_detected_scale(found: Detected, scale: int | None, path: str | Path) -
 def _load_zoo(wf: WeightFile, arch: str, file_scale: int | None, scale: int | None, path: Path) -> SRModel:
     if file_scale is not None and scale is not None and file_scale != scale:
         raise ScaleError(f"{path} holds a x{file_scale} {arch} model, not x{scale}")
-    candidates = [file_scale or scale] if (file_scale or scale) else list(get_card(arch).scales)
+    first = file_scale or scale
+    candidates = [first] if first else list(get_card(arch).scales)
     error: Exception | None = None
     for s in candidates:
         net, card = build_network(arch, s, **wf.kwargs)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import nn
@@ -28,7 +29,7 @@ class FSRCNN(nn.Module):
         return self.deconv(self.body(x))
 
 
-_COMMON = dict(
+_COMMON: dict[str, Any] = dict(
     scales=(2, 3, 4),
     input_space="y",
     upsampling="post",

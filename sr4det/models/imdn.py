@@ -56,9 +56,9 @@ class _IMDB(nn.Module):
         self.cca = _CCA(4 * self.d)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        d1, r1 = torch.split(self.act(self.c1(x)), (self.d, self.r), dim=1)
-        d2, r2 = torch.split(self.act(self.c2(r1)), (self.d, self.r), dim=1)
-        d3, r3 = torch.split(self.act(self.c3(r2)), (self.d, self.r), dim=1)
+        d1, r1 = torch.split(self.act(self.c1(x)), [self.d, self.r], dim=1)
+        d2, r2 = torch.split(self.act(self.c2(r1)), [self.d, self.r], dim=1)
+        d3, r3 = torch.split(self.act(self.c3(r2)), [self.d, self.r], dim=1)
         d4 = self.c4(r3)
         return self.c5(self.cca(torch.cat([d1, d2, d3, d4], dim=1))) + x
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..resize import KERNEL_RADIUS, imresize
+from ..resize import KERNEL_RADIUS, Kernel, imresize
 from .card import ModelCard
 from .registry import register_model
 
@@ -15,7 +15,7 @@ _SCALES = (2, 3, 4, 8)
 class Interpolate(nn.Module):
     """Upscale by ``scale`` with a fixed kernel (MATLAB ``imresize`` semantics). RGB in, RGB out."""
 
-    def __init__(self, scale: int, kernel: str):
+    def __init__(self, scale: int, kernel: Kernel):
         super().__init__()
         self.scale = scale
         self.kernel = kernel
@@ -35,5 +35,5 @@ def _card(name: str, paper: str) -> ModelCard:
 @register_model(_card("bicubic", "Keys 1981, a = -0.5 as MATLAB imresize"), kernel="cubic")
 @register_model(_card("bilinear", "triangle kernel as MATLAB imresize"), kernel="linear")
 @register_model(_card("lanczos", "Lanczos-3 as MATLAB imresize"), kernel="lanczos3")
-def interpolate(scale: int, kernel: str) -> nn.Module:
+def interpolate(scale: int, kernel: Kernel) -> nn.Module:
     return Interpolate(scale, kernel)

@@ -145,5 +145,5 @@ def _accepted_options(factory: Factory) -> set[str] | None:
     return None if has_var_kw(target) else names | named(target)
 
 
-def _describe_options(accepted: set[str]) -> str:
+def _describe_options(accepted: set[str] | None) -> str:
     return f"accepted options: {', '.join(sorted(accepted))}" if accepted else "it takes no options besides scale"

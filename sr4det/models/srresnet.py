@@ -7,6 +7,7 @@ is the paper's VGG-style discriminator used for that fine-tuning.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import nn
@@ -85,7 +86,7 @@ class SRGANDiscriminator(nn.Module):
         return self.head(self.features(x)).squeeze(1)
 
 
-_COMMON = dict(scales=(2, 4, 8), input_space="rgb", upsampling="post", weights_source="sr4det")
+_COMMON: dict[str, Any] = dict(scales=(2, 4, 8), input_space="rgb", upsampling="post", weights_source="sr4det")
 _PAPER = "Ledig et al., Photo-Realistic Single Image Super-Resolution Using a GAN, CVPR 2017"
 
 

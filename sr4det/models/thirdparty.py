@@ -107,7 +107,7 @@ class _OpenCVNet(nn.Module):
         super().__init__()
         import cv2
 
-        self._impl = cv2.dnn_superres.DnnSuperResImpl_create()
+        self._impl = cv2.dnn_superres.DnnSuperResImpl_create()  # type: ignore[attr-defined]  # opencv-contrib only
         self._impl.readModel(str(path))
         self._impl.setModel(algo, scale)
         self._path, self._algo, self._scale = path, algo, scale
@@ -141,7 +141,7 @@ def load_opencv(path: Path, scale: int | None) -> SRModel:
     try:
         import cv2
 
-        cv2.dnn_superres  # noqa: B018 - attribute exists only in opencv-contrib
+        cv2.dnn_superres  # type: ignore[attr-defined]  # noqa: B018 - attribute exists only in opencv-contrib
     except (ImportError, AttributeError) as exc:
         raise MissingDependencyError(
             f"{path} is an OpenCV dnn_superres graph; it needs opencv-contrib-python-headless "

@@ -64,6 +64,8 @@ class SRModel(nn.Module):
         scale (int), card (ModelCard).
     """
 
+    _anchor: torch.Tensor  # a buffer (registered in __init__); declared so type checkers see a Tensor, not Module
+
     def __init__(self, net: nn.Module, card: ModelCard, scale: int):
         super().__init__()
         self.net = net

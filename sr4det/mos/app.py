@@ -62,6 +62,7 @@ def _progress(study: Study, rater_id: int) -> dict[str, Any]:
     nxt = None
     if pending:
         img = study.image(pending[0])
+        assert img is not None  # the assignment only lists images of this study
         nxt = {"id": img.id, "url": f"/image/{img.id}.png", "width": img.width, "height": img.height}
     return {"total": len(order), "done": len(order) - len(pending), "next": nxt}
 

@@ -168,6 +168,7 @@ def mos_report(db: str | Path, *, n_boot: int = 2000, seed: int = 0, level: floa
             "n_scenes": int(present.any(axis=0).sum()) if n else 0,
         }
         if n and b is not None and (~np.isnan(cube[:, :, b])).any():
+            assert dlo is not None and dhi is not None  # computed whenever b is set
             row["delta_bicubic"] = _f(row["mos"] - float(np.nanmean(cube[:, :, b])))
             row["delta_bicubic_ci"] = [_f(float(dlo[j])), _f(float(dhi[j]))]
         table[m] = row

@@ -239,7 +239,9 @@ class Study:
             found = _find_rater(conn, name)
             if found is not None:
                 return found, False
-            rater_id = int(conn.execute("INSERT INTO raters(name, created) VALUES (?, ?)", (name, _now())).lastrowid)
+            cur = conn.execute("INSERT INTO raters(name, created) VALUES (?, ?)", (name, _now()))
+            assert cur.lastrowid is not None  # set by every successful INSERT
+            rater_id = int(cur.lastrowid)
             rng = random.Random(_rater_seed(int(meta.get("seed", 0)), rater_id))
             ids = [r[0] for r in conn.execute("SELECT id FROM images ORDER BY id")]
             rng.shuffle(ids)

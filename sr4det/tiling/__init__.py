@@ -27,6 +27,7 @@ its cache, tile choice), :mod:`.executor` (model calls, batching, OOM back-off, 
 from __future__ import annotations
 
 import warnings
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -38,6 +39,8 @@ from .memory import _available_memory, _choose_tile, _MemoryModel, estimate_memo
 from .plan import _MIN_TILE_FLOOR, Tile, _align_up, blend_weights, plan_tiles
 from .receptive_field import measure_receptive_field
 from .sink import _output_bytes, _Sink, _Source
+
+_Image = TypeVar("_Image", torch.Tensor, np.ndarray)  # upscale returns the kind of image it was given
 
 __all__ = [
     "Tile",
@@ -55,7 +58,7 @@ MANY_TILES = 10_000
 
 def upscale(
     model,
-    image,
+    image: _Image,
     tile: str | int | None = "auto",
     overlap: int | None = None,
     max_memory: str | int | float | None = None,
@@ -65,7 +68,7 @@ def upscale(
     device: str | torch.device | None = None,
     dtype: torch.dtype | None = None,
     channels_last: bool = False,
-) -> torch.Tensor | np.ndarray:
+) -> _Image:
     """Upscale ``image`` with ``model`` tile by tile, within a memory budget.
 
     Args:
@@ -125,6 +128,7 @@ def upscale(
     budget = parse_memory(max_memory) if max_memory is not None else None
 
     mem: _MemoryModel | None = None
+    sink_budget: int | None
     if isinstance(tile, str):
         if tile != "auto":
             raise InputError(f"tile must be 'auto', a positive int or None, got {tile!r}")

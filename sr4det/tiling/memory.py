@@ -88,7 +88,7 @@ class _LiveBytes(TorchDispatchMode):
     through weakref finalizers when the last tensor using them dies.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.live = 0
         self.peak = 0

@@ -40,6 +40,7 @@ def measure_receptive_field(model, *, size: int | None = None, channels: int = 3
             y[0, :, c * s + s // 2, c * s + s // 2].sum().backward()
     finally:
         handle.remove()
+    assert x.grad is not None  # x requires grad and backward() ran above
     g = x.grad.detach().abs().sum(dim=(0, 1)).cpu()
     nz = torch.nonzero(g > 0)
     if not len(nz):

@@ -28,7 +28,7 @@ class _Source:
             self.batched = image.ndim == 4
             self.t = image if self.batched else image.unsqueeze(0)
             self.batch, self.channels, self.h, self.w = self.t.shape
-            self.np_dtype = None
+            self.np_dtype: np.dtype | None = None
             self.hwc = False
         elif isinstance(image, np.ndarray):
             if image.dtype not in (np.uint8, np.uint16, np.float32, np.float64, np.float16):
@@ -71,7 +71,7 @@ class _Sink:
         H, W = src.h * scale, src.w * scale
         self.memmap: np.memmap | None = None
         if src.is_tensor:
-            shape = (src.batch, src.channels, H, W)
+            shape: tuple[int, ...] = (src.batch, src.channels, H, W)
             if out is None:
                 nbytes = math.prod(shape) * 4
                 if budget is not None and nbytes > budget // 2:
@@ -94,6 +94,7 @@ class _Sink:
             self.t = out
         else:
             shape = (H, W, src.channels) if src.hwc else (H, W)
+            assert src.np_dtype is not None  # set for every ndarray source
             if out is None:
                 nbytes = math.prod(shape) * src.np_dtype.itemsize
                 if budget is not None and nbytes > budget // 2:
@@ -157,4 +158,7 @@ def _temp_memmap(shape: tuple[int, ...], dtype) -> np.memmap:
 
 def _output_bytes(src: _Source, scale: int) -> int:
     px = src.batch * src.channels * src.h * src.w * scale * scale
-    return px * (4 if src.is_tensor else src.np_dtype.itemsize)
+    if src.is_tensor:
+        return px * 4
+    assert src.np_dtype is not None  # set for every ndarray source
+    return px * src.np_dtype.itemsize

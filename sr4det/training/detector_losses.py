@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -41,9 +42,11 @@ class TrainingDetector(nn.Module):
 
     def __init__(self, model: nn.Module, name: str = ""):
         super().__init__()
-        self.model = model.float().eval().requires_grad_(False)
+        # Any: an ultralytics DetectionModel, whose .model/.stride/.args nn.Module's typing cannot see
+        self.model: Any = model.float().eval().requires_grad_(False)
         self.names: dict[int, str] = {int(k): str(v) for k, v in dict(getattr(model, "names", {}) or {}).items()}
-        self.stride = int(max(model.stride.tolist()))
+        stride: torch.Tensor = model.stride  # type: ignore[assignment]  # a buffer of ultralytics' DetectionModel
+        self.stride = int(max(stride.tolist()))
         self.name = name
         self.train(False)
 
@@ -81,7 +84,8 @@ def load_training_detector(path: str | Path) -> TrainingDetector:
         from ultralytics import YOLO
 
         try:
-            model = YOLO(str(path)).model.fuse(verbose=False)
+            # ultralytics infers Model.model as str | None; once a .pt is loaded it is the DetectionModel
+            model = YOLO(str(path)).model.fuse(verbose=False)  # type: ignore[union-attr]
         except Exception as exc:  # ultralytics raises many types for a bad file
             raise WeightsError(f"ultralytics cannot load {path}: {exc}") from exc
     return TrainingDetector(model, name=path.name)

@@ -12,6 +12,7 @@ Y-channel outputs are replicated to three channels first.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -37,6 +38,9 @@ class PixelLoss(nn.Module):
 
 
 class _Normalize(nn.Module):
+    mean: torch.Tensor  # buffers, registered in __init__
+    std: torch.Tensor
+
     def __init__(self, mean=_IMAGENET_MEAN, std=_IMAGENET_STD):
         super().__init__()
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1))
@@ -49,7 +53,7 @@ class _Normalize(nn.Module):
 class _UltralyticsBackbone(nn.Module):
     """The first ``n_layers`` modules of an ultralytics detection model (a plain chain in YOLOv5/8/11)."""
 
-    def __init__(self, layers: nn.ModuleList):
+    def __init__(self, layers: nn.Sequential):
         super().__init__()
         self.layers = layers
 
@@ -133,12 +137,12 @@ def build_feature_extractor(kind: str, weights: str | Path, *, layer: str | int 
         if not isinstance(det, nn.Module) or not hasattr(det, "model"):
             raise WeightsError(f"{path} is not a PyTorch ultralytics model (exported formats have no features)")
         n = 5 if layer is None else int(layer)
-        mods = det.model[:n]
-        if any(getattr(m, "f", -1) != -1 for m in mods):
+        chain = cast(nn.Sequential, det.model)[:n]  # ultralytics' DetectionModel.model is an nn.Sequential
+        if any(getattr(m, "f", -1) != -1 for m in chain):
             raise InputError(f"the first {n} layers of {path} are not a plain chain; choose a smaller layer")
-        body = _UltralyticsBackbone(mods).float()
+        body = _UltralyticsBackbone(chain).float()
         # YOLO expects RGB in [0, 1], no ImageNet normalisation
-        extractor = body
+        extractor: nn.Module = body
         extractor.eval().requires_grad_(False)
         return extractor
     else:

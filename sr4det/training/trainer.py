@@ -207,15 +207,16 @@ class _Run:
         self.model_kwargs = {**(wf.kwargs if wf else {}), **cfg.model_kwargs}
         self.net, self.card = build_network(cfg.model, cfg.scale, **self.model_kwargs)
         if wf is not None:
-            load_state_into(self.net, wf.state_dict, name=cfg.model, source=cfg.init)
+            load_state_into(self.net, wf.state_dict, name=cfg.model, source=str(cfg.init))
         self.opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: _lr_factor(s, cfg))
         self.pixel = PixelLoss(cfg.pixel_loss)
         self.feature: FeatureLoss | None = None
         if cfg.feature_weight > 0:
+            assert cfg.feature and cfg.feature_weights  # validate() requires both
             self.feature = FeatureLoss(build_feature_extractor(cfg.feature, cfg.feature_weights, layer=cfg.feature_layer))
         self.adv: AdversarialLoss | None = None
-        self.dopt = None
+        self.dopt: torch.optim.Adam | None = None  # set together with self.adv
         if cfg.gan_weight > 0:
             self.adv = AdversarialLoss(SRGANDiscriminator(channels=cfg.disc_channels))
             self.dopt = torch.optim.Adam(self.adv.discriminator.parameters(), lr=cfg.disc_lr or cfg.lr, betas=(0.9, 0.999))
@@ -241,6 +242,7 @@ class _Run:
                 f"detector loss terms train RGB post-upsampling networks; {cfg.model} is "
                 f"{self.card.input_space}/{self.card.upsampling}-upsampling (try imdn, rfdn, pan, carn_m, srresnet)"
             )
+        assert cfg.detector and cfg.det_data  # validate() requires both for detector terms
         self.detector = load_training_detector(cfg.detector)
         side = cfg.patch * cfg.scale
         if side % self.detector.stride:
@@ -259,6 +261,7 @@ class _Run:
         self, pred: torch.Tensor, hr: torch.Tensor, targets: dict[str, torch.Tensor], parts: dict[str, float]
     ) -> torch.Tensor:
         cfg = self.cfg
+        assert self.detector is not None  # detector terms run only after _setup_detector_terms
         ramp = min(1.0, (self.step + 1) / cfg.det_warmup) if cfg.det_warmup else 1.0
         student = self.detector(pred.clamp(0, 1))
         loss = pred.new_zeros(())
@@ -293,6 +296,7 @@ class _Run:
         }
         if self.adv is not None:
             state["disc"] = self.adv.discriminator.state_dict()
+            assert self.dopt is not None
             state["dopt"] = self.dopt.state_dict()
         _atomic_save(state, self.ckpt)
 
@@ -305,6 +309,7 @@ class _Run:
         torch.set_rng_state(state["torch_rng"])
         if self.adv is not None and "disc" in state:
             self.adv.discriminator.load_state_dict(state["disc"])
+            assert self.dopt is not None
             self.dopt.load_state_dict(state["dopt"])
         self.step = int(state["step"])
         self.seconds = float(state["seconds"])
@@ -367,6 +372,7 @@ class _Run:
         self.sched.step()
         if self.adv is not None:
             d = self.adv.discriminator_loss(y, pred.clamp(0, 1))
+            assert self.dopt is not None
             self.dopt.zero_grad(set_to_none=True)
             d.backward()
             self.dopt.step()
@@ -409,7 +415,7 @@ class _Run:
                 "det_warmup": cfg.det_warmup,
             },
             "objective": cfg.objective,
-            "detector": Path(cfg.detector).name if cfg.detector_terms else None,
+            "detector": Path(cfg.detector).name if cfg.detector_terms and cfg.detector else None,  # validate() requires it
             "init": Path(cfg.init).name if cfg.init else None,
             "seed": cfg.seed,
             "train_seconds": round(self.seconds, 1),
@@ -465,10 +471,10 @@ def train(cfg: TrainConfig) -> TrainResult:
             last_loss = float(np.mean(acc["loss"]))
             acc = {}
         if cfg.val_every and run.step % cfg.val_every == 0 and run.step != cfg.steps:
-            v = run.validate()
-            row.update(val_psnr=f"{v['psnr']:.4f}", val_ssim=f"{v['ssim']:.5f}")
+            val = run.validate()
+            row.update(val_psnr=f"{val['psnr']:.4f}", val_ssim=f"{val['ssim']:.5f}")
             if bar is not None:
-                bar.write(f"step {run.step}: val PSNR-Y {v['psnr']:.3f} dB")
+                bar.write(f"step {run.step}: val PSNR-Y {val['psnr']:.3f} dB")
         if row:
             row.update(step=run.step, lr=f"{run.sched.get_last_lr()[0]:.3g}", seconds=f"{run.seconds:.1f}")
             run.log(row)

@@ -116,7 +116,7 @@ def _pil_deep_in(img: PIL.Image.Image) -> tuple[torch.Tensor, Restore]:
                 f"PIL mode 'F' image with values in [{np.nanmin(a):g}, {np.nanmax(a):g}]: float images must lie in [0, 1] "
                 "without NaN/Inf; normalise it (e.g. Image.fromarray(arr / arr.max())) or convert to 'I;16'"
             )
-        back = np.float32
+        back: type[np.generic] = np.float32
     else:
         if a.size and (a.min() < 0 or a.max() > 65535):
             raise InputError(

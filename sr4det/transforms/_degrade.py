@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -10,7 +10,12 @@ from ..errors import InputError, ScaleError
 from . import functional as F
 from ._base import ResamplingTransform
 
-_METHODS = {"bicubic": "cubic", "bilinear": "linear", "lanczos": "lanczos3", "lanczos2": "lanczos2"}
+_METHODS: dict[str, Literal["cubic", "linear", "lanczos2", "lanczos3"]] = {
+    "bicubic": "cubic",
+    "bilinear": "linear",
+    "lanczos": "lanczos3",
+    "lanczos2": "lanczos2",
+}
 
 
 class Degrade(ResamplingTransform):
@@ -51,7 +56,7 @@ class Degrade(ResamplingTransform):
 
     def __init__(
         self,
-        scale: int,
+        scale: int | float,
         method: str = "bicubic",
         blur_sigma: float | None = None,
         noise_std: float | None = None,

@@ -232,6 +232,7 @@ def _degrade_core(spec: Any) -> Callable[[torch.Tensor, Restore], torch.Tensor]:
 
     def core(x: torch.Tensor, restore: Restore) -> torch.Tensor:
         spec.output_size(*x.shape[-2:])
+        dtype: type[np.generic]
         if restore.integer:
             dtype = np.uint8 if restore.peak == 255.0 else np.uint16
         else:

@@ -41,9 +41,9 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..data.materialize import materialize
     from ..errors import InputError
     from ..evaluation.distributed import setup
-    from ..hooks.materialize import materialize
     from ..transforms import Degrade, SRTransform
 
     check_scale(args.scale, "--scale", allow_none=True)

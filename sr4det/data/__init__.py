@@ -1,4 +1,7 @@
-"""Data: image I/O (8/16-bit, gray, RGBA) and datasets (COCO json, YOLO yaml) read into ground truth."""
+"""Data: image I/O (8/16-bit, gray, RGBA) and datasets (COCO json, YOLO yaml) read into ground truth.
+
+SR copies of a dataset for detector training: :func:`sr4det.data.materialize.materialize` (imported on use: it
+needs the transforms and models)."""
 
 from .datasets import ClassMap, GroundTruth, ImageGT, load_coco, load_dataset, load_yolo
 from .io import IMAGE_EXTENSIONS, ImageInfo, from_tensor, list_images, read_image, to_rgb8, to_tensor, write_image

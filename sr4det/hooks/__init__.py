@@ -1,5 +1,5 @@
-"""Detector-training hooks: ultralytics callbacks (:func:`attach`), SR dataset copies (:func:`materialize`) and
-writable ultralytics datasets for read-only YOLO / COCO data (:func:`yolo_dataset`)."""
+"""Detector-training hooks: ultralytics callbacks (:func:`attach`) and writable ultralytics datasets for read-only
+YOLO / COCO data (:func:`yolo_dataset`). SR dataset copies are :func:`sr4det.data.materialize.materialize`."""
 
 from __future__ import annotations
 
@@ -8,12 +8,10 @@ from typing import TYPE_CHECKING, Any
 _LAZY = {
     "attach": ("sr4det.hooks.ultralytics", "attach"),
     "SRHook": ("sr4det.hooks.ultralytics", "SRHook"),
-    "materialize": ("sr4det.hooks.materialize", "materialize"),
     "yolo_dataset": ("sr4det.hooks.yolo_data", "yolo_dataset"),
 }
 
 if TYPE_CHECKING:
-    from .materialize import materialize
     from .ultralytics import SRHook, attach
     from .yolo_data import yolo_dataset
 
@@ -27,4 +25,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'sr4det.hooks' has no attribute {name!r}")
 
 
-__all__ = ["SRHook", "attach", "materialize", "yolo_dataset"]
+__all__ = ["SRHook", "attach", "yolo_dataset"]

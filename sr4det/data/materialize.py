@@ -34,10 +34,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._files import atomic_write
-from ..data.io import IMAGE_EXTENSIONS, check_format, read_image, write_image
 from ..degradation import DegradationSpec
 from ..errors import DataError, InputError, ScaleError
 from ..transforms import Degrade, SRTransform
+from .io import IMAGE_EXTENSIONS, check_format, read_image, write_image
 
 if TYPE_CHECKING:
     from ..evaluation.distributed import DistContext
@@ -142,7 +142,7 @@ def _process_shard(
 
 
 def _source_size(path: Path) -> tuple[int, int]:
-    from ..data.io import image_size
+    from .io import image_size
 
     size = image_size(path)  # EXIF orientation applied, as read_image
     if size is None:
@@ -203,7 +203,7 @@ def _yolo_label_lines(label: Path, h: int, w: int, pipe: _Pipeline) -> list[str]
 def _materialize_yolo(yaml_path: Path, output: Path, pipe: _Pipeline, splits, fmt, overwrite, progress, ctx: DistContext) -> Path:
     import yaml
 
-    from ..data.datasets import _label_path
+    from .datasets import _label_path
 
     cfg = yaml.safe_load(yaml_path.read_text()) or {}
     if "names" not in cfg:
@@ -277,7 +277,7 @@ def _scale_rle(seg: Any, h: int, w: int, pipe: _Pipeline) -> dict[str, Any]:
 def _materialize_coco(
     json_path: Path, images: Path | None, output: Path, pipe: _Pipeline, fmt, overwrite, progress, ctx: DistContext
 ) -> Path:
-    from ..data.datasets import _find_image_dir
+    from .datasets import _find_image_dir
 
     try:
         coco = json.loads(json_path.read_text())

@@ -12,8 +12,8 @@ import yaml
 
 from sr4det.cli import main
 from sr4det.data.io import read_image, write_image
+from sr4det.data.materialize import materialize
 from sr4det.errors import InputError
-from sr4det.hooks.materialize import materialize
 from sr4det.transforms import Degrade, SRTransform
 
 # objects (x0, y0, x1, y1) in HR pixels; the second one runs into the mod-cropped strip of a 43x30 image

@@ -7,7 +7,7 @@
     # the same detector adapted to an SR model's output:
     python pipelines/adapt_detector.py --detector ../shared/weights/yolo11n_int8_openvino_model --sr espcn ...
 
-Same options as ``sr4det adapt-detector`` (see sr4det/training/adapt_detector.py for what happens). Writes
+Runs ``sr4det adapt-detector`` (the same options; see sr4det/training/adapt_detector.py for what happens). Writes
 ``OUT/adapted.pt`` (``UltralyticsDetector("OUT/adapted.pt")`` loads it) and ``OUT/adapted.json`` (command, epochs,
 wall time, seconds per epoch, digests). The data default is ``../shared/data/coco_train160`` (never coco128, the
 evaluation set).
@@ -15,25 +15,14 @@ evaluation set).
 
 from __future__ import annotations
 
-import argparse
-import shlex
 import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    from sr4det.commands import adapt_detector as command
-    from sr4det.errors import SR4DetError
+    from sr4det.cli import main as sr4det_main
 
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    command.add_arguments(p)
-    args = p.parse_args(argv)
     argv = sys.argv[1:] if argv is None else argv
-    args.command_line = shlex.join(["python", "pipelines/adapt_detector.py", *argv])
-    try:
-        return command.run(args)
-    except SR4DetError as exc:
-        print(f"adapt_detector.py: error: {exc}", file=sys.stderr)
-        return 2
+    return sr4det_main(["adapt-detector", *argv])
 
 
 if __name__ == "__main__":

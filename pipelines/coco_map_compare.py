@@ -29,11 +29,11 @@ from pathlib import Path
 import yaml
 
 from sr4det._shared import shared_root
-from sr4det.commands.compare import summary
 from sr4det.errors import SR4DetError
 from sr4det.evaluation.conditions import SRSpec
 from sr4det.evaluation.config import ALIASES, CompareConfig, split_sr
 from sr4det.evaluation.distributed import env_world_size
+from sr4det.evaluation.report import render_summary
 from sr4det.models import get_card, list_models
 
 _PIPELINE_KEYS = {"shipped_models"}  # besides CompareConfig's options
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if env_world_size() > 1 and os.environ.get("RANK", "0") != "0":
         return 0
-    print(summary(results))
+    print(render_summary(results))
     print(f"wall time {time.perf_counter() - t0:.0f} s; wrote {cfg.get('out')}/results.json, report.md and plots")
     return 0
 

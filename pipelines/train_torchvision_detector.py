@@ -140,7 +140,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     from tqdm.auto import tqdm
 
-    from sr4det.commands._common import parse_tile
+    from sr4det.tiling import parse_tile
 
     args = parse_args(argv)
     torch.manual_seed(args.seed)

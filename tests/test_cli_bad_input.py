@@ -7,10 +7,11 @@ import pytest
 import torch
 
 from sr4det.cli import main
-from sr4det.commands._common import check_device, parse_tile
+from sr4det.commands._common import check_device
 from sr4det.data.io import read_image, write_image
 from sr4det.errors import InputError, ScaleError
 from sr4det.models import resolve_model
+from sr4det.tiling import parse_tile
 
 
 @pytest.fixture

@@ -62,22 +62,6 @@ def degradation_from_args(args: argparse.Namespace, scale: int, *, seed: int | N
     )
 
 
-def parse_tile(value: str) -> int | str | None:
-    """``--tile``: ``"none"``, ``"auto"`` or a positive int; anything else is an :class:`InputError` naming the forms."""
-    text = str(value).strip().lower()
-    if text == "none":
-        return None
-    if text == "auto":
-        return "auto"
-    try:
-        tile = int(text)
-    except ValueError:
-        tile = 0
-    if tile < 1:
-        raise InputError(f"--tile must be a positive integer (tile side in LR pixels, e.g. 256), 'auto' or 'none', got {value!r}")
-    return tile
-
-
 def check_scale(value: int | None, flag: str = "--scale", *, allow_none: bool = False) -> None:
     """Reject a zero or negative scale before any work (it must never fall back to a default)."""
     if value is None and allow_none:

@@ -6,7 +6,8 @@ import argparse
 import json
 import shlex
 
-from ._common import check_device, check_scale, check_writable_dir, parse_tile
+from ..tiling import parse_tile
+from ._common import check_device, check_scale, check_writable_dir
 
 DEFAULT_DATA = ("data", "coco_train160", "annotations", "instances_train2017.json")
 
@@ -87,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         val=args.val,
         amp=args.amp,
         tile=tile,
-        command=getattr(args, "command_line", None) or _canonical(args, data),
+        command=_canonical(args, data),
         verbose=not args.quiet,
         **extra,
     )

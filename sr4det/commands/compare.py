@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from ..evaluation.config import CompareConfig, split_sr
+from ..evaluation.report import render_summary
 
-__all__ = ["CompareConfig", "add_parser", "run", "run_compare", "split_sr", "summary"]
+__all__ = ["CompareConfig", "add_parser", "run", "run_compare", "split_sr"]
 
 
 def add_parser(sub) -> None:
@@ -41,33 +42,6 @@ def run_compare(data: str, detector: str, out: str, **options: Any) -> dict[str,
     return CompareConfig.from_mapping({"data": data, "detector": detector, "out": out, **options}, what="run_compare()").run()
 
 
-def summary(results: dict[str, Any]) -> str:
-    """A short text table of AP, ΔAP vs bicubic (CI), PSNR and seconds per image, then each condition's headline
-    (the share of the bicubic->HR and lr->HR AP gap it recovers)."""
-    lines = [
-        f"{'condition':<24} {'AP':>6} {'AP50':>6} {'ΔAP vs bicubic [95% CI]':>28} {'PSNR':>6} {'SR s/img':>9} {'det s/img':>9}"
-    ]
-    vs = results["deltas"].get("vs_bicubic", {})
-    for name, m in results["conditions"].items():
-        d = vs.get(name, {}).get("AP")
-        delta = (
-            ""
-            if d is None or d["delta"] is None
-            else f"{d['delta']:+.3f}" + (f" [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]" if d.get("ci_low") is not None else "")
-        )
-        fmt = lambda v, spec: "n/a" if v is None else format(v, spec)  # noqa: E731
-        lines.append(
-            f"{name:<24} {fmt(m['AP'], '6.3f')} {fmt(m['AP50'], '6.3f')} {delta:>28} {fmt(m['psnr'], '6.2f')} "
-            f"{fmt(m['sr_seconds_per_image'], '9.3f')} {fmt(m['detector_seconds_per_image'], '9.3f')}"
-        )
-    heads = [m.get("headline") for m in results["conditions"].values() if m.get("headline")]
-    if heads:
-        lines += ["", *heads]
-    if results["n_skipped"]:
-        lines.append(f"skipped images: {results['n_skipped']} (see results.json)")
-    return "\n".join(lines)
-
-
 def run(args: argparse.Namespace) -> int:
     from ..evaluation.distributed import env_world_size
     from ._common import check_device, check_scale, check_writable_dir
@@ -78,6 +52,6 @@ def run(args: argparse.Namespace) -> int:
     check_writable_dir(config.out, "--out")
     results = config.run()
     if env_world_size() == 1 or os.environ.get("RANK", "0") == "0":
-        print(summary(results))
+        print(render_summary(results))
         print(f"wrote {Path(config.out) / 'results.json'}, report.md and plots")
     return 0

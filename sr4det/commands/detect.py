@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DataError, InputError
-from ._common import add_tile_args, check_device, check_scale, check_writable_dir, default_device, parse_tile
+from ..tiling import parse_tile
+from ._common import add_tile_args, check_device, check_scale, check_writable_dir, default_device
 
 
 def add_parser(sub) -> None:

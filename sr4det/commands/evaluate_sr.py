@@ -6,15 +6,8 @@ import argparse
 import json
 
 from ..errors import DataError
-from ._common import (
-    add_degradation_args,
-    add_model_args,
-    check_device,
-    check_scale,
-    degradation_from_args,
-    load_model_from_args,
-    parse_tile,
-)
+from ..tiling import parse_tile
+from ._common import add_degradation_args, add_model_args, check_device, check_scale, degradation_from_args, load_model_from_args
 
 
 def add_parser(sub) -> None:

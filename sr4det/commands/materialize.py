@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_degradation_args, check_device, check_scale, check_writable_dir, parse_tile
+from ..tiling import parse_tile
+from ._common import add_degradation_args, check_device, check_scale, check_writable_dir
 
 
 def add_parser(sub) -> None:

@@ -8,15 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DataError, InputError, SR4DetError
-from ._common import (
-    add_model_args,
-    add_tile_args,
-    check_device,
-    check_scale,
-    check_writable_dir,
-    load_model_from_args,
-    parse_tile,
-)
+from ..tiling import parse_tile
+from ._common import add_model_args, add_tile_args, check_device, check_scale, check_writable_dir, load_model_from_args
 
 
 def add_parser(sub) -> None:

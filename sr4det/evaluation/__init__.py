@@ -22,7 +22,7 @@ from .conditions import (
     standard_conditions,
 )
 from .config import CompareConfig
-from .report import render_markdown, write_report
+from .report import render_markdown, render_summary, write_report
 from .result import CompareResult
 from .runner import Comparison, compare, default_cache_dir
 
@@ -48,6 +48,7 @@ __all__ = [
     "model_digest",
     "paired_delta_ci",
     "render_markdown",
+    "render_summary",
     "run_sr",
     "standard_conditions",
     "write_report",

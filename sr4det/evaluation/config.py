@@ -164,7 +164,7 @@ class CompareConfig:
 
     def checked(self) -> CompareConfig:
         """Normalise (``sr`` to a list, ``tile`` parsed) and reject bad values before any work."""
-        from ..commands._common import parse_tile
+        from ..tiling.plan import parse_tile
 
         for name in ("data", "detector", "out"):
             if getattr(self, name) in (None, ""):

@@ -91,6 +91,34 @@ def _as_dict(results: CompareResult | dict[str, Any]) -> dict[str, Any]:
     return results.to_json() if hasattr(results, "to_json") else results
 
 
+def render_summary(results: CompareResult | dict[str, Any]) -> str:
+    """A short text table of AP, ΔAP vs bicubic (CI), PSNR and seconds per image, then each condition's headline
+    (the share of the bicubic->HR and lr->HR AP gap it recovers): what ``sr4det compare`` prints."""
+    results = _as_dict(results)
+    lines = [
+        f"{'condition':<24} {'AP':>6} {'AP50':>6} {'ΔAP vs bicubic [95% CI]':>28} {'PSNR':>6} {'SR s/img':>9} {'det s/img':>9}"
+    ]
+    vs = results["deltas"].get("vs_bicubic", {})
+    for name, m in results["conditions"].items():
+        d = vs.get(name, {}).get("AP")
+        delta = (
+            ""
+            if d is None or d["delta"] is None
+            else f"{d['delta']:+.3f}" + (f" [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]" if d.get("ci_low") is not None else "")
+        )
+        fmt = lambda v, spec: "n/a" if v is None else format(v, spec)  # noqa: E731
+        lines.append(
+            f"{name:<24} {fmt(m['AP'], '6.3f')} {fmt(m['AP50'], '6.3f')} {delta:>28} {fmt(m['psnr'], '6.2f')} "
+            f"{fmt(m['sr_seconds_per_image'], '9.3f')} {fmt(m['detector_seconds_per_image'], '9.3f')}"
+        )
+    heads = [m.get("headline") for m in results["conditions"].values() if m.get("headline")]
+    if heads:
+        lines += ["", *heads]
+    if results["n_skipped"]:
+        lines.append(f"skipped images: {results['n_skipped']} (see results.json)")
+    return "\n".join(lines)
+
+
 def render_markdown(results: CompareResult | dict[str, Any], examples: str | None = None) -> str:
     """The report as markdown text, from a :class:`~sr4det.evaluation.result.CompareResult` or its JSON dict
     (``examples``: the file name of the example-crops figure to link, if one was written)."""

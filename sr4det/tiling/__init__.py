@@ -1,6 +1,6 @@
 """Memory-aware tiled super-resolution: exact seams for convolutional models, feathered seams for non-local ones.
 
-Pure planning functions (:func:`plan_tiles`, :func:`blend_weights`, :func:`parse_memory`) plus one executor,
+Pure planning functions (:func:`plan_tiles`, :func:`blend_weights`, :func:`parse_memory`, :func:`parse_tile`) plus one executor,
 :func:`upscale`, which
 
 * reads the input **per tile** (tensor, ndarray or ``np.memmap``) and moves only that tile to the device;
@@ -36,7 +36,7 @@ from ..errors import InputError
 from ._device import _amp_dtype
 from .executor import _blend_image, _crop_image, _Run, _untiled
 from .memory import _available_memory, _choose_tile, _MemoryModel, estimate_memory, parse_memory
-from .plan import _MIN_TILE_FLOOR, Tile, _align_up, blend_weights, plan_tiles
+from .plan import _MIN_TILE_FLOOR, Tile, _align_up, blend_weights, parse_tile, plan_tiles
 from .receptive_field import measure_receptive_field
 from .sink import _output_bytes, _Sink, _Source
 
@@ -48,6 +48,7 @@ __all__ = [
     "estimate_memory",
     "measure_receptive_field",
     "parse_memory",
+    "parse_tile",
     "plan_tiles",
     "upscale",
 ]

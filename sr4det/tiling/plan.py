@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["Tile", "blend_weights", "plan_tiles"]
+__all__ = ["Tile", "blend_weights", "parse_tile", "plan_tiles"]
 
 _MIN_TILE_FLOOR = 16
 # feathered blending ignores this fraction of the overlap next to a tile's artificial edge, where
@@ -160,3 +160,21 @@ def blend_weights(t: Tile, h: int, w: int, overlap: int, scale: int) -> np.ndarr
     wy = _feather_1d(t.y0, t.y1, t.y0 == 0, t.y1 == h, overlap, scale)
     wx = _feather_1d(t.x0, t.x1, t.x0 == 0, t.x1 == w, overlap, scale)
     return np.outer(wy, wx)
+
+
+def parse_tile(value: str | int | None) -> int | str | None:
+    """A ``--tile`` / YAML ``tile`` value as :func:`sr4det.tiling.upscale` takes it: ``"none"`` (or None) -> None,
+    ``"auto"`` -> ``"auto"``, a positive int (or its text) -> that int; anything else is an :class:`InputError` naming
+    the forms."""
+    text = str(value).strip().lower()
+    if text == "none":
+        return None
+    if text == "auto":
+        return "auto"
+    try:
+        tile = int(text)
+    except ValueError:
+        tile = 0
+    if tile < 1:
+        raise InputError(f"--tile must be a positive integer (tile side in LR pixels, e.g. 256), 'auto' or 'none', got {value!r}")
+    return tile

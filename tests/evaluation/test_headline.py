@@ -137,7 +137,7 @@ def test_report_of_an_older_results_json_without_gap_entries_still_renders():
 
 
 def test_cli_summary_prints_the_headlines():
-    from sr4det.commands.compare import summary
+    from sr4det.evaluation import render_summary
 
     m = {"AP": 0.3, "AP50": 0.5, "psnr": None, "sr_seconds_per_image": 0.0, "detector_seconds_per_image": 0.1}
     results = {
@@ -148,4 +148,4 @@ def test_cli_summary_prints_the_headlines():
         "deltas": {},
         "n_skipped": 0,
     }
-    assert summary(results).splitlines()[-1] == "x recovers 50% [10%, 90%] of the bicubic->HR AP gap"
+    assert render_summary(results).splitlines()[-1] == "x recovers 50% [10%, 90%] of the bicubic->HR AP gap"

@@ -13,9 +13,8 @@ import time
 
 import numpy as np
 import torch
+from _shared import shared_path
 from PIL import Image
-
-from sr4det._shared import shared_path
 
 
 def _time(fn, batch, repeat: int) -> float:

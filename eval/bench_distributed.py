@@ -129,7 +129,7 @@ def main() -> None:
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.data is None or args.detector is None:
-        from sr4det._shared import shared_path
+        from _shared import shared_path
 
         data = shared_path("data", "coco128", "annotations", "instances_train2017.json")
         det = shared_path("weights", "yolo11n_int8_openvino_model")

@@ -38,8 +38,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import numpy as np
     import torch
+    from _shared import shared_root
 
-    from sr4det._shared import shared_root
     from sr4det.data.io import list_images, read_image, to_rgb8
     from sr4det.degradation import DegradationSpec, degrade
     from sr4det.evaluation.conditions import run_sr

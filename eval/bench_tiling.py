@@ -25,10 +25,10 @@ import time
 import numpy as np
 import torch
 from _baselines import hard_crop_upscale  # eval/_baselines.py (this script's folder is on sys.path)
+from _shared import shared_path
 from torch import nn
 
 import sr4det
-from sr4det._shared import shared_path
 from sr4det.data.io import from_tensor, read_image, to_tensor
 from sr4det.models.wrapper import SRModel
 from sr4det.resize import imresize

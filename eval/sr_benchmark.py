@@ -46,7 +46,7 @@ OUTPUT_HW = (480, 640)
 
 
 def _shared(*parts: str) -> Path | None:
-    from sr4det._shared import shared_path
+    from _shared import shared_path
 
     return shared_path(*parts)
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from _shared import shared_path
 
 import sr4det
-from sr4det._shared import shared_path
 from sr4det.data.io import read_image, to_tensor
 from sr4det.resize import imresize
 from sr4det.tiling import upscale

@@ -27,8 +27,8 @@ import warnings
 from pathlib import Path
 
 import yaml
+from _shared import shared_root
 
-from sr4det._shared import shared_root
 from sr4det.errors import SR4DetError
 from sr4det.evaluation.conditions import SRSpec
 from sr4det.evaluation.config import ALIASES, CompareConfig, split_sr

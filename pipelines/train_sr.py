@@ -28,7 +28,8 @@ from pathlib import Path
 
 
 def _folder(name: str, kind: str) -> str:
-    from sr4det._shared import shared_path
+    from _shared import shared_path
+
     from sr4det.errors import DataError
 
     if "/" in name or Path(name).exists():

@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from sr4det._shared import shared_root
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def shared_root() -> Path:
+    """The shared data folder: ``$SR4DET_SHARED`` if set, else ``<repo>/../shared`` (the rule of eval/_shared.py and
+    pipelines/_shared.py; tests/test_shared_locator.py checks that they agree). May not exist."""
+    env = os.environ.get("SR4DET_SHARED")
+    return Path(env).expanduser().resolve() if env else (REPO_ROOT.parent / "shared").resolve()
+
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 

@@ -9,8 +9,6 @@ import shlex
 from ..tiling import parse_tile
 from ._common import check_device, check_scale, check_writable_dir
 
-DEFAULT_DATA = ("data", "coco_train160", "annotations", "instances_train2017.json")
-
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
@@ -29,9 +27,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--detector", required=True, help="ultralytics OpenVINO export folder (*_openvino_model) or YOLO .pt")
     p.add_argument(
         "--data",
-        default=None,
-        help="COCO instances .json or ultralytics dataset .yaml "
-        "(default: ../shared/data/coco_train160/annotations/instances_train2017.json)",
+        required=True,
+        help="training data: COCO instances .json or ultralytics dataset .yaml, e.g. "
+        "../shared/data/coco_train160/annotations/instances_train2017.json (never coco128, the evaluation set)",
     )
     p.add_argument("--scale", "-s", type=int, default=4, help="degradation factor")
     p.add_argument("--sr", default="bicubic", help="input preparation: bicubic, an SR zoo name or weight file, lr, hr")
@@ -56,20 +54,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .._shared import shared_path
-    from ..errors import DataError
     from ..training.adapt_detector import adapt_detector
 
     check_scale(args.scale)
     tile = parse_tile(args.tile)
     if args.device and args.device not in ("cpu",) and not args.device.isdigit():
         check_device(args.device)
-    data = args.data
-    if data is None:
-        found = shared_path(*DEFAULT_DATA)
-        if found is None:
-            raise DataError("no --data given and ../shared/data/coco_train160 is not there; pass --data (COCO json or YOLO yaml)")
-        data = str(found)
+    data = str(args.data)
     check_writable_dir(args.out, "--out")
     extra = {"lr0": args.lr0, "optimizer": "AdamW"} if args.lr0 is not None else {}  # auto ignores lr0
     record = adapt_detector(

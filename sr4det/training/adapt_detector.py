@@ -59,10 +59,8 @@ def _check(scale: int, epochs: int, imgsz: int, batch: int, threads: int | None)
 
 
 def _refuse_evaluation_set(data: Path) -> None:
-    from .._shared import shared_root
-
-    coco128 = shared_root() / "data" / "coco128"
-    if coco128.exists() and data.resolve().is_relative_to(coco128.resolve()):
+    """coco128 is the evaluation set: data inside any folder named ``coco128`` is refused."""
+    if "coco128" in data.expanduser().resolve().parts:
         raise InputError(
             f"{data} is coco128, the evaluation set; adapt the detector on a training split such as "
             "../shared/data/coco_train160/annotations/instances_train2017.json"

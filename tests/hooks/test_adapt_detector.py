@@ -31,6 +31,8 @@ def test_cli_adapts_one_epoch_and_the_detector_loads(shared, tmp_path, capsys):
             "adapt-detector",
             "--detector",
             str(shared("weights", "yolo11n_int8_openvino_model")),
+            "--data",
+            str(shared("data", "coco_train160", "annotations", "instances_train2017.json")),
             "--scale",
             "4",
             "--sr",

@@ -582,7 +582,7 @@ def load_dataset(data: str | Path, images: str | Path | None = None, split: str 
 
 
 def _ultralytics_dataset(name: str, split: str) -> GroundTruth:
-    from ..detectors.offline import import_ultralytics, sr4det_offline
+    from .._offline import import_ultralytics, sr4det_offline
 
     if sr4det_offline():
         raise DataError(f"dataset {name!r} is not a local file and downloads are off (SR4DET_OFFLINE); pass a local path")

@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from .._offline import import_ultralytics
 from ..errors import MissingDependencyError, WeightsError, WeightsNotAvailableError
-from .offline import import_ultralytics
 
 _CONV_NAME = re.compile(r"^__module\.(?P<module>.+)/aten::_convolution/(Group)?Convolution$")
 _ARCH_IN_DESCRIPTION = re.compile(r"Ultralytics (?P<arch>\S+) model")

@@ -18,9 +18,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._offline import sr4det_offline
 from ..errors import DetectorError, InputError, WeightsNotAvailableError
 from .base import Detections, as_rgb_batch
-from .offline import sr4det_offline
 
 _SKIP_NAMES = {"__background__", "N/A"}
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from .._offline import import_ultralytics, sr4det_offline
 from ..errors import DetectorError, InputError, MissingDependencyError, WeightsNotAvailableError
 from .base import Detections, as_rgb_batch
-from .offline import import_ultralytics, sr4det_offline
 
 log = logging.getLogger(__name__)
 

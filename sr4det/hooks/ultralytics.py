@@ -178,7 +178,7 @@ def attach(
     Returns:
         The :class:`SRHook` (``hook.stats`` shows what it processed in this process).
     """
-    from ..detectors.offline import configure_ultralytics
+    from .._offline import configure_ultralytics
 
     configure_ultralytics()
     hook = SRHook(degrade, sr, train=train, val=val)

@@ -78,7 +78,7 @@ def load_training_detector(path: str | Path) -> TrainingDetector:
 
         model = yolo_from_openvino(path)
     else:
-        from ..detectors.offline import import_ultralytics
+        from .._offline import import_ultralytics
 
         import_ultralytics()
         from ultralytics import YOLO

@@ -125,7 +125,7 @@ def build_feature_extractor(kind: str, weights: str | Path, *, layer: str | int 
 
             det = yolo_from_openvino(path)
         else:
-            from ..detectors.offline import import_ultralytics
+            from .._offline import import_ultralytics
 
             import_ultralytics()
             from ultralytics import YOLO

@@ -157,3 +157,22 @@ _COMMIT = "https://raw.githubusercontent.com/Zheng222/IMDN/8f158e6a5ac9db6e5857d
 )
 def imdn(scale: int, **kwargs) -> nn.Module:
     return IMDN(scale, **kwargs)
+
+
+@register_model(
+    ModelCard(
+        name="imdn_det",
+        scales=(2,),
+        input_space="rgb",
+        upsampling="post",
+        non_local=True,
+        weights_source="sr4det",
+        shipped={2: "imdn_det_x2.pt"},
+        license="none stated by the authors of the IMDN x2 weights it starts from (Zheng222/IMDN); research use",
+        objective="detection",
+        trained_with="yolo11n",
+        paper="IMDN (Hui et al., ACM MM 2019) x2, fine-tuned through a frozen YOLO11n on COCO train2017 crops (eval/RESULTS.md §7)",
+    ),
+)
+def imdn_det(scale: int, **kwargs) -> nn.Module:
+    return IMDN(scale, **kwargs)

@@ -20,6 +20,7 @@ SHIPPED = [
     ("srgan", 4),
     ("rfdn_det", 2),
     ("rfdn_det", 4),
+    ("imdn_det", 2),
 ]
 
 
@@ -95,8 +96,10 @@ def test_detection_trained_model_states_its_objective_and_helps_the_detector(sha
     from sr4det.commands.compare import run_compare
 
     model = create_model("rfdn_det", 4, pretrained=True)
-    assert (model.card.objective, model.card.trained_with) == ("detection", "yolo11n")
-    assert read_weights(SHIPPED_DIR / "rfdn_det_x4.pt").meta["data"] == ["coco_train160"]  # never coco128
+    for name, scale in [("rfdn_det", 2), ("rfdn_det", 4), ("imdn_det", 2)]:
+        card = create_model(name, scale, pretrained=True).card
+        assert (card.objective, card.trained_with) == ("detection", "yolo11n"), name
+        assert read_weights(SHIPPED_DIR / f"{name}_x{scale}.pt").meta["data"] == ["coco_train160"], name  # never coco128
     res = run_compare(
         str(shared("data", "coco128", "annotations", "instances_train2017.json")),
         str(shared("weights", "yolo11n_int8_openvino_model")),

@@ -3,8 +3,9 @@
 The steps are the methods of :class:`Comparison`: check the images, run each :class:`~.conditions.Condition`
 (SR and detection, through the :class:`~.cache.CompareCache`), evaluate (COCO metrics, paired bootstrap,
 per-class AP) into a :class:`~.result.CompareResult`. Under torchrun the first two run on each rank's shard of
-the images and their per-image outputs are gathered to rank 0, which evaluates and writes (see
-:mod:`.distributed`); the results are identical to a single-process run.
+the images, every rank scores its share of the conditions, and rank 0 assembles and writes (see
+:mod:`.distributed`); the results are identical to a single-process run with the same intra-op thread count per
+process (CPU convolutions round differently with another count: see ``machine.torch_threads`` in results.json).
 
 The expensive steps (SR outputs, detections) go through a content-addressed cache (:mod:`.cache`), written
 atomically, so a run killed at any point (even with ``kill -9``) leaves only complete entries and a rerun
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from .._heap import trim_heap
 from ..data.datasets import ClassMap, GroundTruth
@@ -532,6 +534,9 @@ class Comparison:
                 "platform": platform.platform(),
                 "processor": platform.processor() or platform.machine(),
                 "cpu_count": os.cpu_count(),
+                # CPU convolutions round differently with another intra-op thread count (a 1-level difference in
+                # ~0.001% of SR output pixels here): outputs are bit-identical only for the same count
+                "torch_threads": torch.get_num_threads(),
             },
         )
 

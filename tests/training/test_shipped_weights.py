@@ -95,7 +95,6 @@ def test_detection_trained_model_states_its_objective_and_helps_the_detector(sha
     on its output than on bicubic's (the full 128-image table with CIs is eval/RESULTS.md §7)."""
     from sr4det.commands.compare import run_compare
 
-    model = create_model("rfdn_det", 4, pretrained=True)
     for name, scale in [("rfdn_det", 2), ("rfdn_det", 4), ("imdn_det", 2)]:
         card = create_model(name, scale, pretrained=True).card
         assert (card.objective, card.trained_with) == ("detection", "yolo11n"), name

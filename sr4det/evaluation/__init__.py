@@ -8,6 +8,7 @@ results = compare(load_dataset("coco128/annotations/instances_train2017.json"),
                   UltralyticsDetector("yolo11n.pt"), sr=["bicubic", "espcn"], scale=4, out_dir="out")
 """
 
+from .api import compare
 from .cache import CompareCache
 from .coco import STAT_KEYS, CocoResult, ImageMatches, bootstrap_ap, bootstrap_weights, evaluate, paired_delta_ci
 from .conditions import (
@@ -24,7 +25,7 @@ from .conditions import (
 from .config import CompareConfig
 from .report import render_markdown, render_summary, write_report
 from .result import CompareResult
-from .runner import Comparison, compare, default_cache_dir
+from .runner import Comparison, default_cache_dir
 
 __all__ = [
     "STAT_KEYS",

@@ -211,8 +211,8 @@ class CompareConfig:
         from ..commands._common import check_device
         from ..data.datasets import load_dataset
         from ..detectors.ultralytics import UltralyticsDetector
+        from .api import compare
         from .distributed import setup
-        from .runner import compare
 
         check_device(self.device)
         ctx = setup(self.threads)

@@ -14,15 +14,16 @@ outputs, so a resumed run reports the cost that was measured when each output wa
 
 Cost: each condition makes one untimed warm-up call of its SR step and of its detector before the first timed one
 (the first condition would otherwise pay for the detector's lazy initialisation), and memory is each step's own
-peak over a baseline taken just before it (:class:`_PeakMemory`).
+peak over a baseline taken just before it (:class:`._cost._PeakMemory`).
+
+Beside this module: :mod:`._cost` (memory probe, cache entries), :mod:`.scoring` (COCO metrics, bootstrap, deltas,
+per-class AP), :mod:`.examples` (``examples.png``), :mod:`._records` (config, dataset, versions, machine) and
+:mod:`.api` (:func:`~.api.compare`, the entry point).
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import platform
-import threading
 import time
 import warnings
 from collections.abc import Sequence
@@ -31,143 +32,33 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from .._heap import trim_heap
 from ..data.datasets import ClassMap, GroundTruth
 from ..data.io import read_image, to_rgb8, write_image
 from ..detectors.base import Detections, Detector
 from ..errors import DataError, DetectorError, InputError
-from . import coco
+from . import _records, scoring
+from ._cost import _check_det_entry, _check_sr_entry, _cost_fields, _det_from_dict, _det_to_dict, _entry_cost, _PeakMemory
 from .cache import CompareCache, default_cache_dir, det_key, detector_identity, hr_key, lr_key
-from .condition_detectors import check_class_lists, detector_label, detector_record, resolve_detectors
-from .conditions import MAIN_DETECTOR, Condition, Degradation, SRCondition, SRSpec, standard_conditions, tiler
-from .distributed import DistContext, RankFailedError, setup
+from .condition_detectors import check_class_lists, detector_label
+from .conditions import Condition, Degradation, tiler
+from .distributed import DistContext, RankFailedError
+from .examples import _load_hr, write_examples
 from .result import SCHEMA, CompareResult
+from .scoring import _mean, _Scored
 
-__all__ = ["SCHEMA", "Comparison", "compare", "default_cache_dir"]
+__all__ = ["SCHEMA", "Comparison", "default_cache_dir"]  # and `compare`, from .api (see __getattr__)
 
-_BASELINES = ("bicubic", "lr")
 log = logging.getLogger(__name__)
 
 
-# --------------------------------------------------------------------------------------------- memory
+def __getattr__(name: str) -> Any:
+    """``compare`` lives in :mod:`.api` (which imports this module); still importable from here."""
+    if name == "compare":
+        from .api import compare
 
-
-class _PeakMemory:
-    """One step's own peak memory: the peak over a baseline taken by :meth:`start` just before the step.
-
-    On a CUDA device: ``torch.cuda.max_memory_allocated()`` minus what was allocated at :meth:`start` (the model's
-    weights and earlier tensors are not counted). Elsewhere: the process RSS sampled every 2 ms (and once more at
-    :meth:`peak_mb`) minus the RSS at :meth:`start`, after freed heap pages were returned to the OS. A step shorter
-    than the sampling interval whose temporaries are freed before it returns can read as ~0.
-    """
-
-    INTERVAL_S = 0.002
-
-    def __init__(self, device: Any = None):
-        import torch
-
-        self.cuda = device is not None and str(device).startswith("cuda") and torch.cuda.is_available()
-        self.kind = "cuda_max_allocated_delta" if self.cuda else "cpu_rss_delta"
-        self._peak = 0
-        self._base = 0
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        if not self.cuda:
-            import psutil
-
-            self._proc = psutil.Process()
-            self._thread = threading.Thread(target=self._sample, daemon=True)
-            self._thread.start()
-
-    def _sample(self) -> None:
-        while not self._stop.wait(self.INTERVAL_S):
-            rss = self._proc.memory_info().rss
-            with self._lock:
-                self._peak = max(self._peak, rss)
-
-    def start(self) -> None:
-        """Take the baseline: call just before the measured step."""
-        if self.cuda:
-            import torch
-
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-            self._base = torch.cuda.memory_allocated()
-        else:
-            trim_heap()  # start from what is really in use, not from heap pages earlier conditions freed
-            with self._lock:
-                self._base = self._peak = self._proc.memory_info().rss
-
-    def peak_mb(self) -> float:
-        """The step's peak over the baseline, in MiB (never negative)."""
-        if self.cuda:
-            import torch
-
-            torch.cuda.synchronize()
-            return max(0, torch.cuda.max_memory_allocated() - self._base) / 2**20
-        with self._lock:
-            return max(0, max(self._peak, self._proc.memory_info().rss) - self._base) / 2**20
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=1)
-
-
-# --------------------------------------------------------------------------------------------- helpers
-
-
-def _det_to_dict(d: Detections, seconds: float, peak: float) -> dict:
-    return {
-        "boxes": d.boxes.astype(float).tolist(),
-        "scores": d.scores.astype(float).tolist(),
-        "labels": d.labels.tolist(),
-        "image_size": list(d.image_size),
-        **_cost_fields(seconds, peak),
-    }
-
-
-def _cost_fields(seconds: float, peak_delta_mb: float) -> dict:
-    """The cost of one step as a cache entry stores it: wall seconds after the warm-up, peak MiB over the baseline."""
-    return {"seconds": seconds, "peak_delta_mb": peak_delta_mb, "warm": True}
-
-
-def _entry_cost(v: dict) -> tuple[float, float] | None:
-    """(seconds, peak MiB over the step's baseline) of a cache entry, or None for an entry written before sr4det
-    warmed up and measured each step's own memory (its seconds may include a warm-up, its memory was the whole
-    process): such a cost is not reported, the cached output is still used."""
-    if v.get("warm") is True:
-        return float(v["seconds"]), float(v["peak_delta_mb"])
-    float(v["seconds"]), float(v["peak_mb"])  # the older entry is complete
-    return None
-
-
-def _det_from_dict(v: dict, names: dict) -> Detections:
-    return Detections(
-        np.array(v["boxes"], np.float32).reshape(-1, 4),
-        np.array(v["scores"], np.float32),
-        np.array(v["labels"], np.int64),
-        dict(names),
-        tuple(v["image_size"]),
-    )
-
-
-def _check_det_entry(v: dict) -> None:
-    """Raise unless ``v`` is a complete detection cache entry (see :func:`_det_to_dict`)."""
-    det = _det_from_dict(v, {})  # ValueError when boxes, scores and labels do not fit together
-    if len(det.image_size) != 2:
-        raise ValueError(f"image_size must be (height, width), got {det.image_size}")
-    _entry_cost(v)
-
-
-def _check_sr_entry(v: dict) -> None:
-    """Raise unless ``v`` is a complete SR metadata cache entry."""
-    for key in ("psnr", "ssim"):
-        float(v[key])
-    _entry_cost(v)
+        return compare
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass
@@ -205,14 +96,6 @@ class ConditionRun:
 
 
 @dataclass
-class _Scored:
-    """One condition's COCO evaluation (matches dropped) and its bootstrap AP/AP50 per resample (None: no bootstrap)."""
-
-    coco: coco.CocoResult
-    boot: dict[str, np.ndarray] | None
-
-
-@dataclass
 class _Checked:
     """The image check of one shard: readable images (ids) and the skipped ones, in dataset order."""
 
@@ -222,7 +105,7 @@ class _Checked:
 
 
 class Comparison:
-    """One comparison, step by step (see :func:`compare` for the arguments). :meth:`run` does all steps."""
+    """One comparison, step by step (see :func:`~.api.compare` for the arguments). :meth:`run` does all steps."""
 
     def __init__(
         self,
@@ -447,23 +330,10 @@ class Comparison:
             )
 
     def score(self, valid_ids: list[int], runs: Sequence[ConditionRun]) -> dict[str, _Scored]:
-        """COCO metrics and the bootstrap resamples of each of ``runs`` (independent per condition: sharded runs
-        split the conditions over the ranks). Every rank draws the same resample weights (seeded), so the
-        resamples stay paired across conditions whichever rank scored them."""
-        from .._progress import tqdm
-
-        gt_coco = self.gt.subset(valid_ids).to_coco()
-        weights = coco.bootstrap_weights(len(valid_ids), self.n_resamples, self.seed) if self.n_resamples > 0 else None
-        out: dict[str, _Scored] = {}
-        for run in tqdm(runs, desc="COCO eval + bootstrap", disable=not self.progress, leave=False):
-            ev = coco.evaluate(gt_coco, run.results, backend=self.backend, keep_matches=weights is not None)
-            boot = None
-            if weights is not None:
-                assert ev.matches is not None  # kept because keep_matches=True
-                boot = coco.bootstrap_ap({run.name: ev.matches}, weights)[run.name]
-                ev.matches = None  # large, and not needed once resampled
-            out[run.name] = _Scored(ev, boot)
-        return out
+        """COCO metrics and the bootstrap resamples of each of ``runs`` (see :func:`.scoring.score`)."""
+        return scoring.score(
+            self.gt, valid_ids, runs, backend=self.backend, n_resamples=self.n_resamples, seed=self.seed, progress=self.progress
+        )
 
     def evaluate(
         self, valid_ids: list[int], skipped: list[dict], runs: list[ConditionRun], scored: dict[str, _Scored] | None = None
@@ -504,12 +374,12 @@ class Comparison:
                 }
             )
             conditions_out[run.name] = m
-        deltas = self._deltas(runs, evals, conditions_out, boot)
+        deltas = scoring.deltas(runs, evals, conditions_out, boot, self.confidence)
         from .report import headline
 
         for name, m in conditions_out.items():
             m["headline"] = headline(name, deltas)
-        per_class = _per_class(gt_eval, evals)
+        per_class = scoring.per_class(gt_eval, evals)
         mos_by_method = None
         if self.mos is not None:
             from ..mos import mos_table
@@ -526,182 +396,18 @@ class Comparison:
             deltas=deltas,
             per_class=per_class,
             skipped_images=skipped,
-            dataset=self._dataset_info(gt_eval),
-            config=self._config(),
+            dataset=_records.dataset_info(self, gt_eval),
+            config=_records.run_config(self),
             mos=None if mos_by_method is None else {"study": str(self.mos), "methods": mos_by_method},
-            versions=_versions(),
-            machine={
-                "platform": platform.platform(),
-                "processor": platform.processor() or platform.machine(),
-                "cpu_count": os.cpu_count(),
-                # CPU convolutions round differently with another intra-op thread count (a 1-level difference in
-                # ~0.001% of SR output pixels here): outputs are bit-identical only for the same count
-                "torch_threads": torch.get_num_threads(),
-            },
+            versions=_records.versions(),
+            machine=_records.machine(),
         )
-
-    def _deltas(self, runs, evals, conditions_out, boot) -> dict[str, dict[str, Any]]:
-        deltas: dict[str, dict[str, Any]] = {}
-        for base in _BASELINES:
-            if base not in evals:
-                continue
-            for run in runs:
-                if run.name == base:
-                    continue
-                entry = self._paired(run.name, base, evals, boot)
-                entry["psnr"] = _diff(conditions_out[run.name]["psnr"], conditions_out[base]["psnr"])
-                if "hr" in evals and run.name != "hr":
-                    entry["AP_gap_recovered"] = self._gap_recovered(run.name, base, evals, boot)
-                deltas.setdefault(f"vs_{base}", {})[run.name] = entry
-        # an input scored by its own detector (``X@LABEL``) against the same input through the main detector (``X``):
-        # what swapping the detector buys, paired over the same images
-        for run in runs:
-            same = run.name.split("@", 1)[0]
-            if same != run.name and same in evals:
-                deltas.setdefault("vs_same_input", {})[run.name] = {
-                    "reference": same,
-                    **self._paired(run.name, same, evals, boot),
-                }
-        return deltas
-
-    def _paired(self, name: str, base: str, evals, boot) -> dict[str, Any]:
-        """AP and AP50 of ``name`` minus ``base``, each with its paired-bootstrap interval (None without bootstrap)."""
-        entry: dict[str, Any] = {}
-        for key in ("AP", "AP50"):
-            a, b = evals[name].metrics[key], evals[base].metrics[key]
-            d = {"delta": None if a is None or b is None else a - b, "ci_low": None, "ci_high": None}
-            if boot:
-                lo, hi = coco.paired_delta_ci(boot[name][key], boot[base][key], self.confidence, estimate=d["delta"])
-                d["ci_low"], d["ci_high"] = _finite(lo), _finite(hi)
-            entry[key] = d
-        return entry
-
-    def _gap_recovered(self, name: str, base: str, evals, boot) -> dict[str, Any]:
-        """The share of the ``base`` -> ``hr`` AP gap that ``name`` recovers, with its paired-bootstrap interval.
-
-        None (n/a) when HR is not better than ``base`` (no gap to recover)."""
-        a, b, top = (evals[k].metrics["AP"] for k in (name, base, "hr"))
-        out: dict[str, Any] = {"estimate": None, "ci_low": None, "ci_high": None, "gap": _diff(top, b)}
-        if a is None or b is None or top is None or top - b <= 0:
-            return out
-        out["estimate"] = (a - b) / (top - b)
-        if boot:
-            lo, hi = coco.gap_fraction_ci(
-                boot[name]["AP"], boot[base]["AP"], boot["hr"]["AP"], self.confidence, estimate=out["estimate"]
-            )
-            out["ci_low"], out["ci_high"] = _finite(lo), _finite(hi)
-        return out
-
-    def _dataset_info(self, gt_eval: GroundTruth) -> dict[str, Any]:
-        gt = self.gt
-        return {
-            "source": gt.source,
-            "format": gt.format,
-            "sha256": gt_eval.content_hash(),
-            "n_images": len(gt_eval),
-            "n_boxes": gt_eval.num_boxes,
-            "n_crowd": int(sum(int(im.iscrowd.sum()) for im in gt_eval.images)),
-            "mod_crop": self.scale,
-            "boxes_dropped_by_crop": gt.dropped_boxes,
-            "limit": self.limit,
-        }
-
-    def _config(self) -> dict[str, Any]:
-        device = self.requested_device
-        return {
-            "scale": self.scale,
-            "degradation": self.degradation.config(),
-            "detector": getattr(self.detector, "config", repr(self.detector)),
-            "class_map": {str(k): v for k, v in self.cmap.index_to_category.items()},
-            "backend": self.backend,
-            "bootstrap": {
-                "n_resamples": self.n_resamples,
-                "seed": self.seed,
-                "confidence": self.confidence,
-                "unit": "image",
-                "paired": True,
-            },
-            # kind "sr" is SRCondition, whose __post_init__ always sets spec
-            "sr": {c.name: c.spec.source for c in self.conditions if isinstance(c, SRCondition) and c.spec is not None},
-            "tile": self.tile,
-            "sr_backend": self.sr_backend,
-            "device": None if device is None else str(device),
-            "memory": self.memory_kind,
-            "psnr_ssim": f"Y channel (BT.601), uint8, border shave {self.scale}",
-            "cache_dir": None if self.cache.root is None else str(self.cache.root),
-            "world_size": self.dist.world_size,
-            "detectors": self._detector_records(),
-            **(self.extra_config or {}),
-        }
-
-    def _detector_records(self) -> dict[str, dict[str, Any]]:
-        """label -> the detector's path, weights digest, settings and cache identity, and the conditions it scored
-        (``main``: the run's detector)."""
-        out: dict[str, dict[str, Any]] = {}
-        for c in self.conditions:
-            label = detector_label(c)
-            if label not in out:
-                out[label] = {**detector_record(c.detector or self.detector), "conditions": []}
-            out[label]["conditions"].append(c.name)
-        if MAIN_DETECTOR in out:  # the run's detector first
-            out = {MAIN_DETECTOR: out.pop(MAIN_DETECTOR), **out}
-        return out
 
     def write_examples(
         self, out_dir: Path, result: CompareResult, runs: list[ConditionRun], hr_keys: dict[int, str], n: int = 3
     ) -> Path | None:
-        """``examples.png``: LR / bicubic / best SR / HR crops with the detector's boxes on the ``n`` images where the
-        best SR condition (highest AP, bicubic and the references aside) changed the most detections versus bicubic;
-        None (and no file) without a bicubic and another SR condition. SR images come from the cache (else rerun)."""
-        from .report import EXAMPLE_CONF, plot_examples
-
-        target = out_dir / "examples.png"
-        target.unlink(missing_ok=True)  # never link a stale figure
-        by_name = {c.name: c for c in self.conditions}
-        # the figure compares SR outputs through one detector: conditions with their own detector are left out
-        sr = [c.name for c in self.conditions if c.kind == "sr" and c.name != "bicubic" and c.detector is None]
-        if "bicubic" not in by_name or by_name["bicubic"].kind != "sr" or not sr:
-            return None
-        best = max(sr, key=lambda k: (result.conditions[k].get("AP") is not None, result.conditions[k].get("AP") or 0.0))
-        dets = {r.name: _by_image(r.results, EXAMPLE_CONF) for r in runs}
-        ids = [i for i in hr_keys if i in {im.id for im in self.gt.images}]
-        changed = {i: _changed(dets[best].get(i, []), dets["bicubic"].get(i, [])) for i in ids}
-        chosen = sorted(ids, key=lambda i: (-len(changed[i]), ids.index(i)))[:n]
-        if not chosen:
-            return None
-        images = {im.id: im for im in self.gt.images}
-        out_dir.mkdir(parents=True, exist_ok=True)
-        rows = []
-        for i in chosen:
-            im = images[i]
-            hr = _load_hr(im, self.scale)
-            lr = self.degradation(hr)
-            panels = [("LR", lr, dets.get("lr", {}).get(i, []))]
-            for label, name in (("bicubic", "bicubic"), (f"best SR: {best}", best)):
-                panels.append((label, self._sr_image(by_name[name], hr_keys[i], lr), dets[name].get(i, [])))
-            panels.append(("HR", hr, dets.get("hr", {}).get(i, [])))
-            rows.append(
-                {
-                    "title": f"{im.file_name}: {len(changed[i])} changed",
-                    "hr_size": hr.shape[:2],
-                    "box": _crop_box(changed[i], hr.shape[:2]),
-                }
-            )
-            rows[-1]["panels"] = panels
-        return plot_examples(rows, target, {int(c): str(n) for c, n in self.gt.categories.items()})
-
-    def _sr_image(self, cond, hkey: str, lr: np.ndarray) -> np.ndarray:
-        """The condition's SR output for this image: from the cache, else upscaled again."""
-        lkey = lr_key(hkey, self.deg_key)
-        if cond.digest is not None:
-            img = self.cache.get_image(cond.key(hkey, lkey, tile=self.tile, sr_backend=self.sr_backend))
-            if img is not None:
-                return img
-        cond.load(self.scale, device=self.device)
-        try:
-            return cond.upscale(lr, self.tile)[0]
-        finally:
-            cond.release()
+        """``examples.png`` (see :func:`.examples.write_examples`)."""
+        return write_examples(self, out_dir, result, runs, hr_keys, n)
 
     # ----------------------------------------------------------------------------------- all steps
 
@@ -770,222 +476,3 @@ class Comparison:
         if isinstance(shared, dict):
             raise RankFailedError(f"rank 0 failed during the evaluation: {shared['error']}")
         return shared
-
-
-# --------------------------------------------------------------------------------------------- main entry
-
-
-def compare(
-    gt: GroundTruth,
-    detector: Detector,
-    sr: Sequence[str | SRSpec] = ("bicubic",),
-    scale: int = 4,
-    *,
-    out_dir: str | Path | None = None,
-    degradation: Degradation | None = None,
-    backend: str = "pycocotools",
-    class_map: str | ClassMap = "names",
-    n_resamples: int = 1000,
-    seed: int = 0,
-    confidence: float = 0.95,
-    cache_dir: str | Path | None | bool = None,
-    tile: str | int | None = "auto",
-    device: Any = None,
-    limit: int | None = None,
-    progress: bool = True,
-    extra_config: dict[str, Any] | None = None,
-    mos: str | Path | None = None,
-    save_images: str | Path | None = None,
-    conditions: Sequence[Condition] | None = None,
-    threads: int | None = None,
-    dist: DistContext | None = None,
-    detectors: dict[str, Any] | None = None,
-    detector_loader: Any = None,
-) -> dict[str, Any]:
-    """Measure detection accuracy, image quality and cost of ``hr``, ``lr``, ``bicubic`` and each SR model.
-
-    Under torchrun (``WORLD_SIZE`` > 1) the images are sharded over the ranks and rank 0 evaluates and writes
-    (see :mod:`sr4det.evaluation.distributed`); every rank returns the same results, identical to one process.
-
-    Args:
-        gt: ground truth (HR frame), e.g. from :func:`sr4det.data.load_dataset`; mod-cropped to ``scale`` here.
-        detector: any :class:`~sr4det.detectors.base.Detector` (uint8 RGB (H, W, 3) in, boxes in that frame out).
-            Its ``config`` dict (if any) is recorded and keys the detection cache.
-        sr: SR conditions: zoo names, weight files or ``name=path`` (:meth:`SRSpec.parse`); ``"bicubic"`` is
-            always added as the baseline. ``SR@LABEL=DETECTOR`` (also ``hr@LABEL=...``, ``lr@LABEL=...``,
-            ``name=path@LABEL=...``) scores that input with its own detector under the name ``SR@LABEL``;
-            ``SR@LABEL`` takes the detector of ``LABEL`` from another entry or from ``detectors``.
-        scale: SR factor; the degradation shrinks by it.
-        out_dir: where ``results.json``, ``report.md`` and the plots go (None: nothing written).
-        degradation: the LR maker (default MATLAB bicubic x1/scale).
-        backend: ``"pycocotools"`` or ``"faster-coco-eval"`` for the headline metrics.
-        class_map: ``"names"`` / ``"index"`` / ``"sorted"`` (see :meth:`ClassMap.build`) or a ClassMap.
-        n_resamples, seed, confidence: paired bootstrap over images for the delta intervals.
-        cache_dir: cache folder; None = :func:`default_cache_dir`, False = no cache.
-        tile: passed to :func:`sr4det.tiling.upscale`.
-        device: SR device (``"cpu"``, ``"cuda"``; ``cuda:LOCAL_RANK`` per rank under torchrun); the detector runs
-            where it was built.
-        limit: evaluate only the first ``limit`` images.
-        mos: a MOS study database (``sr4det mos create``): its MOS per method goes beside the condition of the
-            same name (``mos``, ``mos_ci_low``, ``mos_ci_high``) and into ``results["mos"]``.
-        save_images: also write each SR condition's output as ``save_images/<condition>/<image stem>.png``
-            (mod-cropped HR size), e.g. for ``sr4det mos create --methods espcn=DIR/espcn``.
-        progress: tqdm progress bars (rank 0 only).
-        conditions: the conditions instead of ``hr``, ``lr`` and ``sr`` (:func:`~.conditions.standard_conditions`).
-        threads: torch intra-op threads (default: torch's; under torchrun cores / ranks on the node).
-        dist: a :class:`~.distributed.DistContext` (default: :func:`~.distributed.setup` from the environment).
-        detectors: label -> detector (a path, or a Detector object) for the labels of ``SR@LABEL`` entries.
-        detector_loader: ``loader(path) -> Detector`` for detector paths (default: an ``UltralyticsDetector`` with
-            the settings of ``detector``). Each distinct path is loaded once; every own detector must have the class
-            list of ``detector``. Unknown labels, detectors that do not load and other class lists raise before any
-            work (:class:`~sr4det.errors.InputError`, :class:`~sr4det.errors.DetectorError` or
-            :class:`~sr4det.errors.WeightsNotAvailableError`, :class:`~sr4det.errors.DetectorMismatchError`).
-
-    Returns:
-        The results dict (:meth:`CompareResult.to_json`, also written to ``out_dir/results.json``):
-        ``conditions`` -> metrics, ``deltas``, ``per_class``, ``skipped_images``, ``config``, ``versions``, ``dataset``.
-    """
-    if degradation is None:
-        degradation = Degradation(scale=scale)
-    if conditions is None:
-        specs = [s if isinstance(s, SRSpec) else SRSpec.parse(s) for s in sr]
-        if not any(s.name == "bicubic" for s in specs):
-            specs.insert(0, SRSpec("bicubic", "bicubic"))
-        conditions = standard_conditions(specs, resolve_detectors(specs, detector, detectors, detector_loader))
-    elif detectors:
-        raise InputError(
-            "`detectors` labels the detectors of `sr` entries; with `conditions` set each condition's `detector` instead"
-        )
-    ctx = dist if dist is not None else setup(threads)
-    try:
-        cache = CompareCache.from_option(cache_dir, clean_orphans=ctx.local_rank == 0)
-        comparison = Comparison(
-            gt,
-            detector,
-            conditions,
-            scale=scale,
-            degradation=degradation,
-            backend=backend,
-            class_map=class_map,
-            n_resamples=n_resamples,
-            seed=seed,
-            confidence=confidence,
-            cache=cache,
-            tile=tile,
-            device=device,
-            limit=limit,
-            progress=progress,
-            extra_config=extra_config,
-            mos=mos,
-            save_images=save_images,
-            dist=ctx,
-        )
-        return comparison.run(out_dir).to_json()
-    finally:
-        if dist is None:
-            ctx.close()
-
-
-def _per_class(gt_eval: GroundTruth, evals: dict[str, coco.CocoResult]) -> dict[str, dict[str, Any]]:
-    """Per-class AP of every condition and its delta vs bicubic (classes with ground truth only)."""
-    per_class = {}
-    for cid, cname in sorted(gt_eval.categories.items()):
-        row: dict[str, Any] = {
-            "name": cname,
-            "n_gt": int(sum(int(((im.category_ids == cid) & (im.iscrowd == 0)).sum()) for im in gt_eval.images)),
-        }
-        if row["n_gt"] == 0:
-            continue
-        row["AP"] = {n: e.per_class_ap.get(cid) for n, e in evals.items()}
-        base = row["AP"].get("bicubic")
-        row["delta_vs_bicubic"] = {n: _diff(v, base) for n, v in row["AP"].items() if n != "bicubic"}
-        per_class[str(cid)] = row
-    return per_class
-
-
-def _by_image(results: list[dict], conf: float) -> dict[int, list[dict]]:
-    """COCO detections scoring at least ``conf``, grouped by image id."""
-    out: dict[int, list[dict]] = {}
-    for r in results:
-        if r["score"] >= conf:
-            out.setdefault(int(r["image_id"]), []).append(r)
-    return out
-
-
-def _iou(a: list[float], b: list[float]) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    iw = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
-    ih = max(0.0, min(ay + ah, by + bh) - max(ay, by))
-    inter = iw * ih
-    union = aw * ah + bw * bh - inter
-    return inter / union if union > 0 else 0.0
-
-
-def _changed(a: list[dict], b: list[dict], iou: float = 0.5) -> list[dict]:
-    """Detections of ``a`` and ``b`` without a same-class partner (IoU >= ``iou``, greedy by score) in the other."""
-    free = sorted(b, key=lambda d: -d["score"])
-    unmatched = []
-    for d in sorted(a, key=lambda d: -d["score"]):
-        j = next(
-            (k for k, e in enumerate(free) if e["category_id"] == d["category_id"] and _iou(d["bbox"], e["bbox"]) >= iou), None
-        )
-        if j is None:
-            unmatched.append(d)
-        else:
-            free.pop(j)
-    return unmatched + free
-
-
-def _crop_box(dets: list[dict], size: tuple[int, int]) -> tuple[int, int, int, int]:
-    """The HR region around ``dets`` (padded by a quarter of its size, at least 16 px), or the whole image."""
-    h, w = size
-    if not dets:
-        return 0, 0, w, h
-    x0 = min(d["bbox"][0] for d in dets)
-    y0 = min(d["bbox"][1] for d in dets)
-    x1 = max(d["bbox"][0] + d["bbox"][2] for d in dets)
-    y1 = max(d["bbox"][1] + d["bbox"][3] for d in dets)
-    pad = max(16.0, 0.25 * max(x1 - x0, y1 - y0))
-    return max(0, int(x0 - pad)), max(0, int(y0 - pad)), min(w, int(np.ceil(x1 + pad))), min(h, int(np.ceil(y1 + pad)))
-
-
-def _load_hr(im, scale: int) -> np.ndarray:
-    arr = to_rgb8(read_image(im.path)[0])
-    return np.ascontiguousarray(arr[: im.height, : im.width])
-
-
-def _mean(v: list[float]) -> float | None:
-    return float(np.mean(v)) if v else None
-
-
-def _finite(v: float) -> float | None:
-    return float(v) if np.isfinite(v) else None
-
-
-def _diff(a, b):
-    return None if a is None or b is None else float(a - b)
-
-
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version()}
-    for pkg in (
-        "sr4det",
-        "torch",
-        "torchvision",
-        "numpy",
-        "ultralytics",
-        "pycocotools",
-        "faster-coco-eval",
-        "openvino",
-        "onnxruntime",
-        "spandrel",
-        "opencv-python-headless",
-    ):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            continue
-    return out

@@ -6,7 +6,7 @@ from PIL import Image
 
 from sr4det.data.datasets import load_coco
 from sr4det.evaluation import compare
-from sr4det.evaluation.runner import _changed
+from sr4det.evaluation.examples import _changed
 
 from .test_runner import Oracle, make_dataset
 

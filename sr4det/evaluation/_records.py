@@ -1,0 +1,112 @@
+"""What a comparison's result records about the run: the data set, the configuration, the detectors, the package
+versions and the machine.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from ..data.datasets import GroundTruth
+from .condition_detectors import detector_label, detector_record
+from .conditions import MAIN_DETECTOR, SRCondition
+
+if TYPE_CHECKING:
+    from .runner import Comparison
+
+
+def dataset_info(comparison: Comparison, gt_eval: GroundTruth) -> dict[str, Any]:
+    gt = comparison.gt
+    return {
+        "source": gt.source,
+        "format": gt.format,
+        "sha256": gt_eval.content_hash(),
+        "n_images": len(gt_eval),
+        "n_boxes": gt_eval.num_boxes,
+        "n_crowd": int(sum(int(im.iscrowd.sum()) for im in gt_eval.images)),
+        "mod_crop": comparison.scale,
+        "boxes_dropped_by_crop": gt.dropped_boxes,
+        "limit": comparison.limit,
+    }
+
+
+def run_config(comparison: Comparison) -> dict[str, Any]:
+    device = comparison.requested_device
+    return {
+        "scale": comparison.scale,
+        "degradation": comparison.degradation.config(),
+        "detector": getattr(comparison.detector, "config", repr(comparison.detector)),
+        "class_map": {str(k): v for k, v in comparison.cmap.index_to_category.items()},
+        "backend": comparison.backend,
+        "bootstrap": {
+            "n_resamples": comparison.n_resamples,
+            "seed": comparison.seed,
+            "confidence": comparison.confidence,
+            "unit": "image",
+            "paired": True,
+        },
+        # kind "sr" is SRCondition, whose __post_init__ always sets spec
+        "sr": {c.name: c.spec.source for c in comparison.conditions if isinstance(c, SRCondition) and c.spec is not None},
+        "tile": comparison.tile,
+        "sr_backend": comparison.sr_backend,
+        "device": None if device is None else str(device),
+        "memory": comparison.memory_kind,
+        "psnr_ssim": f"Y channel (BT.601), uint8, border shave {comparison.scale}",
+        "cache_dir": None if comparison.cache.root is None else str(comparison.cache.root),
+        "world_size": comparison.dist.world_size,
+        "detectors": detector_records(comparison),
+        **(comparison.extra_config or {}),
+    }
+
+
+def detector_records(comparison: Comparison) -> dict[str, dict[str, Any]]:
+    """label -> the detector's path, weights digest, settings and cache identity, and the conditions it scored
+    (``main``: the run's detector)."""
+    out: dict[str, dict[str, Any]] = {}
+    for c in comparison.conditions:
+        label = detector_label(c)
+        if label not in out:
+            out[label] = {**detector_record(c.detector or comparison.detector), "conditions": []}
+        out[label]["conditions"].append(c.name)
+    if MAIN_DETECTOR in out:  # the run's detector first
+        out = {MAIN_DETECTOR: out.pop(MAIN_DETECTOR), **out}
+    return out
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in (
+        "sr4det",
+        "torch",
+        "torchvision",
+        "numpy",
+        "ultralytics",
+        "pycocotools",
+        "faster-coco-eval",
+        "openvino",
+        "onnxruntime",
+        "spandrel",
+        "opencv-python-headless",
+    ):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def machine() -> dict[str, Any]:
+    """The machine the comparison ran on, as results.json records it."""
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        # CPU convolutions round differently with another intra-op thread count (a 1-level difference in
+        # ~0.001% of SR output pixels here): outputs are bit-identical only for the same count
+        "torch_threads": torch.get_num_threads(),
+    }

@@ -1,0 +1,129 @@
+"""The main entry point, :func:`compare`: build the conditions and a :class:`~.runner.Comparison`, run it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..data.datasets import ClassMap, GroundTruth
+from ..detectors.base import Detector
+from ..errors import InputError
+from .cache import CompareCache
+from .condition_detectors import resolve_detectors
+from .conditions import Condition, Degradation, SRSpec, standard_conditions
+from .distributed import DistContext, setup
+from .runner import Comparison
+
+__all__ = ["compare"]
+
+
+def compare(
+    gt: GroundTruth,
+    detector: Detector,
+    sr: Sequence[str | SRSpec] = ("bicubic",),
+    scale: int = 4,
+    *,
+    out_dir: str | Path | None = None,
+    degradation: Degradation | None = None,
+    backend: str = "pycocotools",
+    class_map: str | ClassMap = "names",
+    n_resamples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+    cache_dir: str | Path | None | bool = None,
+    tile: str | int | None = "auto",
+    device: Any = None,
+    limit: int | None = None,
+    progress: bool = True,
+    extra_config: dict[str, Any] | None = None,
+    mos: str | Path | None = None,
+    save_images: str | Path | None = None,
+    conditions: Sequence[Condition] | None = None,
+    threads: int | None = None,
+    dist: DistContext | None = None,
+    detectors: dict[str, Any] | None = None,
+    detector_loader: Any = None,
+) -> dict[str, Any]:
+    """Measure detection accuracy, image quality and cost of ``hr``, ``lr``, ``bicubic`` and each SR model.
+
+    Under torchrun (``WORLD_SIZE`` > 1) the images are sharded over the ranks and rank 0 evaluates and writes
+    (see :mod:`sr4det.evaluation.distributed`); every rank returns the same results, identical to one process.
+
+    Args:
+        gt: ground truth (HR frame), e.g. from :func:`sr4det.data.load_dataset`; mod-cropped to ``scale`` here.
+        detector: any :class:`~sr4det.detectors.base.Detector` (uint8 RGB (H, W, 3) in, boxes in that frame out).
+            Its ``config`` dict (if any) is recorded and keys the detection cache.
+        sr: SR conditions: zoo names, weight files or ``name=path`` (:meth:`SRSpec.parse`); ``"bicubic"`` is
+            always added as the baseline. ``SR@LABEL=DETECTOR`` (also ``hr@LABEL=...``, ``lr@LABEL=...``,
+            ``name=path@LABEL=...``) scores that input with its own detector under the name ``SR@LABEL``;
+            ``SR@LABEL`` takes the detector of ``LABEL`` from another entry or from ``detectors``.
+        scale: SR factor; the degradation shrinks by it.
+        out_dir: where ``results.json``, ``report.md`` and the plots go (None: nothing written).
+        degradation: the LR maker (default MATLAB bicubic x1/scale).
+        backend: ``"pycocotools"`` or ``"faster-coco-eval"`` for the headline metrics.
+        class_map: ``"names"`` / ``"index"`` / ``"sorted"`` (see :meth:`ClassMap.build`) or a ClassMap.
+        n_resamples, seed, confidence: paired bootstrap over images for the delta intervals.
+        cache_dir: cache folder; None = :func:`default_cache_dir`, False = no cache.
+        tile: passed to :func:`sr4det.tiling.upscale`.
+        device: SR device (``"cpu"``, ``"cuda"``; ``cuda:LOCAL_RANK`` per rank under torchrun); the detector runs
+            where it was built.
+        limit: evaluate only the first ``limit`` images.
+        mos: a MOS study database (``sr4det mos create``): its MOS per method goes beside the condition of the
+            same name (``mos``, ``mos_ci_low``, ``mos_ci_high``) and into ``results["mos"]``.
+        save_images: also write each SR condition's output as ``save_images/<condition>/<image stem>.png``
+            (mod-cropped HR size), e.g. for ``sr4det mos create --methods espcn=DIR/espcn``.
+        progress: tqdm progress bars (rank 0 only).
+        conditions: the conditions instead of ``hr``, ``lr`` and ``sr`` (:func:`~.conditions.standard_conditions`).
+        threads: torch intra-op threads (default: torch's; under torchrun cores / ranks on the node).
+        dist: a :class:`~.distributed.DistContext` (default: :func:`~.distributed.setup` from the environment).
+        detectors: label -> detector (a path, or a Detector object) for the labels of ``SR@LABEL`` entries.
+        detector_loader: ``loader(path) -> Detector`` for detector paths (default: an ``UltralyticsDetector`` with
+            the settings of ``detector``). Each distinct path is loaded once; every own detector must have the class
+            list of ``detector``. Unknown labels, detectors that do not load and other class lists raise before any
+            work (:class:`~sr4det.errors.InputError`, :class:`~sr4det.errors.DetectorError` or
+            :class:`~sr4det.errors.WeightsNotAvailableError`, :class:`~sr4det.errors.DetectorMismatchError`).
+
+    Returns:
+        The results dict (:meth:`CompareResult.to_json`, also written to ``out_dir/results.json``):
+        ``conditions`` -> metrics, ``deltas``, ``per_class``, ``skipped_images``, ``config``, ``versions``, ``dataset``.
+    """
+    if degradation is None:
+        degradation = Degradation(scale=scale)
+    if conditions is None:
+        specs = [s if isinstance(s, SRSpec) else SRSpec.parse(s) for s in sr]
+        if not any(s.name == "bicubic" for s in specs):
+            specs.insert(0, SRSpec("bicubic", "bicubic"))
+        conditions = standard_conditions(specs, resolve_detectors(specs, detector, detectors, detector_loader))
+    elif detectors:
+        raise InputError(
+            "`detectors` labels the detectors of `sr` entries; with `conditions` set each condition's `detector` instead"
+        )
+    ctx = dist if dist is not None else setup(threads)
+    try:
+        cache = CompareCache.from_option(cache_dir, clean_orphans=ctx.local_rank == 0)
+        comparison = Comparison(
+            gt,
+            detector,
+            conditions,
+            scale=scale,
+            degradation=degradation,
+            backend=backend,
+            class_map=class_map,
+            n_resamples=n_resamples,
+            seed=seed,
+            confidence=confidence,
+            cache=cache,
+            tile=tile,
+            device=device,
+            limit=limit,
+            progress=progress,
+            extra_config=extra_config,
+            mos=mos,
+            save_images=save_images,
+            dist=ctx,
+        )
+        return comparison.run(out_dir).to_json()
+    finally:
+        if dist is None:
+            ctx.close()

@@ -1,0 +1,138 @@
+"""Scoring the conditions: COCO metrics and bootstrap resamples per condition, the paired deltas between conditions
+(with their bootstrap intervals and the share of the HR gap recovered) and the per-class AP table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..data.datasets import GroundTruth
+from . import coco
+
+if TYPE_CHECKING:
+    from .runner import ConditionRun
+
+_BASELINES = ("bicubic", "lr")
+
+
+@dataclass
+class _Scored:
+    """One condition's COCO evaluation (matches dropped) and its bootstrap AP/AP50 per resample (None: no bootstrap)."""
+
+    coco: coco.CocoResult
+    boot: dict[str, np.ndarray] | None
+
+
+def score(
+    gt: GroundTruth,
+    valid_ids: list[int],
+    runs: Sequence[ConditionRun],
+    *,
+    backend: str,
+    n_resamples: int,
+    seed: int,
+    progress: bool,
+) -> dict[str, _Scored]:
+    """COCO metrics and the bootstrap resamples of each of ``runs`` (independent per condition: sharded runs
+    split the conditions over the ranks). Every rank draws the same resample weights (seeded), so the
+    resamples stay paired across conditions whichever rank scored them."""
+    from .._progress import tqdm
+
+    gt_coco = gt.subset(valid_ids).to_coco()
+    weights = coco.bootstrap_weights(len(valid_ids), n_resamples, seed) if n_resamples > 0 else None
+    out: dict[str, _Scored] = {}
+    for run in tqdm(runs, desc="COCO eval + bootstrap", disable=not progress, leave=False):
+        ev = coco.evaluate(gt_coco, run.results, backend=backend, keep_matches=weights is not None)
+        boot = None
+        if weights is not None:
+            assert ev.matches is not None  # kept because keep_matches=True
+            boot = coco.bootstrap_ap({run.name: ev.matches}, weights)[run.name]
+            ev.matches = None  # large, and not needed once resampled
+        out[run.name] = _Scored(ev, boot)
+    return out
+
+
+def deltas(runs, evals, conditions_out, boot, confidence: float) -> dict[str, dict[str, Any]]:
+    deltas: dict[str, dict[str, Any]] = {}
+    for base in _BASELINES:
+        if base not in evals:
+            continue
+        for run in runs:
+            if run.name == base:
+                continue
+            entry = paired(run.name, base, evals, boot, confidence)
+            entry["psnr"] = _diff(conditions_out[run.name]["psnr"], conditions_out[base]["psnr"])
+            if "hr" in evals and run.name != "hr":
+                entry["AP_gap_recovered"] = gap_recovered(run.name, base, evals, boot, confidence)
+            deltas.setdefault(f"vs_{base}", {})[run.name] = entry
+    # an input scored by its own detector (``X@LABEL``) against the same input through the main detector (``X``):
+    # what swapping the detector buys, paired over the same images
+    for run in runs:
+        same = run.name.split("@", 1)[0]
+        if same != run.name and same in evals:
+            deltas.setdefault("vs_same_input", {})[run.name] = {
+                "reference": same,
+                **paired(run.name, same, evals, boot, confidence),
+            }
+    return deltas
+
+
+def paired(name: str, base: str, evals, boot, confidence: float) -> dict[str, Any]:
+    """AP and AP50 of ``name`` minus ``base``, each with its paired-bootstrap interval (None without bootstrap)."""
+    entry: dict[str, Any] = {}
+    for key in ("AP", "AP50"):
+        a, b = evals[name].metrics[key], evals[base].metrics[key]
+        d = {"delta": None if a is None or b is None else a - b, "ci_low": None, "ci_high": None}
+        if boot:
+            lo, hi = coco.paired_delta_ci(boot[name][key], boot[base][key], confidence, estimate=d["delta"])
+            d["ci_low"], d["ci_high"] = _finite(lo), _finite(hi)
+        entry[key] = d
+    return entry
+
+
+def gap_recovered(name: str, base: str, evals, boot, confidence: float) -> dict[str, Any]:
+    """The share of the ``base`` -> ``hr`` AP gap that ``name`` recovers, with its paired-bootstrap interval.
+
+    None (n/a) when HR is not better than ``base`` (no gap to recover)."""
+    a, b, top = (evals[k].metrics["AP"] for k in (name, base, "hr"))
+    out: dict[str, Any] = {"estimate": None, "ci_low": None, "ci_high": None, "gap": _diff(top, b)}
+    if a is None or b is None or top is None or top - b <= 0:
+        return out
+    out["estimate"] = (a - b) / (top - b)
+    if boot:
+        lo, hi = coco.gap_fraction_ci(boot[name]["AP"], boot[base]["AP"], boot["hr"]["AP"], confidence, estimate=out["estimate"])
+        out["ci_low"], out["ci_high"] = _finite(lo), _finite(hi)
+    return out
+
+
+def per_class(gt_eval: GroundTruth, evals: dict[str, coco.CocoResult]) -> dict[str, dict[str, Any]]:
+    """Per-class AP of every condition and its delta vs bicubic (classes with ground truth only)."""
+    per_class = {}
+    for cid, cname in sorted(gt_eval.categories.items()):
+        row: dict[str, Any] = {
+            "name": cname,
+            "n_gt": int(sum(int(((im.category_ids == cid) & (im.iscrowd == 0)).sum()) for im in gt_eval.images)),
+        }
+        if row["n_gt"] == 0:
+            continue
+        row["AP"] = {n: e.per_class_ap.get(cid) for n, e in evals.items()}
+        base = row["AP"].get("bicubic")
+        row["delta_vs_bicubic"] = {n: _diff(v, base) for n, v in row["AP"].items() if n != "bicubic"}
+        per_class[str(cid)] = row
+    return per_class
+
+
+def _mean(v: list[float]) -> float | None:
+    return float(np.mean(v)) if v else None
+
+
+def _finite(v: float) -> float | None:
+    return float(v) if np.isfinite(v) else None
+
+
+def _diff(a, b):
+    return None if a is None or b is None else float(a - b)

@@ -1,25 +1,19 @@
-"""Where the read-only real data lives: ``$SR4DET_SHARED`` if set, else ``../shared`` beside the checkout.
-
-For the scripts in this folder (run as ``python eval/SCRIPT.py``, so this folder is on ``sys.path``). The library
-itself never looks for this folder. eval/_shared.py, pipelines/_shared.py and tests/conftest.py hold the same rule
-(tests/test_shared_locator.py checks that they agree).
-"""
+"""Where the read-only real data lives, for the scripts in this folder (run as ``python eval/SCRIPT.py``, so this
+folder is on ``sys.path``): the one locator in ``pipelines/_shared.py``, loaded from there rather than copied.
+The library itself never looks for this folder (tests/test_shared_locator.py)."""
 
 from __future__ import annotations
 
-import os
+import importlib.util
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+_spec = importlib.util.spec_from_file_location(
+    "_pipelines_shared", Path(__file__).resolve().parents[1] / "pipelines" / "_shared.py"
+)
+assert _spec is not None and _spec.loader is not None
+_locator = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_locator)
 
-
-def shared_root() -> Path:
-    """The shared data folder: ``$SR4DET_SHARED`` if set, else ``<repo>/../shared``. May not exist."""
-    env = os.environ.get("SR4DET_SHARED")
-    return Path(env).expanduser().resolve() if env else (REPO_ROOT.parent / "shared").resolve()
-
-
-def shared_path(*parts: str) -> Path | None:
-    """``shared_root()/parts`` if it exists, else None."""
-    path = shared_root().joinpath(*parts)
-    return path if path.exists() else None
+REPO_ROOT: Path = _locator.REPO_ROOT
+shared_root = _locator.shared_root
+shared_path = _locator.shared_path

@@ -1,7 +1,7 @@
 """Where the read-only real data lives: ``$SR4DET_SHARED`` if set, else ``../shared`` beside the checkout.
 
 For the scripts in this folder (run as ``python pipelines/SCRIPT.py``, so this folder is on ``sys.path``). The library
-itself never looks for this folder. eval/_shared.py, pipelines/_shared.py and tests/conftest.py hold the same rule
+itself never looks for this folder. pipelines/_shared.py and tests/conftest.py hold the same rule (eval/_shared.py loads the former)
 (tests/test_shared_locator.py checks that they agree).
 """
 

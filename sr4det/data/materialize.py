@@ -47,12 +47,7 @@ MANIFEST = "materialize.json"
 
 class _Pipeline:
     def __init__(self, degrade: Degrade | DegradationSpec | int | None, sr: Any, tile: Any, device: Any, pretrained: bool):
-        if isinstance(degrade, (int, np.integer)) and not isinstance(degrade, bool):
-            degrade = Degrade(int(degrade))
-        elif isinstance(degrade, DegradationSpec):
-            degrade = Degrade.from_spec(degrade)
-        if degrade is not None and not isinstance(degrade, Degrade):
-            raise InputError(f"degrade must be a Degrade, a DegradationSpec, an int scale or None, got {type(degrade).__name__}")
+        degrade = Degrade.coerce(degrade)
         if sr is not None and not isinstance(sr, SRTransform):
             sr = SRTransform(sr, scale=degrade.scale if degrade else None, tile=tile, device=device, pretrained=pretrained)
         if degrade is None and sr is None:

@@ -55,12 +55,7 @@ class SRHook:
     """Degrade + SR applied to images as ultralytics datasets read them (see the module docstring)."""
 
     def __init__(self, degrade: Degrade | DegradationSpec | int | None, sr: Any = None, *, train: bool = True, val: bool = True):
-        if isinstance(degrade, (int, np.integer)) and not isinstance(degrade, bool):
-            degrade = Degrade(int(degrade))
-        elif isinstance(degrade, DegradationSpec):
-            degrade = Degrade.from_spec(degrade)
-        if degrade is not None and not isinstance(degrade, Degrade):
-            raise InputError(f"degrade must be a Degrade, a DegradationSpec, an int scale or None, got {type(degrade).__name__}")
+        degrade = Degrade.coerce(degrade)
         if sr is not None and not isinstance(sr, SRTransform):
             sr = SRTransform(sr, scale=degrade.scale if degrade is not None else None, tile="auto")
         if degrade is None and sr is None:

@@ -89,6 +89,19 @@ class Degrade(ResamplingTransform):
         self.seed = self.spec.seed
 
     @classmethod
+    def coerce(cls, degrade: Degrade | Any | int | None) -> Degrade | None:
+        """A ``Degrade`` from a ``Degrade``, a :class:`~sr4det.degradation.DegradationSpec`, an int scale or None."""
+        from ..degradation import DegradationSpec
+
+        if isinstance(degrade, (int, np.integer)) and not isinstance(degrade, bool):
+            return cls(int(degrade))
+        if isinstance(degrade, DegradationSpec):
+            return cls.from_spec(degrade)
+        if degrade is not None and not isinstance(degrade, cls):
+            raise InputError(f"degrade must be a Degrade, a DegradationSpec, an int scale or None, got {type(degrade).__name__}")
+        return degrade
+
+    @classmethod
     def from_spec(cls, spec: Any, channel_order: str = "rgb") -> Degrade:
         """The transform of a :class:`~sr4det.degradation.DegradationSpec` (e.g. ``compare``'s degradation)."""
         methods = {v: k for k, v in _METHODS.items()}

@@ -19,24 +19,8 @@ from sr4det.evaluation import CompareConfig, SRSpec, compare
 from sr4det.evaluation.conditions import HRCondition, LRCondition, SRCondition
 
 from .test_cache_keys import PINNED, Fixed, _listing, make_pinned_dataset
+from .test_distributed import METRICS
 from .test_runner import NAMES, Oracle, make_dataset
-
-METRICS = (
-    "AP",
-    "AP50",
-    "AP75",
-    "APs",
-    "APm",
-    "APl",
-    "AR1",
-    "AR10",
-    "AR100",
-    "psnr",
-    "ssim",
-    "n_images",
-    "n_detections",
-    "unmapped_detections",
-)
 
 
 class Jittered(Oracle):

@@ -26,6 +26,25 @@ TORCHRUN = BIN / "torchrun"
 pytestmark = pytest.mark.skipif(not TORCHRUN.exists(), reason="torchrun is not installed beside this python")
 
 
+#: the per-condition numbers two equivalent runs must share (cost numbers aside)
+METRICS = (
+    "AP",
+    "AP50",
+    "AP75",
+    "APs",
+    "APm",
+    "APl",
+    "AR1",
+    "AR10",
+    "AR100",
+    "psnr",
+    "ssim",
+    "n_images",
+    "n_detections",
+    "unmapped_detections",
+)
+
+
 def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")]), "OMP_NUM_THREADS": "1"}
 
@@ -45,22 +64,7 @@ def _same(a: dict, b: dict) -> None:
     """Metrics, deltas (with CIs), per-class AP and dataset of two results are identical (cost numbers aside)."""
     assert list(a["conditions"]) == list(b["conditions"])
     for name in a["conditions"]:
-        for key in (
-            "AP",
-            "AP50",
-            "AP75",
-            "APs",
-            "APm",
-            "APl",
-            "AR1",
-            "AR10",
-            "AR100",
-            "psnr",
-            "ssim",
-            "n_images",
-            "n_detections",
-            "unmapped_detections",
-        ):
+        for key in METRICS:
             assert a["conditions"][name][key] == b["conditions"][name][key], (name, key)
     assert a["deltas"] == b["deltas"]
     assert a["per_class"] == b["per_class"]

@@ -55,8 +55,3 @@ def _shared_stays_untouched():
     yield
     added = sorted(_snapshot(root) - before)
     assert not added, f"tests wrote into the shared data folder {root}: {added[:5]}"
-
-
-def pytest_collection_modifyitems(config, items):
-    """Fast tests first, then those marked slow (a stable sort keeps the file order within each group)."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is not None)

@@ -18,8 +18,8 @@ Resumable: images whose output file exists are skipped, and ``output/materialize
 settings; rerunning with other settings into the same folder raises unless ``overwrite=True``.
 
 Sharded under torchrun (``torchrun --nproc_per_node N --no-python sr4det materialize ...``) as ``compare`` is
-(:mod:`sr4det.evaluation.distributed`): each rank degrades and super-resolves its contiguous shard of the images
-(one output file per image, written atomically, so ranks never write the same file), the source image sizes
+(the torchrun helpers of :mod:`sr4det._distributed`): each rank degrades and super-resolves its contiguous shard
+of the images (one output file per image, written atomically, so ranks never write the same file), the source image sizes
 are gathered to rank 0, which alone writes ``materialize.json``, the split lists, the labels and
 ``data.yaml`` / ``annotations.json``; a rank that raises fails the run on every rank with its message. The
 outputs are byte-identical to a single process's. Outside torchrun everything runs in one process.
@@ -40,7 +40,7 @@ from ..transforms import Degrade, SRTransform
 from .io import IMAGE_EXTENSIONS, check_format, read_image, write_image
 
 if TYPE_CHECKING:
-    from ..evaluation.distributed import DistContext
+    from .._distributed import DistContext
 
 MANIFEST = "materialize.json"
 
@@ -380,7 +380,7 @@ def materialize(
         image_format = "." + image_format
     if image_format is not None and image_format.lower() not in IMAGE_EXTENSIONS:
         raise InputError(f"unsupported image format {image_format!r}; choose from {IMAGE_EXTENSIONS}")
-    from ..evaluation.distributed import setup
+    from .._distributed import setup
 
     ctx = dist if dist is not None else setup(threads)
     try:

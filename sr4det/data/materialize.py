@@ -198,7 +198,7 @@ def _yolo_label_lines(label: Path, h: int, w: int, pipe: _Pipeline) -> list[str]
 def _materialize_yolo(yaml_path: Path, output: Path, pipe: _Pipeline, splits, fmt, overwrite, progress, ctx: DistContext) -> Path:
     import yaml
 
-    from .datasets import _label_path
+    from .yolo_labels import _label_path
 
     cfg = yaml.safe_load(yaml_path.read_text()) or {}
     if "names" not in cfg:
@@ -272,7 +272,7 @@ def _scale_rle(seg: Any, h: int, w: int, pipe: _Pipeline) -> dict[str, Any]:
 def _materialize_coco(
     json_path: Path, images: Path | None, output: Path, pipe: _Pipeline, fmt, overwrite, progress, ctx: DistContext
 ) -> Path:
-    from .datasets import _find_image_dir
+    from .coco_json import _find_image_dir
 
     try:
         coco = json.loads(json_path.read_text())

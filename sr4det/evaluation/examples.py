@@ -14,7 +14,8 @@ from .cache import lr_key
 from .result import CompareResult
 
 if TYPE_CHECKING:
-    from .runner import Comparison, ConditionRun
+    from .runner import Comparison
+    from .shard import ConditionRun
 
 
 def write_examples(

@@ -7,10 +7,14 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+# the degradation options and the device check live beside the library's own config objects (evaluation/config.py
+# uses them too); re-exported here for the subcommands
+from .._options import add_degradation_args as add_degradation_args
+from .._options import check_device as check_device
+from .._options import degradation_from_args as degradation_from_args
 from ..errors import InputError, ScaleError
 
 if TYPE_CHECKING:
-    from ..degradation import DegradationSpec
     from ..models.wrapper import SRModel
 
 
@@ -35,59 +39,12 @@ def add_tile_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-memory", default=None, help="memory budget such as 1.5GB (default: a fraction of free memory)")
 
 
-def add_degradation_args(parser: argparse.ArgumentParser, *, seed: bool = False) -> None:
-    """``--blur-sigma``, ``--noise-std``, ``--jpeg-quality`` (and ``--seed`` if asked): the options of every command
-    that degrades, read by :func:`degradation_from_args`. ``--blur``, ``--noise`` and ``--jpeg`` are hidden aliases."""
-    parser.add_argument("--blur-sigma", type=float, default=None, help="Gaussian blur sigma (HR pixels) before downscaling")
-    parser.add_argument("--noise-std", type=float, default=None, help="Gaussian noise std in 8-bit levels after downscaling")
-    parser.add_argument("--jpeg-quality", type=int, default=None, help="JPEG quality (1-100) of the LR image")
-    for alias, dest, kind in (("--blur", "blur_sigma", float), ("--noise", "noise_std", float), ("--jpeg", "jpeg_quality", int)):
-        parser.add_argument(alias, dest=dest, type=kind, default=None, help=argparse.SUPPRESS)
-    if seed:
-        parser.add_argument(
-            "--seed", type=int, default=0, help="noise seed: noise is a function of the seed and the image's pixels"
-        )
-
-
-def degradation_from_args(args: argparse.Namespace, scale: int, *, seed: int | None = None) -> DegradationSpec:
-    """The :class:`~sr4det.degradation.DegradationSpec` of :func:`add_degradation_args` options at ``scale``."""
-    from ..degradation import DegradationSpec
-
-    return DegradationSpec(
-        scale=scale,
-        blur_sigma=args.blur_sigma,
-        noise_std=args.noise_std,
-        jpeg_quality=args.jpeg_quality,
-        seed=getattr(args, "seed", 0) if seed is None else seed,
-    )
-
-
 def check_scale(value: int | None, flag: str = "--scale", *, allow_none: bool = False) -> None:
     """Reject a zero or negative scale before any work (it must never fall back to a default)."""
     if value is None and allow_none:
         return
     if value is None or value < 1:
         raise ScaleError(f"{flag} must be a positive integer such as 2 or 4, got {value}")
-
-
-def check_device(device: str | None) -> None:
-    """Reject a device string torch does not know, or a CUDA device this machine does not have."""
-    if not device:
-        return
-    import torch
-
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, ValueError) as exc:
-        raise InputError(f"--device {device!r} is not a torch device ({exc}); use e.g. --device cpu or --device cuda:0") from exc
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise InputError(f"--device {device} was asked for but CUDA is not available on this machine; use --device cpu")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise InputError(
-                f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s) "
-                f"(cuda:0..cuda:{torch.cuda.device_count() - 1}); pick one of them or use --device cpu"
-            )
 
 
 def default_device(device: str | None) -> str:

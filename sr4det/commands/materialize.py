@@ -42,9 +42,9 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .._distributed import setup
     from ..data.materialize import materialize
     from ..errors import InputError
-    from ..evaluation.distributed import setup
     from ..transforms import Degrade, SRTransform
 
     check_scale(args.scale, "--scale", allow_none=True)

@@ -18,8 +18,8 @@ Resumable: images whose output file exists are skipped, and ``output/materialize
 settings; rerunning with other settings into the same folder raises unless ``overwrite=True``.
 
 Sharded under torchrun (``torchrun --nproc_per_node N --no-python sr4det materialize ...``) as ``compare`` is
-(:mod:`sr4det.evaluation.distributed`): each rank degrades and super-resolves its contiguous shard of the images
-(one output file per image, written atomically, so ranks never write the same file), the source image sizes
+(the torchrun helpers of :mod:`sr4det._distributed`): each rank degrades and super-resolves its contiguous shard
+of the images (one output file per image, written atomically, so ranks never write the same file), the source image sizes
 are gathered to rank 0, which alone writes ``materialize.json``, the split lists, the labels and
 ``data.yaml`` / ``annotations.json``; a rank that raises fails the run on every rank with its message. The
 outputs are byte-identical to a single process's. Outside torchrun everything runs in one process.
@@ -40,7 +40,7 @@ from ..transforms import Degrade, SRTransform
 from .io import IMAGE_EXTENSIONS, check_format, read_image, write_image
 
 if TYPE_CHECKING:
-    from ..evaluation.distributed import DistContext
+    from .._distributed import DistContext
 
 MANIFEST = "materialize.json"
 
@@ -198,7 +198,7 @@ def _yolo_label_lines(label: Path, h: int, w: int, pipe: _Pipeline) -> list[str]
 def _materialize_yolo(yaml_path: Path, output: Path, pipe: _Pipeline, splits, fmt, overwrite, progress, ctx: DistContext) -> Path:
     import yaml
 
-    from .datasets import _label_path
+    from .yolo_labels import _label_path
 
     cfg = yaml.safe_load(yaml_path.read_text()) or {}
     if "names" not in cfg:
@@ -272,7 +272,7 @@ def _scale_rle(seg: Any, h: int, w: int, pipe: _Pipeline) -> dict[str, Any]:
 def _materialize_coco(
     json_path: Path, images: Path | None, output: Path, pipe: _Pipeline, fmt, overwrite, progress, ctx: DistContext
 ) -> Path:
-    from .datasets import _find_image_dir
+    from .coco_json import _find_image_dir
 
     try:
         coco = json.loads(json_path.read_text())
@@ -380,7 +380,7 @@ def materialize(
         image_format = "." + image_format
     if image_format is not None and image_format.lower() not in IMAGE_EXTENSIONS:
         raise InputError(f"unsupported image format {image_format!r}; choose from {IMAGE_EXTENSIONS}")
-    from ..evaluation.distributed import setup
+    from .._distributed import setup
 
     ctx = dist if dist is not None else setup(threads)
     try:

@@ -120,7 +120,7 @@ class CompareConfig:
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
         """Add every option to ``parser`` (``--max-det`` for ``max_det`` ...), with its default and help."""
-        from ..commands._common import add_degradation_args
+        from .._options import add_degradation_args
 
         for f in dataclasses.fields(cls):
             if not f.metadata["cli"]:
@@ -208,7 +208,7 @@ class CompareConfig:
 
         Under torchrun the process group is set up first, so each rank builds its detector on its own device.
         """
-        from ..commands._common import check_device
+        from .._options import check_device
         from ..data.datasets import load_dataset
         from ..detectors.ultralytics import UltralyticsDetector
         from .api import compare

@@ -14,7 +14,8 @@ from .cache import lr_key
 from .result import CompareResult
 
 if TYPE_CHECKING:
-    from .runner import Comparison, ConditionRun
+    from .runner import Comparison
+    from .shard import ConditionRun
 
 
 def write_examples(
@@ -23,7 +24,7 @@ def write_examples(
     """``examples.png``: LR / bicubic / best SR / HR crops with the detector's boxes on the ``n`` images where the
     best SR condition (highest AP, bicubic and the references aside) changed the most detections versus bicubic;
     None (and no file) without a bicubic and another SR condition. SR images come from the cache (else rerun)."""
-    from .report import EXAMPLE_CONF, plot_examples
+    from .plots import EXAMPLE_CONF, plot_examples
 
     target = out_dir / "examples.png"
     target.unlink(missing_ok=True)  # never link a stale figure

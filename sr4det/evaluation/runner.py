@@ -16,7 +16,8 @@ Cost: each condition makes one untimed warm-up call of its SR step and of its de
 (the first condition would otherwise pay for the detector's lazy initialisation), and memory is each step's own
 peak over a baseline taken just before it (:class:`._cost._PeakMemory`).
 
-Beside this module: :mod:`._cost` (memory probe, cache entries), :mod:`.scoring` (COCO metrics, bootstrap, deltas,
+Beside this module: :mod:`.shard` (the image check, SR and detection of one rank's shard, :class:`ConditionRun`),
+:mod:`._cost` (memory probe, cache entries), :mod:`.scoring` (COCO metrics, bootstrap, deltas,
 per-class AP), :mod:`.examples` (``examples.png``), :mod:`._records` (config, dataset, versions, machine) and
 :mod:`.api` (:func:`~.api.compare`, the entry point).
 """
@@ -27,25 +28,22 @@ import logging
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..data.datasets import ClassMap, GroundTruth
-from ..data.io import read_image, to_rgb8, write_image
-from ..detectors.base import Detections, Detector
-from ..errors import DataError, DetectorError, InputError
+from ..detectors.base import Detector
+from ..errors import DataError, InputError
 from . import _records, scoring
-from ._cost import _check_det_entry, _check_sr_entry, _cost_fields, _det_from_dict, _det_to_dict, _entry_cost, _PeakMemory
-from .cache import CompareCache, default_cache_dir, det_key, detector_identity, hr_key, lr_key
-from .condition_detectors import check_class_lists, detector_label
+from ._cost import _PeakMemory
+from .cache import CompareCache, default_cache_dir, detector_identity
+from .condition_detectors import check_class_lists
 from .conditions import Condition, Degradation, tiler
 from .distributed import DistContext, RankFailedError
-from .examples import _load_hr, write_examples
+from .examples import write_examples
 from .result import SCHEMA, CompareResult
 from .scoring import _mean, _Scored
+from .shard import ConditionRun, _Checked, check_images, run_condition, run_conditions
 
 __all__ = ["SCHEMA", "Comparison", "default_cache_dir"]  # and `compare`, from .api (see __getattr__)
 
@@ -59,49 +57,6 @@ def __getattr__(name: str) -> Any:
 
         return compare
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-@dataclass
-class ConditionRun:
-    """One condition's per-image outputs on a set of images (a shard, or all of them after :meth:`merge`)."""
-
-    name: str
-    kind: str  # hr | lr | sr
-    results: list[dict] = field(default_factory=list)
-    #: per-image cost of the SR and the detection step (warm seconds, peak MiB over the step's baseline); images
-    #: whose cost came from an older cache entry are left out and counted in ``cost_unmeasured``
-    sr_seconds: list[float] = field(default_factory=list)
-    det_seconds: list[float] = field(default_factory=list)
-    sr_peak_mb: list[float] = field(default_factory=list)
-    det_peak_mb: list[float] = field(default_factory=list)
-    psnr: list[float] = field(default_factory=list)
-    ssim: list[float] = field(default_factory=list)
-    n_detections: int = 0
-    unmapped: int = 0
-    sr_cached: int = 0
-    det_cached: int = 0
-    cost_unmeasured: int = 0
-    info: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def merge(cls, parts: Sequence[ConditionRun]) -> ConditionRun:
-        """The runs of consecutive shards as one run (lists concatenated in shard order, counts summed)."""
-        out = cls(parts[0].name, parts[0].kind, info=dict(parts[0].info))
-        for p in parts:
-            for attr in ("results", "sr_seconds", "det_seconds", "sr_peak_mb", "det_peak_mb", "psnr", "ssim"):
-                getattr(out, attr).extend(getattr(p, attr))
-            for attr in ("n_detections", "unmapped", "sr_cached", "det_cached", "cost_unmeasured"):
-                setattr(out, attr, getattr(out, attr) + getattr(p, attr))
-        return out
-
-
-@dataclass
-class _Checked:
-    """The image check of one shard: readable images (ids) and the skipped ones, in dataset order."""
-
-    valid: list[int]
-    skipped: list[dict[str, Any]]
-    hr_keys: dict[int, str]
 
 
 class Comparison:
@@ -173,161 +128,16 @@ class Comparison:
     # ----------------------------------------------------------------------------------- steps
 
     def check_images(self, images) -> _Checked:
-        """Decode every image once: skip (and list) missing, corrupt or mis-sized images."""
-        from .._progress import tqdm
-
-        scale = self.scale
-        out = _Checked([], [], {})
-        for im in tqdm(images, desc="check images", disable=not self.progress, leave=False):
-            try:
-                if im.height == 0 or im.width == 0:
-                    raise DataError(f"unreadable image or smaller than the scale {scale} (size unknown or below {scale} px)")
-                raw, info = read_image(im.path)
-                arr = to_rgb8(raw)
-                h0, w0 = arr.shape[:2]
-                if (h0 - h0 % scale, w0 - w0 % scale) != (im.height, im.width):
-                    turned = f" after applying its EXIF orientation {info.orientation}" if info.orientation != 1 else ""
-                    raise DataError(
-                        f"decoded size {h0}x{w0}{turned} does not match the annotated size (mod-cropped {im.height}x{im.width})"
-                    )
-            except DataError as exc:
-                warnings.warn(f"skipping {im.file_name}: {exc}", stacklevel=2)
-                out.skipped.append({"image_id": im.id, "file_name": im.file_name, "reason": str(exc)})
-                continue
-            out.valid.append(im.id)
-            out.hr_keys[im.id] = hr_key(im.path, scale)
-        return out
+        """Decode every image once: skip (and list) missing, corrupt or mis-sized images (:func:`.shard.check_images`)."""
+        return check_images(self, images)
 
     def run_conditions(self, images, hr_keys: dict[int, str]) -> list[ConditionRun]:
-        """SR and detection of every condition on ``images`` (this rank's readable images)."""
-        memory = _PeakMemory(self.device)
-        self.memory_kind = memory.kind
-        try:
-            return [self.run_condition(c, images, hr_keys, memory) for c in self.conditions]
-        finally:
-            memory.close()
+        """SR and detection of every condition on ``images`` (this rank's readable images; :func:`.shard.run_conditions`)."""
+        return run_conditions(self, images, hr_keys)
 
     def run_condition(self, cond: Condition, images, hr_keys: dict[int, str], memory: _PeakMemory) -> ConditionRun:
-        """One condition on ``images``. Before the first timed SR step and the first timed detection of the condition,
-        the same call runs once untimed (warm-up: lazy initialisation, kernel selection, caches), so no condition's
-        cost depends on the conditions that ran before it."""
-        from .._progress import tqdm
-
-        run = ConditionRun(cond.name, cond.kind)
-        run.info = {**cond.load(self.scale, device=self.device), "detector": detector_label(cond)}
-        detector = cond.detector or self.detector
-        det_id = self.det_ids[id(detector)]
-        warm: set[str] = set()
-        try:
-            for im in tqdm(images, desc=cond.name, disable=not self.progress, leave=False):
-                self._one_image(cond, run, im, hr_keys[im.id], detector, det_id, memory, warm)
-        finally:
-            cond.release()  # free the SR model before the next condition's peak-memory window
-        return run
-
-    def _detect(self, detector, img: np.ndarray, cond, im) -> Detections:
-        try:
-            dets = detector([img])
-        except (InputError, DetectorError):
-            raise
-        except Exception as exc:  # an adapter's own failure, reported with the condition and image
-            raise DetectorError(f"detector failed on {im.file_name} ({cond.name}): {type(exc).__name__}: {exc}") from exc
-        if len(dets) != 1:
-            raise DetectorError(f"detector returned {len(dets)} results for 1 image")
-        return dets[0]
-
-    def _one_image(self, cond, run: ConditionRun, im, hkey: str, detector, det_id, memory: _PeakMemory, warm: set[str]) -> None:
-        from ..metrics import psnr_y, ssim_y
-
-        scale, cache = self.scale, self.cache
-        hr = img = None
-        measured = True
-        lkey = lr_key(hkey, self.deg_key)
-        img_key = cond.key(hkey, lkey, tile=self.tile, sr_backend=self.sr_backend)
-        if cond.kind == "sr":
-            meta = cache.get_json("sr", img_key, _check_sr_entry)
-            img = cache.get_image(img_key) if meta is not None else None
-            if img is not None:
-                run.sr_cached += 1
-            else:
-                hr = _load_hr(im, scale)
-                lr = self.degradation(hr)
-                if "sr" not in warm:
-                    cond.upscale(lr, self.tile)  # warm-up, untimed
-                    warm.add("sr")
-                memory.start()
-                t0 = time.perf_counter()
-                img, how = cond.upscale(lr, self.tile)
-                seconds = time.perf_counter() - t0
-                sr_peak = memory.peak_mb()
-                if img.shape[:2] != hr.shape[:2]:
-                    raise InputError(
-                        f"{cond.name} returned {img.shape[:2]} for a {lr.shape[:2]} input at x{scale}; expected {hr.shape[:2]}"
-                    )
-                meta = {
-                    **_cost_fields(seconds, sr_peak),
-                    "psnr": psnr_y(img, hr, shave=scale),
-                    "ssim": ssim_y(img, hr, shave=scale),
-                    "how": how,
-                }
-                # image first, then its metadata: a kill in between leaves an entry that is recomputed
-                cache.put_image(img_key, img)
-                cache.put_json("sr", img_key, meta)
-            if self.save_images is not None:
-                target = Path(self.save_images) / cond.name / f"{Path(im.file_name).stem}.png"
-                if not target.exists():
-                    write_image(target, img)
-            assert meta is not None  # read from the cache or computed above
-            run.psnr.append(float(meta["psnr"]))
-            run.ssim.append(float(meta["ssim"]))
-            cost = _entry_cost(meta)
-            if cost is None:
-                measured = False
-            else:
-                run.sr_seconds.append(cost[0])
-                run.sr_peak_mb.append(cost[1])
-        dkey = det_key(img_key, det_id)
-        cached = cache.get_json("det", dkey, _check_det_entry)
-        if cached is not None:
-            det = _det_from_dict(cached, detector.names)
-            run.det_cached += 1
-        else:
-            if cond.kind != "sr":
-                img = cond.render(_load_hr(im, scale), self.degradation)
-            assert img is not None  # SR conditions set it above
-            if "det" not in warm:
-                self._detect(detector, img, cond, im)  # warm-up, untimed
-                warm.add("det")
-            memory.start()
-            t0 = time.perf_counter()
-            found = self._detect(detector, img, cond, im)
-            seconds = time.perf_counter() - t0
-            cached = _det_to_dict(found, seconds, memory.peak_mb())
-            cache.put_json("det", dkey, cached)
-            det = _det_from_dict(cached, detector.names)  # exactly what a resumed run reads back
-        cost = _entry_cost(cached)
-        if cost is None:
-            measured = False
-        else:
-            run.det_seconds.append(cost[0])
-            run.det_peak_mb.append(cost[1])
-        run.cost_unmeasured += not measured
-        if cond.low_resolution:
-            det = det.rescaled(float(scale), image_size=(im.height, im.width))
-        elif tuple(det.image_size) not in ((im.height, im.width), (0, 0)):
-            raise DetectorError(
-                f"detections of {im.file_name} ({cond.name}) are in a {det.image_size} frame, expected {(im.height, im.width)}"
-            )
-        run.n_detections += len(det)
-        cats = self.cmap.map_labels(det.labels)
-        run.unmapped += int((cats < 0).sum())
-        for box, score, cat in zip(det.boxes.astype(np.float64), det.scores.astype(np.float64), cats, strict=True):
-            if cat < 0:
-                continue
-            x1, y1, x2, y2 = (float(v) for v in box)
-            run.results.append(
-                {"image_id": int(im.id), "category_id": int(cat), "bbox": [x1, y1, x2 - x1, y2 - y1], "score": float(score)}
-            )
+        """One condition on ``images``, each step timed after an untimed warm-up (:func:`.shard.run_condition`)."""
+        return run_condition(self, cond, images, hr_keys, memory)
 
     def score(self, valid_ids: list[int], runs: Sequence[ConditionRun]) -> dict[str, _Scored]:
         """COCO metrics and the bootstrap resamples of each of ``runs`` (see :func:`.scoring.score`)."""

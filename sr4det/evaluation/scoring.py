@@ -14,7 +14,7 @@ from ..data.datasets import GroundTruth
 from . import coco
 
 if TYPE_CHECKING:
-    from .runner import ConditionRun
+    from .shard import ConditionRun
 
 _BASELINES = ("bicubic", "lr")
 

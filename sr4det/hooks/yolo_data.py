@@ -22,7 +22,8 @@ from pathlib import Path
 
 import yaml
 
-from ..data.datasets import ClassMap, GroundTruth, _label_path, load_coco, load_yolo
+from ..data.datasets import ClassMap, GroundTruth, load_coco, load_yolo
+from ..data.yolo_labels import _label_path
 from ..errors import DataError, InputError
 
 

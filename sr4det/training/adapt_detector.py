@@ -143,7 +143,7 @@ def adapt_detector(
     """
     import torch
 
-    from ..detectors.recover import trainable_yolo
+    from ..detectors.trainable import trainable_yolo
     from ..hooks.ultralytics import attach
     from ..hooks.yolo_data import yolo_dataset
     from ..transforms import Degrade, SRTransform
@@ -254,7 +254,8 @@ def adapt_detector(
 
 def _names_of(source: Path) -> dict[int, str] | None:
     """The detector's class names; a typed error (nothing written) when it is neither a YOLO .pt nor an export."""
-    from ..detectors.recover import _architecture, _openvino_files, load_trainable_pt
+    from ..detectors._openvino import _architecture, _openvino_files
+    from ..detectors.trainable import load_trainable_pt
     from ..errors import WeightsError, WeightsNotAvailableError
 
     if not source.exists():

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+from sr4det.detectors.batchnorm_calibration import _letterbox
 from sr4det.detectors.recover import (
-    _letterbox,
     calibrate_batchnorm,
     load_trainable_pt,
     save_yolo_checkpoint,

@@ -1,0 +1,60 @@
+"""Command-line options that both the CLI (:mod:`sr4det.commands`) and the library's config objects
+(:meth:`sr4det.evaluation.config.CompareConfig.add_arguments`) use: the degradation options and the device check.
+Private: the public way to these options is the ``sr4det`` command or ``CompareConfig``."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from .errors import InputError
+
+if TYPE_CHECKING:
+    from .degradation import DegradationSpec
+
+
+def add_degradation_args(parser: argparse.ArgumentParser, *, seed: bool = False) -> None:
+    """``--blur-sigma``, ``--noise-std``, ``--jpeg-quality`` (and ``--seed`` if asked): the options of every command
+    that degrades, read by :func:`degradation_from_args`. ``--blur``, ``--noise`` and ``--jpeg`` are hidden aliases."""
+    parser.add_argument("--blur-sigma", type=float, default=None, help="Gaussian blur sigma (HR pixels) before downscaling")
+    parser.add_argument("--noise-std", type=float, default=None, help="Gaussian noise std in 8-bit levels after downscaling")
+    parser.add_argument("--jpeg-quality", type=int, default=None, help="JPEG quality (1-100) of the LR image")
+    for alias, dest, kind in (("--blur", "blur_sigma", float), ("--noise", "noise_std", float), ("--jpeg", "jpeg_quality", int)):
+        parser.add_argument(alias, dest=dest, type=kind, default=None, help=argparse.SUPPRESS)
+    if seed:
+        parser.add_argument(
+            "--seed", type=int, default=0, help="noise seed: noise is a function of the seed and the image's pixels"
+        )
+
+
+def degradation_from_args(args: argparse.Namespace, scale: int, *, seed: int | None = None) -> DegradationSpec:
+    """The :class:`~sr4det.degradation.DegradationSpec` of :func:`add_degradation_args` options at ``scale``."""
+    from .degradation import DegradationSpec
+
+    return DegradationSpec(
+        scale=scale,
+        blur_sigma=args.blur_sigma,
+        noise_std=args.noise_std,
+        jpeg_quality=args.jpeg_quality,
+        seed=getattr(args, "seed", 0) if seed is None else seed,
+    )
+
+
+def check_device(device: str | None) -> None:
+    """Reject a device string torch does not know, or a CUDA device this machine does not have."""
+    if not device:
+        return
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError) as exc:
+        raise InputError(f"--device {device!r} is not a torch device ({exc}); use e.g. --device cpu or --device cuda:0") from exc
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError(f"--device {device} was asked for but CUDA is not available on this machine; use --device cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise InputError(
+                f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s) "
+                f"(cuda:0..cuda:{torch.cuda.device_count() - 1}); pick one of them or use --device cpu"
+            )

@@ -1,0 +1,153 @@
+"""An ultralytics dataset YAML with YOLO ``cls cx cy w h`` label files -> :class:`~sr4det.data.ground_truth.GroundTruth`
+(:func:`load_yolo`): category id = class index, ``iscrowd`` = 0, ``area`` = box area (YOLO labels carry neither crowd
+flags nor mask areas); polygon labels become their bounding boxes. :func:`_label_path` is ultralytics' image ->
+label path rule (also used by :mod:`sr4det.data.materialize` and :mod:`sr4det.hooks.yolo_data`)."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import DataError
+from .ground_truth import GroundTruth, ImageGT, _box_area, _check_not_empty
+from .io import IMAGE_EXTENSIONS
+
+
+def _yaml_names(names: Any) -> dict[int, str]:
+    if isinstance(names, Mapping):
+        return {int(k): str(v) for k, v in names.items()}
+    if isinstance(names, (list, tuple)):
+        return {i: str(v) for i, v in enumerate(names)}
+    raise DataError(f"dataset yaml 'names' must be a list or a mapping, got {type(names).__name__}")
+
+
+def _label_path(image: Path) -> Path:
+    """ultralytics' rule: the last ``/images/`` in the path becomes ``/labels/``, the suffix ``.txt``."""
+    s = str(image)
+    sa, sb = f"{os.sep}images{os.sep}", f"{os.sep}labels{os.sep}"
+    if sa in s:
+        head, tail = s.rsplit(sa, 1)
+        return Path(head + sb + tail).with_suffix(".txt")
+    return image.with_suffix(".txt")
+
+
+def _image_size(path: Path) -> tuple[int, int] | None:
+    """(height, width) from the file header with EXIF orientation applied (as read_image returns the pixels and
+    ultralytics sizes its labels), or None when the file cannot be opened."""
+    from .io import image_size
+
+    return image_size(path)
+
+
+def load_yolo(yaml_path: str | Path, split: str = "val") -> GroundTruth:
+    """Read an ultralytics dataset YAML (``path``, ``train``/``val``/``test``, ``names``) with YOLO labels.
+
+    The root is ``path`` (absolute, or relative to the yaml's folder) or the yaml's folder itself when absent.
+    ``split`` may be a folder, a ``.txt`` list of images or a list of either. Images without a label file are
+    background images (no boxes). Polygon labels (segmentation format) become their bounding boxes.
+
+    Raises:
+        DataError: unreadable yaml, missing split, class ids outside ``names``, malformed label lines.
+    """
+    import yaml
+
+    path = Path(yaml_path)
+    if not path.is_file():
+        raise DataError(f"dataset yaml not found: {path}")
+    try:
+        cfg = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise DataError(f"cannot read dataset yaml {path}: {exc}") from exc
+    if "names" not in cfg:
+        raise DataError(f"{path} has no 'names'")
+    names = _yaml_names(cfg["names"])
+    root = Path(cfg["path"]) if cfg.get("path") else path.parent
+    if not root.is_absolute():
+        root = (path.parent / root) if (path.parent / root).exists() else root.resolve()
+    if cfg.get(split) is None:
+        raise DataError(f"{path} has no '{split}' split")
+    entries = cfg[split] if isinstance(cfg[split], list) else [cfg[split]]
+    files: list[Path] = []
+    for entry in entries:
+        p = Path(entry) if Path(entry).is_absolute() else root / entry
+        if p.is_dir():
+            files += sorted(q for q in p.rglob("*") if q.suffix.lower() in IMAGE_EXTENSIONS)
+        elif p.is_file() and p.suffix == ".txt":
+            for line in p.read_text().splitlines():
+                if line.strip():
+                    q = Path(line.strip())
+                    files.append(q if q.is_absolute() else (p.parent / q).resolve())
+        else:
+            raise DataError(f"{path}: split '{split}' entry {entry!r} is neither a folder nor a .txt list ({p})")
+    if not files:
+        raise DataError(f"{path}: no images in split '{split}'")
+    out = []
+    base = os.path.commonpath([str(f.parent) for f in files])
+    for i, f in enumerate(files):
+        size = _image_size(f)
+        h, w = size if size is not None else (0, 0)  # unreadable: the runner skips it with a warning
+        boxes, cls = _read_yolo_labels(_label_path(f), w, h, names)
+        out.append(
+            ImageGT(
+                id=i,
+                file_name=os.path.relpath(f, base),
+                path=f,
+                height=h,
+                width=w,
+                boxes=boxes,
+                category_ids=cls,
+                iscrowd=np.zeros(len(cls), np.uint8),
+                area=_box_area(boxes),
+            )
+        )
+    gt = GroundTruth(out, names, source=str(path), format="yolo")
+    _check_not_empty(gt)
+    return gt
+
+
+_YOLO_TOL = 1e-6  # float rounding in label writers (e.g. 1.0000001)
+
+
+def _read_yolo_labels(label: Path, w: int, h: int, names: Mapping[int, str]) -> tuple[np.ndarray, np.ndarray]:
+    if not label.is_file():
+        return np.zeros((0, 4)), np.zeros(0, np.int64)
+    boxes, cls = [], []
+    for n, line in enumerate(label.read_text().splitlines(), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        where = f"{label}:{n}"
+        try:
+            c_float, vals = float(parts[0]), [float(v) for v in parts[1:]]
+        except ValueError as exc:
+            raise DataError(f"{where}: not a YOLO label line: {line!r}") from exc
+        if not c_float.is_integer():  # int(float("0.7")) would silently make it class 0
+            raise DataError(
+                f"{where}: class id {parts[0]!r} is not an integer; YOLO lines are 'cls cx cy w h' with an integer cls"
+            )
+        c = int(c_float)
+        if c not in names:
+            raise DataError(f"{where}: class id {c} is not in the dataset's names (0..{max(names)})")
+        if len(vals) != 4 and not (len(vals) >= 6 and len(vals) % 2 == 0):
+            raise DataError(f"{where}: expected 'cls cx cy w h' or a polygon, got {len(vals)} values")
+        # ultralytics' rule: every coordinate is normalised to [0, 1]; boxes must not be empty
+        if not all(math.isfinite(v) and -_YOLO_TOL <= v <= 1 + _YOLO_TOL for v in vals):
+            raise DataError(
+                f"{where}: coordinates must be normalised to [0, 1] (divide pixel values by the image width/height), got {line!r}"
+            )
+        if len(vals) == 4:
+            cx, cy, bw, bh = vals
+            x1, y1, x2, y2 = cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2
+        else:  # polygon: x1 y1 x2 y2 ...
+            xs, ys = vals[0::2], vals[1::2]
+            x1, y1, x2, y2 = min(xs), min(ys), max(xs), max(ys)
+        if not (x2 > x1 and y2 > y1):
+            raise DataError(f"{where}: the box has zero or negative width/height ({line!r}); fix or delete the line")
+        boxes.append([x1 * w, y1 * h, x2 * w, y2 * h])
+        cls.append(c)
+    return np.array(boxes, dtype=np.float64).reshape(-1, 4), np.array(cls, dtype=np.int64)

@@ -1,0 +1,292 @@
+"""The state of one training run (:class:`_Run`): network, optimisers and LR schedule, the loss terms (pixel,
+perceptual, adversarial and the detector terms) and their sum for one optimisation step, validation, the
+``last.pt`` checkpoint (save / resume), the ``log.csv`` rows and the exported weight file. Driven by
+:func:`sr4det.training.trainer.train`."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import InputError
+from ..models import SRGANDiscriminator, build_network, save_weights
+from ..models.factory import read_weights_for
+from ..models.weights import atomic_torch_save, load_state_into
+from ..models.wrapper import SRModel
+from .config import TrainConfig
+from .data import PairedPatches, network_io, pre_upsample_margin
+from .detection_data import DetectionPatches
+from .detector_losses import DetectionLoss, FeatureDistillation, OutputDistillation, TrainingDetector, load_training_detector
+from .evaluate import evaluate_pairs, load_benchmark
+from .losses import AdversarialLoss, FeatureLoss, PixelLoss, build_feature_extractor
+
+_CSV_FIELDS = [
+    "step",
+    "loss",
+    "pixel",
+    "feature",
+    "adv_g",
+    "adv_d",
+    "det_feature",
+    "det_output",
+    "det_loss",
+    "lr",
+    "val_psnr",
+    "val_ssim",
+    "seconds",
+]
+
+
+def _lr_factor(step: int, cfg: TrainConfig) -> float:
+    if cfg.warmup and step < cfg.warmup:
+        return (step + 1) / cfg.warmup
+    t = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
+    return cfg.lr_min_ratio + (1 - cfg.lr_min_ratio) * 0.5 * (1 + math.cos(math.pi * t))
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    atomic_torch_save(obj, path)
+
+
+class _Run:
+    def __init__(self, cfg: TrainConfig):
+        cfg.validate()
+        self.cfg = cfg
+        self.out = Path(cfg.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        torch.manual_seed(cfg.seed)
+        self.rng = np.random.default_rng(cfg.seed)
+        # an init file (ours or a published state dict) knows the widths it was trained with; --kw still wins
+        wf = read_weights_for(cfg.init, cfg.model, cfg.scale) if cfg.init else None
+        self.model_kwargs = {**(wf.kwargs if wf else {}), **cfg.model_kwargs}
+        self.net, self.card = build_network(cfg.model, cfg.scale, **self.model_kwargs)
+        if wf is not None:
+            load_state_into(self.net, wf.state_dict, name=cfg.model, source=str(cfg.init))
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: _lr_factor(s, cfg))
+        self.pixel = PixelLoss(cfg.pixel_loss)
+        self.feature: FeatureLoss | None = None
+        if cfg.feature_weight > 0:
+            assert cfg.feature and cfg.feature_weights  # validate() requires both
+            self.feature = FeatureLoss(build_feature_extractor(cfg.feature, cfg.feature_weights, layer=cfg.feature_layer))
+        self.adv: AdversarialLoss | None = None
+        self.dopt: torch.optim.Adam | None = None  # set together with self.adv
+        if cfg.gan_weight > 0:
+            self.adv = AdversarialLoss(SRGANDiscriminator(channels=cfg.disc_channels))
+            self.dopt = torch.optim.Adam(self.adv.discriminator.parameters(), lr=cfg.disc_lr or cfg.lr, betas=(0.9, 0.999))
+        self.step = 0
+        self.seconds = 0.0
+        self.margin = pre_upsample_margin(self.card)
+        self.val_pairs = load_benchmark(cfg.val, cfg.scale, cfg.val_limit) if cfg.val else []
+        self.detector: TrainingDetector | None = None
+        self.det_data: DetectionPatches | None = None
+        if cfg.det_data:  # COCO crops (also for a pixel-only baseline on the same crops)
+            self._setup_detector_terms()
+        else:
+            self.data = PairedPatches(
+                cfg.data, cfg.scale, min_lr_size=cfg.patch + 2 * self.margin, limit=cfg.limit_images, progress=cfg.progress
+            )
+        self.ckpt = self.out / "last.pt"
+        self.log_path = self.out / "log.csv"
+
+    def _setup_detector_terms(self) -> None:
+        cfg = self.cfg
+        if self.card.input_space != "rgb" or self.card.upsampling != "post":
+            raise InputError(
+                f"detector loss terms train RGB post-upsampling networks; {cfg.model} is "
+                f"{self.card.input_space}/{self.card.upsampling}-upsampling (try imdn, rfdn, pan, carn_m, srresnet)"
+            )
+        assert cfg.detector and cfg.det_data  # validate() requires both for detector terms
+        self.detector = load_training_detector(cfg.detector)
+        side = cfg.patch * cfg.scale
+        if side % self.detector.stride:
+            raise InputError(
+                f"HR crop side patch*scale = {side} must be a multiple of the detector stride {self.detector.stride}; "
+                f"use patch={-(-side // self.detector.stride) * self.detector.stride // cfg.scale} or similar"
+            )
+        self.det_data = DetectionPatches(
+            cfg.det_data, cfg.scale, self.detector.names, limit=cfg.limit_images, progress=cfg.progress
+        )
+        self.feat_distill = FeatureDistillation()
+        self.out_distill = OutputDistillation(reg_max=int(self.detector.model.model[-1].reg_max))
+        self.det_loss = DetectionLoss(self.detector) if cfg.detection_weight > 0 else None
+
+    def _detector_terms(
+        self, pred: torch.Tensor, hr: torch.Tensor, targets: dict[str, torch.Tensor], parts: dict[str, float]
+    ) -> torch.Tensor:
+        cfg = self.cfg
+        assert self.detector is not None  # detector terms run only after _setup_detector_terms
+        ramp = min(1.0, (self.step + 1) / cfg.det_warmup) if cfg.det_warmup else 1.0
+        student = self.detector(pred.clamp(0, 1))
+        loss = pred.new_zeros(())
+        if cfg.distill_feature_weight > 0 or cfg.distill_output_weight > 0:
+            with torch.no_grad():
+                teacher = self.detector(hr)
+            if cfg.distill_feature_weight > 0:
+                f = self.feat_distill(student, teacher)
+                loss = loss + cfg.distill_feature_weight * f
+                parts["det_feature"] = float(f.detach())
+            if cfg.distill_output_weight > 0:
+                o = self.out_distill(student, teacher)
+                loss = loss + cfg.distill_output_weight * o
+                parts["det_output"] = float(o.detach())
+        if self.det_loss is not None:
+            d = self.det_loss(student, targets)
+            loss = loss + cfg.detection_weight * d
+            parts["det_loss"] = float(d.detach())
+        return ramp * loss
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def save(self) -> None:
+        state = {
+            "config": dataclasses.asdict(self.cfg),
+            "step": self.step,
+            "seconds": self.seconds,
+            "net": self.net.state_dict(),
+            "opt": self.opt.state_dict(),
+            "sched": self.sched.state_dict(),
+            "rng": self.rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+        }
+        if self.adv is not None:
+            state["disc"] = self.adv.discriminator.state_dict()
+            assert self.dopt is not None
+            state["dopt"] = self.dopt.state_dict()
+        _atomic_save(state, self.ckpt)
+
+    def load(self) -> None:
+        state = torch.load(self.ckpt, map_location="cpu", weights_only=False)
+        self.net.load_state_dict(state["net"])
+        self.opt.load_state_dict(state["opt"])
+        self.sched.load_state_dict(state["sched"])
+        self.rng.bit_generator.state = state["rng"]
+        torch.set_rng_state(state["torch_rng"])
+        if self.adv is not None and "disc" in state:
+            self.adv.discriminator.load_state_dict(state["disc"])
+            assert self.dopt is not None
+            self.dopt.load_state_dict(state["dopt"])
+        self.step = int(state["step"])
+        self.seconds = float(state["seconds"])
+
+    # -- logging -------------------------------------------------------------------------------
+    def log(self, row: dict[str, Any]) -> None:
+        new = not self.log_path.exists()
+        with open(self.log_path, "a", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=_CSV_FIELDS)
+            if new:
+                w.writeheader()
+            w.writerow({k: row.get(k, "") for k in _CSV_FIELDS})
+
+    def validate(self, net: nn.Module | None = None) -> dict[str, float]:
+        if not self.val_pairs:
+            return {"psnr": float("nan"), "ssim": float("nan")}
+        net = net if net is not None else self.net
+        was_training = net.training
+        net.eval()
+        try:
+            res = evaluate_pairs(SRModel(net, self.card, self.cfg.scale), self.val_pairs, self.cfg.scale)
+        finally:
+            net.train(was_training)
+        return res
+
+    # -- one optimisation step -----------------------------------------------------------------
+    def train_step(self) -> dict[str, float]:
+        cfg = self.cfg
+        targets = None
+        if self.det_data is not None:
+            batch = self.det_data.sample(cfg.batch, cfg.patch, self.rng)
+            x, y, targets = batch.lr, batch.hr, batch.targets
+        else:
+            lr_img, hr_img = self.data.sample(cfg.batch, cfg.patch, self.rng, margin=self.margin)
+            x, y = network_io(self.card, cfg.scale, lr_img, hr_img, margin=self.margin)
+        pred = self.net(x)
+        parts: dict[str, float] = {}
+        loss = pred.new_zeros(())
+        if targets is not None and cfg.detector_terms:
+            loss = loss + self._detector_terms(pred, y, targets, parts)
+        if cfg.pixel_weight > 0:
+            pix = self.pixel(pred, y)
+            loss = loss + cfg.pixel_weight * pix
+            parts["pixel"] = float(pix.detach())
+        if self.feature is not None:
+            feat = self.feature(pred.clamp(0, 1), y)
+            loss = loss + cfg.feature_weight * feat
+            parts["feature"] = float(feat.detach())
+        if self.adv is not None:
+            self.adv.discriminator.requires_grad_(False)
+            g = self.adv.generator_loss(pred.clamp(0, 1))
+            self.adv.discriminator.requires_grad_(True)
+            loss = loss + cfg.gan_weight * g
+            parts["adv_g"] = float(g.detach())
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip:
+            nn.utils.clip_grad_norm_(self.net.parameters(), cfg.grad_clip)
+        self.opt.step()
+        self.sched.step()
+        if self.adv is not None:
+            d = self.adv.discriminator_loss(y, pred.clamp(0, 1))
+            assert self.dopt is not None
+            self.dopt.zero_grad(set_to_none=True)
+            d.backward()
+            self.dopt.step()
+            parts["adv_d"] = float(d.detach())
+        parts["loss"] = float(loss.detach())
+        return parts
+
+    # -- export ----------------------------------------------------------------------------------
+    def export(self, val: dict[str, float]) -> tuple[Path | None, bool]:
+        cfg = self.cfg
+        if not cfg.export:
+            return None, False
+        half = cfg.export_half == "yes"
+        half_psnr = float("nan")
+        if cfg.export_half == "auto" and self.val_pairs:
+            import copy
+
+            rounded = copy.deepcopy(self.net)
+            with torch.no_grad():
+                for t in list(rounded.parameters()) + list(rounded.buffers()):
+                    if t.is_floating_point():
+                        t.copy_(t.half().float())
+            half_psnr = self.validate(rounded)["psnr"]
+            half = abs(half_psnr - val["psnr"]) < 0.005
+        meta = {
+            **cfg.meta,
+            "trained_by": "sr4det.training",
+            "data": [Path(cfg.det_data).parent.parent.name] if cfg.det_data else [Path(d).name for d in cfg.data],
+            "steps": self.step,
+            "batch": cfg.batch,
+            "lr_patch": cfg.patch,
+            "lr": cfg.lr,
+            "losses": {
+                "pixel": [cfg.pixel_loss, cfg.pixel_weight],
+                "feature": [cfg.feature, cfg.feature_weight],
+                "adversarial": cfg.gan_weight,
+                "distill_feature": cfg.distill_feature_weight,
+                "distill_output": cfg.distill_output_weight,
+                "detection": cfg.detection_weight,
+                "det_warmup": cfg.det_warmup,
+            },
+            "objective": cfg.objective,
+            "detector": Path(cfg.detector).name if cfg.detector_terms and cfg.detector else None,  # validate() requires it
+            "init": Path(cfg.init).name if cfg.init else None,
+            "seed": cfg.seed,
+            "train_seconds": round(self.seconds, 1),
+            "val": Path(cfg.val).name if cfg.val else None,
+            "val_psnr_fp32": val["psnr"],
+            "val_psnr_fp16": half_psnr,
+            "degradation": "MATLAB bicubic (sr4det.resize.imresize_uint8), uint8 LR",
+            "torch": str(torch.__version__),
+        }
+        path = save_weights(cfg.export, self.net, arch=cfg.model, scale=cfg.scale, kwargs=self.model_kwargs, meta=meta, half=half)
+        return path, half

@@ -1,0 +1,142 @@
+"""What a training run is told and what it gives back: :class:`TrainConfig` (saved as ``config.json`` and inside
+every checkpoint) and :class:`TrainResult`. The loop itself is :func:`sr4det.training.trainer.train`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs; saved as ``config.json`` and inside every checkpoint.
+
+    Attributes:
+        model: zoo name (``"espcn"``, ``"srresnet"`` ...); ``scale``: upscaling factor.
+        data: HR image folders (e.g. ``[".../sr_train/T91", ".../sr_train/BSD200"]``).
+        out: run folder (checkpoints, CSV log).
+        model_kwargs: width/depth options of the architecture (stored in the exported weight file).
+        steps, batch, patch: optimisation steps, crops per step, LR crop side in pixels.
+        lr, lr_min_ratio, warmup: Adam learning rate, cosine-decayed to ``lr * lr_min_ratio``, after a
+            linear warm-up of ``warmup`` steps.
+        pixel_loss, pixel_weight: ``"l1"``/``"mse"`` and its weight (0 disables it).
+        feature, feature_weights, feature_layer, feature_weight: perceptual loss, e.g. ``"vgg19"`` with
+            a local VGG19 state dict, or ``"resnet18"``/``"ultralytics"`` (a frozen detector backbone).
+        gan_weight, disc_channels, disc_lr: SRGAN adversarial loss weight (0 = off) and discriminator.
+        detector, det_data: the frozen training detector (ultralytics OpenVINO export folder or YOLO ``.pt``)
+            and a COCO instances json whose images give the training crops
+            (:class:`~sr4det.training.detection_data.DetectionPatches`, used instead of ``data`` whenever
+            ``det_data`` is set, so a pixel-only baseline can train on the very same crops).
+        distill_feature_weight, distill_output_weight, detection_weight: weights of the detector terms
+            (:mod:`sr4det.training.detector_losses`; 0 = off): neck-feature and head-output distillation
+            against the detector on HR, and the detector's own loss against the ground-truth boxes.
+        det_warmup: the detector terms' weights ramp linearly from 0 over this many steps (the pixel term
+            holds the network near its initialisation meanwhile).
+        init: weight file to start from (e.g. the SRResNet for SRGAN); any sr4det weight file of a
+            compatible architecture.
+        val, val_every, val_limit: HR folder evaluated with the benchmark protocol every ``val_every``
+            steps and at the end (logged only: weights are never selected on it).
+        grad_clip: clip the global gradient norm (None = off).
+        export, export_half: write the final weights with :func:`~sr4det.models.save_weights`;
+            ``export_half="auto"`` stores fp16 when it moves validation PSNR by < 0.005 dB.
+        seed, threads, limit_images, progress, resume, log_every, ckpt_every, meta: as named.
+    """
+
+    model: str
+    scale: int
+    data: list[str]
+    out: str
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    steps: int = 1000
+    batch: int = 16
+    patch: int = 24
+    lr: float = 1e-3
+    lr_min_ratio: float = 0.01
+    warmup: int = 0
+    pixel_loss: str = "l1"
+    pixel_weight: float = 1.0
+    feature: str | None = None
+    feature_weights: str | None = None
+    feature_layer: str | None = None
+    feature_weight: float = 0.0
+    gan_weight: float = 0.0
+    detector: str | None = None
+    det_data: str | None = None
+    distill_feature_weight: float = 0.0
+    distill_output_weight: float = 0.0
+    detection_weight: float = 0.0
+    det_warmup: int = 0
+    disc_channels: int = 32
+    disc_lr: float | None = None
+    init: str | None = None
+    val: str | None = None
+    val_every: int = 0
+    val_limit: int | None = None
+    grad_clip: float | None = None
+    export: str | None = None
+    export_half: str = "auto"
+    seed: int = 0
+    threads: int | None = None
+    limit_images: int | None = None
+    progress: bool = True
+    resume: bool = False
+    log_every: int = 50
+    ckpt_every: int = 500
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def detector_terms(self) -> bool:
+        """Whether any loss runs through the training detector."""
+        return max(self.distill_feature_weight, self.distill_output_weight, self.detection_weight) > 0
+
+    @property
+    def objective(self) -> str:
+        """What the weights are optimised for, as model cards say it: detection, gan, feature or pixel."""
+        if self.detector_terms:
+            return "detection"
+        return "gan" if self.gan_weight > 0 else ("feature" if self.feature_weight > 0 else "pixel")
+
+    def validate(self) -> None:
+        if self.steps < 1 or self.batch < 1 or self.patch < 2:
+            raise InputError(f"steps, batch must be >= 1 and patch >= 2 (got {self.steps}, {self.batch}, {self.patch})")
+        weights = (
+            self.pixel_weight,
+            self.feature_weight,
+            self.gan_weight,
+            self.distill_feature_weight,
+            self.distill_output_weight,
+            self.detection_weight,
+        )
+        if min(weights) < 0:
+            raise InputError(f"loss weights must be >= 0, got {weights}")
+        if max(weights) == 0:
+            raise InputError("all loss weights are 0; nothing to train")
+        if (self.detector_terms or self.det_data) and (not self.detector or not self.det_data):
+            raise InputError(
+                "detector loss terms need detector=PATH (OpenVINO export or YOLO .pt) and det_data=COCO_JSON "
+                "(e.g. ../shared/data/coco_train160/annotations/instances_train2017.json)"
+            )
+        if self.feature_weight > 0 and (not self.feature or not self.feature_weights):
+            raise InputError("feature_weight > 0 needs feature= (vgg19/resnet18/...) and feature_weights=PATH")
+        if self.export_half not in ("auto", "yes", "no"):
+            raise InputError(f"export_half must be auto, yes or no, got {self.export_half!r}")
+        if not self.data and not self.det_data:
+            raise InputError("no training data folders given")
+
+
+@dataclass
+class TrainResult:
+    """What a run produced: final ``step``, last logged ``loss``, validation ``val_psnr``/``val_ssim``
+    (nan without ``val``), ``seconds`` of training (summed over resumes), the ``checkpoint`` and ``export`` paths."""
+
+    step: int
+    loss: float
+    val_psnr: float
+    val_ssim: float
+    seconds: float
+    checkpoint: Path
+    export: Path | None
+    export_half: bool = False

@@ -38,7 +38,8 @@ def test_upscale_keeps_bit_depth_and_channels(tmp_path, shape, dtype, suffix):
     src = write_image(tmp_path / f"in{suffix}", img)
     assert main(["upscale", str(src), "-o", str(tmp_path / "out"), "--model", "bicubic", "--scale", "2", "--quiet"]) == 0
     out, info = read_image(tmp_path / "out" / f"in{suffix}")
-    assert out.dtype == dtype and out.shape == (18, 22) + shape[2:]
+    assert out.dtype == dtype
+    assert out.shape == (18, 22) + shape[2:]
 
 
 def test_upscale_folder_resumes_and_single_file_target(tmp_path, capsys):
@@ -90,8 +91,10 @@ def test_evaluate_sr_json(tmp_path, capsys):
     write_image(tmp_path / "a.png", smooth)
     assert main(["evaluate-sr", "--model", "bicubic", "--scale", "2", "--data", str(tmp_path), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["images"] == 1 and result["scale"] == 2
-    assert 20 < result["psnr_y"] < 60 and 0 < result["ssim_y"] <= 1
+    assert result["images"] == 1
+    assert result["scale"] == 2
+    assert 20 < result["psnr_y"] < 60
+    assert 0 < result["ssim_y"] <= 1
 
 
 def test_evaluate_sr_craft_set5(shared, capsys):

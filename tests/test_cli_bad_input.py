@@ -62,7 +62,9 @@ def test_parse_tile_names_the_accepted_forms(value):
 
 
 def test_parse_tile_good_values():
-    assert parse_tile("NONE") is None and parse_tile("auto") == "auto" and parse_tile("64") == 64
+    assert parse_tile("NONE") is None
+    assert parse_tile("auto") == "auto"
+    assert parse_tile("64") == 64
 
 
 def test_upscale_tile_abc_exits_2(images, tmp_path, capsys):
@@ -74,7 +76,9 @@ def test_unknown_format_is_checked_before_the_model_loads(images, tmp_path, caps
     # an unknown model would fail at load time: the format error coming first proves the order
     assert main(["upscale", str(images), "-o", str(tmp_path / "out"), "--model", "nope", "--format", "xyz", "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert "--format 'xyz'" in err and "png" in err and "neither a model name" not in err
+    assert "--format 'xyz'" in err
+    assert "png" in err
+    assert "neither a model name" not in err
     assert not (tmp_path / "out").exists()
 
 
@@ -105,5 +109,8 @@ def test_folder_with_a_bad_file_continues_and_reports_all(images, tmp_path, caps
     out = tmp_path / "out"
     assert _upscale(images, out, "--scale", "2") == 2
     err = capsys.readouterr().err
-    assert "2 of 4 image(s) failed" in err and "1_bad.png" in err and "3_bad.png" in err
-    assert read_image(out / "0.png")[0].shape == (12, 12, 3) and read_image(out / "1.png")[0].shape == (12, 12, 3)
+    assert "2 of 4 image(s) failed" in err
+    assert "1_bad.png" in err
+    assert "3_bad.png" in err
+    assert read_image(out / "0.png")[0].shape == (12, 12, 3)
+    assert read_image(out / "1.png")[0].shape == (12, 12, 3)

@@ -37,9 +37,11 @@ def test_the_walk_finds_every_command():
 @pytest.mark.parametrize("path", sorted(PARSERS), ids=" ".join)
 def test_every_option_has_help_and_every_command_a_description(path):
     parser = PARSERS[path]
-    assert parser.description and parser.description.strip(), f"sr4det {' '.join(path)} has no description"
+    assert parser.description, f"sr4det {' '.join(path)} has no description"
+    assert parser.description.strip(), f"sr4det {' '.join(path)} has no description"
     for action in _options(parser):
-        assert action.help and action.help.strip(), f"sr4det {' '.join(path)} {action.option_strings or action.dest}: no help"
+        assert action.help, f"sr4det {' '.join(path)} {action.option_strings or action.dest}: no help"
+        assert action.help.strip(), f"sr4det {' '.join(path)} {action.option_strings or action.dest}: no help"
 
 
 @pytest.mark.parametrize("path", sorted(PARSERS), ids=" ".join)

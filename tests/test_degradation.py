@@ -38,7 +38,8 @@ def _hr(seed: int = 0) -> np.ndarray:
 def reference():
     hr = _hr()
     lr = SPEC(hr)
-    assert lr.shape == (25, 19, 3) and lr.dtype == np.uint8
+    assert lr.shape == (25, 19, 3)
+    assert lr.dtype == np.uint8
     plain = DegradationSpec(2)(hr)
     assert np.abs(lr.astype(int) - plain).mean() > 2  # blur + noise + JPEG really did something
     return hr, lr
@@ -246,8 +247,11 @@ def test_old_option_names_are_hidden_aliases(tmp_path, capsys):
         with pytest.raises(SystemExit):
             p.parse_args([*command, "--help"])
         text = capsys.readouterr().out
-        assert "--blur-sigma" in text and "--noise-std" in text and "--jpeg-quality" in text
-        assert "--blur " not in text and "--jpeg " not in text
+        assert "--blur-sigma" in text
+        assert "--noise-std" in text
+        assert "--jpeg-quality" in text
+        assert "--blur " not in text
+        assert "--jpeg " not in text
 
 
 def test_noise_seed_is_the_documented_function_of_seed_and_pixels():
@@ -297,7 +301,8 @@ def test_other_depths_and_layouts_keep_dtype_and_shape():
         rng.integers(0, 256, (16, 18, 1), dtype=np.uint8),
     ):
         out = SPEC(img)
-        assert out.dtype == img.dtype and out.shape == (8, 9, *img.shape[2:])
+        assert out.dtype == img.dtype
+        assert out.shape == (8, 9, *img.shape[2:])
     rgba = rng.integers(0, 256, (16, 18, 4), dtype=np.uint8)
     rgba[..., 3] = 255
     assert (SPEC(rgba)[..., 3] == 255).all()  # noise and JPEG leave alpha alone

@@ -62,4 +62,5 @@ def test_atomic_path_leaves_nothing_when_the_writer_fails(tmp_path):
         with open(tmp, "wb") as f:
             f.write(b"half")
         raise RuntimeError("killed")
-    assert target.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["t.bin"]
+    assert target.read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.bin"]

@@ -19,10 +19,13 @@ def test_lines_in_logs(monkeypatch):
         bar.update(2)
         bar.set_postfix(loss="0.5")
     text = log.getvalue()
-    assert "\r" not in text and "\x1b" not in text
+    assert "\r" not in text
+    assert "\x1b" not in text
     lines = text.splitlines()
-    assert lines[:3] == [ln for ln in lines[:3] if ln.startswith("outer: ")] and "outer: 3/3 img (100%)" in lines[3]
-    assert len(lines) == 5 and lines[4].startswith("inner: 2/2 it (100%)")  # leave=False: no closing line
+    assert lines[:3] == [ln for ln in lines[:3] if ln.startswith("outer: ")]
+    assert "outer: 3/3 img (100%)" in lines[3]
+    assert len(lines) == 5  # leave=False: no closing line
+    assert lines[4].startswith("inner: 2/2 it (100%)")
 
 
 def test_quiet_lines_and_forced_forms(monkeypatch):

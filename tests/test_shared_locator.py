@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _load(folder: str):
     spec = importlib.util.spec_from_file_location(f"_shared_{folder}", ROOT / folder / "_shared.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -105,13 +105,17 @@ def test_plan_tiles_cores_partition_image_with_context(h, w, overlap, extra, mul
     try:
         tiles = plan_tiles(h, w, tile, overlap, mult)
     except InputError as exc:  # only legitimate when no aligned step fits between the overlaps
-        assert "multiples" in str(exc) and aligned - 2 * overlap < mult
+        assert "multiples" in str(exc)
+        assert aligned - 2 * overlap < mult
         return
     cover = np.zeros((h, w), dtype=np.int32)
     for t in tiles:
-        assert 0 <= t.y0 <= t.cy0 < t.cy1 <= t.y1 <= h and 0 <= t.x0 <= t.cx0 < t.cx1 <= t.x1 <= w
-        assert t.y1 - t.y0 <= tile and t.x1 - t.x0 <= tile
-        assert t.y0 % mult == 0 and t.x0 % mult == 0
+        assert 0 <= t.y0 <= t.cy0 < t.cy1 <= t.y1 <= h
+        assert 0 <= t.x0 <= t.cx0 < t.cx1 <= t.x1 <= w
+        assert t.y1 - t.y0 <= tile
+        assert t.x1 - t.x0 <= tile
+        assert t.y0 % mult == 0
+        assert t.x0 % mult == 0
         # context: every core pixel is >= overlap from box edges that are not image borders
         assert t.y0 == 0 or t.cy0 - t.y0 >= overlap
         assert t.x0 == 0 or t.cx0 - t.x0 >= overlap
@@ -125,7 +129,8 @@ def test_plan_tiles_extra_work_is_only_the_overlap():
     # 1024 px with tile 512 and overlap 5: three equal boxes of ~348, not three boxes of 512
     tiles = plan_tiles(1024, 1024, 512, 5)
     sides = sorted({t.y1 - t.y0 for t in tiles})
-    assert len(tiles) == 9 and max(sides) <= 352
+    assert len(tiles) == 9
+    assert max(sides) <= 352
     work = sum((t.y1 - t.y0) * (t.x1 - t.x0) for t in tiles)
     assert work / 1024**2 < 1.05
 
@@ -147,8 +152,10 @@ def test_blend_weights_partition_of_unity_shape_and_borders():
     total = np.zeros((100, 140))
     for t in tiles:
         wt = blend_weights(t, 50, 70, 6, s)
-        assert wt.shape == ((t.y1 - t.y0) * s, (t.x1 - t.x0) * s) and wt.dtype == np.float32
-        assert (wt > 0).all() and (wt <= 1).all()
+        assert wt.shape == ((t.y1 - t.y0) * s, (t.x1 - t.x0) * s)
+        assert wt.dtype == np.float32
+        assert (wt > 0).all()
+        assert (wt <= 1).all()
         total[t.y0 * s : t.y1 * s, t.x0 * s : t.x1 * s] += wt
         if t.y0 == 0:  # image borders are never feathered
             assert np.allclose(wt[0, (t.cx0 - t.x0) * s : (t.cx1 - t.x0) * s], 1.0)
@@ -196,7 +203,8 @@ def test_tiled_equals_untiled_for_conv_models(data):
     with torch.inference_mode():
         ref = m(x)
     y = upscale(m, x, tile=tile, overlap=rf)
-    assert y.shape == ref.shape and y.dtype == torch.float32
+    assert y.shape == ref.shape
+    assert y.dtype == torch.float32
     assert float((y - ref).abs().max()) <= 1e-5
 
 
@@ -218,7 +226,8 @@ def test_untiled_mode_is_one_call_and_batches_work():
         y_none = upscale(m, x, tile=None)
     finally:
         handle.remove()
-    assert len(calls) == 1 and y_none.shape == (3, 3, 63, 90)
+    assert len(calls) == 1
+    assert y_none.shape == (3, 3, 63, 90)
     y_tiled = upscale(m, x, tile=13, overlap=m.card.receptive_field, batch_tiles=4)
     with torch.inference_mode():
         ref = m(x)
@@ -240,11 +249,13 @@ def test_numpy_input_matches_untiled_rounded(layout):
         ref = m(t)
     ref = ref.permute(1, 2, 0) if arr.ndim == 3 else ref[0]
     expected = (ref * maxval).round().clamp(0, maxval).numpy().astype(dtype)
-    assert y.dtype == dtype and y.shape == expected.shape
+    assert y.dtype == dtype
+    assert y.shape == expected.shape
     # a float difference of ~1e-7 can flip a .5 rounding: one level on a few values (more of them at 16 bits,
     # where 1e-7 is 0.007 levels)
     diff = np.abs(y.astype(np.int64) - expected.astype(np.int64))
-    assert diff.max() <= 1 and (diff == 0).mean() > (0.99 if dtype == np.uint16 else 0.999)
+    assert diff.max() <= 1
+    assert (diff == 0).mean() > (0.99 if dtype == np.uint16 else 0.999)
 
 
 def test_out_memmap_is_filled_and_returned(tmp_path):
@@ -353,10 +364,13 @@ def test_probe_is_cached_in_memory_and_on_disk():
     try:
         mm = estimate_memory(m)
         n = len(calls)
-        assert n >= 2 and mm.per_pixel > 0
-        assert estimate_memory(m) == mm and len(calls) == n  # memory cache
+        assert n >= 2
+        assert mm.per_pixel > 0
+        assert estimate_memory(m) == mm  # memory cache
+        assert len(calls) == n
         _PROBE_CACHE.clear()
-        assert estimate_memory(m) == mm and len(calls) == n  # disk cache
+        assert estimate_memory(m) == mm  # disk cache
+        assert len(calls) == n
     finally:
         handle.remove()
     assert _probe_file().is_file()
@@ -381,7 +395,8 @@ def test_auto_tile_from_budget_is_exact_and_tiles():
         y = upscale(m, x, tile="auto", max_memory=budget, overlap=rf)
     finally:
         handle.remove()
-    assert len(calls) > 4 and max(max(c) for c in calls) <= 41
+    assert len(calls) > 4
+    assert max(max(c) for c in calls) <= 41
     with torch.inference_mode():
         ref = m(x)
     assert float((y - ref).abs().max()) <= 1e-5
@@ -473,7 +488,9 @@ def test_oom_below_min_tile_raises_tile_oom_error():
     finally:
         handle.remove()
     err = info.value
-    assert err.min_tile == max(2 * rf + 1, 16) and err.tile < 2 * err.min_tile and err.device == "cpu"
+    assert err.min_tile == max(2 * rf + 1, 16)
+    assert err.tile < 2 * err.min_tile
+    assert err.device == "cpu"
     assert isinstance(err.__cause__, torch.OutOfMemoryError)
 
 
@@ -513,7 +530,8 @@ def test_progress_bar_and_bf16_autocast_run(capsys):
     assert "tile" in capsys.readouterr().err
     with torch.inference_mode():
         ref = m(x)
-    assert y.dtype == torch.float32 and float((y - ref).abs().mean()) < 0.02  # bf16: close, not exact
+    assert y.dtype == torch.float32
+    assert float((y - ref).abs().mean()) < 0.02  # bf16: close, not exact
     m.to(memory_format=torch.contiguous_format)
 
 

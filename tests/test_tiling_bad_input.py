@@ -71,7 +71,8 @@ def test_oom_inside_the_auto_probe_backs_off_and_upscales(tmp_path, monkeypatch)
             y = tiling.upscale(model, x, tile="auto", max_memory="1GB")
     finally:
         handle.remove()
-    assert sides[0] > 20 and min(sides) <= 20  # it failed at the default size, then probed smaller
+    assert sides[0] > 20  # it failed at the default size, then probed smaller
+    assert min(sides) <= 20
     torch.testing.assert_close(y, ref, atol=1e-5, rtol=0)
 
 
@@ -87,5 +88,6 @@ def test_oom_at_the_smallest_probe_is_a_tile_oom_error(tmp_path, monkeypatch):
                 tiling.upscale(model, torch.rand(3, 20, 20), tile="auto", max_memory="1GB")
     finally:
         handle.remove()
-    assert isinstance(info.value, MemoryError) and isinstance(info.value.__cause__, torch.OutOfMemoryError)
+    assert isinstance(info.value, MemoryError)
+    assert isinstance(info.value.__cause__, torch.OutOfMemoryError)
     assert "explicit small tile" in str(info.value)

@@ -48,7 +48,9 @@ def test_pil_in_pil_out():
         img = PIL.Image.fromarray(np.random.default_rng(0).integers(0, 256, (7, 9, len(mode)), dtype=np.uint8).squeeze())
         img = img.convert(mode)
         out = t(img)
-        assert isinstance(out, PIL.Image.Image) and out.mode == mode and out.size == (27, 21)
+        assert isinstance(out, PIL.Image.Image)
+        assert out.mode == mode
+        assert out.size == (27, 21)
     assert t(PIL.Image.new("P", (5, 4))).mode == "RGB"  # palette images come back as RGB
 
 
@@ -56,17 +58,23 @@ def test_tensor_types_and_ranges_are_kept():
     t = _sr(2)
     u8 = torch.randint(0, 256, (3, 6, 5), dtype=torch.uint8)
     out = t(u8)
-    assert out.dtype == torch.uint8 and out.shape == (3, 12, 10) and type(out) is torch.Tensor
+    assert out.dtype == torch.uint8
+    assert out.shape == (3, 12, 10)
+    assert type(out) is torch.Tensor
     f = u8.float() / 255
     out_f = t(f)
-    assert out_f.dtype == torch.float32 and 0 <= out_f.min() and out_f.max() <= 1
+    assert out_f.dtype == torch.float32
+    assert 0 <= out_f.min()
+    assert out_f.max() <= 1
     # uint8 path = float path rounded: same values, same range
     assert (out.float() - out_f * 255).abs().max() <= 0.5 + 1e-3
     batch = torch.rand(2, 3, 4, 5, dtype=torch.float64)
     out_b = t(batch)
-    assert out_b.shape == (2, 3, 8, 10) and out_b.dtype == torch.float64
+    assert out_b.shape == (2, 3, 8, 10)
+    assert out_b.dtype == torch.float64
     img = tv_tensors.Image(u8)
-    assert isinstance(t(img), tv_tensors.Image) and t(img).shape == (3, 12, 10)
+    assert isinstance(t(img), tv_tensors.Image)
+    assert t(img).shape == (3, 12, 10)
     with pytest.raises(InputError):
         t(torch.zeros(6, 5, 3, dtype=torch.uint8))  # HWC tensor
     with pytest.raises(InputError):
@@ -78,7 +86,8 @@ def test_numpy_rgb_and_bgr():
     rgb = rng.integers(0, 256, (6, 7, 3), dtype=np.uint8)
     out_rgb = _sr(2)(rgb)
     out_bgr = _sr(2, channel_order="bgr")(np.ascontiguousarray(rgb[:, :, ::-1]))
-    assert out_rgb.shape == (12, 14, 3) and out_rgb.dtype == np.uint8
+    assert out_rgb.shape == (12, 14, 3)
+    assert out_rgb.dtype == np.uint8
     np.testing.assert_array_equal(out_bgr, out_rgb[:, :, ::-1])
     gray = rng.integers(0, 256, (6, 7), dtype=np.uint8)
     assert _sr(2)(gray).shape == (12, 14)
@@ -137,9 +146,11 @@ def test_degrade_then_sr_boxes_round_trip(data, fmt, scale):
     sample = {"image": tv_tensors.Image(torch.rand(3, h, w)), "boxes": boxes}
     lr = Degrade(scale)(sample)
     lh, lw = h // scale, w // scale
-    assert lr["image"].shape[-2:] == (lh, lw) and lr["boxes"].canvas_size == (lh, lw)
+    assert lr["image"].shape[-2:] == (lh, lw)
+    assert lr["boxes"].canvas_size == (lh, lw)
     back = _sr(scale)(lr)
-    assert back["image"].shape[-2:] == (lh * scale, lw * scale) and back["boxes"].canvas_size == (lh * scale, lw * scale)
+    assert back["image"].shape[-2:] == (lh * scale, lw * scale)
+    assert back["boxes"].canvas_size == (lh * scale, lw * scale)
     if (lh * scale, lw * scale) == (h, w) and fmt in ("XYXY", "XYWH", "CXCYWH"):  # no mod-crop: exact inverse
         torch.testing.assert_close(back["boxes"].as_subclass(torch.Tensor), boxes.as_subclass(torch.Tensor), rtol=1e-6, atol=1e-4)
 
@@ -153,7 +164,8 @@ def test_keypoints_and_masks():
     out = _sr(3)({"image": tv_tensors.Image(torch.rand(3, 6, 5)), "kp": kp, "mask": mask})
     torch.testing.assert_close(out["kp"].as_subclass(torch.Tensor), kp.as_subclass(torch.Tensor) * 3)
     assert out["kp"].canvas_size == (18, 15)
-    assert out["mask"].shape == (2, 18, 15) and out["mask"].dtype == torch.uint8
+    assert out["mask"].shape == (2, 18, 15)
+    assert out["mask"].dtype == torch.uint8
     torch.testing.assert_close(masks_to_boxes(out["mask"][:1]), torch.tensor([[6.0, 3.0, 11.0, 8.0]]))  # nearest: 3x3 blocks
 
 
@@ -223,7 +235,8 @@ def test_degrade_equals_matlab_imresize_after_modcrop():
     rng = np.random.default_rng(2)
     hr = rng.integers(0, 256, (19, 22, 3), dtype=np.uint8)
     lr = Degrade(4)(hr)
-    assert lr.shape == (4, 5, 3) and lr.dtype == np.uint8
+    assert lr.shape == (4, 5, 3)
+    assert lr.dtype == np.uint8
     np.testing.assert_array_equal(lr, imresize_uint8(hr[:16, :20], 0.25))
     pil = Degrade(4)(PIL.Image.fromarray(hr))
     np.testing.assert_array_equal(np.asarray(pil), lr)
@@ -243,9 +256,13 @@ def test_degrade_options():
     blurred = Degrade(2, blur_sigma=2.0)(hr).astype(int)
     assert np.abs(np.diff(blurred, axis=1)).mean() < np.abs(np.diff(plain, axis=1)).mean()
     jpg = Degrade(2, jpeg_quality=10)(hr)
-    assert jpg.shape == plain.shape and not np.array_equal(jpg, plain)
+    assert jpg.shape == plain.shape
+    assert not np.array_equal(jpg, plain)
     f = Degrade(2, noise_std=5, jpeg_quality=50, seed=0)(torch.rand(3, 10, 10))
-    assert f.dtype == torch.float32 and f.shape == (3, 5, 5) and 0 <= f.min() and f.max() <= 1
+    assert f.dtype == torch.float32
+    assert f.shape == (3, 5, 5)
+    assert 0 <= f.min()
+    assert f.max() <= 1
     for bad in (dict(scale=0), dict(scale=2.5), dict(scale=2, method="cubic"), dict(scale=2, jpeg_quality=0)):
         with pytest.raises((ScaleError, InputError)):
             Degrade(**bad)
@@ -258,7 +275,8 @@ def test_degrade_masks_and_modcrop_clamps_boxes():
     mask[0, 4:8, 4:8] = 1
     boxes = tv_tensors.BoundingBoxes([[4.0, 4.0, 8.0, 8.0], [6.0, 2.0, 11.0, 10.0]], format="XYXY", canvas_size=(10, 11))
     out = Degrade(4)({"image": tv_tensors.Image(torch.rand(3, 10, 11)), "boxes": boxes, "mask": mask})
-    assert out["image"].shape == (3, 2, 2) and out["mask"].shape == (1, 2, 2)
+    assert out["image"].shape == (3, 2, 2)
+    assert out["mask"].shape == (1, 2, 2)
     assert out["boxes"].canvas_size == (2, 2)
     # second box ran past the mod-cropped 8x8 canvas: clamped, then / 4
     torch.testing.assert_close(out["boxes"].as_subclass(torch.Tensor), torch.tensor([[1.0, 1.0, 2.0, 2.0], [1.5, 0.5, 2.0, 2.0]]))
@@ -315,12 +333,14 @@ def test_dataloader_with_two_workers(tmp_path):
     items = [s for batch in loader for s in batch]
     assert len(items) == 6
     for i, s in enumerate(items):
-        assert s["image"].shape == (3, 8, 8) and s["image"].dtype == torch.uint8
+        assert s["image"].shape == (3, 8, 8)
+        assert s["image"].dtype == torch.uint8
         torch.testing.assert_close(
             s["boxes"].as_subclass(torch.Tensor), torch.tensor([[i, i, i + 2, i + 2]], dtype=torch.float32)
         )
     pids = {s["model_pid"] for s in items}
-    assert os.getpid() not in pids and len(pids) == 2  # each worker loaded its own model
+    assert os.getpid() not in pids  # each worker loaded its own model
+    assert len(pids) == 2
     for i, s in enumerate(items):  # the workers' reloaded models are the main process's model
         torch.testing.assert_close(s["image"], ds[i]["image"])
 
@@ -336,9 +356,11 @@ def test_functional_kernels_match_the_transforms():
     np.testing.assert_array_equal(F.degrade(arr, deg.spec), deg(arr))
     boxes = tv_tensors.BoundingBoxes([[1.0, 2.0, 5.0, 6.0]], format="XYXY", canvas_size=(6, 8))
     out = F.super_resolve(boxes, 3)  # targets need no upscaler
-    assert out.canvas_size == (18, 24) and out.tolist() == [[3.0, 6.0, 15.0, 18.0]]
+    assert out.canvas_size == (18, 24)
+    assert out.tolist() == [[3.0, 6.0, 15.0, 18.0]]
     mask = F.degrade(tv_tensors.Mask(torch.ones(1, 6, 8, dtype=torch.uint8)), deg.spec)
-    assert isinstance(mask, tv_tensors.Mask) and mask.shape == (1, 3, 4)
+    assert isinstance(mask, tv_tensors.Mask)
+    assert mask.shape == (1, 3, 4)
     with pytest.raises(InputError, match="upscaler"):
         F.super_resolve(img, 2)
     with pytest.raises(InputError, match="unsupported input type str"):
@@ -352,7 +374,8 @@ def test_custom_tv_tensor_kernels_plug_into_the_transforms():
         pass
 
     sample = lambda: (tv_tensors.Image(torch.rand(3, 4, 4)), Heatmap(torch.ones(4, 4)))  # noqa: E731
-    assert type(_sr(2)(sample())[1]) is Heatmap and _sr(2)(sample())[1].shape == (4, 4)
+    assert type(_sr(2)(sample())[1]) is Heatmap
+    assert _sr(2)(sample())[1].shape == (4, 4)
     with pytest.raises(InputError):
         F.super_resolve(Heatmap(torch.ones(4, 4)), 2)  # no fallback to the plain-tensor kernel
 
@@ -362,7 +385,8 @@ def test_custom_tv_tensor_kernels_plug_into_the_transforms():
 
     try:
         out = _sr(2)(sample())[1]
-        assert type(out) is Heatmap and out.shape == (8, 8)
+        assert type(out) is Heatmap
+        assert out.shape == (8, 8)
         with pytest.raises(ValueError, match="already"):
             F.register_kernel(F.super_resolve, Heatmap)(_heatmap)
     finally:

@@ -94,7 +94,8 @@ def _load(path):
 
 def test_valid_coco_fixture_loads(tmp_path):
     gt = _load(_coco(tmp_path))
-    assert len(gt) == 2 and gt.num_boxes == 1
+    assert len(gt) == 2
+    assert gt.num_boxes == 1
 
 
 def test_duplicate_image_ids(tmp_path):

@@ -39,15 +39,20 @@ def _coco(tmp_path, anns=None, cats=None, sizes=((50, 70), (41, 63))):
 
 def test_load_coco_boxes_and_folder_guess(tmp_path):
     gt = load_coco(_coco(tmp_path))
-    assert [im.id for im in gt.images] == [10, 11] and gt.format == "coco"
+    assert [im.id for im in gt.images] == [10, 11]
+    assert gt.format == "coco"
     a, b = gt.images
     np.testing.assert_array_equal(a.boxes, [[5, 6, 25, 16]])  # xywh -> xyxy
-    assert a.category_ids.tolist() == [3] and a.area.tolist() == [150.0] and b.iscrowd.tolist() == [1]
-    assert a.path.is_file() and a.path.parent.name == "val"
+    assert a.category_ids.tolist() == [3]
+    assert a.area.tolist() == [150.0]
+    assert b.iscrowd.tolist() == [1]
+    assert a.path.is_file()
+    assert a.path.parent.name == "val"
     assert gt.categories == {3: "cat", 7: "Traffic light"}
     # to_coco is a faithful round trip of boxes, crowd flags and areas
     d = gt.to_coco()
-    assert d["annotations"][1]["bbox"] == [50.0, 30.0, 13.0, 11.0] and d["annotations"][1]["iscrowd"] == 1
+    assert d["annotations"][1]["bbox"] == [50.0, 30.0, 13.0, 11.0]
+    assert d["annotations"][1]["iscrowd"] == 1
     assert load_dataset(tmp_path / "ds").images[0].file_name == "im0.png"  # folder with annotations/
 
 
@@ -82,11 +87,13 @@ def _yolo(tmp_path, labels, names=("person", "car", "dog"), sizes=((40, 80), (60
 def test_load_yolo(tmp_path):
     y = _yolo(tmp_path, {0: "1 0.5 0.5 0.5 0.25\n0 0.1 0.2 0.1 0.2\n", 1: "2 0.1 0.1 0.3 0.1 0.3 0.5 0.1 0.5\n"})
     gt = load_yolo(y)
-    assert [im.file_name for im in gt.images] == ["im0.png", "im1.png", "im2.png"] and gt.format == "yolo"
+    assert [im.file_name for im in gt.images] == ["im0.png", "im1.png", "im2.png"]
+    assert gt.format == "yolo"
     a, b, c = gt.images
     assert (a.height, a.width) == (40, 80)
     np.testing.assert_allclose(a.boxes, [[20, 15, 60, 25], [4, 4, 12, 12]])
-    assert a.category_ids.tolist() == [1, 0] and a.iscrowd.tolist() == [0, 0]
+    assert a.category_ids.tolist() == [1, 0]
+    assert a.iscrowd.tolist() == [0, 0]
     np.testing.assert_allclose(a.area, [400, 64])
     np.testing.assert_allclose(b.boxes, [[6, 6, 18, 30]])  # polygon -> its bounding box
     assert len(c) == 0  # no label file: a background image
@@ -118,11 +125,13 @@ def test_mod_crop_clips_and_drops_boxes():
     )
     gt = GroundTruth([im], {1: "a", 2: "b"}).mod_crop(4)
     out = gt.images[0]
-    assert (out.height, out.width) == (40, 64) and gt.crop_multiple == 4
+    assert (out.height, out.width) == (40, 64)
+    assert gt.crop_multiple == 4
     np.testing.assert_allclose(out.boxes, [[0, 0, 10, 10], [60, 30, 64, 40]])
     # the clipped box keeps the fraction of its area that its clipped box keeps: 40/78
     np.testing.assert_allclose(out.area, [100, 60 * 40 / 78])
-    assert out.category_ids.tolist() == [1, 1] and gt.dropped_boxes == 1
+    assert out.category_ids.tolist() == [1, 1]
+    assert gt.dropped_boxes == 1
 
 
 def test_class_map(tmp_path):
@@ -142,7 +151,8 @@ def test_coco128_both_formats_agree(shared):
     coco = load_dataset(root / "annotations" / "instances_train2017.json")
     yolo = load_dataset(root / "coco128.yaml", split="val")
     assert len(coco) == 128 == len(yolo)
-    assert coco.num_boxes == 939 and sum(int(im.iscrowd.sum()) for im in coco.images) == 10
+    assert coco.num_boxes == 939
+    assert sum(int(im.iscrowd.sum()) for im in coco.images) == 10
     assert yolo.num_boxes == 929  # YOLO labels drop the crowd boxes
     # detector names in ultralytics' order map to the sorted COCO ids, whether matched by name or by order
     names = {i: n for i, n in sorted(yolo.categories.items())}

@@ -81,8 +81,10 @@ def test_compare_skips_a_corrupt_jpeg_and_lists_it(tmp_path):
 
     with pytest.warns(UserWarning, match="skipping 1.jpg"):
         res = compare(load_coco(ann, images=root), Empty(), sr=[], scale=4, cache_dir=False, n_resamples=0, progress=False)
-    assert res["n_images"] == 1 and res["n_skipped"] == 1
-    assert res["skipped_images"][0]["file_name"] == "1.jpg" and "corrupt JPEG" in res["skipped_images"][0]["reason"]
+    assert res["n_images"] == 1
+    assert res["n_skipped"] == 1
+    assert res["skipped_images"][0]["file_name"] == "1.jpg"
+    assert "corrupt JPEG" in res["skipped_images"][0]["reason"]
 
 
 # ------------------------------------------------------------------------------------------------ EXIF orientation
@@ -103,7 +105,8 @@ def test_read_image_applies_exif_orientation_like_pil_and_ultralytics(tmp_path, 
     expected = np.asarray(PIL.ImageOps.exif_transpose(PIL.Image.open(png)).convert("RGB"))
     img, info = read_image(png)
     np.testing.assert_array_equal(img, expected)
-    assert info.orientation == orientation and image_size(png) == img.shape[:2]
+    assert info.orientation == orientation
+    assert image_size(png) == img.shape[:2]
     if orientation in (5, 6, 7, 8):
         assert img.shape[:2] == (30, 20)
     jpg = tmp_path / "o.jpg"
@@ -131,7 +134,8 @@ def test_yolo_dataset_sizes_and_upscale_output_are_upright(tmp_path):
     out = tmp_path / "up"
     assert main(["upscale", str(tmp_path / "images" / "a.png"), "-o", str(out), "-m", "bicubic", "-s", "2", "--quiet"]) == 0
     up, info = read_image(next(out.iterdir()))
-    assert up.shape[:2] == (64, 40) and info.orientation == 1  # upright pixels, no EXIF left to apply twice
+    assert up.shape[:2] == (64, 40)  # upright pixels, no EXIF left to apply twice
+    assert info.orientation == 1
 
 
 # ------------------------------------------------------------------------------------------------ lossy formats
@@ -152,7 +156,8 @@ def test_write_image_refuses_formats_that_drop_depth_or_alpha(tmp_path):
     for name, img in (("ok.png", deep), ("ok.tif", rgba), ("ok.webp", rgba)):
         write_image(tmp_path / name, img)
         back, _ = read_image(tmp_path / name)
-        assert back.dtype == img.dtype and back.shape == img.shape
+        assert back.dtype == img.dtype
+        assert back.shape == img.shape
 
 
 def test_upscale_format_jpg_on_16_bit_and_rgba_fails_those_files_before_sr(tmp_path, capsys):
@@ -163,6 +168,12 @@ def test_upscale_format_jpg_on_16_bit_and_rgba_fails_those_files_before_sr(tmp_p
     out = tmp_path / "out"
     assert main(["upscale", str(src), "-o", str(out), "-m", "bicubic", "-s", "2", "--format", "jpg", "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert "deep.png" in err and "16-bit" in err and "alpha.png" in err and "alpha channel" in err and "--format png" in err
+    assert "deep.png" in err
+    assert "16-bit" in err
+    assert "alpha.png" in err
+    assert "alpha channel" in err
+    assert "--format png" in err
     written = [p for p in out.rglob("*") if p.is_file()]
-    assert len(written) == 1 and written[0].suffix == ".jpg" and "plain" in written[0].name
+    assert len(written) == 1
+    assert written[0].suffix == ".jpg"
+    assert "plain" in written[0].name

@@ -53,7 +53,9 @@ def test_yolo_round_trip_labels_align(yolo_data, tmp_path):
     out = tmp_path / "out"
     new_yaml = materialize(yolo_data, out, degrade=Degrade(4), sr=SRTransform("bicubic", scale=4, tile=None), progress=False)
     cfg = yaml.safe_load(new_yaml.read_text())
-    assert cfg["path"] == str(out.resolve()) and cfg["train"] == "images/train" and cfg["names"] == ["a", "b"]
+    assert cfg["path"] == str(out.resolve())
+    assert cfg["train"] == "images/train"
+    assert cfg["names"] == ["a", "b"]
     img, _ = read_image(out / "images" / "train" / "train_a.png")
     assert img.shape == (28, 40, 3)  # 30x43 mod-cropped to 28x40, /4, x4
     boxes = _abs_boxes(out / "labels" / "train" / "train_a.txt", 28, 40)
@@ -135,13 +137,15 @@ def test_coco_round_trip(tmp_path):
     )
     assert out_json == 0
     new = json.loads((tmp_path / "out" / "annotations.json").read_text())
-    assert new["images"][0]["file_name"] == "a.png" and (new["images"][0]["height"], new["images"][0]["width"]) == (7, 10)
+    assert new["images"][0]["file_name"] == "a.png"
+    assert (new["images"][0]["height"], new["images"][0]["width"]) == (7, 10)
     assert [a["id"] for a in new["annotations"]] == [1, 2]  # the object in the cropped strip is gone
     np.testing.assert_allclose(new["annotations"][0]["bbox"], [1, 1.25, 4, 3])
     np.testing.assert_allclose(new["annotations"][0]["area"], 12.0)
     np.testing.assert_allclose(new["annotations"][0]["segmentation"][0], [1, 1.25, 5, 1.25, 5, 4.25, 1, 4.25])
     m = mask_utils.decode(new["annotations"][1]["segmentation"])
-    assert m.shape == (7, 10) and m.sum() > 0
+    assert m.shape == (7, 10)
+    assert m.sum() > 0
     img, _ = read_image(tmp_path / "out" / "images" / "a.png")
     assert img.shape == (7, 10, 3)
 

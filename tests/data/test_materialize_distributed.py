@@ -94,9 +94,8 @@ def test_two_processes_write_the_files_of_one(yolo_data, tmp_path):
     assert done.stdout.strip() == str(two / "data.yaml")  # rank 0 alone prints
     assert main(["materialize", "--data", str(yolo_data), "-o", str(one), *ARGS]) == 0
     files_two, files_one = _files(two), _files(one)
-    assert (
-        len([f for f in files_one if f.endswith(".png")]) == 6 and len([f for f in files_one if f.endswith(".txt")]) == 6
-    )  # 5 labels, val.txt
+    assert len([f for f in files_one if f.endswith(".png")]) == 6
+    assert len([f for f in files_one if f.endswith(".txt")]) == 6  # 5 labels, val.txt
     assert files_two.keys() == files_one.keys()
     for name in files_one:
         assert files_two[name] == files_one[name], name  # images byte-identical; labels, lists, data.yaml, manifest the same

@@ -27,14 +27,19 @@ def test_draw_to_yolo_to_json_and_filter():
     d = Detections([[10, 20, 30, 60], [0, 0, 5, 5]], [0.9, 0.1], [1, 0], {0: "cat", 1: "dog"}, (80, 100))
     img = np.zeros((80, 100, 3), np.uint8)
     drawn = d.draw(img, conf=0.25, labels=False, line_width=1)
-    assert drawn.shape == img.shape and drawn.dtype == np.uint8 and not img.any()  # a copy, not in place
-    assert drawn[20, 10:31].any(axis=-1).all() and drawn[40, 10].any() and not drawn[40, 20].any()  # the outline only
+    assert drawn.shape == img.shape
+    assert drawn.dtype == np.uint8
+    assert not img.any()  # a copy, not in place
+    assert drawn[20, 10:31].any(axis=-1).all()
+    assert drawn[40, 10].any()
+    assert not drawn[40, 20].any()  # the outline only
     assert not drawn[:6, :6].any()  # below conf: not drawn
     assert d.draw(img)[:6, :6].any()
     assert d.filter(0.25).labels.tolist() == [1]
     assert d.to_json()[0] == {"box": [10.0, 20.0, 30.0, 60.0], "score": 0.9, "label": 1, "name": "dog"}
     first = d.to_yolo().splitlines()[0].split()
-    assert first[0] == "1" and [float(v) for v in first[1:]] == pytest.approx([0.2, 0.5, 0.2, 0.5, 0.9])
+    assert first[0] == "1"
+    assert [float(v) for v in first[1:]] == pytest.approx([0.2, 0.5, 0.2, 0.5, 0.9])
     with pytest.raises(InputError, match="frame"):
         d.draw(np.zeros((40, 50, 3), np.uint8))
 
@@ -70,7 +75,8 @@ class _Sized:
 def test_sr_detector_scales_the_detector_imgsz_with_the_sr_factor():
     base = _Sized(64)
     det = SRDetector(SRTransform("bicubic", scale=4, tile=None), base)
-    assert det.detector.imgsz == 256 and base.imgsz == 64  # a copy: the user's detector is unchanged
+    assert det.detector.imgsz == 256
+    assert base.imgsz == 64  # a copy: the user's detector is unchanged
     assert SRDetector(SRTransform("bicubic", scale=4, tile=None), base, imgsz="keep").detector is base
     assert SRDetector(SRTransform("bicubic", scale=4, tile=None), base, imgsz=512).detector.imgsz == 512
     with warnings.catch_warnings():
@@ -81,7 +87,8 @@ def test_sr_detector_scales_the_detector_imgsz_with_the_sr_factor():
 def test_sr_detector_warns_loudly_when_a_static_detector_shrinks_the_sr_image():
     static = _Sized(64, fixed=64)
     det = SRDetector(SRTransform("bicubic", scale=4, tile=None), static)
-    assert det.detector is static and det.detector_imgsz == 64
+    assert det.detector is static
+    assert det.detector_imgsz == 64
     with pytest.warns(UserWarning, match=r"shrunk x3\.75 back down"):
         det([np.zeros((60, 50, 3), np.uint8)])  # SR side 240 > 64
     with warnings.catch_warnings():
@@ -121,7 +128,8 @@ def test_detectors_take_pil_images_and_paths(yolo, images):
     (d,) = yolo([path])
     for other in (b, c, d):
         np.testing.assert_allclose(other.boxes, a.boxes)
-        assert other.labels.tolist() == a.labels.tolist() and other.image_size == a.image_size
+        assert other.labels.tolist() == a.labels.tolist()
+        assert other.image_size == a.image_size
 
 
 def test_static_export_reports_its_fixed_size(yolo):
@@ -138,13 +146,15 @@ def test_detect_cli_writes_pngs_and_json_that_match_the_detector(yolo, images, t
     )
     assert rc == 0
     data = json.loads((out / "detections.json").read_text())
-    assert data["settings"]["detector"]["conf"] == 0.25 and data["settings"]["sr"] is None
+    assert data["settings"]["detector"]["conf"] == 0.25
+    assert data["settings"]["sr"] is None
     assert [r["file"].rsplit("/", 1)[-1] for r in data["images"]] == sorted(f"{s}.jpg" for s in STEMS)
     for rec in data["images"]:
         stem = rec["file"].rsplit("/", 1)[-1][:-4]
         png = Image.open(out / f"{stem}.png")
         (ref,) = yolo([rec["file"]])
-        assert png.size == (ref.image_size[1], ref.image_size[0]) and len(rec["detections"]) == len(ref) > 0
+        assert png.size == (ref.image_size[1], ref.image_size[0])
+        assert len(rec["detections"]) == len(ref) > 0
         np.testing.assert_allclose([r["box"] for r in rec["detections"]], ref.boxes, atol=0.01)
         assert [r["name"] for r in rec["detections"]] == [ref.names[int(c)] for c in ref.labels]
         assert len((out / "labels" / f"{stem}.txt").read_text().splitlines()) == len(ref)
@@ -181,7 +191,8 @@ def test_detect_cli_with_sr_reports_boxes_in_the_chosen_frame(images, tmp_path, 
         size = Image.open(out / f"{STEMS[1]}.png").size
         assert size == ((lr0.width, lr0.height) if frame == "lr" else (lr0.width * 4, lr0.height * 4))
     for lr, sr in zip(runs["lr"], runs["sr"], strict=True):
-        assert [v * 4 for v in lr["image_size"]] == sr["image_size"] and len(lr["detections"]) == len(sr["detections"]) > 0
+        assert [v * 4 for v in lr["image_size"]] == sr["image_size"]
+        assert len(lr["detections"]) == len(sr["detections"]) > 0
         np.testing.assert_allclose(
             [np.array(r["box"]) * 4 for r in lr["detections"]], [r["box"] for r in sr["detections"]], atol=0.05
         )
@@ -189,4 +200,5 @@ def test_detect_cli_with_sr_reports_boxes_in_the_chosen_frame(images, tmp_path, 
 
 def test_detect_cli_rejects_frame_sr_without_sr(images, tmp_path, capsys):
     rc = main(["detect", str(images[0]), "--detector", "x.pt", "--frame", "sr", "-o", str(tmp_path / "o")])
-    assert rc == 2 and "--frame sr needs --sr" in capsys.readouterr().err
+    assert rc == 2
+    assert "--frame sr needs --sr" in capsys.readouterr().err

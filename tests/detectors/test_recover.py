@@ -53,8 +53,10 @@ def test_detector_features_give_a_perceptual_loss_with_gradients(shared):
     pred = (target + 0.05 * torch.randn_like(target)).clamp(0, 1).requires_grad_(True)
     loss = loss_fn(pred, target)
     loss.backward()
-    assert loss.item() > 0 and loss_fn(target, target).item() == 0.0
-    assert pred.grad is not None and pred.grad.abs().sum() > 0
+    assert loss.item() > 0
+    assert loss_fn(target, target).item() == 0.0
+    assert pred.grad is not None
+    assert pred.grad.abs().sum() > 0
     assert not any(p.requires_grad for p in extractor.parameters())
 
 

@@ -35,7 +35,8 @@ def test_reinserted_batchnorm_keeps_the_fused_output_and_gets_real_statistics(sh
     fused = yolo_from_openvino(export)
     model = trainable_yolo_from_openvino(export)
     bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-    assert len(bns) > 50 and all(getattr(m, "bias", None) is None for m in model.modules() if hasattr(m, "bn"))
+    assert len(bns) > 50
+    assert all(getattr(m, "bias", None) is None for m in model.modules() if hasattr(m, "bn"))
     with torch.no_grad():
         ref = fused(x)[0]
         before = model(x)[0]
@@ -43,7 +44,8 @@ def test_reinserted_batchnorm_keeps_the_fused_output_and_gets_real_statistics(sh
         info = calibrate_batchnorm(model, files, imgsz=320)
         after = model(x)[0]
     assert info["images"] == 4
-    assert (before - ref).abs().max() < 0.02 and (after - ref).abs().max() < 0.02  # float rounding (outputs in pixels)
+    assert (before - ref).abs().max() < 0.02  # float rounding (outputs in pixels)
+    assert (after - ref).abs().max() < 0.02
     # statistics were measured: not the identity placeholder (mean 0, var 1) any more
     assert all(bn.running_mean.abs().sum() > 0 for bn in bns)
     assert not torch.allclose(bns[0].running_var, torch.ones_like(bns[0].running_var))
@@ -51,7 +53,8 @@ def test_reinserted_batchnorm_keeps_the_fused_output_and_gets_real_statistics(sh
 
     pt = save_yolo_checkpoint(model, tmp_path / "rebuilt.pt")
     yolo = load_trainable_pt(pt)
-    assert yolo.task == "detect" and yolo.names == fused.names
+    assert yolo.task == "detect"
+    assert yolo.names == fused.names
     result = yolo.predict(np.asarray(x[0].permute(1, 2, 0) * 255, np.uint8)[:, :, ::-1].copy(), imgsz=640, verbose=False)[0]
     assert {result.names[int(c)] for c in result.boxes.cls[result.boxes.conf > 0.5]} >= {"person", "umbrella"}
 

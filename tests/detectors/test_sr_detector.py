@@ -33,16 +33,20 @@ def test_maps_boxes_back_to_the_lr_frame():
     img[3, 7] = 255
     fake = _Corner()
     det = SRDetector(SRTransform("bicubic", scale=4, tile=None), fake)
-    assert isinstance(det, Detector) and det.names == {0: "spot"} and det.scale == 4
+    assert isinstance(det, Detector)
+    assert det.names == {0: "spot"}
+    assert det.scale == 4
     (d,) = det([img])
     assert fake.sizes == [(40, 48)]  # the detector saw the SR image
     assert d.image_size == (10, 12)
     # the peak of bicubic x4 of one bright pixel lies inside that pixel's 4x4 block
-    assert 7 <= d.boxes[0, 0] < 8 and 3 <= d.boxes[0, 1] < 4
+    assert 7 <= d.boxes[0, 0] < 8
+    assert 3 <= d.boxes[0, 1] < 4
     (raw,) = SRDetector(SRTransform("bicubic", scale=4, tile=None), _Corner(), map_back=False)([img])
     assert raw.image_size == (40, 48)
     np.testing.assert_allclose(raw.boxes / 4, d.boxes)
-    assert det.config["sr"]["model"] == "bicubic" and det.config["detector"]["type"] == "_Corner"
+    assert det.config["sr"]["model"] == "bicubic"
+    assert det.config["detector"]["type"] == "_Corner"
 
 
 @pytest.mark.shared

@@ -34,18 +34,23 @@ def test_families_return_detections_in_the_image_frame(kind):
     det = TorchvisionDetector(BUILDERS[kind](), device="cpu", score_thresh=thresh, min_size=96, max_size=160)
     assert det.score_thresh == thresh
     assert isinstance(det, Detector)
-    assert det.min_size == 96 and det.max_size == 160 and det.fixed_size is None
+    assert det.min_size == 96
+    assert det.max_size == 160
+    assert det.fixed_size is None
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 256, (60, 90, 3), dtype=np.uint8), rng.integers(0, 256, (40, 30), dtype=np.uint8)]
     out = det(images)
-    assert len(out) == 2 and all(isinstance(d, Detections) for d in out)
+    assert len(out) == 2
+    assert all(isinstance(d, Detections) for d in out)
     for d, im in zip(out, images, strict=True):
         assert d.image_size == im.shape[:2]
         if len(d):  # torchvision clips boxes to the original image after mapping back from its resized frame
             h, w = im.shape[:2]
-            assert d.boxes[:, [0, 2]].max() <= w + 1e-3 and d.boxes[:, [1, 3]].max() <= h + 1e-3
+            assert d.boxes[:, [0, 2]].max() <= w + 1e-3
+            assert d.boxes[:, [1, 3]].max() <= h + 1e-3
             assert set(np.unique(d.labels)) <= set(range(91))
-    assert det.names[1] == "person" and det.config["min_size"] == 96
+    assert det.names[1] == "person"
+    assert det.config["min_size"] == 96
 
 
 def test_min_size_controls_what_the_model_sees():

@@ -68,9 +68,12 @@ def test_finds_person_and_umbrella(which, image36, request):
     assert d.scores.max() > 0.85  # SOURCES.md spot check: about 0.9 for both objects
     # boxes are in the given image's frame (not the 640 letterbox frame)
     h, w = image36.shape[:2]
-    assert (d.boxes[:, [0, 2]] >= -1).all() and (d.boxes[:, [0, 2]] <= w + 1).all()
-    assert (d.boxes[:, [1, 3]] >= -1).all() and (d.boxes[:, [1, 3]] <= h + 1).all()
-    assert det.config["weights"] and det.config["conf"] == 0.25
+    assert (d.boxes[:, [0, 2]] >= -1).all()
+    assert (d.boxes[:, [0, 2]] <= w + 1).all()
+    assert (d.boxes[:, [1, 3]] >= -1).all()
+    assert (d.boxes[:, [1, 3]] <= h + 1).all()
+    assert det.config["weights"]
+    assert det.config["conf"] == 0.25
 
 
 @pytest.mark.shared
@@ -105,7 +108,8 @@ def test_openvino_and_onnx_agree(openvino_det, onnx_det, image36):
     (a,) = openvino_det([image36])
     (b,) = onnx_det([image36])
     a_keep, b_keep = a.scores >= 0.5, b.scores >= 0.5
-    assert a_keep.sum() >= 2 and b_keep.sum() >= 2
+    assert a_keep.sum() >= 2
+    assert b_keep.sum() >= 2
     iou = _iou(a.boxes[a_keep], b.boxes[b_keep])
     best = iou.argmax(axis=1)
     assert (iou.max(axis=1) > 0.8).all(), iou
@@ -150,10 +154,13 @@ def test_accepts_a_yolo_object():
     from ultralytics import YOLO
 
     det = UltralyticsDetector(YOLO("yolov8n.yaml"), imgsz=64, conf=0.0, max_det=5, device="cpu")
-    assert len(det.names) == 80 and det.config["imgsz"] == 64
+    assert len(det.names) == 80
+    assert det.config["imgsz"] == 64
     rng = np.random.default_rng(0)
     out = det([rng.integers(0, 256, (50, 70, 3), dtype=np.uint8)])
-    assert len(out) == 1 and out[0].image_size == (50, 70) and len(out[0]) <= 5
+    assert len(out) == 1
+    assert out[0].image_size == (50, 70)
+    assert len(out[0]) <= 5
     with pytest.raises(InputError):
         UltralyticsDetector(object())
 

@@ -35,8 +35,10 @@ def test_old_orphaned_tmp_files_are_removed_when_the_cache_opens(tmp_path):
         _age(p, 2 * 3600)
     cache = CompareCache(root)
     assert cache.removed_orphans == 2
-    assert not old_json_tmp.exists() and not old_png_tmp.exists()
-    assert fresh_tmp.exists() and entry.exists()  # young temp files and real entries stay
+    assert not old_json_tmp.exists()
+    assert not old_png_tmp.exists()
+    assert fresh_tmp.exists()  # young temp files and real entries stay
+    assert entry.exists()
 
 
 def test_missing_or_disabled_cache_root_is_fine(tmp_path):
@@ -125,7 +127,8 @@ def test_compare_limit_1_with_rounding_in_the_bootstrap_writes_its_plots(tmp_pat
     for entry in res["deltas"]["vs_bicubic"].values():
         d = entry["AP"]
         assert d["ci_low"] <= d["delta"] <= d["ci_high"]
-    assert (out / "delta_ap_vs_psnr.png").is_file() and (out / "report.md").is_file()
+    assert (out / "delta_ap_vs_psnr.png").is_file()
+    assert (out / "report.md").is_file()
 
 
 def test_report_plots_an_old_results_json_whose_ci_misses_the_estimate(tmp_path):

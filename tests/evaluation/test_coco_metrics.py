@@ -94,7 +94,8 @@ def test_metrics_equal_pycocotools_and_reaccumulation_is_exact(seed):
         assert res.metrics[key] == (None if value < 0 else value), key
     ap, ap50 = res.matches.ap()
     # the vectorised accumulation reproduces pycocotools to the last bit
-    assert ap[0] == ref.stats[0] and ap50[0] == ref.stats[1]
+    assert ap[0] == ref.stats[0]
+    assert ap50[0] == ref.stats[1]
     prec = res.matches.precision(np.ones((1, len(gt["images"]))))[0]  # (T, R, K)
     np.testing.assert_array_equal(prec, ref.eval["precision"][:, :, :, 0, 2])
 
@@ -104,7 +105,8 @@ def test_hand_computed_ap():
     # IoU 0.62 with the GT: a match at IoU thresholds .50, .55, .60 only -> AP = 3/10, AP50 = 1
     res = coco.evaluate(gt, [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 100, 62], "score": 0.9}])
     assert res.metrics["AP"] == pytest.approx(0.3, abs=1e-12)
-    assert res.metrics["AP50"] == pytest.approx(1.0, abs=1e-12) and res.metrics["AP75"] == 0.0
+    assert res.metrics["AP50"] == pytest.approx(1.0, abs=1e-12)
+    assert res.metrics["AP75"] == 0.0
     # one perfect and one false detection with a higher score: precision 1/2 at recall 1 -> AP 0.5
     res = coco.evaluate(
         gt,
@@ -119,11 +121,15 @@ def test_hand_computed_ap():
 def test_undefined_size_ranges_are_none_and_empty_detections_score_zero():
     gt = _gt([[(0, 0, 100, 100, 1)], [(10, 10, 120, 90, 2)]], cats=(1, 2))  # only large objects
     res = coco.evaluate(gt, [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 100, 100], "score": 0.9}])
-    assert res.metrics["APs"] is None and res.metrics["APm"] is None and res.metrics["ARs"] is None
+    assert res.metrics["APs"] is None
+    assert res.metrics["APm"] is None
+    assert res.metrics["ARs"] is None
     assert res.metrics["APl"] is not None
-    assert res.per_class_ap[1] == pytest.approx(1.0, abs=1e-12) and res.per_class_ap[2] == 0.0
+    assert res.per_class_ap[1] == pytest.approx(1.0, abs=1e-12)
+    assert res.per_class_ap[2] == 0.0
     nothing = coco.evaluate(gt, [], keep_matches=True)  # a detector that found nothing
-    assert nothing.metrics["AP"] == 0.0 and nothing.metrics["APs"] is None
+    assert nothing.metrics["AP"] == 0.0
+    assert nothing.metrics["APs"] is None
     assert nothing.matches.ap()[0][0] == 0.0
 
 
@@ -168,14 +174,16 @@ def test_weights_equal_literally_duplicated_images():
         dets += [{**d, "image_id": new_id} for d in results if d["image_id"] == old + 1]
     ref = _reference({"images": images, "annotations": anns, "categories": gt["categories"]}, dets)
     ap, ap50 = res.matches.ap(weights)
-    assert ap[0] == pytest.approx(ref.stats[0], abs=1e-12) and ap50[0] == pytest.approx(ref.stats[1], abs=1e-12)
+    assert ap[0] == pytest.approx(ref.stats[0], abs=1e-12)
+    assert ap50[0] == pytest.approx(ref.stats[1], abs=1e-12)
 
 
 def test_bootstrap_is_seeded_and_paired():
     w1 = coco.bootstrap_weights(10, 50, seed=3)
     w2 = coco.bootstrap_weights(10, 50, seed=3)
     np.testing.assert_array_equal(w1, w2)
-    assert (w1.sum(1) == 10).all() and not np.array_equal(w1, coco.bootstrap_weights(10, 50, seed=4))
+    assert (w1.sum(1) == 10).all()
+    assert not np.array_equal(w1, coco.bootstrap_weights(10, 50, seed=4))
     gt, results = _random_case(5, n_images=10)
     m = coco.evaluate(gt, results, keep_matches=True).matches
     boot = coco.bootstrap_ap({"a": m, "b": m}, w1)

@@ -61,10 +61,16 @@ def test_cli_end_to_end_and_backends_agree(shared, tmp_path, tiny_weights):
     for m in conds.values():
         for key in ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "psnr", "ssim", "sr_seconds_per_image"):
             assert key in m
-        assert m["AP"] is not None and 0 <= m["AP"] <= 1 and m["n_images"] == N and m["n_detections"] > 0
-    assert conds["bicubic"]["psnr"] > 15 and conds["tiny"]["psnr"] is not None
-    assert res["config"]["detector"]["conf"] == 0.001 and res["config"]["detector"]["iou"] == 0.7
-    assert res["config"]["detector"]["max_det"] == 300 and res["config"]["degradation"]["scale"] == 4
+        assert m["AP"] is not None
+        assert 0 <= m["AP"] <= 1
+        assert m["n_images"] == N
+        assert m["n_detections"] > 0
+    assert conds["bicubic"]["psnr"] > 15
+    assert conds["tiny"]["psnr"] is not None
+    assert res["config"]["detector"]["conf"] == 0.001
+    assert res["config"]["detector"]["iou"] == 0.7
+    assert res["config"]["detector"]["max_det"] == 300
+    assert res["config"]["degradation"]["scale"] == 4
     for f in ("report.md", "ap_by_size.png", "delta_ap_vs_psnr.png", "gain_vs_cost.png"):
         assert (tmp_path / "a" / f).is_file()
 
@@ -126,7 +132,8 @@ def test_pipeline_wrapper(shared, tmp_path, monkeypatch):
         )
     assert rc == 0, buf.getvalue()
     res = json.loads((out / "results.json").read_text())
-    assert list(res["conditions"]) == ["hr", "lr", "bicubic"] and res["n_images"] == 2
+    assert list(res["conditions"]) == ["hr", "lr", "bicubic"]
+    assert res["n_images"] == 2
     assert res["config"]["pipeline_config"].endswith("coco128_x4.yaml")
     assert "bicubic" in buf.getvalue()
     sys.modules.pop("coco_map_compare", None)
@@ -164,7 +171,8 @@ def test_saved_images_feed_a_mos_study_whose_mos_comes_back_beside_the_condition
     ]
     assert main([*base, "--save-images", str(tmp_path / "sr")]) == 0
     saved = sorted(p.name for p in (tmp_path / "sr" / "lanczos").iterdir())
-    assert len(saved) == 2 and saved == sorted(p.name for p in (tmp_path / "sr" / "bicubic").iterdir())
+    assert len(saved) == 2
+    assert saved == sorted(p.name for p in (tmp_path / "sr" / "bicubic").iterdir())
 
     hr_dir = tmp_path / "hr"
     hr_dir.mkdir()

@@ -69,9 +69,12 @@ def test_parse_conditions_with_their_own_detector():
     assert p("espcn@v8=../shared/weights/yolov8n_int8_openvino_model") == SRSpec(
         "espcn@v8", "espcn", "v8", "../shared/weights/yolov8n_int8_openvino_model"
     )
-    assert p(" hr@a = x.pt ") == SRSpec("hr@a", "hr", "a", "x.pt") and p("hr@a").input == "hr"
-    assert p("lr@low-res_2") == SRSpec("lr@low-res_2", "lr", "low-res_2", None) and p("lr@b").input == "lr"
-    assert p("bicubic@a").input == "sr" and p("bicubic").input == "sr"
+    assert p(" hr@a = x.pt ") == SRSpec("hr@a", "hr", "a", "x.pt")
+    assert p("hr@a").input == "hr"
+    assert p("lr@low-res_2") == SRSpec("lr@low-res_2", "lr", "low-res_2", None)
+    assert p("lr@b").input == "lr"
+    assert p("bicubic@a").input == "sr"
+    assert p("bicubic").input == "sr"
     # the NAME=WEIGHTS syntax is unchanged, and takes a detector after its weights
     assert p("rfdn=w/RFDN.pth") == SRSpec("rfdn", "w/RFDN.pth")
     assert p("rfdn=w/RFDN.pth@v8=y.pt") == SRSpec("rfdn@v8", "w/RFDN.pth", "v8", "y.pt")
@@ -137,7 +140,8 @@ def test_config_cli_yaml_and_detectors_option():
         }
     )
     assert cli == yaml_like
-    assert cli.sr == ["bicubic", "bicubic@ad", "hr@ad", "espcn@v8=v8.pt"] and cli.detectors == {"ad": "runs/ad.pt"}
+    assert cli.sr == ["bicubic", "bicubic@ad", "hr@ad", "espcn@v8=v8.pt"]
+    assert cli.detectors == {"ad": "runs/ad.pt"}
     assert [s.name for s in cli.specs()] == ["bicubic", "bicubic@ad", "hr@ad", "espcn@v8"]
     base = {"data": "d", "detector": "y", "out": "o"}
     with pytest.raises(InputError, match="unknown detector 'ad'.*--detectors ad=PATH"):
@@ -173,7 +177,8 @@ def test_two_detectors_give_the_results_of_separate_runs(tmp_path):
     for name in ("hr", "lr", "bicubic", "bilinear"):
         _same_metrics(conds[name], alone_o["conditions"][name], name)
         _same_metrics(conds[f"{name}@j"], alone_j["conditions"][name], f"{name}@j")
-        assert conds[name]["detector"] == "main" and conds[f"{name}@j"]["detector"] == "j"
+        assert conds[name]["detector"] == "main"
+        assert conds[f"{name}@j"]["detector"] == "j"
     assert conds["bicubic@j"]["AP"] < conds["bicubic"]["AP"] == pytest.approx(1.0)
     # deltas are paired over the same images: bicubic@j - bicubic is the difference of the separate runs' APs
     d = both["deltas"]["vs_bicubic"]["bicubic@j"]["AP"]
@@ -181,29 +186,37 @@ def test_two_detectors_give_the_results_of_separate_runs(tmp_path):
     assert d["ci_low"] <= d["delta"] <= d["ci_high"] < 0
     # and each X@j against X through the main detector directly (what swapping the detector buys)
     same = both["deltas"]["vs_same_input"]
-    assert set(same) == {"bilinear@j", "hr@j", "lr@j", "bicubic@j"} and same["hr@j"]["reference"] == "hr"
+    assert set(same) == {"bilinear@j", "hr@j", "lr@j", "bicubic@j"}
+    assert same["hr@j"]["reference"] == "hr"
     for name in same:
         ref = name.split("@")[0]
         s = same[name]["AP"]
         assert s["delta"] == pytest.approx(alone_j["conditions"][ref]["AP"] - alone_o["conditions"][ref]["AP"]), name
         assert s["ci_low"] <= s["delta"] <= s["ci_high"], name
     # SR outputs are shared: bilinear@j read bilinear's images from the cache; detections are keyed per detector
-    assert conds["bilinear@j"]["sr_cached"] == 5 and conds["bilinear@j"]["detections_cached"] == 0
+    assert conds["bilinear@j"]["sr_cached"] == 5
+    assert conds["bilinear@j"]["detections_cached"] == 0
     assert len(list((tmp_path / "c1").glob("det/*/*.json"))) == 8 * 5
     # results.json and the report say which detector scored what
     dets = both["config"]["detectors"]
-    assert list(dets) == ["main", "j"] and dets["j"]["conditions"] == ["bilinear@j", "hr@j", "lr@j", "bicubic@j"]
-    assert dets["j"]["settings"] == {"type": "jittered", "scale": 4, "shift": 3.0} and dets["j"]["type"] == "Jittered"
+    assert list(dets) == ["main", "j"]
+    assert dets["j"]["conditions"] == ["bilinear@j", "hr@j", "lr@j", "bicubic@j"]
+    assert dets["j"]["settings"] == {"type": "jittered", "scale": 4, "shift": 3.0}
+    assert dets["j"]["type"] == "Jittered"
     assert dets["main"]["cache_identity"] != dets["j"]["cache_identity"]
     assert both["config"]["detector"] == {"type": "oracle", "scale": 4}
     on_disk = json.loads((tmp_path / "out" / "results.json").read_text())
-    assert on_disk["schema"] == "sr4det-compare-v2" and on_disk["config"]["detectors"]["j"]["conditions"][0] == "bilinear@j"
+    assert on_disk["schema"] == "sr4det-compare-v2"
+    assert on_disk["config"]["detectors"]["j"]["conditions"][0] == "bilinear@j"
     md = (tmp_path / "out" / "report.md").read_text()
-    assert "## Conditions by detector" in md and "| input | main | j |" in md
-    assert "## Deltas vs the same input through the run's main detector" in md and "| hr@j | hr |" in md
+    assert "## Conditions by detector" in md
+    assert "| input | main | j |" in md
+    assert "## Deltas vs the same input through the run's main detector" in md
+    assert "| hr@j | hr |" in md
     assert f"| bicubic | 1.000 | {conds['bicubic@j']['AP']:.3f} |" in md
     # a run without own detectors has no such section (and every condition is main's)
-    assert set(alone_o["config"]["detectors"]) == {"main"} and "Conditions by detector" not in _report(alone_o)
+    assert set(alone_o["config"]["detectors"]) == {"main"}
+    assert "Conditions by detector" not in _report(alone_o)
 
 
 def _report(results):
@@ -231,7 +244,8 @@ def test_a_detector_with_the_same_outputs_gives_zero_deltas_with_zero_width_inte
     d = res["deltas"]["vs_bicubic"]["bicubic@t"]["AP"]
     assert d == {"delta": 0.0, "ci_low": 0.0, "ci_high": 0.0}
     h, h_t = res["deltas"]["vs_bicubic"]["hr"]["AP"], res["deltas"]["vs_bicubic"]["hr@t"]["AP"]
-    assert h == h_t and h["ci_low"] is not None
+    assert h == h_t
+    assert h["ci_low"] is not None
     assert res["deltas"]["vs_same_input"]["hr@t"]["AP"] == {"delta": 0.0, "ci_low": 0.0, "ci_high": 0.0}
 
 
@@ -260,7 +274,8 @@ def test_plain_cache_keys_are_unchanged_and_sr_outputs_are_shared(tmp_path):
     )
     listing = _listing(cache)
     assert listing["sr"] == PINNED["sr"]  # no SR output depends on the detector
-    assert set(PINNED["det"]) < set(listing["det"]) and len(listing["det"]) == len(PINNED["det"]) + 2 * 2
+    assert set(PINNED["det"]) < set(listing["det"])
+    assert len(listing["det"]) == len(PINNED["det"]) + 2 * 2
 
 
 def test_conditions_given_directly_can_carry_a_detector(tmp_path):
@@ -317,8 +332,10 @@ def test_unknown_detector_label_fails_before_any_work(tmp_path):
     cache = tmp_path / "cache"
     with pytest.raises(InputError, match=r"unknown detector 'x'.*bicubic@x=DETECTOR.*--detectors x=PATH") as info:
         compare(load_coco(path), det, sr=["bicubic", "bicubic@x"], detectors={"y": Twin(path)}, cache_dir=cache, progress=False)
-    assert isinstance(info.value, ValueError) and "defined labels: ['y']" in str(info.value)
-    assert det.calls == 0 and _no_cache_entries(cache)
+    assert isinstance(info.value, ValueError)
+    assert "defined labels: ['y']" in str(info.value)
+    assert det.calls == 0
+    assert _no_cache_entries(cache)
 
 
 def test_detector_with_another_class_list_fails_before_any_work(tmp_path):
@@ -331,7 +348,9 @@ def test_detector_with_another_class_list_fails_before_any_work(tmp_path):
     # also for conditions given directly
     with pytest.raises(DetectorMismatchError):
         compare(load_coco(path), det, conditions=[HRCondition("hr"), HRCondition("hr@o", other)], cache_dir=cache, progress=False)
-    assert det.calls == 0 and other.calls == 0 and _no_cache_entries(cache)
+    assert det.calls == 0
+    assert other.calls == 0
+    assert _no_cache_entries(cache)
 
 
 def test_detector_that_does_not_load_fails_before_any_work(tmp_path):
@@ -346,7 +365,8 @@ def test_detector_that_does_not_load_fails_before_any_work(tmp_path):
         compare(load_coco(path), det, sr=["bicubic@b=b.pt"], detector_loader=broken, cache_dir=cache, progress=False)
     with pytest.raises(InputError, match="two detectors"):
         compare(load_coco(path), det, sr=["bicubic@b=b.pt", "hr@b=c.pt"], detector_loader=broken, cache_dir=cache, progress=False)
-    assert det.calls == 0 and _no_cache_entries(cache)
+    assert det.calls == 0
+    assert _no_cache_entries(cache)
 
 
 def test_missing_or_corrupt_ultralytics_weights_fail_before_any_work(tmp_path):
@@ -361,7 +381,8 @@ def test_missing_or_corrupt_ultralytics_weights_fail_before_any_work(tmp_path):
     junk.write_bytes(b"not a checkpoint")
     with pytest.raises(DetectorError, match=r"detector 'a' .*junk\.pt.* does not load"):
         compare(load_coco(path), det, sr=[f"hr@a={junk}"], cache_dir=cache, progress=False)
-    assert det.calls == 0 and _no_cache_entries(cache)
+    assert det.calls == 0
+    assert _no_cache_entries(cache)
 
 
 def test_cli_reports_an_unknown_detector_before_loading_anything(tmp_path, capsys):
@@ -383,8 +404,11 @@ def test_cli_reports_an_unknown_detector_before_loading_anything(tmp_path, capsy
         ]
     )
     err = capsys.readouterr().err
-    assert rc == 2 and "unknown detector 'ad'" in err and "--detectors ad=PATH" in err
-    assert _no_cache_entries(tmp_path / "cache") and not (tmp_path / "o" / "results.json").exists()
+    assert rc == 2
+    assert "unknown detector 'ad'" in err
+    assert "--detectors ad=PATH" in err
+    assert _no_cache_entries(tmp_path / "cache")
+    assert not (tmp_path / "o" / "results.json").exists()
 
 
 # --------------------------------------------------------------------------------------------- sharded
@@ -431,7 +455,8 @@ def test_sharded_run_with_two_detectors_equals_one_process(tmp_path):
         cache_dir=False,
         progress=False,
     )
-    assert sharded["config"]["world_size"] == 2 and list(sharded["conditions"]) == list(single["conditions"])
+    assert sharded["config"]["world_size"] == 2
+    assert list(sharded["conditions"]) == list(single["conditions"])
     for name in single["conditions"]:
         _same_metrics(sharded["conditions"][name], single["conditions"][name], name)
         assert sharded["conditions"][name]["detector"] == single["conditions"][name]["detector"]
@@ -483,7 +508,9 @@ def test_yolov8n_conditions_in_a_yolo11n_run_equal_a_yolov8n_run(shared, tmp_pat
     both = json.loads((tmp_path / "pipe" / "results.json").read_text())
     assert list(both["conditions"]) == ["hr", "lr", "bicubic", "bicubic@v8", "hr@v8"]
     rec = both["config"]["detectors"]["v8"]
-    assert rec["path"] == str(v8) and len(rec["weights_sha256"]) == 64 and rec["settings"]["imgsz"] == 640
+    assert rec["path"] == str(v8)
+    assert len(rec["weights_sha256"]) == 64
+    assert rec["settings"]["imgsz"] == 640
     assert both["config"]["detectors"]["main"]["path"].endswith("yolo11n_int8_openvino_model")
 
     from sr4det.cli import main

@@ -22,7 +22,8 @@ def test_default_degradation_is_matlab_bicubic_rounded_to_uint8():
     lr = Degradation(4)(hr)
     ref = imresize(torch.from_numpy(hr.astype(np.float64)).permute(2, 0, 1), scale=0.25).permute(1, 2, 0).numpy()
     np.testing.assert_array_equal(lr, np.clip(np.round(ref), 0, 255).astype(np.uint8))
-    assert lr.shape == (8, 12, 3) and lr.dtype == np.uint8
+    assert lr.shape == (8, 12, 3)
+    assert lr.dtype == np.uint8
 
 
 def test_degradation_options_are_deterministic_per_image():
@@ -33,7 +34,8 @@ def test_degradation_options_are_deterministic_per_image():
     assert not np.array_equal(a, d(hr, "img-b"))  # noise differs between images
     assert not np.array_equal(a, Degradation(2, blur_sigma=1.0, noise_std=5.0, jpeg_quality=50, seed=2)(hr, "img-a"))
     assert not np.array_equal(a, Degradation(2)(hr))
-    assert d.key() != Degradation(2).key() and Degradation(2).key() == Degradation(2).key()
+    assert d.key() != Degradation(2).key()
+    assert Degradation(2).key() == Degradation(2).key()
     # the one degradation mod-crops (bottom/right) like Degrade, instead of refusing sizes off the scale's grid
     odd = _hr(30, 48)
     np.testing.assert_array_equal(Degradation(4)(odd), Degradation(4)(np.ascontiguousarray(odd[:28])))
@@ -64,7 +66,9 @@ def test_model_digest_and_run_sr(tmp_path):
     bic2, bic4 = SRSpec.parse("bicubic").load(2), SRSpec.parse("bicubic").load(4)
     assert model_digest(bic2) != model_digest(bic4) != model_digest(SRSpec.parse("lanczos").load(4))
     out, how = run_sr(bic4, _hr(8, 12))
-    assert out.shape == (32, 48, 3) and out.dtype == np.uint8 and how in ("tiler", "direct")
+    assert out.shape == (32, 48, 3)
+    assert out.dtype == np.uint8
+    assert how in ("tiler", "direct")
 
 
 def test_report_shows_na_and_intervals():
@@ -115,9 +119,13 @@ def test_report_shows_na_and_intervals():
     }
     md = render_markdown(results)
     assert "| hr | 0.400 | 0.600 | 0.400 | n/a | n/a | 0.500 |" in md
-    assert "+0.050 [+0.010, +0.090]" in md and "`x.jpg`: corrupt" in md and "| person | 3 | 0.200 | +0.100 | n/a |" in md
-    assert "| -1" not in md and "-1.000" not in md
-    assert "| 0.000 | 0.100 | 0.0 | 12.5 |" in md and "RSS just before it" in md
+    assert "+0.050 [+0.010, +0.090]" in md
+    assert "`x.jpg`: corrupt" in md
+    assert "| person | 3 | 0.200 | +0.100 | n/a |" in md
+    assert "| -1" not in md
+    assert "-1.000" not in md
+    assert "| 0.000 | 0.100 | 0.0 | 12.5 |" in md
+    assert "RSS just before it" in md
 
 
 def test_cli_reports_bad_data_as_error(tmp_path, capsys):
@@ -129,4 +137,5 @@ def test_cli_reports_bad_data_as_error(tmp_path, capsys):
     rc = main(
         ["compare", "--data", str(bad), "--images", str(tmp_path / "images"), "--detector", "x.pt", "--out", str(tmp_path / "o")]
     )
-    assert rc == 2 and "no images" in capsys.readouterr().err
+    assert rc == 2
+    assert "no images" in capsys.readouterr().err

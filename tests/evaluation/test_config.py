@@ -54,10 +54,16 @@ def test_cli_mapping_and_defaults_agree():
         }
     )
     assert cli == mapping
-    assert cli.sr == ["bicubic", "espcn"] and cli.tile is None and cli.cache is False and cli.degradation().blur_sigma == 1.5
+    assert cli.sr == ["bicubic", "espcn"]
+    assert cli.tile is None
+    assert cli.cache is False
+    assert cli.degradation().blur_sigma == 1.5
     plain = _parse(["--data", "d", "--detector", "y", "--out", "o"])
     assert plain == CompareConfig(data="d", detector="y", out="o").checked()
-    assert plain.bootstrap == 1000 and plain.tile == "auto" and plain.cache is None and plain.progress
+    assert plain.bootstrap == 1000
+    assert plain.tile == "auto"
+    assert plain.cache is None
+    assert plain.progress
 
 
 def test_bad_options_fail_before_any_work():
@@ -90,4 +96,5 @@ def test_result_round_trips_through_json():
         "machine": {},
     }
     res = CompareResult.from_json(data)
-    assert res.to_json() == data and list(res.to_json()) == list(data)
+    assert res.to_json() == data
+    assert list(res.to_json()) == list(data)

@@ -68,20 +68,25 @@ def _same(a: dict, b: dict) -> None:
             assert a["conditions"][name][key] == b["conditions"][name][key], (name, key)
     assert a["deltas"] == b["deltas"]
     assert a["per_class"] == b["per_class"]
-    assert a["dataset"] == b["dataset"] and a["skipped_images"] == b["skipped_images"]
+    assert a["dataset"] == b["dataset"]
+    assert a["skipped_images"] == b["skipped_images"]
 
 
 def test_shards_are_contiguous_balanced_and_cover_everything():
     for n in (0, 1, 5, 8, 13):
         for world in (1, 2, 3, 4):
             bounds = [shard_bounds(n, r, world) for r in range(world)]
-            assert bounds[0][0] == 0 and bounds[-1][1] == n
+            assert bounds[0][0] == 0
+            assert bounds[-1][1] == n
             assert all(bounds[r][1] == bounds[r + 1][0] for r in range(world - 1))
             sizes = [b - a for a, b in bounds]
-            assert max(sizes) - min(sizes) <= 1 and sizes == sorted(sizes, reverse=True)
+            assert max(sizes) - min(sizes) <= 1
+            assert sizes == sorted(sizes, reverse=True)
     ctx = DistContext(rank=1, world_size=2)
-    assert ctx.shard(list(range(5))) == [3, 4] and DistContext().shard([1, 2]) == [1, 2]
-    assert default_threads(1) >= 1 and default_threads(10_000) == 1
+    assert ctx.shard(list(range(5))) == [3, 4]
+    assert DistContext().shard([1, 2]) == [1, 2]
+    assert default_threads(1) >= 1
+    assert default_threads(10_000) == 1
 
 
 _SCRIPT = """
@@ -117,7 +122,8 @@ def test_two_processes_give_the_results_of_one_with_a_fake_detector(tmp_path, sc
     path = make_dataset(tmp_path / "ds")
     done = _torchrun(2, str(script), "oracle", str(path), str(tmp_path / "cache2"), str(tmp_path / "out2"))
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "RANK 0 N_IMAGES 5 WORLD 2" in done.stdout and "RANK 1 N_IMAGES 5 WORLD 2" in done.stdout  # all ranks get the results
+    assert "RANK 0 N_IMAGES 5 WORLD 2" in done.stdout  # all ranks get the results
+    assert "RANK 1 N_IMAGES 5 WORLD 2" in done.stdout
     sharded = json.loads((tmp_path / "out2" / "results.json").read_text())
     single = compare(
         load_coco(path),
@@ -129,7 +135,8 @@ def test_two_processes_give_the_results_of_one_with_a_fake_detector(tmp_path, sc
         progress=False,
     )
     _same(sharded, single)
-    assert sharded["conditions"]["bilinear"]["sr_cached"] == 0 and single["config"]["world_size"] == 1
+    assert sharded["conditions"]["bilinear"]["sr_cached"] == 0
+    assert single["config"]["world_size"] == 1
     # both ranks wrote their shard into one cache: a single process then finds everything there
     again = Oracle(path)
     compare(
@@ -234,5 +241,7 @@ def test_two_processes_give_the_results_of_one_on_coco128_through_the_cli(shared
     two = json.loads((tmp_path / "two" / "results.json").read_text())
     one = json.loads((tmp_path / "one" / "results.json").read_text())
     _same(two, one)
-    assert two["n_images"] == N_COCO and two["config"]["world_size"] == 2 and one["config"]["world_size"] == 1
+    assert two["n_images"] == N_COCO
+    assert two["config"]["world_size"] == 2
+    assert one["config"]["world_size"] == 1
     assert two["deltas"]["vs_bicubic"]["bilinear"]["AP"]["ci_low"] is not None

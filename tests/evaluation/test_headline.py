@@ -64,21 +64,31 @@ def test_gap_share_and_its_interval_in_results_and_report(tmp_path):
         out_dir=tmp_path / "out",
     )
     c = res["conditions"]
-    assert c["hr"]["AP"] == pytest.approx(1) and c["bicubic"]["AP"] == 0 and c["lr"]["AP"] == 0 and 0 < c["half"]["AP"] < 1
+    assert c["hr"]["AP"] == pytest.approx(1)
+    assert c["bicubic"]["AP"] == 0
+    assert c["lr"]["AP"] == 0
+    assert 0 < c["half"]["AP"] < 1
     vs_bic = res["deltas"]["vs_bicubic"]
     assert vs_bic["all"]["AP_gap_recovered"]["estimate"] == pytest.approx(1)
     g = vs_bic["half"]["AP_gap_recovered"]
-    assert g["estimate"] == pytest.approx(c["half"]["AP"]) and g["gap"] == pytest.approx(1)  # (AP - 0) / (1 - 0)
-    assert g["ci_low"] < g["estimate"] < g["ci_high"] and g["ci_low"] >= 0 and g["ci_high"] <= 1  # images resampled
+    assert g["estimate"] == pytest.approx(c["half"]["AP"])
+    assert g["gap"] == pytest.approx(1)  # (AP - 0) / (1 - 0)
+    assert g["ci_low"] < g["estimate"] < g["ci_high"]  # images resampled
+    assert g["ci_low"] >= 0
+    assert g["ci_high"] <= 1
     assert res["deltas"]["vs_lr"]["bicubic"]["AP_gap_recovered"]["estimate"] == 0
     assert "hr" not in [k for k, v in vs_bic.items() if "AP_gap_recovered" in v]
     pct = f"{100 * g['estimate']:.0f}% [{100 * g['ci_low']:.0f}%, {100 * g['ci_high']:.0f}%] of the bicubic->HR AP gap"
     assert c["half"]["headline"] == f"half recovers {pct} (gap 1.000 AP) and " + _lr_part(res, "half")
-    assert c["hr"]["headline"] is None and c["lr"]["headline"] is None
+    assert c["hr"]["headline"] is None
+    assert c["lr"]["headline"] is None
     md = (tmp_path / "out" / "report.md").read_text()
     top = md.split("## ")[0]  # before the first section: the headline
-    assert f"- half recovers {pct}" in top and "- all recovers 100%" in top and "- bicubic recovers 0%" in top
-    assert "| detector.type | oracle |" in md and "{'type'" not in md  # settings as a table, not a dict
+    assert f"- half recovers {pct}" in top
+    assert "- all recovers 100%" in top
+    assert "- bicubic recovers 0%" in top
+    assert "| detector.type | oracle |" in md  # settings as a table, not a dict
+    assert "{'type'" not in md
     assert json.loads((tmp_path / "out" / "results.json").read_text())["conditions"]["half"]["headline"] == c["half"]["headline"]
 
 
@@ -97,7 +107,8 @@ def test_gap_fraction_ci():
     base, top = rng.normal(0.2, 0.01, 500), rng.normal(0.4, 0.01, 500)
     cond = base + 0.5 * (top - base)
     lo, hi = coco.gap_fraction_ci(cond, base, top, estimate=0.5)
-    assert lo == pytest.approx(0.5) and hi == pytest.approx(0.5)
+    assert lo == pytest.approx(0.5)
+    assert hi == pytest.approx(0.5)
     lo, hi = coco.gap_fraction_ci(cond + rng.normal(0, 0.02, 500), base, top)
     assert lo < 0.5 < hi
     # most resamples without a gap: no interval rather than one made of the few that have it
@@ -133,7 +144,9 @@ def test_report_of_an_older_results_json_without_gap_entries_still_renders():
         },
     }
     md = render_markdown(results)
-    assert "recovers" not in md and "| degradation.scale | 4 |" in md and "whole-process" in md
+    assert "recovers" not in md
+    assert "| degradation.scale | 4 |" in md
+    assert "whole-process" in md
 
 
 def test_cli_summary_prints_the_headlines():

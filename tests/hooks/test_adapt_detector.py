@@ -58,9 +58,14 @@ def test_cli_adapts_one_epoch_and_the_detector_loads(shared, tmp_path, capsys):
     printed = capsys.readouterr().out
     record = json.loads((out / "adapted.json").read_text())
     assert json.loads(printed[printed.index("{") :])["wall_time_s"] == record["wall_time_s"] > 0
-    assert record["epochs"] == 1 and len(record["epoch_s"]) == 1 and record["images"] == 4
-    assert record["command"].startswith("sr4det adapt-detector --detector ") and "--epochs 1" in record["command"]
-    assert record["sr"] == "bicubic" and record["scale"] == 4 and record["threads"] == 1
+    assert record["epochs"] == 1
+    assert len(record["epoch_s"]) == 1
+    assert record["images"] == 4
+    assert record["command"].startswith("sr4det adapt-detector --detector ")
+    assert "--epochs 1" in record["command"]
+    assert record["sr"] == "bicubic"
+    assert record["scale"] == 4
+    assert record["threads"] == 1
     assert record["hook_images"] == 4  # every training image went through Degrade x4 + bicubic x4
     det = UltralyticsDetector(str(out / "adapted.pt"), imgsz=64)
     image = np.asarray(
@@ -69,7 +74,8 @@ def test_cli_adapts_one_epoch_and_the_detector_loads(shared, tmp_path, capsys):
         .convert("RGB")
     )
     (d,) = det([image])
-    assert d.image_size == image.shape[:2] and len(det.names) == 80
+    assert d.image_size == image.shape[:2]
+    assert len(det.names) == 80
 
 
 def test_a_detector_that_does_not_load_fails_before_any_work(tmp_path):

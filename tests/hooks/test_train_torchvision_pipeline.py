@@ -26,9 +26,12 @@ def test_train_transforms_keep_boxes_in_the_sr_frame(shared):
     tf = mod.build_transforms(4, "bicubic", train=False, tile=None, device="cpu", pretrained=True)
     ds = mod.coco_dataset(str(root / "annotations" / "instances_train2017.json"), str(root / "images" / "train2017"), tf, 3)
     img, target = ds[0]
-    assert img.dtype == torch.float32 and img.shape[0] == 3
+    assert img.dtype == torch.float32
+    assert img.shape[0] == 3
     h, w = img.shape[-2:]
-    assert h % 4 == 0 and w % 4 == 0 and target["boxes"].canvas_size == (h, w)
+    assert h % 4 == 0
+    assert w % 4 == 0
+    assert target["boxes"].canvas_size == (h, w)
     assert len(target["boxes"]) == len(target["labels"]) > 0
 
 
@@ -77,5 +80,6 @@ def test_one_epoch_smoke(shared, tmp_path):
     assert rc == 0
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     (record,) = metrics["history"]
-    assert record["loss"] > 0 and 0 <= record["AP"] <= 1
+    assert record["loss"] > 0
+    assert 0 <= record["AP"] <= 1
     assert (tmp_path / "run" / "model_final.pt").stat().st_size > 1_000_000

@@ -36,13 +36,15 @@ def test_process_keeps_size_and_layout():
     rng = np.random.default_rng(0)
     bgr = rng.integers(0, 256, (30, 43, 3), dtype=np.uint8)
     out = hook.process(bgr, "a")
-    assert out.shape == bgr.shape and out.dtype == np.uint8
+    assert out.shape == bgr.shape
+    assert out.dtype == np.uint8
     assert hook.stats.images["a"] == ((30, 43), (7, 10), (30, 43))
     # BGR in, BGR out: a blue-only image stays blue-only
     blue = np.zeros((16, 16, 3), np.uint8)
     blue[..., 0] = 200
     res = hook.process(blue)
-    assert res[..., 0].mean() > 150 and res[..., 1:].max() <= 2
+    assert res[..., 0].mean() > 150
+    assert res[..., 1:].max() <= 2
     gray = hook.process(rng.integers(0, 256, (16, 16, 1), dtype=np.uint8))
     assert gray.shape == (16, 16, 1)
     lr_only = SRHook(4).process(bgr)
@@ -101,10 +103,12 @@ def test_yolo_train_one_epoch_through_the_hook(tiny_dataset, tmp_path, monkeypat
     )
     train = [b for b in batches if b[0] == "train"]
     val = [b for b in batches if b[0] == "val"]
-    assert len(train) == 2 and sum(len(b[1]) for b in train) == 4  # 4 images, batch 2, one epoch
+    assert len(train) == 2  # 4 images, batch 2, one epoch
+    assert sum(len(b[1]) for b in train) == 4
     assert val, "validation ran"
     for phase, files, shape in batches:
-        assert shape[0] == len(files) and shape[1] == 3
+        assert shape[0] == len(files)
+        assert shape[1] == 3
         if phase == "train":
             assert shape[-2:] == (64, 64)
         else:
@@ -116,5 +120,7 @@ def test_yolo_train_one_epoch_through_the_hook(tiny_dataset, tmp_path, monkeypat
 
     for f, (orig, lr, out) in hook.stats.images.items():
         w, h = Image.open(f).size
-        assert orig == (h, w) and lr == (h // 4, w // 4) and out == (h, w)
+        assert orig == (h, w)
+        assert lr == (h // 4, w // 4)
+        assert out == (h, w)
     assert {f.rsplit("/", 1)[-1][:-4] for f in hook.stats.images} == set(IMAGES)

@@ -17,7 +17,8 @@ def test_coco_json_becomes_yolo_labels_with_the_same_boxes(shared, tmp_path):
     names = yaml.safe_load(shared("data", "coco128", "coco128.yaml").read_text())["names"]
     out = yolo_dataset(json_path, tmp_path / "ds", names=names, limit=5)
     cfg = yaml.safe_load(out.read_text())
-    assert cfg["path"] == str((tmp_path / "ds").resolve()) and cfg["train"] == cfg["val"] == "images/train"
+    assert cfg["path"] == str((tmp_path / "ds").resolve())
+    assert cfg["train"] == cfg["val"] == "images/train"
     ours = load_yolo(out, "train")
     coco = load_coco(json_path).head(5)
     assert len(ours) == 5
@@ -25,7 +26,8 @@ def test_coco_json_becomes_yolo_labels_with_the_same_boxes(shared, tmp_path):
     for im in ours.images:
         ref = by_name[im.file_name]
         keep = ref.iscrowd == 0
-        assert im.path.is_symlink() and im.path.resolve() == ref.path.resolve()
+        assert im.path.is_symlink()
+        assert im.path.resolve() == ref.path.resolve()
         assert len(im) == int(keep.sum())
         np.testing.assert_allclose(im.boxes, ref.boxes[keep], atol=0.01 * max(im.width, im.height) / 100)
         assert [names[int(c)] for c in im.category_ids] == [coco.categories[int(c)] for c in ref.category_ids[keep]]
@@ -35,7 +37,9 @@ def test_coco_json_becomes_yolo_labels_with_the_same_boxes(shared, tmp_path):
 def test_yolo_yaml_is_linked_and_its_labels_copied(shared, tmp_path):
     out = yolo_dataset(shared("data", "coco128", "coco128.yaml"), tmp_path / "ds", limit=3)
     cfg = yaml.safe_load(out.read_text())
-    assert cfg["train"] == "images/train" and cfg["val"] == "images/val" and len(cfg["names"]) == 80
+    assert cfg["train"] == "images/train"
+    assert cfg["val"] == "images/val"
+    assert len(cfg["names"]) == 80
     labels = sorted((tmp_path / "ds" / "labels" / "val").glob("*.txt"))
     assert len(labels) == 3
     src = shared("data", "coco128", "labels", "train2017", labels[0].name)

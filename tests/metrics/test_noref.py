@@ -37,7 +37,8 @@ def test_sharpness_scores_rank_blur_below_original():
     assert gradient_sharpness(soft) < 0.6 * gradient_sharpness(img)
     assert laplacian_variance(soft) < 0.3 * laplacian_variance(img)
     flat = np.full((32, 32, 3), 90, np.uint8)
-    assert gradient_sharpness(flat) == 0.0 and laplacian_variance(flat) == 0.0
+    assert gradient_sharpness(flat) == 0.0
+    assert laplacian_variance(flat) == 0.0
 
 
 def test_tensor_and_uint8_inputs_agree_and_gray_is_accepted():
@@ -55,10 +56,13 @@ def model():
 
 
 def test_niqe_prefers_natural_statistics_over_blur(tmp_path, model):
-    assert model.mu.shape == (36,) and model.cov.shape == (36, 36) and model.n_patches >= 37
+    assert model.mu.shape == (36,)
+    assert model.cov.shape == (36, 36)
+    assert model.n_patches >= 37
     held_out = _pink_noise(10)
     sharp, blurred = niqe(held_out, model), niqe(_blur(held_out), model)
-    assert np.isfinite(sharp) and blurred > sharp + 1.0
+    assert np.isfinite(sharp)
+    assert blurred > sharp + 1.0
     path = tmp_path / "niqe.npz"
     model.save(path)
     assert niqe(held_out, NIQEModel.load(path)) == pytest.approx(sharp)

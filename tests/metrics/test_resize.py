@@ -52,7 +52,9 @@ def test_symmetric_border():
 def test_uint8_rounding_and_errors():
     img = np.full((8, 8, 3), 200, np.uint8)
     out = imresize_uint8(img, 0.5)
-    assert out.dtype == np.uint8 and out.shape == (4, 4, 3) and (out == 200).all()
+    assert out.dtype == np.uint8
+    assert out.shape == (4, 4, 3)
+    assert (out == 200).all()
     with pytest.raises(InputError, match="float"):
         imresize(torch.zeros(1, 4, 4, dtype=torch.uint8), scale=2)
     with pytest.raises(InputError, match="exactly one"):

@@ -47,7 +47,8 @@ def test_forward_shape_every_scale(name, scale):
     with torch.no_grad():
         y = m(x)
     assert y.shape == (2, 3, 11 * scale, 14 * scale)
-    assert float(y.min()) >= 0 and float(y.max()) <= 1
+    assert float(y.min()) >= 0
+    assert float(y.max()) <= 1
 
 
 @pytest.mark.parametrize("name", sorted(SLIM))
@@ -55,7 +56,8 @@ def test_cards_say_local_or_not(name):
     card = get_card(name)
     # channel attention over the whole image (IMDN) and pooled spatial attention (RFDN) are not local
     assert card.non_local == (name in ("imdn", "rfdn"))
-    assert card.published and all(len(p.sha256) == 64 for p in card.published.values())
+    assert card.published
+    assert all(len(p.sha256) == 64 for p in card.published.values())
 
 
 @pytest.mark.parametrize("name", sorted(SLIM))
@@ -65,7 +67,8 @@ def test_state_dict_round_trips_through_key_detection(name, tmp_path):
     path = tmp_path / "plain.pth"
     torch.save({f"module.{k}": v for k, v in src.net.state_dict().items()}, path)
     model = load_model(path, scale=4)
-    assert model.card.name == name and model.scale == 4
+    assert model.card.name == name
+    assert model.scale == 4
     x = torch.rand(1, 3, 9, 10)
     with torch.no_grad():
         assert torch.equal(model(x), src(x))
@@ -74,7 +77,8 @@ def test_state_dict_round_trips_through_key_detection(name, tmp_path):
 def test_pan_x2_layout_is_ambiguous_between_x2_and_x3(tmp_path):
     net, _ = build_network("pan", 2, **SLIM["pan"])
     found = detect_architecture(net.state_dict())
-    assert found.arch == "pan" and found.scales == (2, 3)
+    assert found.arch == "pan"
+    assert found.scales == (2, 3)
 
 
 def test_carn_m_multi_scale_file_runs_each_scale(tmp_path):
@@ -92,7 +96,8 @@ def test_wrong_scale_names_architecture_and_scale(tmp_path):
     with pytest.raises(ScaleMismatchError, match=r"imdn weights for x2.*not x4") as info:
         create_model("imdn", 4, weights=path, **SLIM["imdn"])
     # one error, two natural handlers
-    assert isinstance(info.value, ArchitectureMismatchError) and isinstance(info.value, ScaleError)
+    assert isinstance(info.value, ArchitectureMismatchError)
+    assert isinstance(info.value, ScaleError)
     with pytest.raises(ScaleMismatchError, match="upsampling layers"):
         load_model(path, scale=3)
 
@@ -174,9 +179,11 @@ def test_published_file_detected_and_hash_matches_card(shared, filename):
     path = shared("weights", "sr", "state_dict", filename)
     arch, scales = FILES[filename]
     model = load_model(path)
-    assert model.card.name == arch and model.scale == max(scales)
+    assert model.card.name == arch
+    assert model.scale == max(scales)
     pub = get_card(arch).published[max(scales)]
-    assert pub.filename == filename and _sha256(path) == pub.sha256
+    assert pub.filename == filename
+    assert _sha256(path) == pub.sha256
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,8 @@ def test_save_and_load_round_trip(tmp_path):
     model = _espcn()
     path = save_weights(tmp_path / "w.pt", model.net, arch="espcn", scale=2, kwargs={"channels": 64}, meta={"note": "x"})
     loaded = load_model(path)
-    assert loaded.card.name == "espcn" and loaded.scale == 2
+    assert loaded.card.name == "espcn"
+    assert loaded.scale == 2
     x = torch.rand(1, 3, 6, 6)
     with torch.inference_mode():
         torch.testing.assert_close(loaded(x), model(x))
@@ -135,7 +136,8 @@ def test_download_checks_sha256(tmp_path, monkeypatch):
     digest = hashlib.sha256(src.read_bytes()).hexdigest()
     good = PublishedWeights(src.as_uri(), digest[:8], filename="edsr_good.pt")
     path = weights.download_published(good, what="edsr x2")
-    assert path.is_file() and path.parent == weights.cache_dir()
+    assert path.is_file()
+    assert path.parent == weights.cache_dir()
     assert weights.download_published(good, what="edsr x2") == path  # cached: no second download
     bad = PublishedWeights(src.as_uri(), "deadbeef", filename="edsr_bad.pt")
     with pytest.raises(WeightsError, match="sha256 mismatch"):
@@ -156,7 +158,9 @@ def test_download_failure_is_clear(tmp_path, monkeypatch):
 
 def test_spandrel_craft(shared):
     model = load_model(shared("weights", "sr", "spandrel", "CRAFT_x4_ntire2024_team34.pth"))
-    assert model.card.name == "CRAFT" and model.scale == 4 and model.card.non_local
+    assert model.card.name == "CRAFT"
+    assert model.scale == 4
+    assert model.card.non_local
     assert model.card.params == 753_344
     with torch.inference_mode():
         assert model(torch.rand(1, 3, 13, 17)).shape == (1, 3, 52, 68)  # not a multiple of its window: padded
@@ -165,7 +169,8 @@ def test_spandrel_craft(shared):
 def test_spandrel_compact_and_scale_check(shared):
     path = shared("weights", "sr", "spandrel", "realesr-animevideov3.pth")
     model = load_model(path)
-    assert model.card.name == "RealESRGAN Compact" and not model.card.non_local
+    assert model.card.name == "RealESRGAN Compact"
+    assert not model.card.non_local
     with pytest.raises(ScaleError, match="x4"):
         load_model(path, scale=2)
 
@@ -177,7 +182,8 @@ def test_opencv_graph_real(shared):
     if not hasattr(cv2, "dnn_superres"):
         pytest.skip("cv2.dnn_superres needs opencv-contrib-python-headless (optional extra 'contrib')")
     model = load_model(shared("weights", "sr", "opencv_dnn_superres", "ESPCN_x4.pb"))
-    assert model.scale == 4 and model.card.name == "opencv-espcn"
+    assert model.scale == 4
+    assert model.card.name == "opencv-espcn"
     with torch.inference_mode():
         assert model(torch.rand(1, 3, 10, 12)).shape == (1, 3, 40, 48)
     with pytest.raises(ScaleError):

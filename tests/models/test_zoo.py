@@ -28,8 +28,10 @@ def test_output_shape_dtype_range(name, scale):
         y = model(x)
     assert y.shape == (2, 3, 11 * scale, 14 * scale)
     assert y.dtype == torch.float32
-    assert float(y.min()) >= 0.0 and float(y.max()) <= 1.0
-    assert model.scale == scale and model.card.name == name
+    assert float(y.min()) >= 0.0
+    assert float(y.max()) <= 1.0
+    assert model.scale == scale
+    assert model.card.name == name
 
 
 @pytest.mark.parametrize("name", list_models())
@@ -37,7 +39,8 @@ def test_default_configs_build_and_count_params(name):
     scale = 4 if 4 in get_card(name).scales else get_card(name).scales[0]
     net, card = build_network(name, scale)
     assert card.params == sum(p.numel() for p in net.parameters())
-    assert card.receptive_field is not None and card.receptive_field >= 1
+    assert card.receptive_field is not None
+    assert card.receptive_field >= 1
 
 
 def test_paper_sizes():
@@ -137,7 +140,8 @@ def test_bad_input_is_rejected_clearly(bad, match):
 def test_half_precision_model_keeps_input_dtype():
     model = sr4det.create_model("espcn", scale=2, dtype=torch.bfloat16)
     y = model(torch.rand(1, 3, 6, 6))
-    assert y.dtype == torch.float32 and y.shape == (1, 3, 12, 12)
+    assert y.dtype == torch.float32
+    assert y.shape == (1, 3, 12, 12)
 
 
 def test_size_multiple_is_padded_and_cropped():

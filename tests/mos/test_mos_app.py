@@ -56,29 +56,38 @@ def rate_all(client, name, score=lambda i: 3):
         seen.append(image)
         r = client.post("/api/ratings", json={"rater": name, "image": image, "score": score(image)})
         assert r.status_code == 201, r.json
-        assert r.json["saved"] is True and r.json["done"] == len(seen)
+        assert r.json["saved"] is True
+        assert r.json["done"] == len(seen)
         state = r.json
     return seen, state
 
 
 def test_page_and_static_files(client):
     r = client.get("/")
-    assert r.status_code == 200 and b'id="image"' in r.data and b"app.js" in r.data
+    assert r.status_code == 200
+    assert b'id="image"' in r.data
+    assert b"app.js" in r.data
     assert client.get("/static/app.js").status_code == 200
     assert r.headers["X-Content-Type-Options"] == "nosniff"
 
 
 def test_register_resume_and_rate_everything_once(client, study):
     first = register(client, "Ann")
-    assert first["created"] is True and first["total"] == 12 and first["done"] == 0
+    assert first["created"] is True
+    assert first["total"] == 12
+    assert first["done"] == 0
     again = client.post("/api/raters", json={"name": "  ann "})  # case and spaces do not make a new rater
-    assert again.status_code == 200 and again.json["created"] is False and again.json["rater"] == "ann"
+    assert again.status_code == 200
+    assert again.json["created"] is False
+    assert again.json["rater"] == "ann"
     assert Study(study).counts()["raters"] == 1
     seen, last = rate_all(client, "Ann", score=lambda i: 1 + i % 5)
     assert sorted(seen) == sorted(Study(study).image_ids())  # every image exactly once
-    assert last["next"] is None and last["done"] == last["total"] == 12
+    assert last["next"] is None
+    assert last["done"] == last["total"] == 12
     rows = snapshot(study)[1]
-    assert len(rows) == 12 and {(r[2], r[3]) for r in rows} == {(i, 1 + i % 5) for i in seen}
+    assert len(rows) == 12
+    assert {(r[2], r[3]) for r in rows} == {(i, 1 + i % 5) for i in seen}
     assert client.get("/api/next", query_string={"rater": "Ann"}).json == {"total": 12, "done": 12, "next": None}
 
 
@@ -99,7 +108,8 @@ def test_order_is_seeded_per_rater_and_resumes_without_repeats(client, study):
     # leave and come back (a new client, as after closing the browser): continues at the 6th image
     app2 = create_app(study)
     resumed = app2.test_client().post("/api/raters", json={"name": "R1"}).json
-    assert resumed["done"] == 5 and resumed["next"]["id"] == orders["r1"][5]
+    assert resumed["done"] == 5
+    assert resumed["next"]["id"] == orders["r1"][5]
 
 
 def test_method_is_never_revealed(client, study):
@@ -108,7 +118,8 @@ def test_method_is_never_revealed(client, study):
     texts = [page, str(state)]
     while state["next"]:
         img = client.get(state["next"]["url"])
-        assert img.status_code == 200 and img.mimetype == "image/png"
+        assert img.status_code == 200
+        assert img.mimetype == "image/png"
         assert img.data[:8] == b"\x89PNG\r\n\x1a\n"
         assert _png_chunks(img.data) <= {b"IHDR", b"IDAT", b"IEND"}  # no text/metadata chunk that could name the method
         state = client.post("/api/ratings", json={"rater": "blind", "image": state["next"]["id"], "score": 2}).json
@@ -124,8 +135,11 @@ def test_double_submit_keeps_one_row(client, study):
     assert client.post("/api/ratings", json=payload).status_code == 201
     before = snapshot(study)
     r = client.post("/api/ratings", json={**payload, "score": 1})
-    assert r.status_code == 409 and "already rated" in r.json["error"]
-    assert snapshot(study) == before and len(before[1]) == 1 and before[1][0][3] == 5
+    assert r.status_code == 409
+    assert "already rated" in r.json["error"]
+    assert snapshot(study) == before
+    assert len(before[1]) == 1
+    assert before[1][0][3] == 5
 
 
 BAD_RATINGS = [
@@ -167,7 +181,8 @@ def test_bad_rating_is_refused_and_changes_nothing(client, study, change, status
     before = snapshot(study)
     r = client.post("/api/ratings", json=payload)
     assert r.status_code == status, r.json
-    assert message in r.json["error"] and r.json["status"] == status
+    assert message in r.json["error"]
+    assert r.json["status"] == status
     assert snapshot(study) == before
 
 
@@ -178,7 +193,8 @@ def test_missing_field(client, study, drop):
     del payload[drop]
     before = snapshot(study)
     r = client.post("/api/ratings", json=payload)
-    assert r.status_code == 400 and drop in r.json["error"]
+    assert r.status_code == 400
+    assert drop in r.json["error"]
     assert snapshot(study) == before
 
 
@@ -198,14 +214,16 @@ def test_malformed_bodies(client, study, kwargs):
     before = snapshot(study)
     for url in ("/api/ratings", "/api/raters"):
         r = client.post(url, **kwargs)
-        assert r.status_code == 400 and "JSON object" in r.json["error"]
+        assert r.status_code == 400
+        assert "JSON object" in r.json["error"]
     assert snapshot(study) == before
 
 
 def test_oversized_body(client, study):
     before = snapshot(study)
     r = client.post("/api/raters", json={"name": "a", "pad": "x" * 100_000})
-    assert r.status_code == 413 and r.is_json
+    assert r.status_code == 413
+    assert r.is_json
     assert snapshot(study) == before
 
 
@@ -213,7 +231,8 @@ def test_oversized_body(client, study):
 def test_bad_rater_names(client, study, name):
     before = snapshot(study)
     r = client.post("/api/raters", json={"name": name})
-    assert r.status_code == 400 and "rater name" in r.json["error"]
+    assert r.status_code == 400
+    assert "rater name" in r.json["error"]
     assert snapshot(study) == before
 
 
@@ -221,7 +240,8 @@ def test_next_needs_a_known_rater(client, study):
     before = snapshot(study)
     assert client.get("/api/next").status_code == 400
     r = client.get("/api/next", query_string={"rater": "ghost"})
-    assert r.status_code == 404 and "unknown rater" in r.json["error"]
+    assert r.status_code == 404
+    assert "unknown rater" in r.json["error"]
     assert snapshot(study) == before
 
 
@@ -234,7 +254,8 @@ def test_image_not_assigned_to_rater(tmp_path, mos_inputs):
     other = next(i for i in Study(db).image_ids() if i not in mine)
     before = snapshot(db)
     r = client.post("/api/ratings", json={"rater": "sub", "image": other, "score": 3})
-    assert r.status_code == 403 and "not assigned" in r.json["error"]
+    assert r.status_code == 403
+    assert "not assigned" in r.json["error"]
     assert snapshot(db) == before
 
 
@@ -264,8 +285,12 @@ TRAVERSALS = [
 @pytest.mark.parametrize("url", TRAVERSALS)
 def test_urls_reach_only_the_studys_images(client, study, url):
     r = client.get(url, follow_redirects=True)  # werkzeug merges "//" by a redirect; where it lands counts
-    assert r.status_code == 404 and r.is_json and r.json["error"]
-    assert b"SQLite format" not in r.data and b"import " not in r.data and b"root:" not in r.data
+    assert r.status_code == 404
+    assert r.is_json
+    assert r.json["error"]
+    assert b"SQLite format" not in r.data
+    assert b"import " not in r.data
+    assert b"root:" not in r.data
 
 
 def test_wrong_methods_are_refused(client):
@@ -349,7 +374,8 @@ def test_rater_names_are_caseless_beyond_ascii(client, study):
     first = client.post("/api/raters", json={"name": "ÉMILE"})
     assert first.status_code == 201
     again = client.post("/api/raters", json={"name": "émile"})
-    assert again.status_code == 200 and again.json["created"] is False
+    assert again.status_code == 200
+    assert again.json["created"] is False
     assert client.post("/api/raters", json={"name": "Straße"}).status_code == 201
     assert client.post("/api/raters", json={"name": "STRASSE"}).status_code == 200  # casefold, not lower()
     assert client.get("/api/next", query_string={"rater": "émile"}).status_code == 200
@@ -361,7 +387,9 @@ def test_rater_names_are_caseless_beyond_ascii(client, study):
 def test_deeply_nested_json_is_a_400_json_error(client, study, payload):
     for url in ("/api/raters", "/api/ratings"):
         r = client.post(url, data=payload, content_type="application/json")
-        assert r.status_code == 400 and r.is_json and "nested too deeply" in r.json["error"]
+        assert r.status_code == 400
+        assert r.is_json
+        assert "nested too deeply" in r.json["error"]
     assert Study(study).counts()["ratings"] == 0
 
 
@@ -375,5 +403,7 @@ def test_ipv6_loopback_server_answers_its_own_requests(study):
         assert c.get("/", headers={"Host": host}).status_code == 200, host
     for host in ("evil.example", "[::2]:8765", "evil.example:80", "::1"):
         r = c.post("/api/raters", json={"name": "x"}, headers={"Host": host})
-        assert r.status_code == 400 and r.is_json, host
-    assert _url_host("::1") == "[::1]" and _url_host("127.0.0.1") == "127.0.0.1"
+        assert r.status_code == 400, host
+        assert r.is_json, host
+    assert _url_host("::1") == "[::1]"
+    assert _url_host("127.0.0.1") == "127.0.0.1"

@@ -47,7 +47,8 @@ def test_anchors_added_first_and_counts(study_template):
     assert [m["name"] for m in s.methods()] == ["hr", "bicubic", "bilinear", "tiny"]
     assert [m["anchor"] for m in s.methods()] == [1, 1, 0, 0]
     assert s.counts() == {"methods": 4, "sources": 3, "images": 12, "raters": 0, "ratings": 0}
-    assert s.meta()["scale"] == 4 and s.meta()["seed"] == 7
+    assert s.meta()["scale"] == 4
+    assert s.meta()["seed"] == 7
     assert sorted(s.image_ids()) == list(range(1, 13))
 
 
@@ -57,7 +58,8 @@ def test_stored_pixels_are_hr_and_each_method_on_the_matlab_lr(study_template, m
     bicubic, bilinear = create_model("bicubic", 4), create_model("bilinear", 4)
     for path in sorted(mos_inputs["hr"].iterdir()):
         hr = _hr(path)
-        assert hr.shape[0] % 4 == 0 and hr.shape[1] % 4 == 0
+        assert hr.shape[0] % 4 == 0
+        assert hr.shape[1] % 4 == 0
         np.testing.assert_array_equal(stored[(path.stem, "hr")], hr)
         lr = degrade(hr, 4)
         np.testing.assert_array_equal(lr, imresize_uint8(hr, 0.25))
@@ -108,7 +110,8 @@ def test_limit_max_size_and_images_per_rater(tmp_path, mos_inputs):
         progress=False,
     )
     s = Study(db)
-    assert s.counts()["sources"] == 2 and s.counts()["images"] == 4
+    assert s.counts()["sources"] == 2
+    assert s.counts()["images"] == 4
     stored = _stored(db)
     assert stored[("a_rgb", "hr")].shape == (44, 44, 3)
     rid, _ = s.add_rater("x")
@@ -123,7 +126,8 @@ def test_existing_db_is_refused_unless_overwrite(tmp_path, mos_inputs, study_tem
         create_study(mos_inputs["hr"], db, methods="bicubic", progress=False)
     assert Study(db).get_rater("keep") is not None
     create_study(mos_inputs["hr"], db, methods="bicubic", overwrite=True, progress=False)
-    assert Study(db).get_rater("keep") is None and Study(db).counts()["images"] == 6
+    assert Study(db).get_rater("keep") is None
+    assert Study(db).counts()["images"] == 6
 
 
 def test_failed_creation_leaves_no_file(tmp_path, mos_inputs):

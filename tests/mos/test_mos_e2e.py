@@ -137,7 +137,8 @@ def test_rate_by_keyboard_in_headless_chromium(browser, live_study):
     _login(browser, url, "Alice")
     current = _wait_ready(browser)
     order = study.assignment(study.get_rater("Alice"))
-    assert len(order) == 12 and int(current) == order[0]
+    assert len(order) == 12
+    assert int(current) == order[0]
 
     shown: list[int] = []
     for k in range(6):
@@ -174,11 +175,13 @@ def test_rate_by_keyboard_in_headless_chromium(browser, live_study):
     assert shown == order
 
     rows = sqlite3.connect(db).execute("SELECT rater_id, image_id, score FROM ratings ORDER BY id").fetchall()
-    assert len(rows) == 12 and {r[0] for r in rows} == {study.get_rater("Alice")}
+    assert len(rows) == 12
+    assert {r[0] for r in rows} == {study.get_rater("Alice")}
     assert [(i, s) for _, i, s in rows] == [(i, SCORES[method_of[i]]) for i in order]
     table = mos_table(db)
     for method, score in SCORES.items():
-        assert table[method]["mos"] == score and table[method]["n"] == 3
+        assert table[method]["mos"] == score
+        assert table[method]["n"] == 3
         assert table[method]["ci_low"] == table[method]["ci_high"] == score  # one consistent rater
 
 

@@ -44,10 +44,13 @@ def test_mos_equals_mean_and_ci_brackets_it(study):
     table = mos_table(study)
     assert list(table) == ["hr", "bicubic", "bilinear", "tiny"]
     for method, row in table.items():
-        assert row["n"] == 12 and row["n_raters"] == 4 and row["n_scenes"] == 3
+        assert row["n"] == 12
+        assert row["n_raters"] == 4
+        assert row["n_scenes"] == 3
         assert row["mos"] == pytest.approx(np.mean(table_scores[method]))
         assert row["ci_low"] <= row["mos"] <= row["ci_high"]
-        assert 1 <= row["ci_low"] and row["ci_high"] <= 5
+        assert 1 <= row["ci_low"]
+        assert row["ci_high"] <= 5
         assert row["ci_high"] - row["ci_low"] > 0.05  # noisy ratings: a real interval
     assert table["hr"]["mos"] > table["bicubic"]["mos"]
     # deterministic for a seed; the seed moves the interval, never the MOS
@@ -65,7 +68,8 @@ def test_unanimous_ratings_give_a_zero_width_interval(study):
         row = report["methods"][m]
         assert row["mos"] == row["ci_low"] == row["ci_high"] == v
         if m != "bicubic":
-            assert row["delta_bicubic"] == v - 2 and row["delta_bicubic_ci"] == [v - 2, v - 2]
+            assert row["delta_bicubic"] == v - 2
+            assert row["delta_bicubic_ci"] == [v - 2, v - 2]
 
 
 def test_interval_narrows_with_more_raters(tmp_path, study_template):
@@ -93,7 +97,9 @@ def test_weighted_means_equal_an_explicit_resample():
         w_s = np.bincount(idx_s, minlength=7)[None].astype(float)
         np.testing.assert_allclose(_weighted_means(cube, w_r, w_s)[0], want, equal_nan=True)
     w_r, w_s = _draw_weights(5, 7, 100, 0)
-    assert w_r.shape == (100, 5) and (w_r.sum(1) == 5).all() and (w_s.sum(1) == 7).all()
+    assert w_r.shape == (100, 5)
+    assert (w_r.sum(1) == 5).all()
+    assert (w_s.sum(1) == 7).all()
 
 
 def test_rater_agreement():
@@ -102,10 +108,13 @@ def test_rater_agreement():
     cube = np.stack([truth, truth, truth, 6 - truth])  # r3 is reversed
     cube[1, 0, 0] = np.nan
     out = {r["rater"]: r for r in rater_agreement(cube, ["a", "b", "c", "rev"])}
-    assert out["b"]["n"] == 23 and out["a"]["n"] == 24
+    assert out["b"]["n"] == 23
+    assert out["a"]["n"] == 24
     # the mean of the others is a mix of truth and its reverse, still closest to truth for a/b/c
-    assert out["a"]["pearson"] > 0.3 and out["a"]["spearman"] > 0.3
-    assert out["rev"]["pearson"] == pytest.approx(-1.0) and out["rev"]["spearman"] == pytest.approx(-1.0)
+    assert out["a"]["pearson"] > 0.3
+    assert out["a"]["spearman"] > 0.3
+    assert out["rev"]["pearson"] == pytest.approx(-1.0)
+    assert out["rev"]["spearman"] == pytest.approx(-1.0)
     scipy_stats = pytest.importorskip("scipy.stats")
     others = np.nanmean(cube[[1, 2, 3]].reshape(3, -1), axis=0)
     assert out["a"]["spearman"] == pytest.approx(scipy_stats.spearmanr(cube[0].ravel(), others).statistic)
@@ -117,7 +126,8 @@ def test_rater_agreement():
 def test_constant_rater_has_no_correlation(study):
     _fill(study, lambda r, s, m: 3 if r == "r0" else {"hr": 5, "bicubic": 2, "bilinear": 1, "tiny": 4}[m])
     raters = {r["rater"]: r for r in mos_report(study, n_boot=50)["raters"]}
-    assert raters["r0"]["pearson"] is None and raters["r0"]["spearman"] is None
+    assert raters["r0"]["pearson"] is None
+    assert raters["r0"]["spearman"] is None
     assert raters["r1"]["pearson"] == pytest.approx(1.0)
 
 
@@ -153,7 +163,8 @@ def test_cli_report_table_json_and_plot(study, tmp_path, capsys):
     for word in ("hr", "bicubic", "bilinear", "tiny", "rater agreement", "r3"):
         assert word in text
     with Image.open(plot) as im:
-        assert im.size[0] > 300 and im.size[1] > 200
+        assert im.size[0] > 300
+        assert im.size[1] > 200
     assert main(["mos", "report", "--db", str(study), "--json", "--n-boot", "200"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["methods"]["hr"]["mos"] == pytest.approx((5 * 9 + 4 * 3) / 12)

@@ -44,7 +44,9 @@ def test_kill_and_restart_loses_no_rating(study):
 
     with ServerProcess(study) as server:
         status, state = server.request("POST", "/api/raters", {"name": "kim"})
-        assert status == 200 and state["done"] == 5 and state["next"]["id"] == shown_next == order[5]
+        assert status == 200
+        assert state["done"] == 5
+        assert state["next"]["id"] == shown_next == order[5]
         # a rating already stored before the crash cannot be entered again
         status, err = server.request("POST", "/api/ratings", {"rater": "kim", "image": rated[0][0], "score": 5})
         assert status == 409
@@ -53,7 +55,8 @@ def test_kill_and_restart_loses_no_rating(study):
             seen.append(state["next"]["id"])
             status, state = server.request("POST", "/api/ratings", {"rater": "kim", "image": seen[-1], "score": 3})
             assert status == 201
-        assert seen == order and len(set(seen)) == len(seen) == 12
+        assert seen == order
+        assert len(set(seen)) == len(seen) == 12
     assert len(_rows(study)) == 12
 
 
@@ -100,9 +103,12 @@ def test_raw_traversal_requests_over_http(study):
             status, body = server.request("GET", path)
             assert 400 <= status < 500, (path, status)
             raw = body if isinstance(body, bytes) else str(body).encode()
-            assert b"SQLite format" not in raw and b"root:" not in raw and b"def " not in raw, path
+            assert b"SQLite format" not in raw, path
+            assert b"root:" not in raw, path
+            assert b"def " not in raw, path
         status, body = server.request("GET", "/image/1.png")
-        assert status == 200 and body[:4] == b"\x89PNG"
+        assert status == 200
+        assert body[:4] == b"\x89PNG"
 
 
 def test_foreign_host_header_is_refused(study):
@@ -111,10 +117,12 @@ def test_foreign_host_header_is_refused(study):
     with ServerProcess(study) as server:
         for host in ("evil.example", "evil.example:80", "192.168.1.5"):
             status, body = server.request("POST", "/api/raters", {"name": "x"}, headers={"Host": host})
-            assert status == 400 and "host" in body["error"].lower(), (host, body)
+            assert status == 400, (host, body)
+            assert "host" in body["error"].lower(), (host, body)
             status, body = server.request("GET", "/image/1.png", headers={"Host": host})
             assert status == 400
         for host in ("localhost", f"127.0.0.1:{server.port}"):
             status, _ = server.request("GET", "/image/1.png", headers={"Host": host})
             assert status == 200
-    assert _rows(study) == before and Study(study).counts()["raters"] == 0
+    assert _rows(study) == before
+    assert Study(study).counts()["raters"] == 0

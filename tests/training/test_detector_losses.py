@@ -79,14 +79,17 @@ def test_crops_carry_boxes_that_land_on_their_objects(coco):
     seen = 0
     for _ in range(10):
         b = data.sample(4, 16, rng)
-        assert b.lr.shape == (4, 3, 16, 16) and b.hr.shape == (4, 3, 32, 32)
+        assert b.lr.shape == (4, 3, 16, 16)
+        assert b.hr.shape == (4, 3, 32, 32)
         t = b.targets
-        assert t["cls"].shape == (len(t["batch_idx"]), 1) and set(t["cls"].ravel().tolist()) <= {0.0, 1.0, 2.0}
+        assert t["cls"].shape == (len(t["batch_idx"]), 1)
+        assert set(t["cls"].ravel().tolist()) <= {0.0, 1.0, 2.0}
         for i, (cx, cy, w, h) in zip(t["batch_idx"].long().tolist(), (t["bboxes"] * 32).tolist(), strict=True):
             x1, y1, x2, y2 = int(round(cx - w / 2)), int(round(cy - h / 2)), int(round(cx + w / 2)), int(round(cy + h / 2))
             inside = b.hr[i, :, y1:y2, x1:x2]
             # after crop, clip and flip the box still covers white object pixels only
-            assert inside.numel() and float(inside.min()) > 0.99
+            assert inside.numel()
+            assert float(inside.min()) > 0.99
             seen += 1
     assert seen > 10
 
@@ -152,7 +155,8 @@ def test_distillation_is_zero_at_the_teacher_and_positive_elsewhere(detector, ba
         s = detector(batch.hr.flip(-1))
     assert float(FeatureDistillation()(t, t)) == pytest.approx(0, abs=1e-7)
     assert float(OutputDistillation()(t, t)) == pytest.approx(0, abs=1e-6)
-    assert float(FeatureDistillation()(s, t)) > 0 and float(OutputDistillation()(s, t)) > 0
+    assert float(FeatureDistillation()(s, t)) > 0
+    assert float(OutputDistillation()(s, t)) > 0
 
 
 def test_detector_input_must_fit_its_stride(detector):
@@ -224,12 +228,14 @@ def test_short_run_on_four_coco_images_end_to_end(shared, tmp_path):
         export_half="no",
     )
     res = train(cfg)
-    assert res.step == 3 and np.isfinite(res.loss)
+    assert res.step == 3
+    assert np.isfinite(res.loss)
     with open(tmp_path / "run" / "log.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert all(float(r[k]) > 0 for r in rows for k in ("pixel", "det_feature", "det_output", "det_loss"))
     wf = read_weights(export)
-    assert wf.meta["objective"] == "detection" and wf.meta["detector"] == "yolo11n_int8_openvino_model"
+    assert wf.meta["objective"] == "detection"
+    assert wf.meta["detector"] == "yolo11n_int8_openvino_model"
     assert wf.meta["data"] == ["coco_train160"]
     model = create_model("rfdn", 2, weights=export)
     assert model(torch.rand(1, 3, 20, 24)).shape == (1, 3, 40, 48)
@@ -241,11 +247,15 @@ def test_both_shared_detectors_serve_as_training_detector(shared, export):
     from sr4det.training.detector_losses import load_training_detector
 
     det = load_training_detector(shared("weights", export))
-    assert det.names[0] == "person" and len(det.names) == 80 and det.stride == 32
+    assert det.names[0] == "person"
+    assert len(det.names) == 80
+    assert det.stride == 32
     x = torch.rand(1, 3, 64, 96, requires_grad=True)
     out = det(x)
-    assert out["scores"].shape == (1, 80, 2 * 3 + 4 * 6 + 8 * 12) and len(out["feats"]) == 3
+    assert out["scores"].shape == (1, 80, 2 * 3 + 4 * 6 + 8 * 12)
+    assert len(out["feats"]) == 3
     OutputDistillation()(out, {k: (v.detach() if torch.is_tensor(v) else [f.detach() for f in v]) for k, v in out.items()})
     out["scores"].sum().backward()
-    assert x.grad is not None and float(x.grad.abs().sum()) > 0
+    assert x.grad is not None
+    assert float(x.grad.abs().sum()) > 0
     assert all(p.grad is None for p in det.parameters())

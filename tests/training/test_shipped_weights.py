@@ -31,14 +31,17 @@ def test_shipped_file_is_small_and_loads_with_pretrained(name, scale):
     assert path.stat().st_size < 5 * 1024 * 1024
     wf = read_weights(path)
     assert (wf.arch, wf.scale) == (name, scale)
-    assert wf.meta.get("trained_by") == "sr4det.training" and wf.meta.get("steps", 0) > 0
+    assert wf.meta.get("trained_by") == "sr4det.training"
+    assert wf.meta.get("steps", 0) > 0
     model = create_model(name, scale, pretrained=True)
     assert model.card.weights_source.startswith("sr4det")
     x = torch.rand(1, 3, 13, 17)
     with torch.no_grad():
         y = model(x)
     assert y.shape == (1, 3, 13 * scale, 17 * scale)
-    assert torch.isfinite(y).all() and 0 <= float(y.min()) and float(y.max()) <= 1
+    assert torch.isfinite(y).all()
+    assert 0 <= float(y.min())
+    assert float(y.max()) <= 1
 
 
 @pytest.mark.slow

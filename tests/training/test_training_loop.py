@@ -61,15 +61,19 @@ def _rows(path):
 def test_two_steps_write_csv_checkpoint_and_export(folder, tmp_path):
     export = tmp_path / "w" / "espcn_x2.pt"
     res = train(_cfg(folder, tmp_path / "run", export=str(export), export_half="yes"))
-    assert res.step == 2 and np.isfinite(res.loss)
+    assert res.step == 2
+    assert np.isfinite(res.loss)
     rows = _rows(tmp_path / "run" / "log.csv")
     assert [r["step"] for r in rows] == ["1", "2"]
     assert all(float(r["pixel"]) > 0 for r in rows)
     ckpt = torch.load(res.checkpoint, weights_only=False)
     assert ckpt["step"] == 2
     wf = read_weights(export)
-    assert wf.arch == "espcn" and wf.scale == 2 and wf.kwargs == {"channels": 8, "hidden": 4}
-    assert wf.meta["steps"] == 2 and wf.meta["trained_by"] == "sr4det.training"
+    assert wf.arch == "espcn"
+    assert wf.scale == 2
+    assert wf.kwargs == {"channels": 8, "hidden": 4}
+    assert wf.meta["steps"] == 2
+    assert wf.meta["trained_by"] == "sr4det.training"
     model = create_model("espcn", 2, weights=str(export))  # width options come from the file
     assert model(torch.rand(1, 3, 10, 12)).shape == (1, 3, 20, 24)
 
@@ -120,7 +124,8 @@ def test_validation_logged_on_the_benchmark_protocol(folder, tmp_path):
     val = tmp_path / "val"
     write_image(val / "v.png", _textured(5, 40, 40))
     res = train(_cfg(folder, tmp_path / "run", val=str(val), val_every=1, steps=2))
-    assert 5 < res.val_psnr < 60 and 0 < res.val_ssim <= 1
+    assert 5 < res.val_psnr < 60
+    assert 0 < res.val_ssim <= 1
     vals = [r for r in _rows(tmp_path / "run" / "log.csv") if r["val_psnr"]]
     assert [r["step"] for r in vals] == ["1", "2"]
 
@@ -129,7 +134,8 @@ def test_crops_are_aligned_with_the_evaluator_degradation(folder):
     data = PairedPatches([folder], scale=2)
     assert len(data) == 3  # tiny.png skipped
     lr, hr = data.sample(4, 10, np.random.default_rng(0), augment=False)
-    assert lr.shape == (4, 3, 10, 10) and hr.shape == (4, 3, 20, 20)
+    assert lr.shape == (4, 3, 10, 10)
+    assert hr.shape == (4, 3, 20, 20)
     # shrinking the HR crop again matches the LR crop away from the crop border (where context differs)
     for i in range(4):
         hr_u8 = (hr[i].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
@@ -143,9 +149,11 @@ def test_network_io_feeds_the_network_like_srmodel():
     lr = torch.rand(2, 3, 8 + 4, 8 + 4)
     hr = torch.rand(2, 3, 16, 16)
     x, y = network_io(card, 2, lr, hr, margin=2)
-    assert x.shape == (2, 1, 16, 16) and y.shape == (2, 1, 16, 16)
+    assert x.shape == (2, 1, 16, 16)
+    assert y.shape == (2, 1, 16, 16)
     x, y = network_io(get_card("srresnet"), 2, lr[..., 2:-2, 2:-2], hr)
-    assert x.shape == (2, 3, 8, 8) and y.shape == (2, 3, 16, 16)
+    assert x.shape == (2, 3, 8, 8)
+    assert y.shape == (2, 3, 16, 16)
 
 
 def test_bad_configurations_raise_typed_errors(folder, tmp_path):
@@ -194,7 +202,8 @@ def test_pipeline_script_trains_and_exports(folder, tmp_path, capsys):
     )
     assert rc == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert summary["step"] == 2 and summary["export"] == str(export)
+    assert summary["step"] == 2
+    assert summary["export"] == str(export)
     assert read_weights(export).meta["command"].startswith("python pipelines/train_sr.py --model fsrcnn_s")
     rc = mod.main(["--model", "espcn", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "r2"), "--no-progress"])
     assert rc == 2  # typed error reported, not a traceback

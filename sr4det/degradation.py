@@ -152,6 +152,10 @@ def degrade(image: np.ndarray, spec: DegradationSpec, image_key: str | None = No
 
     Returns:
         ``(H // scale, W // scale[, C])`` array of the input's dtype.
+
+    Raises:
+        InputError: not an array; another dtype, shape or channel count; float pixels that are NaN/Inf or outside
+            [0, 1] (a 1e-3 overshoot is tolerated); an image smaller than the scale.
     """
     import cv2
     import torch
@@ -166,6 +170,8 @@ def degrade(image: np.ndarray, spec: DegradationSpec, image_key: str | None = No
         raise InputError(f"degrade: dtype {image.dtype} is not supported; use uint8, uint16 or float in [0, 1]")
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3, 4)):
         raise InputError(f"degrade expects (H, W) or (H, W, C) with 1, 3 or 4 channels, got shape {image.shape}")
+    if image.dtype.kind == "f":
+        _check_float_range(image)
     s = int(spec.scale)
     lh, lw = spec.output_size(*image.shape[:2])
     img = np.ascontiguousarray(image[: lh * s, : lw * s])
@@ -210,6 +216,25 @@ def degrade(image: np.ndarray, spec: DegradationSpec, image_key: str | None = No
     if spec.jpeg_quality is not None:
         lr = _jpeg(lr, int(spec.jpeg_quality), peak, colour)
     return np.ascontiguousarray(lr)
+
+
+#: float pixels may overshoot [0, 1] by this much (resampling ringing, float rounding); the model contract's tolerance
+_RANGE_TOLERANCE = 1e-3
+
+
+def _check_float_range(image: np.ndarray) -> None:
+    """Float images must be finite and in [0, 1]: the shrink would clip anything else silently (NaN even spreads)."""
+    finite = np.isfinite(image)
+    if not finite.all():
+        raise InputError(
+            f"degrade: the image has {int((~finite).sum())} NaN/Inf values (shape {image.shape}); clean it first, "
+            "e.g. np.nan_to_num(x, nan=0.0).clip(0, 1)"
+        )
+    if image.size:
+        lo, hi = float(image.min()), float(image.max())
+        if lo < -_RANGE_TOLERANCE or hi > 1 + _RANGE_TOLERANCE:
+            hint = " (it looks like 0-255 data: divide by 255, or pass uint8)" if hi > 2 else ""
+            raise InputError(f"degrade: float image values must lie in [0, 1], got [{lo:.4g}, {hi:.4g}]{hint}")
 
 
 def _jpeg(lr: np.ndarray, quality: int, peak: float, colour: int | None) -> np.ndarray:

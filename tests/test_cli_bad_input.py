@@ -114,3 +114,32 @@ def test_folder_with_a_bad_file_continues_and_reports_all(images, tmp_path, caps
     assert "3_bad.png" in err
     assert read_image(out / "0.png")[0].shape == (12, 12, 3)
     assert read_image(out / "1.png")[0].shape == (12, 12, 3)
+
+
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        (["--max-memory", "abc"], "--max-memory: cannot parse memory size 'abc'"),
+        (["--max-memory", "0"], "--max-memory: memory size must be positive"),
+        (["--overlap", "-1"], "--overlap must be >= 0"),
+    ],
+)
+def test_upscale_tile_options_fail_once_before_work(images, tmp_path, capsys, monkeypatch, extra, match):
+    import sr4det.commands.upscale as upscale_cmd
+
+    monkeypatch.setattr(upscale_cmd, "load_model_from_args", lambda args: pytest.fail("the model must not load"))
+    assert _upscale(images, tmp_path / "out", "--scale", "2", *extra) == 2
+    err = capsys.readouterr().err
+    assert match in err
+    assert err.count("error:") == 1  # once, not once per image
+
+
+def test_evaluate_sr_names_the_image_too_small_for_the_protocol(tmp_path, capsys):
+    folder = tmp_path / "hr"
+    write_image(folder / "big.png", np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8))
+    write_image(folder / "tiny.png", np.zeros((12, 12, 3), np.uint8))  # 8x8 after the shave: no 11x11 SSIM window
+    rc = main(["evaluate-sr", "--model", "bicubic", "--scale", "2", "--data", str(folder), "--quiet"])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "tiny.png" in err
+    assert "at least 16 px" in err

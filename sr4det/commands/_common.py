@@ -39,6 +39,26 @@ def add_tile_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-memory", default=None, help="memory budget such as 1.5GB (default: a fraction of free memory)")
 
 
+def check_tile_args(args: argparse.Namespace) -> int | str | None:
+    """Check ``--tile``, ``--overlap`` and ``--max-memory`` (from :func:`add_tile_args`) before any work; returns the tile.
+
+    A bad value must fail once, up front, not once per image after the model has loaded.
+    """
+    from ..tiling import parse_memory, parse_tile
+
+    tile = parse_tile(args.tile)
+    overlap = getattr(args, "overlap", None)
+    if overlap is not None and overlap < 0:
+        raise InputError(f"--overlap must be >= 0 LR pixels, got {overlap}; omit it to use the model card's overlap")
+    max_memory = getattr(args, "max_memory", None)
+    if max_memory is not None:
+        try:
+            parse_memory(max_memory)
+        except InputError as exc:
+            raise InputError(f"--max-memory: {exc}") from exc
+    return tile
+
+
 def check_scale(value: int | None, flag: str = "--scale", *, allow_none: bool = False) -> None:
     """Reject a zero or negative scale before any work (it must never fall back to a default)."""
     if value is None and allow_none:

@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DataError, InputError
-from ..tiling import parse_tile
-from ._common import add_tile_args, check_device, check_scale, check_writable_dir, default_device
+from ._common import add_tile_args, check_device, check_scale, check_tile_args, check_writable_dir, default_device
 
 
 def add_parser(sub) -> None:
@@ -78,7 +77,7 @@ def build(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     from ..detectors.ultralytics import UltralyticsDetector
 
     check_scale(args.scale)
-    tile = parse_tile(args.tile)
+    tile = check_tile_args(args)
     check_device(args.device)
     if args.frame == "sr" and args.sr is None:
         raise InputError("--frame sr needs --sr (without SR there is only the input frame)")

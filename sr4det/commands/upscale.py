@@ -8,8 +8,15 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DataError, InputError, SR4DetError
-from ..tiling import parse_tile
-from ._common import add_model_args, add_tile_args, check_device, check_scale, check_writable_dir, load_model_from_args
+from ._common import (
+    add_model_args,
+    add_tile_args,
+    check_device,
+    check_scale,
+    check_tile_args,
+    check_writable_dir,
+    load_model_from_args,
+)
 
 
 def add_parser(sub) -> None:
@@ -82,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
 
     # every argument is checked before a model loads or an image is read
     check_scale(args.scale)
-    tile = parse_tile(args.tile)
+    tile = check_tile_args(args)
     _check_format(args.format)
     check_device(args.device)
     inputs = list_images(*args.inputs)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import numbers
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -17,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, InputError
 
 
 @dataclass
@@ -91,14 +93,24 @@ class GroundTruth:
         return replace(self, images=[im for im in self.images if im.id in keep])
 
     def head(self, n: int | None) -> GroundTruth:
-        """The first ``n`` images (all if ``n`` is None)."""
-        return self if n is None else replace(self, images=self.images[: int(n)])
+        """The first ``n`` images (all if ``n`` is None).
+
+        Raises:
+            InputError: ``n`` is not a positive integer (0 would leave nothing to evaluate, and a negative ``n`` would
+                silently mean "all but the last ``-n``").
+        """
+        if n is None:
+            return self
+        check_limit(n)
+        return replace(self, images=self.images[: int(n)])
 
     def mod_crop(self, multiple: int) -> GroundTruth:
         """Crop every image to ``(H - H % m, W - W % m)`` (top-left kept) and clip the boxes to it.
 
         A clipped box keeps the fraction of its ``area`` that its clipped box keeps; boxes that vanish
-        (zero width or height after clipping) are dropped and counted in ``dropped_boxes``. Images smaller than
+        (zero width or height after clipping) are dropped and counted in ``dropped_boxes``. Boxes that reach more than
+        0.5 px outside their (uncropped) image are annotation errors: they are clipped the same way, with one warning
+        that counts them. Images smaller than
         ``multiple`` (or of unknown size, 0) get size 0, which marks them unusable (the evaluator skips them).
         """
         m = int(multiple)
@@ -107,12 +119,16 @@ class GroundTruth:
         if m == 1:
             return self
         images, dropped = [], 0
+        outside: list[tuple[str, int]] = []
         for im in self.images:
             h, w = im.height - im.height % m, im.width - im.width % m
             if h == 0 or w == 0:
                 # unreadable (size unknown) or smaller than the scale: size 0 marks it unusable; the runner skips it
                 images.append(replace(im, height=0, width=0))
                 continue
+            n_out = _count_outside(im.boxes, im.height, im.width)
+            if n_out:
+                outside.append((im.file_name, n_out))
             b = im.boxes.copy()
             b[:, [0, 2]] = b[:, [0, 2]].clip(0, w)
             b[:, [1, 3]] = b[:, [1, 3]].clip(0, h)
@@ -131,6 +147,15 @@ class GroundTruth:
                     iscrowd=im.iscrowd[keep],
                     area=(im.area * ratio)[keep],
                 )
+            )
+        if outside:
+            n = sum(k for _, k in outside)
+            examples = ", ".join(f"{name} ({k})" for name, k in outside[:3])
+            warnings.warn(
+                f"{self.source}: {n} annotated box(es) in {len(outside)} image(s) reach more than {_OUTSIDE_TOL} px outside "
+                f"their image, e.g. {examples}; they are clipped to the image (as ultralytics does; boxes left empty are "
+                "dropped and counted in dropped_boxes). Check the annotations' image sizes and box coordinates",
+                stacklevel=2,
             )
         return replace(self, images=images, crop_multiple=self.crop_multiple * m, dropped_boxes=self.dropped_boxes + dropped)
 
@@ -164,6 +189,28 @@ class GroundTruth:
             h.update(im.file_name.encode())
             h.update(file_sha256(im.path).encode() if im.path.is_file() else b"missing")
         return h.hexdigest()
+
+
+#: boxes may overshoot their image by this many pixels (float rounding in annotation tools) without a warning
+_OUTSIDE_TOL = 0.5
+
+
+def _count_outside(b: np.ndarray, height: int, width: int) -> int:
+    """How many boxes (xyxy) reach more than :data:`_OUTSIDE_TOL` px outside a ``height`` x ``width`` image."""
+    if not len(b):
+        return 0
+    t = _OUTSIDE_TOL
+    out = (b[:, 0] < -t) | (b[:, 1] < -t) | (b[:, 2] > width + t) | (b[:, 3] > height + t)
+    return int(out.sum())
+
+
+def check_limit(n: Any, what: str = "limit") -> None:
+    """Raise :class:`InputError` unless ``n`` (a number of images to keep) is a positive integer."""
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+        raise InputError(
+            f"{what} must be a positive number of images (or None / omitted for all of them), got {n!r}; "
+            "a negative value would silently drop images from the end"
+        )
 
 
 def _box_area(b: np.ndarray) -> np.ndarray:

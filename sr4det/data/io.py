@@ -5,6 +5,9 @@
   image sizes (:func:`image_size`) are the oriented ones too. Written files carry no EXIF, so they are upright.
 * **Corrupt JPEG data** (a valid header with damaged or truncated entropy-coded data, which libjpeg decodes with
   only a warning into a partly grey/garbled image) is a :class:`~sr4det.errors.DataError`, like any unreadable file.
+* **Any decoding failure** (empty file, header declaring more than OpenCV's 2^30-pixel limit, OpenCV exceptions) is a
+  :class:`~sr4det.errors.DataError` naming the file; float images (32-bit TIFF) must hold intensities in [0, 1] and
+  no NaN/Inf (they become uint16; they are never clipped).
 * **Writing** refuses formats that would silently drop what the array holds: 16 bits in JPEG/BMP/WebP, alpha in
   JPEG/PPM/PGM/PNM (use ``.png`` or ``.tif``).
 """
@@ -114,6 +117,34 @@ def _decode_jpeg_strictly(data: np.ndarray, path: Path) -> np.ndarray | None:
     return img
 
 
+def _cv2_reason(exc: Exception) -> str:
+    """A short reason from an OpenCV exception, with the fix for the cases we know."""
+    text = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+    if "CV_IO_MAX_IMAGE_PIXELS" in text or "validateInputImageSize" in text:
+        return (
+            "its header declares more pixels than OpenCV decodes (2^30 by default; a corrupt header or a huge image). "
+            "Replace the file, or raise the limit with the environment variable OPENCV_IO_MAX_IMAGE_PIXELS"
+        )
+    return f"corrupt or unsupported image file (OpenCV: {text})"
+
+
+def _float_to_uint16(img: np.ndarray, path: Path) -> np.ndarray:
+    """A float image file (e.g. a 32-bit TIFF) in [0, 1] -> uint16; NaN/Inf or values outside [0, 1] are an error
+    (clipping them would silently change the image)."""
+    finite = np.isfinite(img)
+    if not finite.all():
+        raise DataError(
+            f"{path}: float image with {int((~finite).sum())} NaN/Inf pixels; clean it and save it as 8/16-bit PNG or TIFF"
+        )
+    lo, hi = float(img.min()), float(img.max())
+    if lo < 0.0 or hi > 1.0:
+        raise DataError(
+            f"{path}: float image with values in [{lo:.4g}, {hi:.4g}], outside [0, 1]; sr4det reads float images as "
+            "intensities in [0, 1]: rescale it (e.g. divide by its maximum) or save it as 8/16-bit PNG or TIFF"
+        )
+    return (img * 65535).round().astype(np.uint16)
+
+
 def list_images(*inputs: str | Path) -> list[Path]:
     """Expand files and folders (non-recursive) into a sorted list of image paths."""
     paths: list[Path] = []
@@ -135,23 +166,32 @@ def read_image(path: str | Path) -> tuple[np.ndarray, ImageInfo]:
         (array, info): array is uint8 or uint16, shape (H, W) for gray, (H, W, 3) RGB or (H, W, 4) RGBA.
 
     Raises:
-        DataError: missing, unreadable or corrupt file (including JPEGs whose data libjpeg reports as corrupt).
+        DataError: missing, empty, unreadable or corrupt file (including JPEGs whose data libjpeg reports as corrupt and
+            headers declaring more pixels than OpenCV decodes), or a float image (32-bit TIFF) with NaN/Inf or values
+            outside [0, 1] (float images are read as intensities in [0, 1] -> uint16, never clipped).
     """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"image not found: {path}")
     data = np.fromfile(str(path), dtype=np.uint8)
-    if data.size >= 3 and data[0] == 0xFF and data[1] == 0xD8 and data[2] == 0xFF:
-        img = _decode_jpeg_strictly(data, path)
-    else:
-        img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if data.size == 0:
+        raise DataError(f"cannot decode {path}: the file is empty (0 bytes); replace it or remove it from the dataset")
+    try:
+        if data.size >= 3 and data[0] == 0xFF and data[1] == 0xD8 and data[2] == 0xFF:
+            img = _decode_jpeg_strictly(data, path)
+        else:
+            img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    except cv2.error as exc:  # OpenCV asserts instead of returning None, e.g. on a header declaring > 2^30 pixels
+        raise DataError(f"cannot decode {path}: {_cv2_reason(exc)}") from exc
     if img is None:
         raise DataError(f"cannot decode {path}: corrupt or unsupported image file")
     if img.dtype not in (np.uint8, np.uint16):
         if np.issubdtype(img.dtype, np.floating):
-            img = (np.clip(img, 0, 1) * 65535).round().astype(np.uint16)
+            img = _float_to_uint16(img, path)
         else:
-            raise DataError(f"{path}: unsupported pixel type {img.dtype}")
+            raise DataError(
+                f"{path}: unsupported pixel type {img.dtype}; save the image as 8- or 16-bit PNG/TIFF (or float in [0, 1])"
+            )
     if img.ndim == 3 and img.shape[2] == 1:
         img = img[..., 0]
     if img.ndim == 3 and img.shape[2] == 3:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,15 @@ from .io import IMAGE_EXTENSIONS
 
 def _yaml_names(names: Any) -> dict[int, str]:
     if isinstance(names, Mapping):
-        return {int(k): str(v) for k, v in names.items()}
+        out = {}
+        for k, v in names.items():
+            if isinstance(k, bool) or not isinstance(k, int) and not (isinstance(k, str) and k.strip().isdigit()):
+                raise DataError(
+                    f"dataset yaml 'names' keys must be class indices 0, 1, ... (as in 'names: {{0: person}}'), got {k!r}; "
+                    "or write the names as a list"
+                )
+            out[int(k)] = str(v)
+        return out
     if isinstance(names, (list, tuple)):
         return {i: str(v) for i, v in enumerate(names)}
     raise DataError(f"dataset yaml 'names' must be a list or a mapping, got {type(names).__name__}")
@@ -49,7 +58,8 @@ def load_yolo(yaml_path: str | Path, split: str = "val") -> GroundTruth:
 
     The root is ``path`` (absolute, or relative to the yaml's folder) or the yaml's folder itself when absent.
     ``split`` may be a folder, a ``.txt`` list of images or a list of either. Images without a label file are
-    background images (no boxes). Polygon labels (segmentation format) become their bounding boxes.
+    background images (no boxes). Polygon labels (segmentation format) become their bounding boxes. Repeated
+    identical lines of one label file are removed with one warning for the dataset (as ultralytics does).
 
     Raises:
         DataError: unreadable yaml, missing split, class ids outside ``names``, malformed label lines.
@@ -63,8 +73,13 @@ def load_yolo(yaml_path: str | Path, split: str = "val") -> GroundTruth:
         cfg = yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise DataError(f"cannot read dataset yaml {path}: {exc}") from exc
+    if not isinstance(cfg, Mapping):
+        raise DataError(
+            f"{path}: the top level is a {type(cfg).__name__}, not an ultralytics dataset mapping "
+            "(path: ..., val: ..., names: [...])"
+        )
     if "names" not in cfg:
-        raise DataError(f"{path} has no 'names'")
+        raise DataError(f"{path} has no 'names'; add the class names, e.g. 'names: [person, car]' (index order)")
     names = _yaml_names(cfg["names"])
     root = Path(cfg["path"]) if cfg.get("path") else path.parent
     if not root.is_absolute():
@@ -88,10 +103,13 @@ def load_yolo(yaml_path: str | Path, split: str = "val") -> GroundTruth:
         raise DataError(f"{path}: no images in split '{split}'")
     out = []
     base = os.path.commonpath([str(f.parent) for f in files])
+    duplicates: list[tuple[Path, int]] = []
     for i, f in enumerate(files):
         size = _image_size(f)
         h, w = size if size is not None else (0, 0)  # unreadable: the runner skips it with a warning
-        boxes, cls = _read_yolo_labels(_label_path(f), w, h, names)
+        boxes, cls, dup = _read_yolo_labels(_label_path(f), w, h, names)
+        if dup:
+            duplicates.append((_label_path(f), dup))
         out.append(
             ImageGT(
                 id=i,
@@ -105,6 +123,14 @@ def load_yolo(yaml_path: str | Path, split: str = "val") -> GroundTruth:
                 area=_box_area(boxes),
             )
         )
+    if duplicates:
+        n = sum(d for _, d in duplicates)
+        examples = ", ".join(f"{p} ({d})" for p, d in duplicates[:3])
+        warnings.warn(
+            f"{path}: removed {n} duplicate label line(s) in {len(duplicates)} label file(s), as ultralytics does "
+            f"(a repeated box would count as a missed object), e.g. {examples}; delete them from the files to silence this",
+            stacklevel=2,
+        )
     gt = GroundTruth(out, names, source=str(path), format="yolo")
     _check_not_empty(gt)
     return gt
@@ -113,11 +139,21 @@ def load_yolo(yaml_path: str | Path, split: str = "val") -> GroundTruth:
 _YOLO_TOL = 1e-6  # float rounding in label writers (e.g. 1.0000001)
 
 
-def _read_yolo_labels(label: Path, w: int, h: int, names: Mapping[int, str]) -> tuple[np.ndarray, np.ndarray]:
+def _read_yolo_labels(label: Path, w: int, h: int, names: Mapping[int, str]) -> tuple[np.ndarray, np.ndarray, int]:
+    """(boxes xyxy in pixels, class ids, number of duplicate lines removed) of one label file."""
     if not label.is_file():
-        return np.zeros((0, 4)), np.zeros(0, np.int64)
+        return np.zeros((0, 4)), np.zeros(0, np.int64), 0
+    try:
+        text = label.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"{label}: not a UTF-8 text file ({exc.reason} at byte {exc.start}); YOLO label files are plain text lines "
+            "'cls cx cy w h': re-save it as UTF-8/ASCII"
+        ) from exc
     boxes, cls = [], []
-    for n, line in enumerate(label.read_text().splitlines(), 1):
+    seen: set[tuple[float, ...]] = set()
+    duplicates = 0
+    for n, line in enumerate(text.splitlines(), 1):
         parts = line.split()
         if not parts:
             continue
@@ -148,6 +184,11 @@ def _read_yolo_labels(label: Path, w: int, h: int, names: Mapping[int, str]) -> 
             x1, y1, x2, y2 = min(xs), min(ys), max(xs), max(ys)
         if not (x2 > x1 and y2 > y1):
             raise DataError(f"{where}: the box has zero or negative width/height ({line!r}); fix or delete the line")
+        row = (float(c), *vals)
+        if row in seen:  # ultralytics drops repeated label rows too (np.unique over the rows)
+            duplicates += 1
+            continue
+        seen.add(row)
         boxes.append([x1 * w, y1 * h, x2 * w, y2 * h])
         cls.append(c)
-    return np.array(boxes, dtype=np.float64).reshape(-1, 4), np.array(cls, dtype=np.int64)
+    return np.array(boxes, dtype=np.float64).reshape(-1, 4), np.array(cls, dtype=np.int64), duplicates

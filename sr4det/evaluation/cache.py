@@ -24,7 +24,7 @@ import numpy as np
 from .._files import atomic_write, cache_root
 from ..data.datasets import file_sha256
 from ..data.io import read_image, write_image
-from ..errors import DataError
+from ..errors import DataError, InputError
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,27 @@ def weights_digest(weights: Any) -> str | None:
     return cache_key([(q.name, file_sha256(q)) for q in files])
 
 
+def check_cache_dir(path: str | Path, flag: str = "cache (--cache)", *, create: bool = True) -> Path:
+    """``path`` as a usable cache folder: created if missing (``create``), never a file; :class:`InputError` naming the
+    option and the fix otherwise (before any work, instead of an OSError deep inside the run)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError(
+            f"{flag} {path} is a file, not a folder; choose another cache folder (--cache DIR) or run with --no-cache"
+        )
+    for parent in path.parents:
+        if parent.exists() and not parent.is_dir():
+            raise InputError(f"{flag} {path} lies under {parent}, which is a file; choose another cache folder or --no-cache")
+    if create:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(
+                f"{flag} {path} cannot be created ({exc.strerror or exc}); choose another cache folder or run with --no-cache"
+            ) from exc
+    return path
+
+
 class CompareCache:
     """Files under ``root/kind/ab/abcdef...``; ``root=None`` disables caching. Writes are atomic.
 
@@ -101,7 +122,9 @@ class CompareCache:
         """``None``: :func:`default_cache_dir`; ``False``: no cache; else that folder."""
         if cache_dir is False:
             return cls(None, **kw)
-        return cls(default_cache_dir() if cache_dir is None or cache_dir is True else Path(cache_dir), **kw)
+        if cache_dir is None or cache_dir is True:
+            return cls(check_cache_dir(default_cache_dir(), "$SR4DET_CACHE", create=False), **kw)
+        return cls(check_cache_dir(Path(cache_dir)), **kw)
 
     def _remove_orphans(self) -> int:
         """Delete ``*.tmp`` files a killed run left behind (atomic writes that never reached their rename)."""

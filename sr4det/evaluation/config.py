@@ -179,6 +179,14 @@ class CompareConfig:
             self.tile = parse_tile(str(self.tile))
         if self.bootstrap < 0:
             raise InputError(f"bootstrap must be >= 0, got {self.bootstrap}")
+        if self.limit is not None:
+            from ..data.ground_truth import check_limit
+
+            check_limit(self.limit, "limit (--limit)")
+        if self.cache not in (None, False, True, ""):
+            from .cache import check_cache_dir
+
+            check_cache_dir(str(self.cache), create=False)  # a file in the way fails now, not after the detector loads
         if self.threads is not None and self.threads < 1:
             raise InputError(f"threads must be >= 1, got {self.threads}")
         self.degradation()  # bad degradation options fail here

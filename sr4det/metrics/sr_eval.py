@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .._progress import tqdm
-from ..errors import InputError
+from ..errors import DataError, InputError
 from .quality import psnr_y, ssim_y
 
 
@@ -45,24 +45,45 @@ class SRScore:
     seconds: float
 
 
+_SSIM_WINDOW = 11  # the Gaussian window of ssim_y (metrics/quality.py)
+
+
 def evaluate_sr(
     model, paths: Sequence[str | Path], *, progress: bool = True, tile: int | str | None = None, degradation=None
 ) -> list[SRScore]:
     """PSNR-Y / SSIM-Y (shave = scale) of ``model`` on HR images: mod-crop, MATLAB-bicubic LR, SR, compare.
 
     Gray HR images are evaluated as RGB with equal channels (their Y is the gray level mapped to [16, 235]).
+
+    Raises:
+        DataError: an unreadable image, or one too small for the protocol (after the mod-crop and the ``scale``-pixel
+            border shave an 11x11 SSIM window must fit); the message names the file.
+        InputError: any other per-image input problem, its message prefixed with the file.
     """
     from ..data.io import read_image, to_rgb8, to_tensor
     from ..tiling import upscale
 
     scale = model.scale
     scores = []
+    need = -(-(2 * scale + _SSIM_WINDOW) // scale) * scale  # smallest side whose mod-crop keeps an SSIM window after the shave
     for path in tqdm(list(paths), desc=f"evaluate x{scale}", disable=not progress, unit="img"):
-        hr, _ = read_image(path)
-        hr = mod_crop(to_rgb8(hr), scale)
-        lr = make_lr(hr, scale, degradation)
-        start = time.perf_counter()
-        sr = upscale(model, to_tensor(lr), tile=tile)
-        seconds = time.perf_counter() - start
-        scores.append(SRScore(Path(path).name, psnr_y(sr, hr, shave=scale), ssim_y(sr, hr, shave=scale), seconds))
+        hr, _ = read_image(path)  # DataError names the file
+        if min(hr.shape[:2]) < need:
+            raise DataError(
+                f"{path}: image of {hr.shape[0]}x{hr.shape[1]} is too small for x{scale} evaluation (the protocol "
+                f"mod-crops to a multiple of {scale}, shaves {scale} border pixels per side and SSIM needs an "
+                f"{_SSIM_WINDOW}x{_SSIM_WINDOW} window): every side needs at least {need} px; remove the image from the "
+                "folder or use a smaller scale"
+            )
+        try:
+            hr = mod_crop(to_rgb8(hr), scale)
+            lr = make_lr(hr, scale, degradation)
+            start = time.perf_counter()
+            sr = upscale(model, to_tensor(lr), tile=tile)
+            seconds = time.perf_counter() - start
+            scores.append(SRScore(Path(path).name, psnr_y(sr, hr, shave=scale), ssim_y(sr, hr, shave=scale), seconds))
+        except (DataError, InputError) as exc:  # say which image: a folder run stops at the first bad one
+            if str(path) in str(exc):
+                raise
+            raise type(exc)(f"{path}: {exc}") from exc
     return scores

@@ -25,6 +25,14 @@ from .weights import WeightFile, load_state_into, objective_from_meta, read_weig
 from .wrapper import SRModel
 
 
+def _scale_arg(scale: Any) -> int:
+    """An integer scale (Python or numpy int) as ``int``; floats (even 4.0), strings and bools are a ScaleError: a float
+    scale would name weight files ``x4.0`` and reach layer constructors that need ints."""
+    if isinstance(scale, bool) or not isinstance(scale, numbers.Integral):
+        raise ScaleError(f"scale must be an integer such as 2 or 4, got {scale!r} ({type(scale).__name__}); pass int(scale)")
+    return int(scale)
+
+
 def create_model(
     name: str,
     scale: int = 4,
@@ -51,6 +59,7 @@ def create_model(
         device, dtype: where and in what precision to run.
         **kwargs: architecture options (e.g. ``d=32, s=5, m=1`` for FSRCNN).
     """
+    scale = _scale_arg(scale)
     path: str | Path | None = None
     source: str | None = None
     if weights is not None:
@@ -123,6 +132,7 @@ def load_model(
         ScaleError: the file's scale differs from ``scale``.
         WeightsError / ArchitectureMismatchError: unreadable, NaN, unknown or mismatched weights.
     """
+    scale = None if scale is None else _scale_arg(scale)
     path = Path(path)
     if path.suffix.lower() == ".pb":
         model = load_opencv(path, scale)

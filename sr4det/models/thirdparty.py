@@ -58,10 +58,13 @@ def load_spandrel(wf: WeightFile, scale: int | None, path: Path) -> SRModel:
     try:
         descriptor = ModelLoader().load_from_state_dict(wf.state_dict)
     except UnsupportedModelError as exc:
-        raise WeightsError(
-            f"{path}: not an sr4det weight file and not recognised by spandrel ({exc}). "
-            "If it is a state dict of an sr4det architecture, pass arch=NAME (see sr4det.list_models())"
-        ) from exc
+        hint = (
+            " It looks like SRModel.state_dict() (keys start with 'net.'): load it with arch=NAME (the zoo name it was "
+            "created with), or save it with sr4det.models.save_weights so that the file names its architecture"
+            if all(k.startswith("net.") for k in wf.state_dict)
+            else " If it is a state dict of an sr4det architecture, pass arch=NAME (see sr4det.list_models())"
+        )
+        raise WeightsError(f"{path}: not an sr4det weight file and not recognised by spandrel ({exc}).{hint}") from exc
     except (KeyError, RuntimeError, ValueError) as exc:
         raise ArchitectureMismatchError(f"{path}: spandrel detected an architecture but could not load it: {exc}") from exc
     if not isinstance(descriptor, ImageModelDescriptor):

@@ -85,6 +85,11 @@ def read_weights(path: str | Path) -> WeightFile:
         WeightsError: unreadable (truncated, not a checkpoint), no tensors, or NaN/Inf values.
     """
     path = Path(path)
+    if path.is_dir():
+        raise WeightsError(
+            f"{path} is a folder, not a weight file; pass the .pth/.pt/.safetensors file inside it "
+            "(an ultralytics export folder is a detector: --detector)"
+        )
     if not path.is_file():
         raise WeightsNotAvailableError(f"weight file not found: {path}")
     if path.stat().st_size == 0:
@@ -186,9 +191,18 @@ def _check_finite(sd: dict[str, torch.Tensor], path: Path) -> None:
             raise WeightsError(f"{path}: tensor {key!r} has {bad} NaN/Inf values; the weights are corrupt")
 
 
+#: the key prefix of ``SRModel.state_dict()`` (the wrapper holds the network as ``.net``)
+_WRAPPED_PREFIX = "net."
+
+
 def load_state_into(net: nn.Module, state_dict: dict[str, torch.Tensor], *, name: str, source: str) -> None:
     """Load ``state_dict`` strictly into ``net``; raise :class:`ArchitectureMismatchError` listing what differs."""
     expected = net.state_dict()
+    wrapped = _WRAPPED_PREFIX
+    if set(state_dict) != set(expected) and state_dict and all(k.startswith(wrapped) for k in state_dict):
+        inner = {k[len(wrapped) :]: v for k, v in state_dict.items()}
+        if set(inner) == set(expected):  # SRModel.state_dict() (torch.save(model.state_dict())): the network is .net
+            state_dict = inner
     missing = [k for k in expected if k not in state_dict]
     unexpected = [k for k in state_dict if k not in expected]
     shapes = [

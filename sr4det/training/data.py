@@ -74,6 +74,9 @@ class PairedPatches:
         degradation = _spec_for(degradation, scale)
         paths = list_images(*folders)
         if limit is not None:
+            from ..data.ground_truth import check_limit
+
+            check_limit(limit)
             paths = paths[:limit]
         if not paths:
             raise DataError(f"no images found in {[str(f) for f in folders]}")

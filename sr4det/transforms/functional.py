@@ -239,6 +239,8 @@ def _degrade_core(spec: Any) -> Callable[[torch.Tensor, Restore], torch.Tensor]:
             dtype = np.float64 if x.dtype == torch.float64 else np.float32
         outs = []
         for item in x:  # (C, H, W) in the caller's range; integer values are exact in float64
+            item = item.detach()  # a tensor that requires grad is degraded as data
+            item = item.float() if item.dtype in (torch.float16, torch.bfloat16) else item  # numpy has no bfloat16
             arr = item.permute(1, 2, 0).cpu().numpy()
             arr = arr[..., 0] if arr.shape[-1] == 1 else arr
             arr = np.round(arr).astype(dtype) if restore.integer else arr.astype(dtype)

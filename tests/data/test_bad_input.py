@@ -160,3 +160,76 @@ def test_zero_image_size(tmp_path):
     images = [{"id": 1, "file_name": "im0.png", "height": 0, "width": 48}]
     with pytest.raises(DataError, match="'height' must be >= 1"):
         _load(_coco(tmp_path, images=images))
+
+
+# ------------------------------------------------------------------------- YOLO files and yaml, boxes, limits
+
+
+def test_duplicate_yolo_lines_are_removed_with_one_warning_like_ultralytics(tmp_path):
+    with pytest.warns(UserWarning, match=r"removed 2 duplicate label line\(s\) in 1 label file\(s\)"):
+        gt = load_yolo(_yolo(tmp_path, "0 0.5 0.5 0.2 0.2\n0 0.5 0.5 0.2 0.2\n1 0.5 0.5 0.2 0.2\n0 0.5 0.5 0.2 0.2\n"))
+    assert gt.images[0].category_ids.tolist() == [0, 1]
+
+
+def test_yolo_crlf_blank_lines_and_bom_are_read(tmp_path):
+    y = _yolo(tmp_path, "")
+    (tmp_path / "yds" / "labels" / "val" / "im0.txt").write_bytes(b"\xef\xbb\xbf0 0.5 0.5 0.2 0.2\r\n\r\n1 0.3 0.3 0.1 0.1\r\n")
+    assert load_yolo(y).images[0].category_ids.tolist() == [0, 1]
+
+
+@pytest.mark.parametrize("raw", ["0 0.5 0.5 0.2 0.2\n".encode("utf-16"), b"0 0.5 0.5 0.2 0.2 \xe9\n"])
+def test_non_utf8_yolo_label_is_a_data_error(tmp_path, raw):
+    y = _yolo(tmp_path, "")
+    (tmp_path / "yds" / "labels" / "val" / "im0.txt").write_bytes(raw)
+    with pytest.raises(DataError, match=r"im0\.txt: not a UTF-8 text file.*re-save it as UTF-8"):
+        load_yolo(y)
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "match"),
+    [
+        ("- a\n- b\n", "top level is a list, not an ultralytics dataset mapping"),
+        ("val: images/val\nnames: {a: person}\n", r"'names' keys must be class indices.*write the names as a list"),
+        ("val: images/val\nnc: 2\n", r"has no 'names'; add the class names"),
+    ],
+)
+def test_malformed_dataset_yaml_is_a_data_error_naming_the_fix(tmp_path, yaml_text, match):
+    y = _yolo(tmp_path, "0 0.5 0.5 0.2 0.2\n")
+    y.write_text(yaml_text)
+    with pytest.raises(DataError, match=match):
+        load_yolo(y)
+
+
+def test_yolo_names_with_digit_string_keys_are_indices(tmp_path):
+    y = _yolo(tmp_path, "1 0.5 0.5 0.2 0.2\n")
+    y.write_text("val: images/val\nnames:\n  '0': person\n  '1': car\n")
+    assert load_yolo(y).categories == {0: "person", 1: "car"}
+
+
+@pytest.mark.parametrize("bbox", [[40, 2, 20, 8], [-6, -4, 10, 8], [60, 40, 5, 5]])
+def test_coco_boxes_outside_their_image_are_clipped_with_a_counted_warning(tmp_path, bbox):
+    gt = _load(_coco(tmp_path, anns=[_ann(), _ann(id=8, bbox=bbox)]))  # images are 48x32
+    with pytest.warns(UserWarning, match=r"1 annotated box\(es\) in 1 image\(s\) reach more than 0.5 px outside"):
+        cropped = gt.mod_crop(4)
+    boxes = cropped.images[0].boxes
+    assert (boxes[:, [0, 2]] <= 48).all()
+    assert (boxes[:, [1, 3]] <= 32).all()
+    assert (boxes >= 0).all()
+
+
+def test_boxes_inside_their_image_give_no_warning(tmp_path):
+    import warnings
+
+    gt = _load(_coco(tmp_path, anns=[_ann(bbox=[0, 0, 48, 32])]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gt.mod_crop(4)
+
+
+@pytest.mark.parametrize("limit", [0, -3, 2.5, True])
+def test_head_refuses_a_limit_that_is_not_a_positive_int(tmp_path, limit):
+    from sr4det.errors import InputError
+
+    gt = _load(_coco(tmp_path))
+    with pytest.raises(InputError, match="must be a positive number of images"):
+        gt.head(limit)

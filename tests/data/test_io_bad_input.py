@@ -177,3 +177,67 @@ def test_upscale_format_jpg_on_16_bit_and_rgba_fails_those_files_before_sr(tmp_p
     assert len(written) == 1
     assert written[0].suffix == ".jpg"
     assert "plain" in written[0].name
+
+
+# ------------------------------------------------------------------ files OpenCV refuses, float files out of range
+
+
+def _png_declaring(width: int, height: int) -> bytes:
+    """A PNG whose header declares width x height RGB pixels, with almost no data (a decompression-bomb header)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 10)) + chunk(b"IEND", b"")
+
+
+def test_header_declaring_too_many_pixels_is_a_data_error_naming_the_limit(tmp_path):
+    path = tmp_path / "bomb.png"
+    path.write_bytes(_png_declaring(100_000, 100_000))
+    with pytest.raises(DataError, match="OPENCV_IO_MAX_IMAGE_PIXELS") as info:
+        read_image(path)
+    assert "bomb.png" in str(info.value)
+
+
+def test_upscale_folder_continues_past_an_image_opencv_refuses(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "bomb.png").write_bytes(_png_declaring(100_000, 100_000))
+    write_image(folder / "ok.png", _photo(8, 8))
+    rc = main(["upscale", str(folder), "-o", str(tmp_path / "out"), "--model", "bicubic", "--scale", "2", "--quiet"])
+    assert rc == 2  # reported at the end, not a traceback
+    assert (tmp_path / "out" / "ok.png").is_file()
+
+
+def test_empty_file_says_it_is_empty(tmp_path):
+    path = tmp_path / "zero.jpg"
+    path.write_bytes(b"")
+    with pytest.raises(DataError, match=r"empty \(0 bytes\); replace it"):
+        read_image(path)
+
+
+@pytest.mark.parametrize(
+    ("values", "match"),
+    [
+        (np.full((4, 5), 3.0, np.float32), r"outside \[0, 1\].*rescale it"),
+        (np.full((4, 5), -0.5, np.float32), r"outside \[0, 1\]"),
+        (np.array([[0.5, np.nan], [0.1, 0.2]], np.float32), "NaN/Inf"),
+    ],
+)
+def test_float_tiff_outside_unit_range_is_an_error_not_clipped(tmp_path, values, match):
+    path = tmp_path / "f.tif"
+    PIL.Image.fromarray(values).save(path)
+    with pytest.raises(DataError, match=match):
+        read_image(path)
+
+
+def test_float_tiff_in_unit_range_reads_as_uint16(tmp_path):
+    values = np.linspace(0, 1, 20, dtype=np.float32).reshape(4, 5)
+    path = tmp_path / "f.tif"
+    PIL.Image.fromarray(values).save(path)
+    img, info = read_image(path)
+    assert info.dtype == np.uint16
+    assert img.tolist() == (values * 65535).round().astype(np.uint16).tolist()

@@ -154,3 +154,28 @@ def test_report_plots_an_old_results_json_whose_ci_misses_the_estimate(tmp_path)
     }
     written = plot(results, tmp_path)
     assert any(p.name == "delta_ap_vs_psnr.png" for p in written)
+
+
+def test_cache_folder_that_is_a_file_is_an_input_error_before_work(tmp_path):
+    from sr4det.errors import InputError
+    from sr4det.evaluation.config import CompareConfig
+
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    for cache in (blocker, blocker / "sub"):
+        with pytest.raises(InputError, match="choose another cache folder"):
+            CompareCache.from_option(cache)
+        with pytest.raises(InputError, match="--no-cache"):
+            CompareConfig(data="d.json", detector="det", out=str(tmp_path / "out"), cache=str(cache)).checked()
+
+
+@pytest.mark.parametrize("limit", [0, -3])
+def test_compare_limit_must_be_positive(tmp_path, limit):
+    from sr4det.errors import InputError
+    from sr4det.evaluation.config import CompareConfig
+
+    with pytest.raises(InputError, match=r"limit \(--limit\) must be a positive number of images"):
+        CompareConfig(data="d.json", detector="det", out=str(tmp_path / "out"), limit=limit).checked()
+    path = make_dataset(tmp_path / "ds")
+    with pytest.raises(InputError, match="must be a positive number of images"):
+        compare(load_coco(path), Oracle(path), sr=[], scale=4, n_resamples=0, cache_dir=False, limit=limit, progress=False)

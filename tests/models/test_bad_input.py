@@ -90,3 +90,40 @@ def test_option_of_a_factory_without_kwargs():
 def test_known_options_still_work():
     model = sr4det.create_model("vdsr", scale=4, depth=3, channels=8)
     assert model.card.params > 0
+
+
+@pytest.mark.parametrize("name", ["srcnn", "espcn", "rfdn"])
+def test_a_saved_srmodel_state_dict_loads_with_its_arch(tmp_path, name):
+    """torch.save(model.state_dict()) of an SRModel has keys 'net.*'; create_model(weights=) and arch= take it."""
+    scale = 4
+    model = sr4det.create_model(name, scale)
+    path = tmp_path / "m.pth"
+    torch.save(model.state_dict(), path)
+    again = sr4det.create_model(name, scale, weights=path)
+    x = torch.rand(1, 3, 12, 12)
+    assert torch.equal(model(x), again(x))
+    assert torch.equal(model(x), sr4det.load_model(path, arch=name, scale=scale)(x))
+
+
+def test_a_saved_srmodel_state_dict_without_arch_names_the_fix(tmp_path):
+    path = tmp_path / "m.pth"
+    torch.save(sr4det.create_model("srcnn", 4).state_dict(), path)
+    with pytest.raises(WeightsError, match=r"SRModel\.state_dict\(\).*arch=NAME"):
+        sr4det.load_model(path)
+
+
+def test_a_folder_is_not_a_weight_file(tmp_path):
+    with pytest.raises(WeightsError, match="is a folder, not a weight file"):
+        sr4det.load_model(tmp_path)
+
+
+@pytest.mark.parametrize("scale", [4.0, "4", True, 2.5])
+def test_non_integer_scale_is_a_scale_error_naming_int(scale):
+    from sr4det.errors import ScaleError
+
+    with pytest.raises(ScaleError, match=r"scale must be an integer.*int\(scale\)"):
+        sr4det.create_model("espcn", scale)
+
+
+def test_numpy_integer_scale_is_accepted():
+    assert sr4det.create_model("bicubic", np.int64(2)).scale == 2

@@ -18,7 +18,10 @@ def shared_root() -> Path:
     return Path(env).expanduser().resolve() if env else (REPO_ROOT.parent / "shared").resolve()
 
 
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# at most 2 intra-op threads per test process, and the cores shared out among pytest-xdist workers (``-n``), so
+# that parallel workers do not oversubscribe the machine
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+torch.set_num_threads(max(1, min(2, (os.cpu_count() or 1) // _WORKERS)))
 
 
 @pytest.fixture(scope="session")

@@ -169,12 +169,15 @@ def test_bad_configurations_raise_typed_errors(folder, tmp_path):
         train(_cfg(empty, tmp_path / "r"))
 
 
-def test_pipeline_script_trains_and_exports(folder, tmp_path, capsys):
+def test_pipeline_script_trains_and_exports(folder, tmp_path, capsys, monkeypatch):
     import importlib.util
     import json
     from pathlib import Path
 
     script = Path(__file__).resolve().parents[2] / "pipelines" / "train_sr.py"
+    # `python pipelines/train_sr.py` puts its folder first on sys.path (the script imports pipelines/_shared.py);
+    # without this the test passed only when an earlier test had left that folder on sys.path
+    monkeypatch.syspath_prepend(str(script.parent))
     spec = importlib.util.spec_from_file_location("train_sr_script", script)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)

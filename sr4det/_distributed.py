@@ -26,17 +26,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from .errors import SR4DetError
+from .errors import RankFailedError, SR4DetError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEFAULT_TIMEOUT_S = 1800.0
 _CONTEXTS = 0  # contexts made in this process: store keys of successive runs in one process group differ
-
-
-class RankFailedError(SR4DetError, RuntimeError):
-    """Another rank of a sharded run failed; the message names the rank and its error."""
 
 
 def shard_bounds(n: int, rank: int, world_size: int) -> tuple[int, int]:

@@ -58,5 +58,9 @@ class DetectorMismatchError(SR4DetError, ValueError):
     """Detectors of one comparison that cannot be compared: their class lists differ."""
 
 
+class RankFailedError(SR4DetError, RuntimeError):
+    """Another rank of a sharded (torchrun) run failed; the message names the rank and its error."""
+
+
 class MissingDependencyError(SR4DetError, ImportError):
     """An optional package is needed for this feature (the message names the pip package)."""

@@ -6,8 +6,8 @@
 * **Corrupt JPEG data** (a valid header with damaged or truncated entropy-coded data, which libjpeg decodes with
   only a warning into a partly grey/garbled image) is a :class:`~sr4det.errors.DataError`, like any unreadable file.
 * **Any decoding failure** (empty file, header declaring more than OpenCV's 2^30-pixel limit, OpenCV exceptions) is a
-  :class:`~sr4det.errors.DataError` naming the file; float images (32-bit TIFF) must hold intensities in [0, 1] and
-  no NaN/Inf (they become uint16; they are never clipped).
+  :class:`~sr4det.errors.DataError` naming the file; float images (32-bit TIFF) must hold intensities in [0, 1] (1e-3 of overshoot
+  is clipped) and no NaN/Inf; they become uint16.
 * **Writing** refuses formats that would silently drop what the array holds: 16 bits in JPEG/BMP/WebP, alpha in
   JPEG/PPM/PGM/PNM (use ``.png`` or ``.tif``).
 """
@@ -128,6 +128,9 @@ def _cv2_reason(exc: Exception) -> str:
     return f"corrupt or unsupported image file (OpenCV: {text})"
 
 
+_FLOAT_TOLERANCE = 1e-3
+
+
 def _float_to_uint16(img: np.ndarray, path: Path) -> np.ndarray:
     """A float image file (e.g. a 32-bit TIFF) in [0, 1] -> uint16; NaN/Inf or values outside [0, 1] are an error
     (clipping them would silently change the image)."""
@@ -137,12 +140,13 @@ def _float_to_uint16(img: np.ndarray, path: Path) -> np.ndarray:
             f"{path}: float image with {int((~finite).sum())} NaN/Inf pixels; clean it and save it as 8/16-bit PNG or TIFF"
         )
     lo, hi = float(img.min()), float(img.max())
-    if lo < 0.0 or hi > 1.0:
+    # float rounding and resampling ringing overshoot [0, 1] slightly; that much is clipped, as degrade() tolerates it
+    if lo < -_FLOAT_TOLERANCE or hi > 1.0 + _FLOAT_TOLERANCE:
         raise DataError(
             f"{path}: float image with values in [{lo:.4g}, {hi:.4g}], outside [0, 1]; sr4det reads float images as "
             "intensities in [0, 1]: rescale it (e.g. divide by its maximum) or save it as 8/16-bit PNG or TIFF"
         )
-    return (img * 65535).round().astype(np.uint16)
+    return (np.clip(img, 0.0, 1.0) * 65535).round().astype(np.uint16)
 
 
 def list_images(*inputs: str | Path) -> list[Path]:
@@ -168,7 +172,7 @@ def read_image(path: str | Path) -> tuple[np.ndarray, ImageInfo]:
     Raises:
         DataError: missing, empty, unreadable or corrupt file (including JPEGs whose data libjpeg reports as corrupt and
             headers declaring more pixels than OpenCV decodes), or a float image (32-bit TIFF) with NaN/Inf or values
-            outside [0, 1] (float images are read as intensities in [0, 1] -> uint16, never clipped).
+            outside [0, 1] (float images are read as intensities in [0, 1] -> uint16; an overshoot up to 1e-3 is clipped).
     """
     path = Path(path)
     if not path.is_file():

@@ -241,3 +241,11 @@ def test_float_tiff_in_unit_range_reads_as_uint16(tmp_path):
     img, info = read_image(path)
     assert info.dtype == np.uint16
     assert img.tolist() == (values * 65535).round().astype(np.uint16).tolist()
+
+
+def test_float_tiff_overshooting_by_rounding_is_clipped_not_refused(tmp_path):
+    values = np.array([[-5e-4, 0.25], [0.5, 1.0 + 5e-4]], np.float32)  # within the 1e-3 tolerance degrade() also allows
+    path = tmp_path / "f.tif"
+    PIL.Image.fromarray(values).save(path)
+    img, _ = read_image(path)
+    assert img.tolist() == [[0, 16384], [32768, 65535]]

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._unit_range import UNIT_RANGE_TOLERANCE
 from .errors import InputError, ScaleError
 
 if TYPE_CHECKING:
@@ -218,10 +219,6 @@ def degrade(image: np.ndarray, spec: DegradationSpec, image_key: str | None = No
     return np.ascontiguousarray(lr)
 
 
-#: float pixels may overshoot [0, 1] by this much (resampling ringing, float rounding); the model contract's tolerance
-_RANGE_TOLERANCE = 1e-3
-
-
 def _check_float_range(image: np.ndarray) -> None:
     """Float images must be finite and in [0, 1]: the shrink would clip anything else silently (NaN even spreads)."""
     finite = np.isfinite(image)
@@ -232,7 +229,7 @@ def _check_float_range(image: np.ndarray) -> None:
         )
     if image.size:
         lo, hi = float(image.min()), float(image.max())
-        if lo < -_RANGE_TOLERANCE or hi > 1 + _RANGE_TOLERANCE:
+        if lo < -UNIT_RANGE_TOLERANCE or hi > 1 + UNIT_RANGE_TOLERANCE:
             hint = " (it looks like 0-255 data: divide by 255, or pass uint8)" if hi > 2 else ""
             raise InputError(f"degrade: float image values must lie in [0, 1], got [{lo:.4g}, {hi:.4g}]{hint}")
 

@@ -26,6 +26,7 @@ import torch
 from numpy.typing import DTypeLike
 
 from .._files import atomic_write
+from .._unit_range import UNIT_RANGE_TOLERANCE
 from ..errors import DataError, InputError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm")
@@ -128,9 +129,6 @@ def _cv2_reason(exc: Exception) -> str:
     return f"corrupt or unsupported image file (OpenCV: {text})"
 
 
-_FLOAT_TOLERANCE = 1e-3
-
-
 def _float_to_uint16(img: np.ndarray, path: Path) -> np.ndarray:
     """A float image file (e.g. a 32-bit TIFF) in [0, 1] -> uint16; NaN/Inf or values outside [0, 1] are an error
     (clipping them would silently change the image)."""
@@ -141,7 +139,7 @@ def _float_to_uint16(img: np.ndarray, path: Path) -> np.ndarray:
         )
     lo, hi = float(img.min()), float(img.max())
     # float rounding and resampling ringing overshoot [0, 1] slightly; that much is clipped, as degrade() tolerates it
-    if lo < -_FLOAT_TOLERANCE or hi > 1.0 + _FLOAT_TOLERANCE:
+    if lo < -UNIT_RANGE_TOLERANCE or hi > 1.0 + UNIT_RANGE_TOLERANCE:
         raise DataError(
             f"{path}: float image with values in [{lo:.4g}, {hi:.4g}], outside [0, 1]; sr4det reads float images as "
             "intensities in [0, 1]: rescale it (e.g. divide by its maximum) or save it as 8/16-bit PNG or TIFF"

@@ -50,15 +50,11 @@ def plot(results: dict[str, Any], out_dir: Path) -> list[Path]:
         ax.annotate(n, (conds[n]["psnr"], d["delta"]), textcoords="offset points", xytext=(4, 4))
     if conds.get("bicubic", {}).get("psnr") is not None:
         ax.axvline(conds["bicubic"]["psnr"], color="grey", lw=0.8, ls="--", label="bicubic PSNR (ΔAP 0 by definition)")
-    ax.axhline(0, color="grey", lw=0.8)
-    ax.set(
-        xlabel="PSNR-Y vs HR (dB)",
-        ylabel=f"ΔAP vs bicubic (IoU .50:.95, 0-1; {level}% CI)",
-        title="Detection gain vs image fidelity",
+    written.append(
+        _finish_delta_ap(
+            fig, ax, level, "PSNR-Y vs HR (dB)", "Detection gain vs image fidelity", out_dir / "delta_ap_vs_psnr.png"
+        )
     )
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize="small", loc="best")
-    written.append(_save(fig, out_dir / "delta_ap_vs_psnr.png"))
 
     # gain vs cost
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
@@ -93,16 +89,21 @@ def plot(results: dict[str, Any], out_dir: Path) -> list[Path]:
     from matplotlib.ticker import NullFormatter
 
     ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.axhline(0, color="grey", lw=0.8)
-    ax.set(
-        xlabel="seconds per image, SR + detector (log scale)",
-        ylabel=f"ΔAP vs bicubic (IoU .50:.95, 0-1; {level}% CI)",
-        title="Gain vs cost",
+    written.append(
+        _finish_delta_ap(
+            fig, ax, level, "seconds per image, SR + detector (log scale)", "Gain vs cost", out_dir / "gain_vs_cost.png"
+        )
     )
+    return written
+
+
+def _finish_delta_ap(fig, ax, level: int, xlabel: str, title: str, path: Path) -> Path:
+    """Zero line, labels and legend of a ΔAP-vs-bicubic scatter, saved to ``path``."""
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set(xlabel=xlabel, ylabel=f"ΔAP vs bicubic (IoU .50:.95, 0-1; {level}% CI)", title=title)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize="small", loc="best")
-    written.append(_save(fig, out_dir / "gain_vs_cost.png"))
-    return written
+    return _save(fig, path)
 
 
 def _yerr(d: dict[str, Any]):

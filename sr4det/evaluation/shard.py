@@ -186,12 +186,7 @@ def _one_image(
         assert meta is not None  # read from the cache or computed above
         run.psnr.append(float(meta["psnr"]))
         run.ssim.append(float(meta["ssim"]))
-        cost = _entry_cost(meta)
-        if cost is None:
-            measured = False
-        else:
-            run.sr_seconds.append(cost[0])
-            run.sr_peak_mb.append(cost[1])
+        measured = _record_cost(meta, run.sr_seconds, run.sr_peak_mb)
     dkey = det_key(img_key, det_id)
     cached = cache.get_json("det", dkey, _check_det_entry)
     if cached is not None:
@@ -211,12 +206,7 @@ def _one_image(
         cached = _det_to_dict(found, seconds, memory.peak_mb())
         cache.put_json("det", dkey, cached)
         det = _det_from_dict(cached, detector.names)  # exactly what a resumed run reads back
-    cost = _entry_cost(cached)
-    if cost is None:
-        measured = False
-    else:
-        run.det_seconds.append(cost[0])
-        run.det_peak_mb.append(cost[1])
+    measured = _record_cost(cached, run.det_seconds, run.det_peak_mb) and measured
     run.cost_unmeasured += not measured
     if cond.low_resolution:
         det = det.rescaled(float(scale), image_size=(im.height, im.width))
@@ -234,3 +224,13 @@ def _one_image(
         run.results.append(
             {"image_id": int(im.id), "category_id": int(cat), "bbox": [x1, y1, x2 - x1, y2 - y1], "score": float(score)}
         )
+
+
+def _record_cost(entry: dict, seconds: list[float], peak_mb: list[float]) -> bool:
+    """Append a cache entry's (seconds, peak MiB) to the run's lists; False when the entry carries no measured cost."""
+    cost = _entry_cost(entry)
+    if cost is None:
+        return False
+    seconds.append(cost[0])
+    peak_mb.append(cost[1])
+    return True

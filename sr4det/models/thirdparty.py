@@ -22,6 +22,7 @@ from ..errors import (
     WeightsNotAvailableError,
 )
 from .card import ModelCard
+from .weights import WRAPPED_PREFIX
 from .wrapper import SRModel
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ def load_spandrel(wf: WeightFile, scale: int | None, path: Path) -> SRModel:
         hint = (
             " It looks like SRModel.state_dict() (keys start with 'net.'): load it with arch=NAME (the zoo name it was "
             "created with), or save it with sr4det.models.save_weights so that the file names its architecture"
-            if all(k.startswith("net.") for k in wf.state_dict)
+            if all(k.startswith(WRAPPED_PREFIX) for k in wf.state_dict)
             else " If it is a state dict of an sr4det architecture, pass arch=NAME (see sr4det.list_models())"
         )
         raise WeightsError(f"{path}: not an sr4det weight file and not recognised by spandrel ({exc}).{hint}") from exc

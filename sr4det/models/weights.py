@@ -192,15 +192,14 @@ def _check_finite(sd: dict[str, torch.Tensor], path: Path) -> None:
 
 
 #: the key prefix of ``SRModel.state_dict()`` (the wrapper holds the network as ``.net``)
-_WRAPPED_PREFIX = "net."
+WRAPPED_PREFIX = "net."
 
 
 def load_state_into(net: nn.Module, state_dict: dict[str, torch.Tensor], *, name: str, source: str) -> None:
     """Load ``state_dict`` strictly into ``net``; raise :class:`ArchitectureMismatchError` listing what differs."""
     expected = net.state_dict()
-    wrapped = _WRAPPED_PREFIX
-    if set(state_dict) != set(expected) and state_dict and all(k.startswith(wrapped) for k in state_dict):
-        inner = {k[len(wrapped) :]: v for k, v in state_dict.items()}
+    if set(state_dict) != set(expected) and state_dict and all(k.startswith(WRAPPED_PREFIX) for k in state_dict):
+        inner = {k[len(WRAPPED_PREFIX) :]: v for k, v in state_dict.items()}
         if set(inner) == set(expected):  # SRModel.state_dict() (torch.save(model.state_dict())): the network is .net
             state_dict = inner
     missing = [k for k in expected if k not in state_dict]

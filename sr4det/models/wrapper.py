@@ -14,12 +14,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._unit_range import UNIT_RANGE_TOLERANCE
 from ..color import rgb_to_ycbcr, ycbcr_to_rgb
 from ..errors import InputError
 from ..resize import imresize
 from .card import ModelCard
-
-_RANGE_TOLERANCE = 1e-3
 
 
 def validate_image_tensor(x: torch.Tensor, what: str = "input") -> None:
@@ -45,7 +44,7 @@ def validate_image_tensor(x: torch.Tensor, what: str = "input") -> None:
             f"{what} has {bad} NaN/Inf values (shape {tuple(x.shape)}); clean the image first, e.g. x.nan_to_num(0.0).clamp(0, 1)"
         )
     lo, hi = float(x.detach().amin()), float(x.detach().amax())
-    if lo < -_RANGE_TOLERANCE or hi > 1 + _RANGE_TOLERANCE:
+    if lo < -UNIT_RANGE_TOLERANCE or hi > 1 + UNIT_RANGE_TOLERANCE:
         hint = " (it looks like 0-255 data: divide by 255)" if hi > 2 else ""
         raise InputError(f"{what} values must lie in [0, 1], got [{lo:.4g}, {hi:.4g}]{hint}")
 

@@ -10,7 +10,17 @@ results = compare(load_dataset("coco128/annotations/instances_train2017.json"),
 
 from .api import compare
 from .cache import CompareCache
-from .coco import STAT_KEYS, CocoResult, ImageMatches, bootstrap_ap, bootstrap_weights, evaluate, paired_delta_ci
+from .coco import (
+    STAT_KEYS,
+    CocoResult,
+    DeltaResolution,
+    ImageMatches,
+    bootstrap_ap,
+    bootstrap_weights,
+    delta_resolution,
+    evaluate,
+    paired_delta_ci,
+)
 from .conditions import (
     Condition,
     Degradation,
@@ -48,6 +58,8 @@ __all__ = [
     "evaluate",
     "model_digest",
     "paired_delta_ci",
+    "delta_resolution",
+    "DeltaResolution",
     "render_markdown",
     "render_summary",
     "run_sr",

@@ -352,3 +352,45 @@ def gap_fraction_ci(
     if estimate is not None and np.isfinite(estimate):
         lo, hi = min(lo, float(estimate)), max(hi, float(estimate))
     return lo, hi
+
+
+@dataclass(frozen=True)
+class DeltaResolution:
+    """How finely a paired comparison on ``n_images`` images resolves a difference (see :func:`delta_resolution`).
+
+    Attributes:
+        se: standard deviation of the paired difference over bootstrap resamples (its standard error).
+        resolvable: ``z * se`` for the interval's level (1.96 at 95%): a difference smaller than this in size
+            cannot be told from zero on these images.
+        n_images_needed: images an evaluation set like this one would need for the interval of ``estimate`` to
+            exclude zero if ``estimate`` were the true difference (``n * (z * se / estimate) ** 2``, rounded up;
+            the standard error shrinks as 1/sqrt(n) when new images vary as these do); None when the estimate is
+            0 or undefined, or the resamples do not vary.
+    """
+
+    se: float
+    resolvable: float
+    n_images_needed: int | None
+
+
+def delta_resolution(
+    a: np.ndarray, b: np.ndarray, n_images: int, level: float = 0.95, estimate: float | None = None
+) -> DeltaResolution | None:
+    """Standard error of ``a - b`` over paired resamples and what it implies for ``n_images`` images.
+
+    ``a`` and ``b``: (B,) statistics (e.g. AP) of two conditions under the same bootstrap resamples; NaN resamples
+    are dropped. None when fewer than two resamples are finite. A normal approximation: the percentile interval
+    of :func:`paired_delta_ci` is what the report uses to decide, this only sizes the evaluation set.
+    """
+    from statistics import NormalDist
+
+    d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    d = d[np.isfinite(d)]
+    if len(d) < 2 or n_images < 1:
+        return None
+    se = float(np.std(d, ddof=1))
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    needed = None
+    if estimate is not None and np.isfinite(estimate) and estimate != 0 and se > 0:
+        needed = int(np.ceil(n_images * (z * se / abs(float(estimate))) ** 2))
+    return DeltaResolution(se=se, resolvable=z * se, n_images_needed=needed)

@@ -20,6 +20,7 @@ __all__ = [
     "plot_examples",
     "render_markdown",
     "render_summary",
+    "resolution_text",
     "write_report",
 ]
 
@@ -122,6 +123,9 @@ def render_summary(results: CompareResult | dict[str, Any]) -> str:
             f"{name:<24} {fmt(m['AP'], '6.3f')} {fmt(m['AP50'], '6.3f')} {delta:>28} {fmt(m['psnr'], '6.2f')} "
             f"{fmt(m['sr_seconds_per_image'], '9.3f')} {fmt(m['detector_seconds_per_image'], '9.3f')}"
         )
+    resolution = resolution_text(results)
+    if resolution:
+        lines += ["", resolution]
     heads = [m.get("headline") for m in results["conditions"].values() if m.get("headline")]
     if heads:
         lines += ["", *heads]
@@ -217,6 +221,7 @@ def render_markdown(results: CompareResult | dict[str, Any], examples: str | Non
             g = d.get("AP_gap_recovered")
             share = "" if g is None else _gap_text(g, ref).split(" of the ")[0]
             lines.append(f"| {name} | {_ci(d['AP'])} | {_ci(d['AP50'])} | {_signed(d.get('psnr'), 2)} | {share} |")
+    lines += _resolution_section(results, level)
     mos = results.get("mos")
     if mos:
         lines += [
@@ -266,6 +271,56 @@ def render_markdown(results: CompareResult | dict[str, Any], examples: str | Non
         ]
     lines += ["", "n/a: undefined (e.g. no objects of that size); never averaged in as -1.", ""]
     return "\n".join(lines)
+
+
+def _resolved_rows(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """ΔAP vs bicubic entries that carry a standard error (results of a run with a bootstrap)."""
+    vs = results.get("deltas", {}).get("vs_bicubic", {})
+    return {n: d["AP"] for n, d in vs.items() if (d.get("AP") or {}).get("se") is not None}
+
+
+def resolution_text(results: CompareResult | dict[str, Any]) -> str | None:
+    """``"resolution: with 128 images a ΔAP vs bicubic smaller than about ±0.017 cannot be told from zero (...)"``:
+    the median over conditions of ``resolvable`` (z x the bootstrap standard error); None without a bootstrap."""
+    results = _as_dict(results)
+    rows = _resolved_rows(results)
+    if not rows:
+        return None
+    level = int(round(100 * results.get("config", {}).get("bootstrap", {}).get("confidence", 0.95)))
+    res = sorted(d["resolvable"] for d in rows.values())
+    median = res[len(res) // 2] if len(res) % 2 else (res[len(res) // 2 - 1] + res[len(res) // 2]) / 2
+    return (
+        f"resolution: with {results.get('n_images', '?')} images a ΔAP vs bicubic smaller than about ±{median:.3f} cannot be "
+        f"told from zero (median over conditions of the {level}% half-width from the paired bootstrap's standard error)"
+    )
+
+
+def _resolution_section(results: dict[str, Any], level: int) -> list[str]:
+    rows = _resolved_rows(results)
+    if not rows:
+        return []
+    lines = [
+        "",
+        "## Resolution: which ΔAP these images can tell from zero",
+        "",
+        f"{resolution_text(results)}. Per condition: the standard error of ΔAP vs bicubic over the paired bootstrap, "
+        f"the half-width of a {level}% interval it implies, and, where the interval includes 0, how many images an "
+        "evaluation set like this one would need for it to exclude 0 *if the observed ΔAP were the true effect* "
+        "(n x (half-width / ΔAP)^2: the standard error shrinks as 1/sqrt(n) when the new images vary as these do). "
+        "A guide for sizing the next evaluation, not a result: the observed ΔAP is itself uncertain.",
+        "",
+        "| condition | ΔAP vs bicubic | SE | ± half-width | interval includes 0 | images needed at this ΔAP |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, d in rows.items():
+        lo, hi = d.get("ci_low"), d.get("ci_high")
+        includes = lo is not None and hi is not None and lo <= 0 <= hi
+        needed = d.get("n_images_needed") if includes else None
+        lines.append(
+            f"| {name} | {_signed(d.get('delta'))} | {d['se']:.4f} | {d['resolvable']:.3f} | "
+            f"{'yes' if includes else 'no'} | {'' if needed is None else needed} |"
+        )
+    return lines
 
 
 def _by_detector(results: dict[str, Any]) -> list[str]:

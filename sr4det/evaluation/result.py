@@ -21,7 +21,9 @@ class CompareResult:
     :data:`SCHEMA`).
 
     ``conditions``: name -> metrics (COCO AP/AR, PSNR/SSIM, cost, cache hits); ``deltas``: ``vs_bicubic`` /
-    ``vs_lr`` -> condition -> AP/AP50 delta with paired-bootstrap CI and PSNR delta (``vs_same_input``: each
+    ``vs_lr`` -> condition -> AP/AP50 delta with paired-bootstrap CI, its standard error, the smallest difference
+    the images resolve and the images an effect that size would need (``se``, ``resolvable``,
+    ``n_images_needed``), and PSNR delta (``vs_same_input``: each
     ``X@LABEL`` condition against ``X`` through the main detector, with its ``reference``); ``per_class``: category id
     -> AP per condition and delta vs bicubic; ``config``/``dataset``/``versions``/``machine``: provenance.
     """

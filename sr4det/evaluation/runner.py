@@ -184,7 +184,7 @@ class Comparison:
                 }
             )
             conditions_out[run.name] = m
-        deltas = scoring.deltas(runs, evals, conditions_out, boot, self.confidence)
+        deltas = scoring.deltas(runs, evals, conditions_out, boot, self.confidence, n)
         from .report import headline
 
         for name, m in conditions_out.items():

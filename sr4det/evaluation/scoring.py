@@ -56,7 +56,9 @@ def score(
     return out
 
 
-def deltas(runs, evals, conditions_out, boot, confidence: float) -> dict[str, dict[str, Any]]:
+def deltas(runs, evals, conditions_out, boot, confidence: float, n_images: int) -> dict[str, dict[str, Any]]:
+    """Every condition against each baseline (``vs_bicubic``, ``vs_lr``) and against the same input through the
+    main detector (``vs_same_input``): see :func:`paired`, plus the PSNR delta and the share of the HR gap."""
     deltas: dict[str, dict[str, Any]] = {}
     for base in _BASELINES:
         if base not in evals:
@@ -64,7 +66,7 @@ def deltas(runs, evals, conditions_out, boot, confidence: float) -> dict[str, di
         for run in runs:
             if run.name == base:
                 continue
-            entry = paired(run.name, base, evals, boot, confidence)
+            entry = paired(run.name, base, evals, boot, confidence, n_images)
             entry["psnr"] = _diff(conditions_out[run.name]["psnr"], conditions_out[base]["psnr"])
             if "hr" in evals and run.name != "hr":
                 entry["AP_gap_recovered"] = gap_recovered(run.name, base, evals, boot, confidence)
@@ -76,20 +78,25 @@ def deltas(runs, evals, conditions_out, boot, confidence: float) -> dict[str, di
         if same != run.name and same in evals:
             deltas.setdefault("vs_same_input", {})[run.name] = {
                 "reference": same,
-                **paired(run.name, same, evals, boot, confidence),
+                **paired(run.name, same, evals, boot, confidence, n_images),
             }
     return deltas
 
 
-def paired(name: str, base: str, evals, boot, confidence: float) -> dict[str, Any]:
-    """AP and AP50 of ``name`` minus ``base``, each with its paired-bootstrap interval (None without bootstrap)."""
+def paired(name: str, base: str, evals, boot, confidence: float, n_images: int) -> dict[str, Any]:
+    """AP and AP50 of ``name`` minus ``base``, each with its paired-bootstrap interval and resolution (``se``,
+    ``resolvable``, ``n_images_needed``: see :class:`.coco.DeltaResolution`); None where there is no bootstrap."""
     entry: dict[str, Any] = {}
     for key in ("AP", "AP50"):
         a, b = evals[name].metrics[key], evals[base].metrics[key]
         d = {"delta": None if a is None or b is None else a - b, "ci_low": None, "ci_high": None}
+        d.update(se=None, resolvable=None, n_images_needed=None)
         if boot:
             lo, hi = coco.paired_delta_ci(boot[name][key], boot[base][key], confidence, estimate=d["delta"])
             d["ci_low"], d["ci_high"] = _finite(lo), _finite(hi)
+            res = coco.delta_resolution(boot[name][key], boot[base][key], n_images, confidence, estimate=d["delta"])
+            if res is not None:
+                d.update(se=res.se, resolvable=res.resolvable, n_images_needed=res.n_images_needed)
         entry[key] = d
     return entry
 

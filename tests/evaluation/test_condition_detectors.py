@@ -242,11 +242,18 @@ def test_a_detector_with_the_same_outputs_gives_zero_deltas_with_zero_width_inte
     for name in ("bicubic@t", "hr@t"):
         assert res["conditions"][name]["detections_cached"] == 0  # its own cache entries
     d = res["deltas"]["vs_bicubic"]["bicubic@t"]["AP"]
-    assert d == {"delta": 0.0, "ci_low": 0.0, "ci_high": 0.0}
+    assert d == {"delta": 0.0, "ci_low": 0.0, "ci_high": 0.0, "se": 0.0, "resolvable": 0.0, "n_images_needed": None}
     h, h_t = res["deltas"]["vs_bicubic"]["hr"]["AP"], res["deltas"]["vs_bicubic"]["hr@t"]["AP"]
     assert h == h_t
     assert h["ci_low"] is not None
-    assert res["deltas"]["vs_same_input"]["hr@t"]["AP"] == {"delta": 0.0, "ci_low": 0.0, "ci_high": 0.0}
+    assert res["deltas"]["vs_same_input"]["hr@t"]["AP"] == {
+        "delta": 0.0,
+        "ci_low": 0.0,
+        "ci_high": 0.0,
+        "se": 0.0,
+        "resolvable": 0.0,
+        "n_images_needed": None,
+    }
 
 
 class _JitteredTwin(Jittered):

@@ -168,7 +168,14 @@ def test_detector_that_finds_nothing(tmp_path):
     for m in res["conditions"].values():
         assert m["AP"] == 0.0
         assert m["n_detections"] == 0
-    assert res["deltas"]["vs_lr"]["hr"]["AP"] == {"delta": 0.0, "ci_low": 0.0, "ci_high": 0.0}
+    assert res["deltas"]["vs_lr"]["hr"]["AP"] == {
+        "delta": 0.0,
+        "ci_low": 0.0,
+        "ci_high": 0.0,
+        "se": 0.0,
+        "resolvable": 0.0,
+        "n_images_needed": None,
+    }
 
 
 def test_missing_corrupt_and_missized_images_are_skipped_and_counted(tmp_path):

@@ -12,6 +12,7 @@ mode ``open()`` would have given a new file: ``0o666 & ~umask``.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 import threading
@@ -94,3 +95,12 @@ def atomic_write(path: str | Path, data: bytes | str, *, suffix: str = ".tmp", f
         if fsync:
             os.fsync(f.fileno())
     return path
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import sr4det
-from sr4det._files import atomic_path, atomic_write, current_umask, default_file_mode, mkstemp
+from sr4det._files import atomic_path, atomic_write, current_umask, default_file_mode, mkstemp, sha256_file
 from sr4det.data.io import write_image
 from sr4det.models import save_weights
 
@@ -64,3 +64,14 @@ def test_atomic_path_leaves_nothing_when_the_writer_fails(tmp_path):
         raise RuntimeError("killed")
     assert target.read_bytes() == b"old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.bin"]
+
+
+def test_sha256_file_matches_hashlib_across_chunk_boundaries(tmp_path):
+    import hashlib
+
+    data = np.random.default_rng(0).bytes((1 << 20) + 7)  # more than one 1 MiB chunk
+    path = tmp_path / "blob"
+    path.write_bytes(data)
+    assert sha256_file(path) == hashlib.sha256(data).hexdigest()
+    (tmp_path / "empty").write_bytes(b"")
+    assert sha256_file(tmp_path / "empty") == hashlib.sha256(b"").hexdigest()

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from .._files import sha256_file
 from ..errors import DataError, InputError
 
 
@@ -226,11 +227,7 @@ def file_sha256(path: str | Path) -> str:
     st = p.stat()
     key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
     if key not in _FILE_HASHES:
-        h = hashlib.sha256()
-        with open(p, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        _FILE_HASHES[key] = h.hexdigest()
+        _FILE_HASHES[key] = sha256_file(p)
     return _FILE_HASHES[key]
 
 

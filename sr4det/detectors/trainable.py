@@ -17,7 +17,7 @@ import numpy as np
 
 from .._offline import import_ultralytics
 from ..errors import WeightsError, WeightsNotAvailableError
-from ._openvino import _build, _copy_conv, _load_export, _openvino_files
+from ._openvino import _architecture, _build, _copy_conv, _load_export, _openvino_files
 from .batchnorm_calibration import _calibration_files, calibrate_batchnorm
 
 
@@ -226,3 +226,22 @@ def load_trainable_pt(path: str | Path) -> Any:
     if getattr(model, "task", "detect") != "detect" or not hasattr(model.model, "yaml"):
         raise WeightsError(f"{path} is not a trainable ultralytics detection model (task {getattr(model, 'task', None)!r})")
     return model
+
+
+def trainable_class_names(source: str | Path) -> dict[int, str] | None:
+    """``{index: class name}`` of a detector that can be fine-tuned: a YOLO ``.pt`` or an ultralytics OpenVINO export
+    (folder or ``.xml``; None when it has no ``metadata.yaml``). Anything else is a typed error naming what to pass."""
+    source = Path(source)
+    if not source.exists():
+        raise WeightsNotAvailableError(
+            f"detector not found: {source}; pass an ultralytics OpenVINO export folder (*_openvino_model) or a YOLO .pt"
+        )
+    if source.is_file() and source.suffix == ".pt":
+        return {int(k): str(v) for k, v in load_trainable_pt(source).names.items()}
+    if source.is_file() and source.suffix != ".xml":
+        raise WeightsError(
+            f"{source}: a {source.suffix or 'suffix-less'} file cannot be fine-tuned; pass an ultralytics OpenVINO "
+            "export folder (*_openvino_model) or a YOLO detection .pt"
+        )
+    _xml, meta = _openvino_files(source)
+    return _architecture(meta, "unused")[1]

@@ -6,7 +6,6 @@ Pure I/O: nothing here knows the registry. :mod:`sr4det.models.factory` turns wh
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
 import re
@@ -18,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._files import atomic_path, cache_root
+from .._files import atomic_path, cache_root, sha256_file
 from ..errors import ArchitectureMismatchError, WeightsError, WeightsNotAvailableError
 from .card import ModelCard, PublishedWeights
 
@@ -225,17 +224,9 @@ def load_state_into(net: nn.Module, state_dict: dict[str, torch.Tensor], *, name
     net.load_state_dict(cast, strict=True)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def verify_sha256(path: Path, expected: str) -> None:
     """Raise :class:`WeightsError` unless the file's sha256 starts with ``expected`` (full hash or >= 8-hex prefix)."""
-    actual = _sha256(path)
+    actual = sha256_file(path)
     if not actual.startswith(expected.lower()):
         raise WeightsError(f"sha256 mismatch for {path}: expected {expected}, got {actual}; delete the file and fetch it again")
 

@@ -20,7 +20,6 @@ see. :func:`adapt_detector` runs the whole chain
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shlex
 import shutil
@@ -29,20 +28,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .._files import atomic_write
+from .._files import atomic_write, sha256_file
 from ..errors import InputError, ScaleError
 
 RESULT = "adapted.json"
 WEIGHTS = "adapted.pt"
 CONDITIONS = ("hr", "lr")  # --sr values that are no SR model
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _check(scale: int, epochs: int, imgsz: int, batch: int, threads: int | None) -> None:
@@ -143,7 +134,7 @@ def adapt_detector(
     """
     import torch
 
-    from ..detectors.trainable import trainable_yolo
+    from ..detectors.trainable import trainable_class_names, trainable_yolo
     from ..hooks.ultralytics import attach
     from ..hooks.yolo_data import yolo_dataset
     from ..transforms import Degrade, SRTransform
@@ -159,7 +150,7 @@ def adapt_detector(
 
     # 1. the detector (typed errors before anything is written), 2. the data, then the BatchNorm calibrated on it
     source = Path(detector).expanduser()
-    names = _names_of(source)
+    names = trainable_class_names(source)
     out.mkdir(parents=True, exist_ok=True)
     data_yaml = yolo_dataset(data, out / "data", names=names, limit=limit)
     model = trainable_yolo(
@@ -224,7 +215,7 @@ def adapt_detector(
     record = {
         "command": command if command is not None else shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "weights": str(weights),
-        "weights_sha256": _sha256(weights),
+        "weights_sha256": sha256_file(weights),
         "detector": str(source),
         "base_weights": str(model.ckpt_path) if getattr(model, "ckpt_path", None) else None,
         "data": str(data),
@@ -250,27 +241,6 @@ def adapt_detector(
     }
     atomic_write(out / RESULT, json.dumps(record, indent=2) + "\n")
     return record
-
-
-def _names_of(source: Path) -> dict[int, str] | None:
-    """The detector's class names; a typed error (nothing written) when it is neither a YOLO .pt nor an export."""
-    from ..detectors._openvino import _architecture, _openvino_files
-    from ..detectors.trainable import load_trainable_pt
-    from ..errors import WeightsError, WeightsNotAvailableError
-
-    if not source.exists():
-        raise WeightsNotAvailableError(
-            f"detector not found: {source}; pass an ultralytics OpenVINO export folder (*_openvino_model) or a YOLO .pt"
-        )
-    if source.is_file() and source.suffix == ".pt":
-        return {int(k): str(v) for k, v in load_trainable_pt(source).names.items()}
-    if source.is_file() and source.suffix != ".xml":
-        raise WeightsError(
-            f"{source}: a {source.suffix or 'suffix-less'} file cannot be fine-tuned; pass an ultralytics OpenVINO "
-            "export folder (*_openvino_model) or a YOLO detection .pt"
-        )
-    _xml, meta = _openvino_files(source)
-    return _architecture(meta, "unused")[1]
 
 
 def _count_images(data_yaml: Path) -> int:

@@ -17,6 +17,7 @@ from sr4det.detectors.recover import (
     trainable_yolo_from_openvino,
     yolo_from_openvino,
 )
+from sr4det.detectors.trainable import trainable_class_names
 from sr4det.errors import WeightsError, WeightsNotAvailableError
 
 EXPORT = ("weights", "yolo11n_int8_openvino_model")
@@ -71,6 +72,24 @@ def test_files_that_are_not_detectors_get_typed_errors(tmp_path):
     onnx.write_bytes(b"\x00")
     with pytest.raises(WeightsError, match="OpenVINO export folder"):
         trainable_yolo(onnx)
+
+
+@pytest.mark.shared
+def test_class_names_of_an_export_and_typed_errors_for_what_cannot_be_fine_tuned(shared, tmp_path):
+    names = trainable_class_names(shared(*EXPORT))
+    assert len(names) == 80
+    assert names[0] == "person"
+    assert names[79] == "toothbrush"
+    with pytest.raises(WeightsNotAvailableError, match="OpenVINO export folder"):
+        trainable_class_names(tmp_path / "missing_openvino_model")
+    onnx = tmp_path / "model.onnx"
+    onnx.write_bytes(b"\x00")
+    with pytest.raises(WeightsError, match="cannot be fine-tuned"):
+        trainable_class_names(onnx)
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a checkpoint")
+    with pytest.raises(WeightsError, match="not an ultralytics detection checkpoint"):
+        trainable_class_names(garbage)
 
 
 @pytest.mark.shared

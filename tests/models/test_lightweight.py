@@ -7,9 +7,9 @@ import pytest
 import torch
 
 import sr4det
+from sr4det._files import sha256_file
 from sr4det.errors import ArchitectureMismatchError, ScaleError, ScaleMismatchError, WeightsNotAvailableError
 from sr4det.models import build_network, create_model, detect_architecture, get_card, load_model
-from sr4det.models.weights import _sha256
 from sr4det.tiling import measure_receptive_field, upscale
 
 # slim variants keep the suite fast; the detection reads widths/depths from the keys, so they round-trip too
@@ -183,7 +183,7 @@ def test_published_file_detected_and_hash_matches_card(shared, filename):
     assert model.scale == max(scales)
     pub = get_card(arch).published[max(scales)]
     assert pub.filename == filename
-    assert _sha256(path) == pub.sha256
+    assert sha256_file(path) == pub.sha256
 
 
 @pytest.fixture(scope="module")

@@ -83,6 +83,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--distill-output-weight", type=float, default=0.0, help="head-output distillation (class logits, box bins)")
     p.add_argument("--detection-weight", type=float, default=0.0, help="the detector's own loss against ground-truth boxes")
     p.add_argument("--det-warmup", type=int, default=0, help="steps over which the detector terms ramp up from 0")
+    p.add_argument(
+        "--det-val",
+        type=int,
+        default=0,
+        help="hold this many --det-data images out of training and score AP vs bicubic on them every --val-every "
+        "steps and at the end; the best step is also exported as OUT/best_det_val.pt (0: off)",
+    )
     p.add_argument("--disc-channels", type=int, default=32)
     p.add_argument("--disc-lr", type=float, default=None)
     p.add_argument("--init", default=None, help="weights to start from (e.g. the SRResNet for SRGAN)")
@@ -133,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         distill_output_weight=args.distill_output_weight,
         detection_weight=args.detection_weight,
         det_warmup=args.det_warmup,
+        det_val=args.det_val,
         val=_folder(args.val, "sr_benchmark") if args.val else None,
         val_every=args.val_every,
         val_limit=args.val_limit,
@@ -163,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
                 "seconds": round(res.seconds, 1),
                 "export": str(res.export) if res.export else None,
                 "export_half": res.export_half,
+                "det_val": res.det_val,
+                "best_det_val": str(res.best_det_val) if res.best_det_val else None,
             }
         )
     )

@@ -23,6 +23,7 @@ from ..models.wrapper import SRModel
 from .config import TrainConfig
 from .data import PairedPatches, network_io, pre_upsample_margin
 from .detection_data import DetectionPatches
+from .detection_val import FIELDS, DetectionValidation, split_val_ids
 from .detector_losses import DetectionLoss, FeatureDistillation, OutputDistillation, TrainingDetector, load_training_detector
 from .evaluate import evaluate_pairs, load_benchmark
 from .losses import AdversarialLoss, FeatureLoss, PixelLoss, build_feature_extractor
@@ -40,8 +41,13 @@ _CSV_FIELDS = [
     "lr",
     "val_psnr",
     "val_ssim",
+    *FIELDS,
     "seconds",
 ]
+#: the held-out images of det_data are drawn with this seed whatever the run's seed, so runs that differ in their
+#: crop seed are validated on the same images
+DET_VAL_SEED = 0
+BEST_DET_VAL = "best_det_val.pt"
 
 
 def _lr_factor(step: int, cfg: TrainConfig) -> float:
@@ -89,6 +95,8 @@ class _Run:
         self.val_pairs = load_benchmark(cfg.val, cfg.scale, cfg.val_limit) if cfg.val else []
         self.detector: TrainingDetector | None = None
         self.det_data: DetectionPatches | None = None
+        self.det_validation: DetectionValidation | None = None
+        self.best_det_val_ap = -math.inf  # the highest held-out AP so far (saved in checkpoints)
         if cfg.det_data:  # COCO crops (also for a pixel-only baseline on the same crops)
             self._setup_detector_terms()
         else:
@@ -113,8 +121,15 @@ class _Run:
                 f"HR crop side patch*scale = {side} must be a multiple of the detector stride {self.detector.stride}; "
                 f"use patch={-(-side // self.detector.stride) * self.detector.stride // cfg.scale} or similar"
             )
+        held_out: list[int] = []
+        if cfg.det_val:
+            from ..data.datasets import load_coco
+
+            ids = [im.id for im in load_coco(cfg.det_data).head(cfg.limit_images).images]
+            _, held_out = split_val_ids(ids, cfg.det_val, DET_VAL_SEED)
+            self.det_validation = DetectionValidation(cfg.det_data, held_out, cfg.detector, cfg.scale)
         self.det_data = DetectionPatches(
-            cfg.det_data, cfg.scale, self.detector.names, limit=cfg.limit_images, progress=cfg.progress
+            cfg.det_data, cfg.scale, self.detector.names, limit=cfg.limit_images, progress=cfg.progress, exclude=held_out
         )
         self.feat_distill = FeatureDistillation()
         self.out_distill = OutputDistillation(reg_max=int(self.detector.model.model[-1].reg_max))
@@ -156,6 +171,7 @@ class _Run:
             "sched": self.sched.state_dict(),
             "rng": self.rng.bit_generator.state,
             "torch_rng": torch.get_rng_state(),
+            "best_det_val_ap": self.best_det_val_ap,
         }
         if self.adv is not None:
             state["disc"] = self.adv.discriminator.state_dict()
@@ -176,6 +192,7 @@ class _Run:
             self.dopt.load_state_dict(state["dopt"])
         self.step = int(state["step"])
         self.seconds = float(state["seconds"])
+        self.best_det_val_ap = float(state.get("best_det_val_ap", -math.inf))
 
     # -- logging -------------------------------------------------------------------------------
     def log(self, row: dict[str, Any]) -> None:
@@ -196,6 +213,25 @@ class _Run:
             res = evaluate_pairs(SRModel(net, self.card, self.cfg.scale), self.val_pairs, self.cfg.scale)
         finally:
             net.train(was_training)
+        return res
+
+    def validate_detection(self) -> dict[str, float] | None:
+        """Score the network on the held-out detection images (None without ``det_val``); when its AP is the best
+        so far, export it as ``best_det_val.pt`` (an sr4det weight file; the selection never sees coco128)."""
+        if self.det_validation is None:
+            return None
+        res = self.det_validation(self.net, self.card)
+        if res["det_val_ap"] > self.best_det_val_ap:
+            self.best_det_val_ap = res["det_val_ap"]
+            meta = {
+                **self._meta({"psnr": float("nan")}, float("nan")),
+                "selected_on": f"AP on {self.cfg.det_val} images held out of det_data (seed {DET_VAL_SEED}), step {self.step}",
+                **res,
+            }
+            save_weights(
+                self.out / BEST_DET_VAL, self.net, arch=self.cfg.model, scale=self.cfg.scale, kwargs=self.model_kwargs, meta=meta
+            )
+            self.save()  # a resume must know this best, or a worse step could replace the file
         return res
 
     # -- one optimisation step -----------------------------------------------------------------
@@ -260,7 +296,14 @@ class _Run:
                         t.copy_(t.half().float())
             half_psnr = self.validate(rounded)["psnr"]
             half = abs(half_psnr - val["psnr"]) < 0.005
-        meta = {
+        meta = self._meta(val, half_psnr)
+        path = save_weights(cfg.export, self.net, arch=cfg.model, scale=cfg.scale, kwargs=self.model_kwargs, meta=meta, half=half)
+        return path, half
+
+    def _meta(self, val: dict[str, float], half_psnr: float) -> dict[str, Any]:
+        """What an exported weight file says about its training (``meta`` of :func:`~sr4det.models.save_weights`)."""
+        cfg = self.cfg
+        return {
             **cfg.meta,
             "trained_by": "sr4det.training",
             "data": [Path(cfg.det_data).parent.parent.name] if cfg.det_data else [Path(d).name for d in cfg.data],
@@ -286,7 +329,6 @@ class _Run:
             "val_psnr_fp32": val["psnr"],
             "val_psnr_fp16": half_psnr,
             "degradation": "MATLAB bicubic (sr4det.resize.imresize_uint8), uint8 LR",
+            "det_val": cfg.det_val,
             "torch": str(torch.__version__),
         }
-        path = save_weights(cfg.export, self.net, arch=cfg.model, scale=cfg.scale, kwargs=self.model_kwargs, meta=meta, half=half)
-        return path, half

@@ -35,6 +35,10 @@ class TrainConfig:
             against the detector on HR, and the detector's own loss against the ground-truth boxes.
         det_warmup: the detector terms' weights ramp linearly from 0 over this many steps (the pixel term
             holds the network near its initialisation meanwhile).
+        det_val: hold this many images of ``det_data`` out of training (seeded by ``seed``) and score the network
+            on them against bicubic (AP through ``detector``, paired bootstrap CI) every ``val_every`` steps and at
+            the end (:mod:`sr4det.training.detection_val`); the step with the highest held-out AP is exported
+            beside the last one as ``best_det_val.pt`` in ``out``. 0 = off.
         init: weight file to start from (e.g. the SRResNet for SRGAN); any sr4det weight file of a
             compatible architecture.
         val, val_every, val_limit: HR folder evaluated with the benchmark protocol every ``val_every``
@@ -69,6 +73,7 @@ class TrainConfig:
     distill_output_weight: float = 0.0
     detection_weight: float = 0.0
     det_warmup: int = 0
+    det_val: int = 0
     disc_channels: int = 32
     disc_lr: float | None = None
     init: str | None = None
@@ -119,6 +124,12 @@ class TrainConfig:
                 "detector loss terms need detector=PATH (OpenVINO export or YOLO .pt) and det_data=COCO_JSON "
                 "(e.g. ../shared/data/coco_train160/annotations/instances_train2017.json)"
             )
+        if self.det_val and not self.det_data:
+            raise InputError("det_val holds out images of det_data; set det_data=COCO_JSON (and detector=PATH)")
+        if self.det_val and not self.detector:
+            raise InputError("det_val scores the network through detector=PATH (OpenVINO export or YOLO .pt); set it")
+        if isinstance(self.det_val, bool) or not isinstance(self.det_val, int) or self.det_val < 0:
+            raise InputError(f"det_val must be a number of held-out images >= 0, got {self.det_val!r}")
         if self.feature_weight > 0 and (not self.feature or not self.feature_weights):
             raise InputError("feature_weight > 0 needs feature= (vgg19/resnet18/...) and feature_weights=PATH")
         if self.export_half not in ("auto", "yes", "no"):
@@ -130,7 +141,9 @@ class TrainConfig:
 @dataclass
 class TrainResult:
     """What a run produced: final ``step``, last logged ``loss``, validation ``val_psnr``/``val_ssim``
-    (nan without ``val``), ``seconds`` of training (summed over resumes), the ``checkpoint`` and ``export`` paths."""
+    (nan without ``val``), ``seconds`` of training (summed over resumes), the ``checkpoint`` and ``export`` paths;
+    with ``det_val``: the last step's held-out detection scores (``det_val``, keys of
+    :data:`sr4det.training.detection_val.FIELDS`) and the file of the best held-out step (``best_det_val``)."""
 
     step: int
     loss: float
@@ -140,3 +153,5 @@ class TrainResult:
     checkpoint: Path
     export: Path | None
     export_half: bool = False
+    det_val: dict[str, float] | None = None
+    best_det_val: Path | None = None

@@ -9,7 +9,7 @@ object most of the time, so batches are not dominated by background.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +54,8 @@ class DetectionPatches:
             ``imresize_uint8(mod_crop(hr), 1/scale)``, as ``compare``'s default).
         detector_names: ``{class index: name}`` of the training detector; dataset categories are mapped by name.
         limit: use only the first ``limit`` images (tests, quick runs).
+        exclude: image ids never used (held out for detection validation, see
+            :func:`~sr4det.training.detection_val.split_val_ids`).
 
     Raises:
         DataError: unreadable annotations, categories the detector lacks, or no usable image.
@@ -68,13 +70,18 @@ class DetectionPatches:
         limit: int | None = None,
         progress: bool = False,
         degradation: DegradationSpec | None = None,
+        exclude: Iterable[int] = (),
     ):
         from .data import _spec_for
 
         if scale < 1:
             raise InputError(f"scale must be >= 1, got {scale}")
         degradation = _spec_for(degradation, scale)
-        gt = load_coco(annotations).head(limit).mod_crop(scale)
+        gt = load_coco(annotations).head(limit)
+        held_out = {int(i) for i in exclude}
+        if held_out:
+            gt = gt.subset(im.id for im in gt.images if im.id not in held_out)
+        gt = gt.mod_crop(scale)
         cat_to_index = ClassMap.build(detector_names, gt, "names").category_to_index
         self.scale = int(scale)
         self.items: list[_Item] = []

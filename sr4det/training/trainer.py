@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ._run import _Run
+from ._run import BEST_DET_VAL, _Run
 from .config import TrainConfig, TrainResult
 
 __all__ = ["TrainConfig", "TrainResult", "train"]
@@ -71,6 +71,7 @@ def train(cfg: TrainConfig) -> TrainResult:
             row.update(val_psnr=f"{val['psnr']:.4f}", val_ssim=f"{val['ssim']:.5f}")
             if bar is not None:
                 bar.write(f"step {run.step}: val PSNR-Y {val['psnr']:.3f} dB")
+            row.update(_det_row(run.validate_detection(), bar, run.step))
         if row:
             row.update(step=run.step, lr=f"{run.sched.get_last_lr()[0]:.3g}", seconds=f"{run.seconds:.1f}")
             run.log(row)
@@ -80,14 +81,25 @@ def train(cfg: TrainConfig) -> TrainResult:
         bar.close()
     run.save()
     val = run.validate()
-    if cfg.val:
-        run.log(
-            {
-                "step": run.step,
-                "val_psnr": f"{val['psnr']:.4f}",
-                "val_ssim": f"{val['ssim']:.5f}",
-                "seconds": f"{run.seconds:.1f}",
-            }
-        )
+    det_val = run.validate_detection()
+    if cfg.val or det_val is not None:
+        end: dict[str, Any] = {"step": run.step, "seconds": f"{run.seconds:.1f}", **_det_row(det_val, None, run.step)}
+        if cfg.val:
+            end.update(val_psnr=f"{val['psnr']:.4f}", val_ssim=f"{val['ssim']:.5f}")
+        run.log(end)
+    run.save()  # the best held-out AP so far, for a resume
     export, half = run.export(val)
-    return TrainResult(run.step, last_loss, val["psnr"], val["ssim"], run.seconds, run.ckpt, export, half)
+    best = run.out / BEST_DET_VAL if det_val is not None else None
+    return TrainResult(run.step, last_loss, val["psnr"], val["ssim"], run.seconds, run.ckpt, export, half, det_val, best)
+
+
+def _det_row(det_val: dict[str, float] | None, bar: Any, step: int) -> dict[str, str]:
+    """log.csv entries of a detection validation (none without one); a line on the progress bar."""
+    if det_val is None:
+        return {}
+    if bar is not None:
+        bar.write(
+            f"step {step}: held-out AP {det_val['det_val_ap']:.4f} (bicubic {det_val['det_val_ap_bicubic']:.4f}, "
+            f"ΔAP {det_val['det_val_delta']:+.4f} [{det_val['det_val_ci_low']:+.4f}, {det_val['det_val_ci_high']:+.4f}])"
+        )
+    return {k: f"{v:.5f}" for k, v in det_val.items()}

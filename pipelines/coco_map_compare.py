@@ -29,6 +29,7 @@ from pathlib import Path
 import yaml
 from _shared import shared_root
 
+from sr4det._suggest import did_you_mean
 from sr4det.errors import SR4DetError
 from sr4det.evaluation.conditions import SRSpec
 from sr4det.evaluation.config import ALIASES, CompareConfig, split_sr
@@ -52,9 +53,12 @@ def _expand(value):
 
 def load_config(path: str | Path) -> dict:
     cfg = yaml.safe_load(Path(path).read_text()) or {}
-    unknown = set(cfg) - _KEYS
+    if not isinstance(cfg, dict):
+        raise SR4DetError(f"{path}: the top level must be a mapping of options (key: value), got a {type(cfg).__name__}")
+    unknown = sorted(map(str, set(cfg) - _KEYS))
     if unknown:
-        raise SR4DetError(f"{path}: unknown keys {sorted(unknown)}; allowed: {sorted(_KEYS)}")
+        hints = "".join(f"; {key!r}{did_you_mean(key, _KEYS)}" for key in unknown if did_you_mean(key, _KEYS))
+        raise SR4DetError(f"{path}: unknown keys {unknown}{hints}; allowed: {sorted(_KEYS)}")
     return {k: _expand(v) for k, v in cfg.items()}
 
 

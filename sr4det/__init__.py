@@ -21,6 +21,7 @@ from .errors import (
     ScaleError,
     SR4DetError,
     TileOOMError,
+    UnknownModelError,
     WeightsError,
     WeightsNotAvailableError,
 )
@@ -76,6 +77,7 @@ __all__ = [
     "SRTransform",
     "ScaleError",
     "TileOOMError",
+    "UnknownModelError",
     "WeightsError",
     "WeightsNotAvailableError",
     "__version__",

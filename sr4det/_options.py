@@ -40,21 +40,38 @@ def degradation_from_args(args: argparse.Namespace, scale: int, *, seed: int | N
     )
 
 
-def check_device(device: str | None) -> None:
-    """Reject a device string torch does not know, or a CUDA device this machine does not have."""
-    if not device:
+def check_device(device: object, flag: str = "--device") -> None:
+    """Reject a device torch does not know, or a CUDA device this machine does not have (an :class:`InputError`
+    naming ``flag``: ``--device`` on the command line, ``device`` for a keyword argument). None / "" pass."""
+    if device is None or device == "":
         return
     import torch
 
+    sep = " " if flag.startswith("-") else "="
     try:
-        dev = torch.device(device)
-    except (RuntimeError, ValueError) as exc:
-        raise InputError(f"--device {device!r} is not a torch device ({exc}); use e.g. --device cpu or --device cuda:0") from exc
+        dev = device if isinstance(device, torch.device) else torch.device(device)  # type: ignore[call-overload]
+    except (RuntimeError, ValueError, TypeError) as exc:
+        raise InputError(
+            f"{flag} {device!r} is not a torch device ({exc}); use e.g. {flag}{sep}cpu or {flag}{sep}cuda:0"
+        ) from exc
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise InputError(f"--device {device} was asked for but CUDA is not available on this machine; use --device cpu")
+            raise InputError(f"{flag} {device} was asked for but CUDA is not available on this machine; use {flag}{sep}cpu")
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise InputError(
-                f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s) "
-                f"(cuda:0..cuda:{torch.cuda.device_count() - 1}); pick one of them or use --device cpu"
+                f"{flag} {device}: this machine has {torch.cuda.device_count()} CUDA device(s) "
+                f"(cuda:0..cuda:{torch.cuda.device_count() - 1}); pick one of them or use {flag}{sep}cpu"
             )
+
+
+def check_dtype(dtype: object, flag: str = "dtype") -> None:
+    """Reject a ``dtype`` that is not a floating-point ``torch.dtype`` (a string such as "float16", an int dtype)."""
+    if dtype is None:
+        return
+    import torch
+
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise InputError(
+            f"{flag} must be a floating-point torch.dtype such as torch.float32, torch.float16 or torch.bfloat16 "
+            f"(or None), got {dtype!r}"
+        )

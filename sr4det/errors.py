@@ -15,6 +15,16 @@ class InputError(SR4DetError, ValueError):
     """An image or tensor of the wrong shape, dtype, channel count or value range."""
 
 
+class UnknownModelError(SR4DetError, KeyError):
+    """A model name that is not in the zoo (:func:`sr4det.list_models`); the message suggests the nearest names.
+
+    A ``KeyError`` (what unknown names have always raised); unlike a plain ``KeyError`` its ``str()`` is the message.
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 class ScaleError(SR4DetError, ValueError):
     """A scale factor the model or operation does not support."""
 

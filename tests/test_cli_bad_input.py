@@ -143,3 +143,29 @@ def test_evaluate_sr_names_the_image_too_small_for_the_protocol(tmp_path, capsys
     err = capsys.readouterr().err
     assert "tiny.png" in err
     assert "at least 16 px" in err
+
+
+# ------------------------------------------------------------------------------------- second audit
+
+
+@pytest.mark.parametrize("extra", [[], ["--overwrite"]])
+def test_upscale_into_its_own_folder_refuses_to_replace_the_inputs(images, capsys, extra):
+    before = {p.name: p.read_bytes() for p in images.iterdir()}
+    assert _upscale(images, images, *extra) == 2
+    assert "--suffix" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in images.iterdir()} == before  # nothing replaced
+    assert _upscale(images, images, "--suffix", "_x4") == 0  # with a suffix the same folder is fine
+
+
+def test_upscale_single_file_onto_itself_is_refused(images, capsys):
+    src = images / "0.png"
+    assert main(["upscale", str(src), "-o", str(src), "--model", "bicubic", "--quiet", "--overwrite"]) == 2
+    assert "would replace an input" in capsys.readouterr().err
+
+
+def test_a_folder_named_like_an_image_is_not_listed(images, tmp_path):
+    from sr4det.data.io import list_images
+
+    (images / "shots.png").mkdir()
+    assert [p.name for p in list_images(images)] == ["0.png", "1.png"]
+    assert _upscale(images, tmp_path / "out") == 0

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import pytest
 import torch
 
 import sr4det
 from sr4det import tiling
+from sr4det.errors import InputError
+from sr4det.models import create_model
+from sr4det.tiling import upscale
 from sr4det.tiling.memory import _PROBE_CACHE
 
 
@@ -91,3 +95,38 @@ def test_oom_at_the_smallest_probe_is_a_tile_oom_error(tmp_path, monkeypatch):
     assert isinstance(info.value, MemoryError)
     assert isinstance(info.value.__cause__, torch.OutOfMemoryError)
     assert "explicit small tile" in str(info.value)
+
+
+# ------------------------------------------------------------------------------------- second audit
+
+
+@pytest.mark.parametrize("value", ["0.1", 0.5, "-1GB", "-0"])
+def test_memory_below_one_byte_or_negative_is_refused(value):
+    from sr4det.tiling import parse_memory
+
+    with pytest.raises(InputError, match="must be positive"):
+        parse_memory(value)
+
+
+@pytest.mark.parametrize("overlap", [2.7, "4", True])
+def test_non_integer_overlap_is_refused_not_truncated(overlap):
+    model = create_model("espcn", scale=2).eval()
+    with pytest.raises(InputError, match=r"int\(overlap\)"):
+        upscale(model, torch.rand(3, 12, 12), tile=8, overlap=overlap)
+
+
+def test_bad_device_is_an_input_error():
+    model = create_model("espcn", scale=2).eval()
+    with pytest.raises(InputError, match="not a torch device"):
+        upscale(model, torch.rand(3, 12, 12), tile=8, device="gpu")
+
+
+@pytest.mark.parametrize("dtype", ["<f4", "<u2"])
+def test_big_endian_arrays_give_the_native_result(dtype):
+    rng = np.random.default_rng(0)
+    native = rng.random((12, 10, 3)).astype(dtype) if dtype == "<f4" else rng.integers(0, 65536, (12, 10, 3)).astype(dtype)
+    model = create_model("espcn", scale=2).eval()
+    expected = upscale(model, native, tile=6, overlap=2)
+    got = upscale(model, native.astype(native.dtype.newbyteorder(">")), tile=6, overlap=2)
+    assert got.dtype == expected.dtype
+    np.testing.assert_array_equal(got, expected)

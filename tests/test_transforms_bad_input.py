@@ -87,3 +87,39 @@ def test_pil_deep_modes_out_of_range_are_input_errors(values, match):
     img = PIL.Image.fromarray(values)
     with pytest.raises(InputError, match=match):
         SRTransform("bicubic", scale=2, tile=None)(img)
+
+
+# ------------------------------------------------------------------------------------- second audit
+
+
+@pytest.mark.parametrize("mode, straight", [("La", "LA"), ("RGBa", "RGBA")])
+def test_premultiplied_alpha_modes_keep_their_alpha(mode, straight):
+    import PIL.Image
+
+    rng = np.random.default_rng(0)
+    img = PIL.Image.fromarray(rng.integers(0, 256, (6, 8, 4), dtype=np.uint8), "RGBA").convert(straight).convert(mode)
+    out = SRTransform("bicubic", scale=2, tile=None)(img)
+    assert out.mode == "RGBA"
+    assert out.size == (16, 12)
+
+
+def test_big_endian_numpy_image_equals_the_native_one():
+    rng = np.random.default_rng(0)
+    native = rng.integers(0, 65536, (6, 8, 3)).astype(np.uint16)
+    t = SRTransform("bicubic", scale=2, tile=None)
+    np.testing.assert_array_equal(t(native.astype(">u2")), t(native))
+
+
+def test_tile_true_is_refused():
+    with pytest.raises(InputError, match="positive int"):
+        SRTransform("bicubic", scale=2, tile=True)
+
+
+def test_device_typo_is_an_input_error_naming_the_form():
+    with pytest.raises(InputError, match="device=cpu"):
+        SRTransform("bicubic", scale=2, device="gpu")
+
+
+def test_unknown_model_name_suggests_the_near_one():
+    with pytest.raises(InputError, match="did you mean 'espcn'"):
+        SRTransform("Espcm", scale=2)

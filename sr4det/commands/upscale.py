@@ -52,6 +52,18 @@ def _targets(inputs: list[Path], output: Path, suffix: str, fmt: str | None) -> 
     return [output / n for n in names]
 
 
+def _refuse_overwriting_inputs(inputs: list[Path], targets: list[Path]) -> None:
+    """An output that is one of the inputs would replace the original with its upscaled copy (with --overwrite) or be
+    skipped as "existing" (without): neither is what was meant."""
+    sources = {p.resolve() for p in inputs}
+    clashes = [t for t in targets if t.resolve() in sources]
+    if clashes:
+        raise InputError(
+            f"{len(clashes)} output(s) would replace an input image (e.g. {clashes[0]}); write to another folder "
+            "(-o/--output) or add --suffix (e.g. --suffix _x4)"
+        )
+
+
 def _check_format(fmt: str | None) -> None:
     from ..data.io import IMAGE_EXTENSIONS
 
@@ -96,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
     if not inputs:
         raise InputError(f"no images found in {args.inputs}")
     targets = _targets(inputs, Path(args.output), args.suffix, args.format)
+    _refuse_overwriting_inputs(inputs, targets)
     for folder in sorted({t.parent for t in targets}):
         check_writable_dir(folder, "-o/--output")
     model = load_model_from_args(args)

@@ -38,7 +38,7 @@ def load_coco(annotations: str | Path, images: str | Path | None = None) -> Grou
     if not path.is_file():
         raise DataError(f"COCO annotation file not found: {path}")
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8-sig"))  # -sig: a byte-order mark (Windows editors) is skipped
     except (OSError, ValueError) as exc:
         raise DataError(f"cannot read COCO json {path}: {exc}") from exc
     if not isinstance(data, dict):

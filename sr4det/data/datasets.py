@@ -51,6 +51,8 @@ def load_dataset(data: str | Path, images: str | Path | None = None, split: str 
         )
     if p.suffix.lower() == ".json":
         return load_coco(p, images)
+    if not p.exists() and p.suffix.lower() not in (".yaml", ".yml"):
+        raise DataError(f"dataset not found: {p} (give an existing COCO .json, dataset .yaml or folder)")
     if p.suffix.lower() in (".yaml", ".yml"):
         if p.is_file():
             return load_yolo(p, split)

@@ -153,7 +153,8 @@ def list_images(*inputs: str | Path) -> list[Path]:
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            paths += sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_EXTENSIONS)
+            # a sub-folder named like an image ("shots.png/") is not an image: folders are not recursed into
+            paths += sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_EXTENSIONS and not q.is_dir())
         elif p.is_file():
             paths.append(p)
         else:

@@ -66,6 +66,26 @@ def _load_yolo_unguarded(weights: str | Path):
         raise DetectorError(f"ultralytics could not load {weights}: {type(exc).__name__}: {exc}") from exc
 
 
+def _class_names(model: Any, source: str) -> dict[int, str]:
+    """``{index: name}`` of a loaded YOLO. For an export (OpenVINO folder, .onnx) this is the first time ultralytics
+    builds the backend, so a broken export fails here: as a DetectorError naming the export, not a traceback."""
+    try:
+        return {int(k): str(v) for k, v in dict(model.names).items()}
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"cannot load {source}: {exc}. OpenVINO folders and ONNX files need pip install 'sr4det[export]'"
+        ) from exc
+    except Exception as exc:  # ultralytics / OpenVINO / onnxruntime raise their own types for broken exports
+        path = Path(source)
+        hint = (
+            f"; {path} has no metadata.yaml (class names, image size): export it again with ultralytics "
+            "(yolo export model=best.pt format=openvino) instead of copying parts of a folder"
+            if path.is_dir() and not (path / "metadata.yaml").is_file()
+            else "; the export may be truncated or from another ultralytics version: export it again"
+        )
+        raise DetectorError(f"ultralytics could not load {source}: {type(exc).__name__}: {exc}{hint}") from exc
+
+
 def _in_weights_dir(name: str) -> bool:
     """Whether ultralytics would find ``name`` in its settings' ``weights_dir`` without downloading."""
     from ultralytics.utils import SETTINGS
@@ -133,7 +153,7 @@ class UltralyticsDetector:
         self._precision = _precision_kwargs(self.half)
         self._threads_matched = False
         with _keep_torch_threads():  # reading .names of an exported model builds ultralytics' predictor
-            self.names: dict[int, str] = {int(k): str(v) for k, v in dict(self.model.names).items()}
+            self.names: dict[int, str] = _class_names(self.model, source)
         self.config: dict[str, Any] = {
             "type": "ultralytics",
             "weights": source,

@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
+import numbers
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._suggest import did_you_mean
 from ..errors import InputError, ScaleError
 
 #: older names of options, accepted by the YAML config and run_compare()
@@ -27,7 +31,15 @@ def _opt(default: Any, help: str, *, flags: Sequence[str] = (), cli: bool = True
 
 def split_sr(value: str | Sequence[str]) -> list[str]:
     """``"a,b"`` or ``["a", "b"]`` -> ``["a", "b"]`` (blanks dropped)."""
-    items = value.split(",") if isinstance(value, str) else list(value)
+    if isinstance(value, str):
+        items = value.split(",")
+    elif isinstance(value, (list, tuple)) and all(v is None or isinstance(v, str) for v in value):
+        items = list(value)
+    else:
+        raise InputError(
+            f"expected a comma-separated text or a list of texts (e.g. sr: [bicubic, espcn]), got {value!r} "
+            f"({type(value).__name__})"
+        )
     return [s.strip() for s in items if s and s.strip()]
 
 
@@ -146,9 +158,11 @@ class CompareConfig:
         """From a dict (a YAML config, keyword arguments); ``blur``/``noise``/``jpeg`` are accepted as the older names
         of ``blur_sigma``/``noise_std``/``jpeg_quality``. Unknown keys are an :class:`InputError` naming the allowed ones."""
         names = set(cls.option_names())
-        unknown = sorted(set(values) - names - set(ALIASES) - set(ignore))
+        unknown = sorted(map(str, set(values) - names - set(ALIASES) - set(ignore)))
         if unknown:
-            raise InputError(f"{what}: unknown keys {unknown}; allowed: {sorted(names | set(ALIASES))}")
+            allowed = names | set(ALIASES)
+            hints = "".join(f"; {key!r}{did_you_mean(key, allowed)}" for key in unknown if did_you_mean(key, allowed))
+            raise InputError(f"{what}: unknown keys {unknown}{hints}; allowed: {sorted(allowed)}")
         out = {k: v for k, v in values.items() if k in names}
         for old, new in ALIASES.items():
             if values.get(old) is not None:
@@ -174,9 +188,12 @@ class CompareConfig:
         self.sr = split_sr(self.sr) + split_sr(self.conditions)
         self.conditions = []
         self.detectors = parse_detectors(self.detectors)
-        self.specs()  # bad SR@LABEL=DETECTOR syntax and unknown detector labels fail here, before anything loads
-        if isinstance(self.tile, str) or self.tile is None:
+        self._check_sr_names(self.specs())  # bad SR@LABEL=DETECTOR syntax, unknown labels and names fail here
+        if isinstance(self.tile, str) or self.tile is None or isinstance(self.tile, bool) or not isinstance(self.tile, int):
             self.tile = parse_tile(str(self.tile))
+        elif self.tile < 1:
+            parse_tile(self.tile)  # raises, naming the accepted forms
+        self._check_types()
         if self.bootstrap < 0:
             raise InputError(f"bootstrap must be >= 0, got {self.bootstrap}")
         if self.limit is not None:
@@ -191,6 +208,77 @@ class CompareConfig:
             raise InputError(f"threads must be >= 1, got {self.threads}")
         self.degradation()  # bad degradation options fail here
         return self
+
+    @staticmethod
+    def _check_sr_names(specs: list) -> None:
+        """An SR entry that is neither a zoo name nor anything path-like (``espcm``) is a typo: named now, with the
+        nearest zoo names, rather than after the data and the detector have loaded."""
+        from ..models import list_models
+        from .conditions import _looks_like_path
+
+        names = list_models()
+        for spec in specs:
+            if spec.input == "sr" and spec.source not in names and not _looks_like_path(spec.source):
+                raise InputError(
+                    f"SR condition {spec.name!r}: {spec.source!r} is neither a model name nor an existing weight file"
+                    f"{did_you_mean(spec.source, names)}; models: {', '.join(names)}"
+                )
+
+    def _check_types(self) -> None:
+        """Each option's type and range, so a YAML typo (``conf: low``, ``bootstrap: "100"``, ``imgsz: 0``) fails here
+        with the option's name instead of as a TypeError deep in the run (or not at all)."""
+
+        def fail(name: str, want: str) -> None:
+            value = getattr(self, name)
+            numeric = "number" in want or "integer" in want
+            hint = (
+                " (YAML reads a quoted value, and 1e-3 without a dot, as text: write 0.001 or 1.0e-3)"
+                if numeric and isinstance(value, str)
+                else ""
+            )
+            raise InputError(f"{name} must be {want}, got {value!r} ({type(value).__name__}){hint}")
+
+        def is_int(v: Any) -> bool:
+            return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+        def is_number(v: Any) -> bool:
+            return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+
+        def is_path(v: Any) -> bool:
+            return isinstance(v, (str, os.PathLike))
+
+        for name in ("data", "detector", "out"):
+            if not is_path(getattr(self, name)):
+                fail(name, "a path (text)")
+        for name in ("images", "mos", "save_images"):
+            if getattr(self, name) is not None and not is_path(getattr(self, name)):
+                fail(name, "a path (text) or None")
+        if not isinstance(self.split, str) or not self.split:
+            fail("split", "a split name such as 'val'")
+        if not is_int(self.imgsz) or self.imgsz < 32:
+            fail("imgsz", "an integer >= 32 (the detector input size, e.g. 640)")
+        for name in ("conf", "iou"):
+            if not is_number(getattr(self, name)) or not 0 <= getattr(self, name) <= 1:
+                fail(name, "a number in [0, 1]")
+        if not is_int(self.max_det) or self.max_det < 1:
+            fail("max_det", "an integer >= 1")
+        for name in ("bootstrap", "seed"):
+            if not is_int(getattr(self, name)):
+                fail(name, "an integer")
+        if self.threads is not None and not is_int(self.threads):
+            fail("threads", "an integer >= 1 or None")
+        if self.device is not None and not isinstance(self.device, str):
+            fail("device", "a device name such as 'cpu' or 'cuda:0' (text), or None")
+        for name, choices in (("backend", ("pycocotools", "faster-coco-eval")), ("class_map", ("names", "index", "sorted"))):
+            value = getattr(self, name)
+            if value not in choices:
+                raise InputError(f"{name} must be one of {list(choices)}, got {value!r}{did_you_mean(value, choices)}")
+        if not (self.cache is None or isinstance(self.cache, bool) or is_path(self.cache)):
+            fail("cache", "a folder (text), False (no cache) or None (the default folder)")
+        if not isinstance(self.progress, bool):
+            fail("progress", "true or false")
+        if not isinstance(self.extra_config, dict):
+            fail("extra_config", "a mapping")
 
     def specs(self) -> list:
         """The parsed ``sr`` entries (:meth:`~.conditions.SRSpec.parse`), their detector labels checked against

@@ -17,7 +17,9 @@ from typing import Any
 
 import torch
 
-from ..errors import ArchitectureMismatchError, ScaleError, ScaleMismatchError
+from .._options import check_device, check_dtype
+from .._suggest import did_you_mean
+from ..errors import ArchitectureMismatchError, ScaleError, ScaleMismatchError, UnknownModelError, WeightsError
 from ._detect import Detected
 from .registry import build_network, detect_architecture, get_card, list_models
 from .thirdparty import load_opencv, load_spandrel
@@ -60,6 +62,8 @@ def create_model(
         **kwargs: architecture options (e.g. ``d=32, s=5, m=1`` for FSRCNN).
     """
     scale = _scale_arg(scale)
+    check_device(device, flag="device")
+    check_dtype(dtype)
     path: str | Path | None = None
     source: str | None = None
     if weights is not None:
@@ -91,6 +95,8 @@ def resolve_model(
     none); paths go to :func:`load_model` (sr4det files, spandrel, OpenCV ``.pb``) and must match ``scale`` when
     it is given. In code that knows which it has, call :func:`create_model` or :func:`load_model` directly.
     """
+    check_device(device, flag="device")
+    check_dtype(dtype)
     if isinstance(spec, SRModel):
         if scale is not None and spec.scale != scale:
             raise ScaleError(f"model {spec.card.name} is x{spec.scale}, not x{scale}")
@@ -102,7 +108,10 @@ def resolve_model(
         return create_model(text, scale=4 if scale is None else scale, pretrained=pretrained, device=device, dtype=dtype)
     if Path(text).exists():
         return load_model(text, scale=scale, device=device, dtype=dtype)
-    raise KeyError(f"{text!r} is neither a model name ({', '.join(list_models())}) nor an existing weight file")
+    raise UnknownModelError(
+        f"{text!r} is neither a model name nor an existing weight file{did_you_mean(text, list_models())}; "
+        f"models: {', '.join(list_models())}"
+    )
 
 
 def load_model(
@@ -133,6 +142,8 @@ def load_model(
         WeightsError / ArchitectureMismatchError: unreadable, NaN, unknown or mismatched weights.
     """
     scale = None if scale is None else _scale_arg(scale)
+    check_device(device, flag="device")
+    check_dtype(dtype)
     path = Path(path)
     if path.suffix.lower() == ".pb":
         model = load_opencv(path, scale)
@@ -160,6 +171,11 @@ def read_weights_for(path: str | Path, name: str, scale: int) -> WeightFile:
         ArchitectureMismatchError: the file holds another architecture.
         ScaleError (:class:`ScaleMismatchError` for recognised state dicts): the file is for another scale.
     """
+    if Path(path).suffix.lower() == ".pb":
+        raise WeightsError(
+            f"{path} is an OpenCV dnn_superres graph, not a state dict for {name}; load it with sr4det.load_model(path) "
+            "(or pass the path as the model, e.g. SRTransform(path) / sr4det upscale -m path)"
+        )
     wf = read_weights(path)
     if wf.arch is None and (found := detect_architecture(wf.state_dict)) is not None:
         if found.arch != name:

@@ -14,7 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import InputError, ScaleError
+from .._suggest import did_you_mean
+from ..errors import InputError, ScaleError, UnknownModelError
 from ._detect import Detected
 from .card import ModelCard
 
@@ -86,8 +87,10 @@ def detect_architecture(state_dict: dict[str, torch.Tensor]) -> Detected | None:
 def _entry(name: str) -> _Entry:
     try:
         return _REGISTRY[name]
-    except KeyError:
-        raise KeyError(f"unknown model {name!r}; available: {', '.join(list_models())}") from None
+    except (KeyError, TypeError):  # TypeError: an unhashable name (a list, a dict)
+        raise UnknownModelError(
+            f"unknown model {name!r}{did_you_mean(name, _REGISTRY)}; available: {', '.join(list_models())}"
+        ) from None
 
 
 def build_network(name: str, scale: int, **kwargs: Any) -> tuple[nn.Module, ModelCard]:

@@ -112,6 +112,14 @@ def read_weights(path: str | Path) -> WeightFile:
         else:
             raw = torch.load(path, map_location="cpu", weights_only=True)
     except unreadable as exc:
+        if isinstance(exc, pickle.UnpicklingError) and "weights_only" in str(exc):
+            # a readable pickle of Python objects (torch.save(model), an optimizer, a custom class): sr4det never
+            # unpickles code, so torch's advice to pass weights_only=False is not the fix
+            raise WeightsError(
+                f"cannot read {path}: it pickles Python objects other than tensors (e.g. a whole model saved with "
+                "torch.save(model)), which sr4det does not unpickle. Re-save the weights only: "
+                "torch.save(model.state_dict(), path), or sr4det.models.save_weights(path, net, arch=..., scale=...)"
+            ) from exc
         raise WeightsError(
             f"cannot read {path}: {exc.__class__.__name__}: {exc}. The file is truncated, corrupt or not a PyTorch/safetensors checkpoint"
         ) from exc
@@ -251,6 +259,9 @@ def download_published(pub: PublishedWeights, *, what: str) -> Path:
         verify_sha256(target, pub.sha256)
         return target
     how = f"download {pub.url} and save it as {target} (or put it in a folder listed in ${WEIGHTS_PATH_ENV})"
+    missing = [str(d) for d in weight_search_dirs()[:-1] if not d.is_dir()]
+    if missing:  # a typo in $SR4DET_WEIGHTS_PATH is why a file put there was not found
+        how += f"; note: ${WEIGHTS_PATH_ENV} lists {missing}, which {'is' if len(missing) == 1 else 'are'} not a folder"
     if _offline():
         raise WeightsNotAvailableError(f"{what}: weights are not cached and downloads are off (offline); {how}")
     try:

@@ -32,6 +32,7 @@ from typing import TypeVar
 import numpy as np
 import torch
 
+from .._options import check_device
 from ..errors import InputError
 from ._device import _amp_dtype
 from .executor import _blend_image, _crop_image, _Run, _untiled
@@ -106,6 +107,7 @@ def upscale(
         raise InputError(f"model must be an sr4det SRModel (with .card and .scale), got {type(model).__name__}")
     src = _Source(image)
     card, scale = model.card, int(model.scale)
+    check_device(device, flag="device")
     if device is not None:
         device = torch.device(device)
         if device != model.device:
@@ -116,6 +118,11 @@ def upscale(
         model.to(memory_format=torch.channels_last)
     if overlap is None:
         overlap = int(card.default_overlap)
+    if isinstance(overlap, bool) or not isinstance(overlap, (int, np.integer)):
+        raise InputError(
+            f"overlap must be a whole number of LR pixels (or None for the card's {card.default_overlap}), got {overlap!r}; "
+            "pass int(overlap)"
+        )
     overlap = int(overlap)
     if overlap < 0:
         raise InputError(f"overlap must be >= 0, got {overlap}")

@@ -69,12 +69,14 @@ def parse_memory(value: str | int | float) -> int:
     if isinstance(value, (int, float)):
         n = float(value)
     else:
-        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([A-Za-z]*)\s*", str(value))
+        m = re.fullmatch(r"\s*([-+]?[0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([A-Za-z]*)\s*", str(value))
         if m is None or m.group(2).lower() not in _UNITS:
             raise InputError(f"cannot parse memory size {value!r}; use e.g. '1.5GB', '512MiB' or a number of bytes")
         n = float(m.group(1)) * _UNITS[m.group(2).lower()]
-    if not math.isfinite(n) or n <= 0:
-        raise InputError(f"memory size must be positive, got {value!r}")
+    if not math.isfinite(n) or n < 1:  # below one byte (0.1 -> 0) is no budget at all
+        raise InputError(
+            f"memory size must be positive (at least 1 byte), got {value!r}; use e.g. '1.5GB', '512MiB' or a number of bytes"
+        )
     return int(n)
 
 

@@ -31,7 +31,9 @@ class _Source:
             self.np_dtype: np.dtype | None = None
             self.hwc = False
         elif isinstance(image, np.ndarray):
-            if image.dtype not in (np.uint8, np.uint16, np.float32, np.float64, np.float16):
+            # byte order is not the dtype's kind: big-endian data (some TIFF readers) is converted tile by tile on read
+            native = image.dtype.newbyteorder("=")
+            if native not in (np.uint8, np.uint16, np.float32, np.float64, np.float16):
                 raise InputError(f"image array must be uint8, uint16 or float in [0, 1], got {image.dtype}")
             if image.ndim not in (2, 3):
                 raise InputError(f"image array must be HW or HWC, got shape {image.shape}")
@@ -41,8 +43,8 @@ class _Source:
             self.h, self.w = image.shape[:2]
             self.hwc = image.ndim == 3
             self.channels = image.shape[2] if self.hwc else 1
-            self.np_dtype = image.dtype
-            self.maxval = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(image.dtype, 1.0)
+            self.np_dtype = native  # outputs are in native byte order
+            self.maxval = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(native, 1.0)
         else:
             raise InputError(f"image must be a torch.Tensor or numpy array, got {type(image).__name__}")
         if self.channels not in (1, 3, 4):

@@ -3,10 +3,12 @@ every checkpoint) and :class:`TrainResult`. The loop itself is :func:`sr4det.tra
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._suggest import did_you_mean
 from ..errors import InputError
 
 
@@ -136,6 +138,35 @@ class TrainConfig:
             raise InputError(f"export_half must be auto, yes or no, got {self.export_half!r}")
         if not self.data and not self.det_data:
             raise InputError("no training data folders given")
+        from ..models import list_models
+
+        if self.model not in list_models():
+            raise InputError(
+                f"unknown model {self.model!r}{did_you_mean(self.model, list_models())}; trainable architectures: "
+                f"{', '.join(list_models())}"
+            )
+        # torch.optim raises a bare ValueError for these only after the data and the detector have loaded
+        for name in ("lr", "lr_min_ratio", "disc_lr", "grad_clip"):
+            value = getattr(self, name)
+            if value is None and name in ("disc_lr", "grad_clip"):
+                continue
+            low_ok = name == "lr_min_ratio"
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not math.isfinite(value)
+                or value < 0
+                or (value == 0 and not low_ok)
+            ):
+                want = "a number in [0, 1]" if low_ok else "a finite number > 0"
+                raise InputError(f"{name} must be {want}, got {value!r}")
+        if self.lr_min_ratio > 1:
+            raise InputError(
+                f"lr_min_ratio must be a number in [0, 1] (the final lr as a fraction of lr), got {self.lr_min_ratio}"
+            )
+        for name in ("warmup", "det_warmup", "val_every"):
+            if getattr(self, name) < 0:
+                raise InputError(f"{name} must be >= 0 steps, got {getattr(self, name)}")
 
 
 @dataclass

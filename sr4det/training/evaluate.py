@@ -15,14 +15,18 @@ import torch
 from .._heap import trim_heap
 from ..data.io import from_tensor, list_images, read_image, to_tensor
 from ..degradation import DegradationSpec
+from ..errors import DataError
 from ..metrics import psnr_y, ssim_y
 from .data import mod_crop
 
 
 def load_benchmark(folder: str | Path, scale: int, limit: int | None = None) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """``[(name, hr uint8, lr uint8)]`` for the images of ``folder`` (gray stays gray, alpha is dropped)."""
+    paths = list_images(folder)[:limit]
+    if not paths:  # validation on nothing would log NaN PSNR and export without the fp16 check
+        raise DataError(f"no images in the validation folder {folder}; point val= at HR images (e.g. Set5) or drop it")
     out = []
-    for path in list_images(folder)[:limit]:
+    for path in paths:
         hr = read_image(path)[0]
         if hr.dtype != np.uint8:
             hr = np.round(hr / 257.0).astype(np.uint8)

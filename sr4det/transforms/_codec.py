@@ -63,6 +63,8 @@ def _tensor_in(t: torch.Tensor, what: str) -> tuple[torch.Tensor, Restore]:
 
 
 def _numpy_in(a: np.ndarray, channel_order: str) -> tuple[torch.Tensor, Restore]:
+    if not a.dtype.isnative:  # big-endian data (some TIFF readers): same values, native byte order (torch needs it)
+        a = a.astype(a.dtype.newbyteorder("="))
     if a.dtype == np.uint8:
         peak, integer = 255.0, True
     elif a.dtype == np.uint16:
@@ -138,8 +140,16 @@ def _pil_in(img: PIL.Image.Image) -> tuple[torch.Tensor, Restore]:
     if mode in ("I", "F") or mode.startswith("I;16"):
         return _pil_deep_in(img)
     if mode not in _PIL_NATIVE:
-        has_alpha = "A" in mode or "transparency" in img.info
-        img = img.convert("RGBA" if has_alpha else "RGB")
+        # "La" / "RGBa" / "PA": alpha in either case; premultiplied modes convert through their straight-alpha twin
+        has_alpha = "a" in mode.lower() or "transparency" in img.info
+        target = "RGBA" if has_alpha else "RGB"
+        try:
+            img = img.convert({"La": "LA", "RGBa": "RGBA"}.get(mode, target)).convert(target)
+        except (ValueError, OSError) as exc:
+            raise InputError(
+                f"PIL image of mode {mode!r} cannot be converted to {target} ({exc}); convert it first, e.g. "
+                f"img.convert({target!r}), or pass a numpy array / tensor"
+            ) from exc
     a = np.asarray(img)
     x, inner = _numpy_in(a, "rgb")
 

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._options import check_device
 from ..errors import InputError, MissingDependencyError, ScaleError
 from . import functional as F
 from ._base import ResamplingTransform
@@ -61,13 +62,14 @@ class SRTransform(ResamplingTransform):
         super().__init__(channel_order)
         from ..models import SRModel, list_models
 
-        if tile is not None and tile != "auto" and (not isinstance(tile, int) or tile < 1):
+        if tile is not None and tile != "auto" and (isinstance(tile, bool) or not isinstance(tile, int) or tile < 1):
             raise InputError(f"tile must be 'auto', a positive int or None, got {tile!r}")
         if scale is not None and (not isinstance(scale, (int, np.integer)) or scale < 1):
             raise ScaleError(f"scale must be a positive int, got {scale!r}")
         self.tile = tile
         self.max_memory = max_memory
         self.pretrained = bool(pretrained)
+        check_device(device, flag="device")  # before the model loads: a typo or a missing GPU is named here
         self._device_spec = None if device is None else str(device)
         if isinstance(model, SRModel):
             self._spec: Any = model

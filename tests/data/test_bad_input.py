@@ -233,3 +233,25 @@ def test_head_refuses_a_limit_that_is_not_a_positive_int(tmp_path, limit):
     gt = _load(_coco(tmp_path))
     with pytest.raises(InputError, match="must be a positive number of images"):
         gt.head(limit)
+
+
+# ------------------------------------------------------------------------------------- second audit
+
+
+def test_coco_json_with_a_byte_order_mark_is_read(tmp_path):
+    _images(tmp_path / "images")
+    data = {
+        "images": [{"id": 1, "file_name": "im0.png", "width": 48, "height": 32}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, 5, 5]}],
+        "categories": [{"id": 1, "name": "person"}],
+    }
+    path = tmp_path / "bom.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(data).encode())
+    assert load_coco(path, tmp_path / "images").num_boxes == 1
+
+
+def test_missing_dataset_path_says_not_found(tmp_path):
+    from sr4det.data.datasets import load_dataset
+
+    with pytest.raises(DataError, match="dataset not found"):
+        load_dataset(tmp_path / "no_such_folder")

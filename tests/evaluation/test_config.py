@@ -98,3 +98,49 @@ def test_result_round_trips_through_json():
     res = CompareResult.from_json(data)
     assert res.to_json() == data
     assert list(res.to_json()) == list(data)
+
+
+# ------------------------------------------------------------------------------------- second audit (bad input)
+
+_BASE = {"data": "d.json", "detector": "y.pt", "out": "o"}
+
+
+@pytest.mark.parametrize("key, near", [("bootstrapp", "bootstrap"), ("max-det", "max_det"), ("imgsize", "imgsz")])
+def test_unknown_key_suggests_the_near_option(key, near):
+    with pytest.raises(InputError, match=f"did you mean '{near}'"):
+        CompareConfig.from_mapping({**_BASE, key: 1})
+
+
+@pytest.mark.parametrize(
+    "extra, match",
+    [
+        ({"bootstrap": "100"}, "bootstrap must be an integer"),
+        ({"conf": "1e-3"}, "write 0.001"),
+        ({"conf": 2.0}, r"conf must be a number in \[0, 1\]"),
+        ({"iou": -0.1}, r"iou must be a number in \[0, 1\]"),
+        ({"imgsz": 0}, "imgsz must be an integer >= 32"),
+        ({"max_det": 0}, "max_det must be an integer >= 1"),
+        ({"threads": "2"}, "threads must be an integer"),
+        ({"seed": 1.5}, "seed must be an integer"),
+        ({"tile": 0}, "positive integer"),
+        ({"tile": True}, "positive integer"),
+        ({"backend": "fast"}, "did you mean 'faster-coco-eval'"),
+        ({"class_map": "name"}, "did you mean 'names'"),
+        ({"data": 5}, "data must be a path"),
+        ({"cache": 5}, "cache must be a folder"),
+        ({"sr": 5}, "list of texts"),
+        ({"detectors": 5}, "list of texts"),
+        ({"sr": ["espcm"]}, "did you mean 'espcn'"),
+        ({"sr": "bicubc"}, "did you mean 'bicubic'"),
+    ],
+)
+def test_wrong_value_types_and_ranges_fail_naming_the_option(extra, match):
+    with pytest.raises(InputError, match=match):
+        CompareConfig.from_mapping({**_BASE, **extra})
+
+
+def test_good_numbers_of_any_integral_or_real_type_still_pass():
+    import numpy as np
+
+    cfg = CompareConfig.from_mapping({**_BASE, "imgsz": np.int64(320), "conf": 0, "iou": 1, "tile": 64, "sr": "espcn, x.pth"})
+    assert cfg.imgsz == 320 and cfg.tile == 64 and cfg.sr == ["espcn", "x.pth"]

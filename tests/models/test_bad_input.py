@@ -127,3 +127,61 @@ def test_non_integer_scale_is_a_scale_error_naming_int(scale):
 
 def test_numpy_integer_scale_is_accepted():
     assert sr4det.create_model("bicubic", np.int64(2)).scale == 2
+
+
+# ------------------------------------------------------------------------------------- second audit
+
+
+@pytest.mark.parametrize("name, near", [("ESPCN", "espcn"), ("espcm", "espcn"), ("rrdb", "rrdbnet")])
+def test_unknown_model_name_is_a_typed_key_error_suggesting_the_near_name(name, near):
+    from sr4det.errors import UnknownModelError
+
+    with pytest.raises(UnknownModelError, match=f"did you mean '{near}'") as info:
+        sr4det.create_model(name, scale=2)
+    assert isinstance(info.value, KeyError)  # what unknown names always raised
+    assert str(info.value).startswith("unknown model")  # not KeyError's quoted repr
+    with pytest.raises(UnknownModelError, match=f"did you mean '{near}'"):
+        sr4det.resolve_model(name, scale=2)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"device": "gpu"}, "not a torch device"),
+        ({"dtype": "float16"}, "torch.float16"),
+        ({"dtype": torch.int8}, "floating-point torch.dtype"),
+    ],
+)
+def test_bad_device_or_dtype_is_an_input_error_before_the_model_loads(kwargs, match):
+    with pytest.raises(InputError, match=match):
+        sr4det.create_model("espcn", scale=2, **kwargs)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_device_without_cuda_names_cpu():
+    with pytest.raises(InputError, match="device=cpu"):
+        sr4det.create_model("espcn", scale=2, device="cuda")
+
+
+def test_a_pickled_module_names_state_dict_not_weights_only(tmp_path):
+    path = tmp_path / "model.pt"
+    torch.save(torch.nn.Conv2d(3, 3, 3), path)
+    with pytest.raises(WeightsError, match=r"state_dict\(\)") as info:
+        sr4det.load_model(path)
+    assert "weights_only=False" not in str(info.value)
+
+
+def test_opencv_graph_given_to_create_model_names_load_model(tmp_path):
+    pb = tmp_path / "ESPCN_x2.pb"
+    pb.write_bytes(b"\x0a\x00graph")
+    with pytest.raises(WeightsError, match=r"load_model\(path\)"):
+        sr4det.create_model("espcn", scale=2, weights=str(pb))
+
+
+def test_weights_path_entry_that_is_not_a_folder_is_named(tmp_path, monkeypatch):
+    from sr4det.errors import WeightsNotAvailableError
+
+    monkeypatch.setenv("SR4DET_WEIGHTS_PATH", str(tmp_path / "typo"))
+    monkeypatch.setenv("SR4DET_OFFLINE", "1")
+    with pytest.raises(WeightsNotAvailableError, match="SR4DET_WEIGHTS_PATH lists .*typo.*not a folder"):
+        sr4det.create_model("imdn", scale=2, pretrained=True)

@@ -123,3 +123,23 @@ def test_device_typo_is_an_input_error_naming_the_form():
 def test_unknown_model_name_suggests_the_near_one():
     with pytest.raises(InputError, match="did you mean 'espcn'"):
         SRTransform("Espcm", scale=2)
+
+
+@pytest.mark.parametrize("budget", ["abc", "-1GB", 0, "0.1"])
+def test_a_bad_memory_budget_is_refused_when_the_transform_is_made(budget):
+    with pytest.raises(InputError, match="memory size"):
+        SRTransform("bicubic", scale=2, max_memory=budget)
+
+
+def test_torch_uint16_tensors_keep_their_depth_like_numpy_uint16():
+    arr = np.stack([_gradient16()] * 3, axis=-1)  # (H, W, 3) uint16
+    t16 = torch.from_numpy(arr.astype(np.int32)).permute(2, 0, 1).to(torch.uint16)
+    t = SRTransform("bicubic", scale=2, tile=None)
+    out = t(t16)
+    assert out.dtype == torch.uint16
+    assert out.shape == (3, 24, 32)
+    np.testing.assert_array_equal(out.to(torch.int32).permute(1, 2, 0).numpy(), t(arr).astype(np.int32))
+    assert int(out.to(torch.int32).max()) > 60000  # not saturated at 255
+    lr = Degrade(2)(t16)
+    assert lr.dtype == torch.uint16
+    np.testing.assert_array_equal(lr.to(torch.int32).permute(1, 2, 0).numpy(), Degrade(2)(arr).astype(np.int32))

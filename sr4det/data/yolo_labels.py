@@ -101,6 +101,11 @@ def load_yolo(yaml_path: str | Path, split: str = "val") -> GroundTruth:
             raise DataError(f"{path}: split '{split}' entry {entry!r} is neither a folder nor a .txt list ({p})")
     if not files:
         raise DataError(f"{path}: no images in split '{split}'")
+    if not any(f.is_file() for f in files):
+        raise DataError(
+            f"{path}: none of the {len(files)} images of split '{split}' exists (e.g. {files[0]}); relative paths in a "
+            ".txt list are resolved against the list's folder: fix the paths or the dataset root"
+        )
     out = []
     base = os.path.commonpath([str(f.parent) for f in files])
     duplicates: list[tuple[Path, int]] = []

@@ -16,7 +16,7 @@ from torch import nn
 
 from .._unit_range import UNIT_RANGE_TOLERANCE
 from ..color import rgb_to_ycbcr, ycbcr_to_rgb
-from ..errors import InputError
+from ..errors import InputError, ScaleMismatchError
 from ..resize import imresize
 from .card import ModelCard
 
@@ -114,16 +114,22 @@ class SRModel(nn.Module):
         if card.input_space == "y":
             ycc = rgb_to_ycbcr(x)
             y = ycc[:, :1]
-            y_sr = self.net(imresize(y, scale=s) if card.upsampling == "pre" else y)
+            y_sr = self._checked(self.net(imresize(y, scale=s) if card.upsampling == "pre" else y), y)
             out = ycbcr_to_rgb(torch.cat([y_sr, imresize(ycc[:, 1:], scale=s)], dim=1))
         else:
-            out = self.net(imresize(x, scale=s) if card.upsampling == "pre" else x)
-        if out.shape[-2:] != (x.shape[-2] * s, x.shape[-1] * s):
-            raise RuntimeError(
-                f"{card.name} returned shape {tuple(out.shape)} for input {tuple(x.shape)} at x{s}; "
-                "the weights may be for another scale"
-            )
+            out = self._checked(self.net(imresize(x, scale=s) if card.upsampling == "pre" else x), x)
         return out[..., : h * s, : w * s].clamp(0, 1)
+
+    def _checked(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """``out`` when it is ``scale`` times the LR input ``x``; a network built or trained for another scale
+        returns another size, which is named here instead of surfacing as a shape error further on."""
+        s = self.scale
+        if out.shape[-2:] != (x.shape[-2] * s, x.shape[-1] * s):
+            raise ScaleMismatchError(
+                f"{self.card.name} returned shape {tuple(out.shape)} for input {tuple(x.shape)} at x{s}; its weights "
+                f"are for another scale: load the x{s} weights, or pass the scale the file was trained for"
+            )
+        return out
 
     def _pad_to_requirements(self, x: torch.Tensor) -> torch.Tensor:
         mult, min_size = self.card.size_multiple, self.card.min_size

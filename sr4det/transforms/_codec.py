@@ -45,17 +45,19 @@ def _tensor_in(t: torch.Tensor, what: str) -> tuple[torch.Tensor, Restore]:
         )
     if t.dtype == torch.uint8:
         peak, integer = 255.0, True
+    elif t.dtype == torch.uint16:  # 16-bit images (as numpy uint16 and PIL I;16): depth kept
+        peak, integer = 65535.0, True
     elif torch.is_floating_point(t):
         peak, integer = 1.0, False
     else:
-        raise InputError(f"{what}: dtype {t.dtype} is not supported; use uint8 (0-255) or float (0-1)")
+        raise InputError(f"{what}: dtype {t.dtype} is not supported; use uint8 (0-255), uint16 (0-65535) or float (0-1)")
     lead = t.shape[:-3]
     dtype, wrap_like = t.dtype, t if isinstance(t, tv_tensors.TVTensor) else None
     x = t.as_subclass(torch.Tensor).reshape(-1, *t.shape[-3:])
 
     def out(y: torch.Tensor) -> Any:
         y = y.reshape(*lead, *y.shape[-3:])
-        y = _quantize(y, 255.0) if integer else y
+        y = _quantize(y, peak) if integer else y
         y = y.to(dtype)
         return tv_tensors.wrap(y, like=wrap_like) if wrap_like is not None else y
 

@@ -66,6 +66,10 @@ class SRTransform(ResamplingTransform):
             raise InputError(f"tile must be 'auto', a positive int or None, got {tile!r}")
         if scale is not None and (not isinstance(scale, (int, np.integer)) or scale < 1):
             raise ScaleError(f"scale must be a positive int, got {scale!r}")
+        if max_memory is not None:
+            from ..tiling.memory import parse_memory
+
+            parse_memory(max_memory)  # a bad budget is named here, not at the first image
         self.tile = tile
         self.max_memory = max_memory
         self.pretrained = bool(pretrained)

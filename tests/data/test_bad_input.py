@@ -255,3 +255,13 @@ def test_missing_dataset_path_says_not_found(tmp_path):
 
     with pytest.raises(DataError, match="dataset not found"):
         load_dataset(tmp_path / "no_such_folder")
+
+
+def test_a_txt_split_whose_images_all_are_missing_says_so(tmp_path):
+    (tmp_path / "val.txt").write_text("images/a.jpg\nimages/b.jpg\n")
+    (tmp_path / "data.yaml").write_text("path: .\nval: val.txt\nnames: {0: cat}\n")
+    with pytest.raises(DataError, match="none of the 2 images of split 'val' exists"):
+        load_yolo(tmp_path / "data.yaml")
+    write_image(tmp_path / "images" / "a.jpg", np.zeros((8, 8, 3), np.uint8))  # one exists: not this error
+    with pytest.raises(DataError, match="ground truth is empty"):
+        load_yolo(tmp_path / "data.yaml")

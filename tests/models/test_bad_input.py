@@ -185,3 +185,20 @@ def test_weights_path_entry_that_is_not_a_folder_is_named(tmp_path, monkeypatch)
     monkeypatch.setenv("SR4DET_OFFLINE", "1")
     with pytest.raises(WeightsNotAvailableError, match="SR4DET_WEIGHTS_PATH lists .*typo.*not a folder"):
         sr4det.create_model("imdn", scale=2, pretrained=True)
+
+
+@pytest.mark.parametrize("name", ["espcn", "rfdn"])  # a Y-channel and an RGB post-upsampling network
+def test_a_network_of_another_scale_is_a_scale_mismatch_not_a_shape_error(name):
+    from sr4det.errors import ScaleMismatchError
+    from sr4det.models import build_network
+    from sr4det.models.wrapper import SRModel
+
+    net, card = build_network(name, 2)
+    model = SRModel(net, card, 4)  # an x2 network told it is x4
+    with pytest.raises(ScaleMismatchError, match="load the x4 weights") as info:
+        model(torch.rand(1, 3, 16, 16))
+    assert isinstance(info.value, ValueError)
+    from sr4det.tiling import upscale
+
+    with pytest.raises(ScaleMismatchError):
+        upscale(model, torch.rand(3, 40, 40), tile=16, overlap=4)

@@ -18,6 +18,7 @@ from ..errors import (
     InputError,
     MissingDependencyError,
     ScaleError,
+    ScaleMismatchError,
     WeightsError,
     WeightsNotAvailableError,
 )
@@ -162,8 +163,14 @@ def load_opencv(path: Path, scale: int | None) -> SRModel:
         raise ScaleError(f"{path} is a x{file_scale} model, not x{scale}")
     try:
         net = _OpenCVNet(path, algo, file_scale)
+        probe = net(torch.zeros(1, 3, 8, 8))  # the scale comes from the file name: check the graph agrees
     except cv2.error as exc:
         raise WeightsError(f"OpenCV could not read {path}: {exc}") from exc
+    if probe.shape[-2:] != (8 * file_scale, 8 * file_scale):
+        raise ScaleMismatchError(
+            f"{path} is named x{file_scale} but its graph turns 8x8 into {probe.shape[-1]}x{probe.shape[-2]}: rename the "
+            f"file to say its real scale (e.g. {match['algo']}_x{probe.shape[-1] // 8}.pb)"
+        )
     card = ModelCard(
         name=f"opencv-{match['algo'].lower()}",
         scales=(file_scale,),

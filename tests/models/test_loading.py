@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
+import numpy as np
+
 import pytest
 import torch
 
@@ -188,3 +190,35 @@ def test_opencv_graph_real(shared):
         assert model(torch.rand(1, 3, 10, 12)).shape == (1, 3, 40, 48)
     with pytest.raises(ScaleError):
         load_model(shared("weights", "sr", "opencv_dnn_superres", "ESPCN_x4.pb"), scale=2)
+
+
+class _FakeSuperRes:
+    """cv2.dnn_superres's DnnSuperResImpl for a graph that always upscales x2, whatever setModel says."""
+
+    def readModel(self, path):  # noqa: N802 - OpenCV's names
+        self.path = path
+
+    def setModel(self, algo, scale):  # noqa: N802
+        self.algo, self.scale = algo, scale
+
+    def upsample(self, bgr):
+        return np.repeat(np.repeat(bgr, 2, axis=0), 2, axis=1)
+
+
+@pytest.fixture()
+def fake_dnn_superres(monkeypatch):
+    import types
+
+    cv2 = pytest.importorskip("cv2")
+    monkeypatch.setattr(cv2, "dnn_superres", types.SimpleNamespace(DnnSuperResImpl_create=_FakeSuperRes), raising=False)
+
+
+def test_an_opencv_graph_whose_name_lies_about_its_scale_is_refused_at_load(tmp_path, fake_dnn_superres):
+    from sr4det.errors import ScaleMismatchError
+
+    (tmp_path / "ESPCN_x4.pb").write_bytes(b"x")  # an x2 graph under an x4 name
+    with pytest.raises(ScaleMismatchError, match=r"named x4 .* 16x16: rename the file .*ESPCN_x2\.pb"):
+        load_model(tmp_path / "ESPCN_x4.pb")
+    (tmp_path / "ESPCN_x2.pb").write_bytes(b"x")
+    model = load_model(tmp_path / "ESPCN_x2.pb")
+    assert model(torch.rand(1, 3, 5, 7)).shape == (1, 3, 10, 14)

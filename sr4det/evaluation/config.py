@@ -109,6 +109,11 @@ class CompareConfig:
         choices=("names", "index", "sorted"),
     )
     bootstrap: int = _opt(1000, "bootstrap resamples (0: no intervals)", type=int)
+    ci_level: float = _opt(
+        0.95,
+        "level of the paired-bootstrap intervals; e.g. 0.9875 keeps a 95%% family-wise level over 4 comparisons (Bonferroni)",
+        type=float,
+    )
     seed: int = _opt(0, "seed of the bootstrap and of the LR noise (a function of seed and pixels)", type=int)
     cache: str | None | bool = _opt(None, "cache folder (default $SR4DET_CACHE/compare); False: no cache (--no-cache)")
     tile: int | str | None = _opt("auto", "SR tile size in LR pixels, 'auto' or 'none'")
@@ -262,6 +267,8 @@ class CompareConfig:
                 fail(name, "a number in [0, 1]")
         if not is_int(self.max_det) or self.max_det < 1:
             fail("max_det", "an integer >= 1")
+        if not is_number(self.ci_level) or not 0.5 <= self.ci_level < 1:
+            fail("ci_level", "a number in [0.5, 1), e.g. 0.95")
         for name in ("bootstrap", "seed"):
             if not is_int(getattr(self, name)):
                 fail(name, "an integer")
@@ -334,6 +341,7 @@ class CompareConfig:
                 class_map=self.class_map,
                 n_resamples=self.bootstrap,
                 seed=self.seed,
+                confidence=self.ci_level,
                 cache_dir=self.cache,
                 tile=self.tile,
                 device=self.device,

@@ -12,6 +12,11 @@ from .._files import atomic_path
 _SIZE_KEYS = ("APs", "APm", "APl")
 
 
+def ci_level(results: dict[str, Any]) -> str:
+    """The intervals' level as text, ``"95"`` or ``"98.75"`` (results.json ``config.bootstrap.confidence``)."""
+    return f"{100 * float(results.get('config', {}).get('bootstrap', {}).get('confidence', 0.95)):.4g}"
+
+
 def plot(results: dict[str, Any], out_dir: Path) -> list[Path]:
     import matplotlib
 
@@ -39,7 +44,7 @@ def plot(results: dict[str, Any], out_dir: Path) -> list[Path]:
     written.append(_save(fig, out_dir / "ap_by_size.png"))
 
     vs = results.get("deltas", {}).get("vs_bicubic", {})
-    level = int(round(100 * results.get("config", {}).get("bootstrap", {}).get("confidence", 0.95)))
+    level = ci_level(results)
     sr_names = [n for n in names if n not in ("hr", "lr", "bicubic") and conds[n].get("psnr") is not None and n in vs]
 
     # ΔAP vs PSNR per SR model: the review's point is that the two need not agree
@@ -97,7 +102,7 @@ def plot(results: dict[str, Any], out_dir: Path) -> list[Path]:
     return written
 
 
-def _finish_delta_ap(fig, ax, level: int, xlabel: str, title: str, path: Path) -> Path:
+def _finish_delta_ap(fig, ax, level: str, xlabel: str, title: str, path: Path) -> Path:
     """Zero line, labels and legend of a ΔAP-vs-bicubic scatter, saved to ``path``."""
     ax.axhline(0, color="grey", lw=0.8)
     ax.set(xlabel=xlabel, ylabel=f"ΔAP vs bicubic (IoU .50:.95, 0-1; {level}% CI)", title=title)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._files import atomic_write
-from .plots import EXAMPLE_COLUMNS, EXAMPLE_CONF, plot, plot_examples
+from .plots import EXAMPLE_COLUMNS, EXAMPLE_CONF, ci_level, plot, plot_examples
 
 if TYPE_CHECKING:
     from .result import CompareResult
@@ -107,9 +107,8 @@ def render_summary(results: CompareResult | dict[str, Any]) -> str:
     """A short text table of AP, ΔAP vs bicubic (CI), PSNR and seconds per image, then each condition's headline
     (the share of the bicubic->HR and lr->HR AP gap it recovers): what ``sr4det compare`` prints."""
     results = _as_dict(results)
-    lines = [
-        f"{'condition':<24} {'AP':>6} {'AP50':>6} {'ΔAP vs bicubic [95% CI]':>28} {'PSNR':>6} {'SR s/img':>9} {'det s/img':>9}"
-    ]
+    head = f"ΔAP vs bicubic [{ci_level(results)}% CI]"
+    lines = [f"{'condition':<24} {'AP':>6} {'AP50':>6} {head:>28} {'PSNR':>6} {'SR s/img':>9} {'det s/img':>9}"]
     vs = results["deltas"].get("vs_bicubic", {})
     for name, m in results["conditions"].items():
         d = vs.get(name, {}).get("AP")
@@ -143,7 +142,7 @@ def render_markdown(results: CompareResult | dict[str, Any], examples: str | Non
     ds = results["dataset"]
     boot = cfg.get("bootstrap", {})
     det = cfg.get("detector", {})
-    level = int(round(100 * boot.get("confidence", 0.95)))
+    level = ci_level(results)
     deltas = results.get("deltas", {})
     heads = [h for h in (headline(n, deltas) for n in conds) if h]
     lines = ["# SR before detection: COCO mAP comparison", ""]
@@ -286,7 +285,7 @@ def resolution_text(results: CompareResult | dict[str, Any]) -> str | None:
     rows = _resolved_rows(results)
     if not rows:
         return None
-    level = int(round(100 * results.get("config", {}).get("bootstrap", {}).get("confidence", 0.95)))
+    level = ci_level(results)
     res = sorted(d["resolvable"] for d in rows.values())
     median = res[len(res) // 2] if len(res) % 2 else (res[len(res) // 2 - 1] + res[len(res) // 2]) / 2
     return (
@@ -295,7 +294,7 @@ def resolution_text(results: CompareResult | dict[str, Any]) -> str | None:
     )
 
 
-def _resolution_section(results: dict[str, Any], level: int) -> list[str]:
+def _resolution_section(results: dict[str, Any], level: str) -> list[str]:
     rows = _resolved_rows(results)
     if not rows:
         return []

@@ -132,6 +132,9 @@ def test_unknown_key_suggests_the_near_option(key, near):
         ({"detectors": 5}, "list of texts"),
         ({"sr": ["espcm"]}, "did you mean 'espcn'"),
         ({"sr": "bicubc"}, "did you mean 'bicubic'"),
+        ({"ci_level": 95}, r"ci_level must be a number in \[0.5, 1\)"),
+        ({"ci_level": 1.0}, "ci_level must be"),
+        ({"ci_level": "0.99"}, "ci_level must be"),
     ],
 )
 def test_wrong_value_types_and_ranges_fail_naming_the_option(extra, match):

@@ -149,3 +149,31 @@ def test_report_names_images_needed_only_where_the_interval_includes_zero():
     assert "| mid | +0.020 | 0.0100 | 0.020 | yes | 123 |" in md  # a bound at exactly 0 does not exclude 0
     # the median half-width over the three conditions (0.0176, 0.0196, 0.0196)
     assert "smaller than about ±0.020 cannot be told from zero" in resolution_text(results)
+
+
+def test_a_bonferroni_level_widens_the_intervals_and_names_itself(tmp_path):
+    path = make_dataset(tmp_path / "ds")
+    hr = [_hr(path, i) for i in range(len(SIZES))]
+    conditions = [HRCondition("hr"), SRCondition("bicubic"), Cheat("half", hr[::2])]
+    runs = {
+        level: compare(
+            load_coco(path),
+            ExactOracle(path, hr),
+            conditions=conditions,
+            scale=4,
+            n_resamples=300,
+            confidence=level,
+            cache_dir=False,
+            progress=False,
+        )
+        for level in (0.95, 0.9875)
+    }
+    narrow, wide = (runs[k]["deltas"]["vs_bicubic"]["half"]["AP"] for k in (0.95, 0.9875))
+    assert narrow["delta"] == wide["delta"]
+    assert wide["ci_low"] <= narrow["ci_low"]
+    assert wide["ci_high"] >= narrow["ci_high"]
+    assert wide["resolvable"] > narrow["resolvable"]
+    summary = render_summary(runs[0.9875])
+    assert "ΔAP vs bicubic [98.75% CI]" in summary.splitlines()[0]
+    assert "98.75% half-width" in summary
+    assert "## Deltas vs bicubic (98.75% CI)" in render_markdown(runs[0.9875])

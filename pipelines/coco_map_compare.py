@@ -94,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         "--sr", default=None, help="override the SR list and `conditions` (comma-separated; shipped models are then not added)"
     )
     ap.add_argument("--bootstrap", type=int, default=None)
+    ap.add_argument("--ci-level", type=float, default=None, help="level of the intervals (default 0.95)")
     ap.add_argument("--device", default=None)
     ap.add_argument("--cache", default=None)
     ap.add_argument(
@@ -106,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.sr is not None:
             cfg["shipped_models"] = False
             cfg["conditions"] = []
-        for key in ("limit", "out", "detector", "sr", "bootstrap", "device", "cache", "threads"):
+        for key in ("limit", "out", "detector", "sr", "bootstrap", "ci_level", "device", "cache", "threads"):
             if getattr(args, key) is not None:
                 cfg[key] = getattr(args, key)
         specs, skipped = resolve_sr(cfg)

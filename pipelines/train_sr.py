@@ -90,6 +90,11 @@ def main(argv: list[str] | None = None) -> int:
         help="hold this many --det-data images out of training and score AP vs bicubic on them every --val-every "
         "steps and at the end; the best step is also exported as OUT/best_det_val.pt (0: off)",
     )
+    p.add_argument(
+        "--det-val-detector",
+        default=None,
+        help="score the --det-val images through this detector instead of --detector (e.g. the other shared YOLO)",
+    )
     p.add_argument("--disc-channels", type=int, default=32)
     p.add_argument("--disc-lr", type=float, default=None)
     p.add_argument("--init", default=None, help="weights to start from (e.g. the SRResNet for SRGAN)")
@@ -141,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         detection_weight=args.detection_weight,
         det_warmup=args.det_warmup,
         det_val=args.det_val,
+        det_val_detector=args.det_val_detector,
         val=_folder(args.val, "sr_benchmark") if args.val else None,
         val_every=args.val_every,
         val_limit=args.val_limit,

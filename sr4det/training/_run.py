@@ -127,7 +127,7 @@ class _Run:
 
             ids = [im.id for im in load_coco(cfg.det_data).head(cfg.limit_images).images]
             _, held_out = split_val_ids(ids, cfg.det_val, DET_VAL_SEED)
-            self.det_validation = DetectionValidation(cfg.det_data, held_out, cfg.detector, cfg.scale)
+            self.det_validation = DetectionValidation(cfg.det_data, held_out, cfg.det_val_detector or cfg.detector, cfg.scale)
         self.det_data = DetectionPatches(
             cfg.det_data, cfg.scale, self.detector.names, limit=cfg.limit_images, progress=cfg.progress, exclude=held_out
         )
@@ -225,7 +225,8 @@ class _Run:
             self.best_det_val_ap = res["det_val_ap"]
             meta = {
                 **self._meta({"psnr": float("nan")}, float("nan")),
-                "selected_on": f"AP on {self.cfg.det_val} images held out of det_data (seed {DET_VAL_SEED}), step {self.step}",
+                "selected_on": f"AP on {self.cfg.det_val} images held out of det_data (seed {DET_VAL_SEED}) through "
+                f"{Path(self.cfg.det_val_detector or self.cfg.detector or '').name}, step {self.step}",
                 **res,
             }
             save_weights(

@@ -41,6 +41,8 @@ class TrainConfig:
             on them against bicubic (AP through ``detector``, paired bootstrap CI) every ``val_every`` steps and at
             the end (:mod:`sr4det.training.detection_val`); the step with the highest held-out AP is exported
             beside the last one as ``best_det_val.pt`` in ``out``. 0 = off.
+        det_val_detector: score the held-out images through this detector instead of ``detector`` (e.g. the other
+            shared YOLO, so that the step is not chosen for fooling the training detector); None = ``detector``.
         init: weight file to start from (e.g. the SRResNet for SRGAN); any sr4det weight file of a
             compatible architecture.
         val, val_every, val_limit: HR folder evaluated with the benchmark protocol every ``val_every``
@@ -76,6 +78,7 @@ class TrainConfig:
     detection_weight: float = 0.0
     det_warmup: int = 0
     det_val: int = 0
+    det_val_detector: str | None = None
     disc_channels: int = 32
     disc_lr: float | None = None
     init: str | None = None
@@ -130,6 +133,8 @@ class TrainConfig:
             raise InputError("det_val holds out images of det_data; set det_data=COCO_JSON (and detector=PATH)")
         if self.det_val and not self.detector:
             raise InputError("det_val scores the network through detector=PATH (OpenVINO export or YOLO .pt); set it")
+        if self.det_val_detector and not self.det_val:
+            raise InputError("det_val_detector scores the images det_val holds out; set det_val=N (e.g. 32) too")
         if isinstance(self.det_val, bool) or not isinstance(self.det_val, int) or self.det_val < 0:
             raise InputError(f"det_val must be a number of held-out images >= 0, got {self.det_val!r}")
         if self.feature_weight > 0 and (not self.feature or not self.feature_weights):

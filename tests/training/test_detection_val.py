@@ -133,6 +133,8 @@ def test_det_val_needs_detection_data_and_a_count():
         TrainConfig(**base, det_val=4).validate()
     with pytest.raises(InputError, match="detector"):
         TrainConfig(**base, det_val=4, det_data="j.json").validate()
+    with pytest.raises(InputError, match="det_val=N"):
+        TrainConfig(**base, det_val_detector="other", det_data="j.json", detector="d").validate()
     for bad in (-1, True, 2.5):
         with pytest.raises(InputError, match="det_val"):
             TrainConfig(**base, det_val=bad, det_data="j.json", detector="d").validate()
@@ -154,6 +156,7 @@ def test_a_run_validates_on_held_out_coco_images_and_exports_its_best_step(share
         det_data=str(shared("data", "coco_train160", "annotations", "instances_train2017.json")),
         limit_images=5,
         det_val=1,
+        det_val_detector=str(shared("weights", "yolov8n_int8_openvino_model")),  # not the training detector
         steps=2,
         val_every=1,
         batch=1,
@@ -174,7 +177,7 @@ def test_a_run_validates_on_held_out_coco_images_and_exports_its_best_step(share
     assert [int(r["step"]) for r in rows] == [1, 2]
     assert res.best_det_val == out / "best_det_val.pt"
     wf = read_weights(res.best_det_val)
-    assert wf.meta["selected_on"].startswith("AP on 1 images held out of det_data")
+    assert wf.meta["selected_on"].startswith("AP on 1 images held out of det_data (seed 0) through yolov8n_int8")
     assert wf.meta["det_val_ap"] == pytest.approx(max(float(r["det_val_ap"]) for r in rows), abs=1e-5)
     assert create_model("rfdn", 2, weights=res.best_det_val)(torch.rand(1, 3, 16, 16)).shape == (1, 3, 32, 32)
     best = torch.load(out / "last.pt", map_location="cpu", weights_only=False)["best_det_val_ap"]

@@ -31,15 +31,13 @@ def main(argv: list[str] | None = None) -> int:
     from _shared import shared_root
 
     import sr4det
-    from sr4det.data.datasets import load_coco
-    from sr4det.training._run import DET_VAL_SEED
-    from sr4det.training.detection_val import DetectionValidation, split_val_ids
+    from sr4det.training.detection_val import DET_VAL_SEED, DetectionValidation, held_out_ids
 
     if args.threads:
         torch.set_num_threads(args.threads)
     root = str(shared_root())
     data, detector = (v.replace("${shared}", root) for v in (args.data, args.detector))
-    _, held = split_val_ids([im.id for im in load_coco(data).images], args.n_val, DET_VAL_SEED)
+    held = held_out_ids(data, args.n_val)
     val = DetectionValidation(data, held, detector, args.scale)
     print(f"{len(held)} held-out images of {data} (split seed {DET_VAL_SEED}), x{args.scale}, detector {detector}")
     for spec in args.models:

@@ -3,6 +3,7 @@ plots are drawn by :mod:`.plots` (:func:`plot`, :func:`plot_examples`, re-export
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -286,8 +287,7 @@ def resolution_text(results: CompareResult | dict[str, Any]) -> str | None:
     if not rows:
         return None
     level = ci_level(results)
-    res = sorted(d["resolvable"] for d in rows.values())
-    median = res[len(res) // 2] if len(res) % 2 else (res[len(res) // 2 - 1] + res[len(res) // 2]) / 2
+    median = statistics.median(d["resolvable"] for d in rows.values())
     return (
         f"resolution: with {results.get('n_images', '?')} images a ΔAP vs bicubic smaller than about ±{median:.3f} cannot be "
         f"told from zero (median over conditions of the {level}% half-width from the paired bootstrap's standard error)"

@@ -23,7 +23,7 @@ from ..models.wrapper import SRModel
 from .config import TrainConfig
 from .data import PairedPatches, network_io, pre_upsample_margin
 from .detection_data import DetectionPatches
-from .detection_val import FIELDS, DetectionValidation, split_val_ids
+from .detection_val import DET_VAL_SEED, FIELDS, DetectionValidation, held_out_ids
 from .detector_losses import DetectionLoss, FeatureDistillation, OutputDistillation, TrainingDetector, load_training_detector
 from .evaluate import evaluate_pairs, load_benchmark
 from .losses import AdversarialLoss, FeatureLoss, PixelLoss, build_feature_extractor
@@ -44,9 +44,6 @@ _CSV_FIELDS = [
     *FIELDS,
     "seconds",
 ]
-#: the held-out images of det_data are drawn with this seed whatever the run's seed, so runs that differ in their
-#: crop seed are validated on the same images
-DET_VAL_SEED = 0
 BEST_DET_VAL = "best_det_val.pt"
 
 
@@ -123,10 +120,7 @@ class _Run:
             )
         held_out: list[int] = []
         if cfg.det_val:
-            from ..data.datasets import load_coco
-
-            ids = [im.id for im in load_coco(cfg.det_data).head(cfg.limit_images).images]
-            _, held_out = split_val_ids(ids, cfg.det_val, DET_VAL_SEED)
+            held_out = held_out_ids(cfg.det_data, cfg.det_val, cfg.limit_images)
             self.det_validation = DetectionValidation(cfg.det_data, held_out, cfg.det_val_detector or cfg.detector, cfg.scale)
         self.det_data = DetectionPatches(
             cfg.det_data, cfg.scale, self.detector.names, limit=cfg.limit_images, progress=cfg.progress, exclude=held_out

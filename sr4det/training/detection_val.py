@@ -25,6 +25,9 @@ from ..models.wrapper import SRModel
 
 #: the log.csv / TrainResult keys of one detection validation
 FIELDS = ("det_val_ap", "det_val_ap_bicubic", "det_val_delta", "det_val_ci_low", "det_val_ci_high")
+#: the held-out images are drawn with this seed whatever the run's seed, so runs that differ in their crop seed
+#: are validated on the same images
+DET_VAL_SEED = 0
 
 
 def split_val_ids(image_ids: Sequence[int], n_val: int, seed: int) -> tuple[list[int], list[int]]:
@@ -46,6 +49,12 @@ def split_val_ids(image_ids: Sequence[int], n_val: int, seed: int) -> tuple[list
     held = sorted(ids[i] for i in pick)
     chosen = set(held)
     return [i for i in ids if i not in chosen], held
+
+
+def held_out_ids(annotations: str | Path, n_val: int, limit: int | None = None) -> list[int]:
+    """The ids ``--det-val n_val`` holds out of the first ``limit`` images of ``annotations`` (seed :data:`DET_VAL_SEED`)."""
+    ids = [im.id for im in load_coco(annotations).head(limit).images]
+    return split_val_ids(ids, n_val, DET_VAL_SEED)[1]
 
 
 class _NetworkCondition(SRCondition):

@@ -87,7 +87,6 @@ def train(cfg: TrainConfig) -> TrainResult:
         if cfg.val:
             end.update(val_psnr=f"{val['psnr']:.4f}", val_ssim=f"{val['ssim']:.5f}")
         run.log(end)
-    run.save()  # the best held-out AP so far, for a resume
     export, half = run.export(val)
     best = run.out / BEST_DET_VAL if det_val is not None else None
     return TrainResult(run.step, last_loss, val["psnr"], val["ssim"], run.seconds, run.ckpt, export, half, det_val, best)

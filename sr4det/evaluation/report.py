@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 __all__ = [
     "EXAMPLE_COLUMNS",
     "EXAMPLE_CONF",
+    "family_text",
     "headline",
     "plot",
     "plot_examples",
@@ -54,6 +55,10 @@ def _cost_note(memory_kind: str | None) -> str:
         "seconds per image are wall time after one untimed warm-up call per condition (SR and detector); "
         f"peak MiB is each step's own peak memory: {mem}"
     )
+
+
+def _p(v: float | None) -> str:
+    return "" if v is None else f"{v:.3f}"
 
 
 def _pct(v: float | None) -> str:
@@ -126,6 +131,9 @@ def render_summary(results: CompareResult | dict[str, Any]) -> str:
     resolution = resolution_text(results)
     if resolution:
         lines += ["", resolution]
+    family = family_text(results)
+    if family:
+        lines.append(family)
     heads = [m.get("headline") for m in results["conditions"].values() if m.get("headline")]
     if heads:
         lines += ["", *heads]
@@ -294,6 +302,25 @@ def resolution_text(results: CompareResult | dict[str, Any]) -> str | None:
     )
 
 
+def family_text(results: CompareResult | dict[str, Any]) -> str | None:
+    """``"all 7 SR conditions together (Holm, 95% family-wise): ΔAP vs bicubic > 0 for rfdn_det, rfdn; < 0 for
+    srgan; not resolved for the other 4"``: which ΔAP vs bicubic survive the correction for comparing many
+    conditions with the same baseline on the same images; None without a bootstrap or with no family."""
+    results = _as_dict(results)
+    rows = {n: d for n, d in _resolved_rows(results).items() if d.get("p_holm") is not None}
+    if not rows:
+        return None
+    alpha = 1 - float(results.get("config", {}).get("bootstrap", {}).get("confidence", 0.95))
+    up = [n for n, d in rows.items() if d["p_holm"] < alpha and d["delta"] > 0]
+    down = [n for n, d in rows.items() if d["p_holm"] < alpha and d["delta"] < 0]
+    rest = len(rows) - len(up) - len(down)
+    parts = [f"> 0 for {', '.join(up)}" if up else "> 0 for none", *([f"< 0 for {', '.join(down)}"] if down else [])]
+    if rest:
+        parts.append(f"not resolved for the other {rest}" if up or down else f"not resolved for any of the {rest}")
+    m = next(iter(rows.values()))["family_size"]
+    return f"all {m} SR conditions together (Holm, {ci_level(results)}% family-wise): ΔAP vs bicubic " + "; ".join(parts)
+
+
 def _resolution_section(results: dict[str, Any], level: str) -> list[str]:
     rows = _resolved_rows(results)
     if not rows:
@@ -308,16 +335,24 @@ def _resolution_section(results: dict[str, Any], level: str) -> list[str]:
         "(n x (half-width / ΔAP)^2: the standard error shrinks as 1/sqrt(n) when the new images vary as these do). "
         "A guide for sizing the next evaluation, not a result: the observed ΔAP is itself uncertain.",
         "",
-        "| condition | ΔAP vs bicubic | SE | ± half-width | interval includes 0 | images needed at this ΔAP |",
-        "|---|---|---|---|---|---|",
+        "Many conditions are compared with bicubic on the same images, so some intervals exclude 0 by chance. "
+        "`p` is the paired-bootstrap p-value of ΔAP = 0, `p Holm` the same adjusted by Holm's step-down method over "
+        "the SR conditions (family-wise error at the level above), and the family interval holds for all of them "
+        "together (Bonferroni level)." + (f" {family_text(results)}." if family_text(results) else ""),
+        "",
+        "| condition | ΔAP vs bicubic | SE | ± half-width | interval includes 0 | images needed at this ΔAP | p | p Holm "
+        "| family interval |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, d in rows.items():
         lo, hi = d.get("ci_low"), d.get("ci_high")
         includes = lo is not None and hi is not None and lo <= 0 <= hi
         needed = d.get("n_images_needed") if includes else None
+        family = f"[{d['ci_low_family']:+.3f}, {d['ci_high_family']:+.3f}]" if d.get("ci_low_family") is not None else ""
         lines.append(
             f"| {name} | {_signed(d.get('delta'))} | {d['se']:.4f} | {d['resolvable']:.3f} | "
-            f"{'yes' if includes else 'no'} | {'' if needed is None else needed} |"
+            f"{'yes' if includes else 'no'} | {'' if needed is None else needed} | {_p(d.get('p'))} | "
+            f"{_p(d.get('p_holm'))} | {family} |"
         )
     return lines
 

@@ -23,7 +23,9 @@ class CompareResult:
     ``conditions``: name -> metrics (COCO AP/AR, PSNR/SSIM, cost, cache hits); ``deltas``: ``vs_bicubic`` /
     ``vs_lr`` -> condition -> AP/AP50 delta with paired-bootstrap CI, its standard error, the smallest difference
     the images resolve and the images an effect that size would need (``se``, ``resolvable``,
-    ``n_images_needed``), and PSNR delta (``vs_same_input``: each
+    ``n_images_needed``), its bootstrap p-value and, over the family of SR conditions sharing the baseline, the
+    Holm-adjusted p-value and Bonferroni interval (``p``, ``p_holm``, ``family_size``, ``ci_low_family``,
+    ``ci_high_family``), and PSNR delta (``vs_same_input``: each
     ``X@LABEL`` condition against ``X`` through the main detector, with its ``reference``); ``per_class``: category id
     -> AP per condition and delta vs bicubic; ``config``/``dataset``/``versions``/``machine``: provenance.
     """

@@ -11,12 +11,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..data.datasets import GroundTruth
-from . import coco
+from . import coco, multiplicity
 
 if TYPE_CHECKING:
     from .shard import ConditionRun
 
 _BASELINES = ("bicubic", "lr")
+#: compared with a baseline but not a claim about SR: the upper bound and the baselines themselves
+_NOT_IN_FAMILY = ("hr", *_BASELINES)
 
 
 @dataclass
@@ -58,7 +60,8 @@ def score(
 
 def deltas(runs, evals, conditions_out, boot, confidence: float, n_images: int) -> dict[str, dict[str, Any]]:
     """Every condition against each baseline (``vs_bicubic``, ``vs_lr``) and against the same input through the
-    main detector (``vs_same_input``): see :func:`paired`, plus the PSNR delta and the share of the HR gap."""
+    main detector (``vs_same_input``): see :func:`paired`, plus the PSNR delta and the share of the HR gap, and for
+    the family of each baseline the multiplicity-adjusted fields of :func:`_adjust_family`."""
     deltas: dict[str, dict[str, Any]] = {}
     for base in _BASELINES:
         if base not in evals:
@@ -71,6 +74,8 @@ def deltas(runs, evals, conditions_out, boot, confidence: float, n_images: int) 
             if "hr" in evals and run.name != "hr":
                 entry["AP_gap_recovered"] = gap_recovered(run.name, base, evals, boot, confidence)
             deltas.setdefault(f"vs_{base}", {})[run.name] = entry
+        if f"vs_{base}" in deltas:
+            _adjust_family(deltas[f"vs_{base}"], base, boot, confidence)
     # an input scored by its own detector (``X@LABEL``) against the same input through the main detector (``X``):
     # what swapping the detector buys, paired over the same images
     for run in runs:
@@ -84,14 +89,16 @@ def deltas(runs, evals, conditions_out, boot, confidence: float, n_images: int) 
 
 
 def paired(name: str, base: str, evals, boot, confidence: float, n_images: int) -> dict[str, Any]:
-    """AP and AP50 of ``name`` minus ``base``, each with its paired-bootstrap interval and resolution (``se``,
-    ``resolvable``, ``n_images_needed``: see :class:`.coco.DeltaResolution`); None where there is no bootstrap."""
+    """AP and AP50 of ``name`` minus ``base``, each with its paired-bootstrap interval, resolution (``se``,
+    ``resolvable``, ``n_images_needed``: see :class:`.coco.DeltaResolution`) and two-sided bootstrap p-value
+    (``p``, :func:`.multiplicity.bootstrap_p_value`); None where there is no bootstrap."""
     entry: dict[str, Any] = {}
     for key in ("AP", "AP50"):
         a, b = evals[name].metrics[key], evals[base].metrics[key]
         d = {"delta": None if a is None or b is None else a - b, "ci_low": None, "ci_high": None}
-        d.update(se=None, resolvable=None, n_images_needed=None)
+        d.update(se=None, resolvable=None, n_images_needed=None, p=None)
         if boot:
+            d["p"] = multiplicity.bootstrap_p_value(boot[name][key], boot[base][key])
             lo, hi = coco.paired_delta_ci(boot[name][key], boot[base][key], confidence, estimate=d["delta"])
             d["ci_low"], d["ci_high"] = _finite(lo), _finite(hi)
             res = coco.delta_resolution(boot[name][key], boot[base][key], n_images, confidence, estimate=d["delta"])
@@ -99,6 +106,25 @@ def paired(name: str, base: str, evals, boot, confidence: float, n_images: int) 
                 d.update(se=res.se, resolvable=res.resolvable, n_images_needed=res.n_images_needed)
         entry[key] = d
     return entry
+
+
+def _adjust_family(entries: dict[str, dict[str, Any]], base: str, boot, confidence: float) -> None:
+    """Add, in place, to each ΔAP/ΔAP50 entry against ``base``: ``family_size`` (m, the conditions compared with
+    ``base`` other than ``hr`` and the baselines, through any detector: the claims "this SR beats ``base``"), ``p_holm`` (Holm-adjusted
+    ``p`` over that family) and ``ci_low_family``/``ci_high_family`` (the interval at the Bonferroni level
+    ``1 - (1 - confidence) / m``, simultaneous over the family). None for entries outside the family, or without
+    a bootstrap."""
+    family = [n for n in entries if n.split("@", 1)[0] not in _NOT_IN_FAMILY]  # hr@LABEL is no SR claim either
+    for key in ("AP", "AP50"):
+        adjusted = multiplicity.holm({n: entries[n][key]["p"] for n in family})
+        level = multiplicity.bonferroni_level(confidence, len(family)) if family else None
+        for name, entry in entries.items():
+            d = entry[key]
+            d.update(family_size=None, p_holm=None, ci_low_family=None, ci_high_family=None)
+            if name not in family or d["p"] is None or level is None:
+                continue
+            lo, hi = coco.paired_delta_ci(boot[name][key], boot[base][key], level, estimate=d["delta"])
+            d.update(family_size=len(family), p_holm=adjusted[name], ci_low_family=_finite(lo), ci_high_family=_finite(hi))
 
 
 def gap_recovered(name: str, base: str, evals, boot, confidence: float) -> dict[str, Any]:

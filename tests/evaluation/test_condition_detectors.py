@@ -242,7 +242,20 @@ def test_a_detector_with_the_same_outputs_gives_zero_deltas_with_zero_width_inte
     for name in ("bicubic@t", "hr@t"):
         assert res["conditions"][name]["detections_cached"] == 0  # its own cache entries
     d = res["deltas"]["vs_bicubic"]["bicubic@t"]["AP"]
-    assert d == {"delta": 0.0, "ci_low": 0.0, "ci_high": 0.0, "se": 0.0, "resolvable": 0.0, "n_images_needed": None}
+    assert d == {
+        "delta": 0.0,
+        "ci_low": 0.0,
+        "ci_high": 0.0,
+        "se": 0.0,
+        "resolvable": 0.0,
+        "n_images_needed": None,
+        "p": 1.0,
+        # bicubic and hr through another detector make no claim about SR: outside the multiplicity family
+        "family_size": None,
+        "p_holm": None,
+        "ci_low_family": None,
+        "ci_high_family": None,
+    }
     h, h_t = res["deltas"]["vs_bicubic"]["hr"]["AP"], res["deltas"]["vs_bicubic"]["hr@t"]["AP"]
     assert h == h_t
     assert h["ci_low"] is not None
@@ -253,6 +266,7 @@ def test_a_detector_with_the_same_outputs_gives_zero_deltas_with_zero_width_inte
         "se": 0.0,
         "resolvable": 0.0,
         "n_images_needed": None,
+        "p": 1.0,  # no resample tells them apart
     }
 
 

@@ -175,6 +175,11 @@ def test_detector_that_finds_nothing(tmp_path):
         "se": 0.0,
         "resolvable": 0.0,
         "n_images_needed": None,
+        "p": 1.0,
+        "family_size": None,  # hr is no SR claim: outside the multiplicity family
+        "p_holm": None,
+        "ci_low_family": None,
+        "ci_high_family": None,
     }
 
 

@@ -33,11 +33,15 @@ from .conditions import (
     standard_conditions,
 )
 from .config import CompareConfig
+from .multiplicity import bonferroni_level, bootstrap_p_value, holm
 from .report import render_markdown, render_summary, write_report
 from .result import CompareResult
 from .runner import Comparison, default_cache_dir
 
 __all__ = [
+    "bonferroni_level",
+    "bootstrap_p_value",
+    "holm",
     "STAT_KEYS",
     "CocoResult",
     "CompareCache",

@@ -149,6 +149,7 @@ class CompareCache:
         return removed
 
     def path(self, kind: str, key: str, suffix: str) -> Path:
+        """Where the entry ``key`` of ``kind`` (``"sr"``, ``"det"``) lives: ``root/kind/key[:2]/key+suffix``."""
         assert self.root is not None
         return self.root / kind / key[:2] / f"{key}{suffix}"
 
@@ -176,10 +177,14 @@ class CompareCache:
         return value
 
     def put_json(self, kind: str, key: str | None, value: dict) -> None:
+        """Store ``value`` atomically (a run killed mid-write leaves the old entry or none); no-op without a cache
+        or key."""
         if self.root is not None and key is not None:
             atomic_write(self.path(kind, key, ".json"), json.dumps(value, sort_keys=True))
 
     def get_image(self, key: str | None) -> np.ndarray | None:
+        """The cached SR output (H, W, C) of ``key`` as written (uint8/uint16), or None (recompute) when absent or
+        unreadable."""
         if self.root is None or key is None:
             return None
         p = self.path("sr", key, ".png")
@@ -191,5 +196,6 @@ class CompareCache:
             return None
 
     def put_image(self, key: str | None, image: np.ndarray) -> None:
+        """Store an SR output (H, W, C) losslessly as PNG, atomically; no-op without a cache or key."""
         if self.root is not None and key is not None:
             write_image(self.path("sr", key, ".png"), image)

@@ -298,6 +298,7 @@ class SRCondition(Condition):
         return sr_key(lr_key, self.digest, tile, sr_backend)
 
     def upscale(self, lr: np.ndarray, tile: str | int | None) -> tuple[np.ndarray, str]:
+        """uint8 ``lr`` (h, w, 3) -> (uint8 (sh, sw, 3), ``"tiler"`` or ``"direct"``): see :func:`run_sr`."""
         return run_sr(self.model, lr, tile)
 
 

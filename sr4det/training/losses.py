@@ -34,6 +34,7 @@ class PixelLoss(nn.Module):
         self.kind = kind
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Mean L1 or L2 over all elements of two same-shape (B, C, H, W) float tensors in [0, 1]; scalar."""
         return F.l1_loss(pred, target) if self.kind == "l1" else F.mse_loss(pred, target)
 
 
@@ -173,6 +174,8 @@ class FeatureLoss(nn.Module):
         return self
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Feature-space distance of SR ``pred`` to HR ``target``, (B, C, H, W) floats in [0, 1] (C = 1 is repeated to
+        RGB); scalar, gradients flow only into ``pred``."""
         if pred.shape[1] == 1:
             pred, target = pred.expand(-1, 3, -1, -1), target.expand(-1, 3, -1, -1)
         with torch.no_grad():
@@ -196,10 +199,14 @@ class AdversarialLoss(nn.Module):
         return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
 
     def generator_loss(self, fake: torch.Tensor) -> torch.Tensor:
+        """Non-saturating GAN loss of SR outputs ``fake`` (B, C, H, W) in [0, 1]: BCE of the discriminator calling
+        them real; scalar, gradients flow into the generator."""
         logits = self.discriminator(self._rgb(fake))
         return F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
 
     def discriminator_loss(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        """BCE of the discriminator on HR ``real`` (label 1) and detached SR ``fake`` (label 0), both (B, C, H, W)
+        in [0, 1]; scalar, no gradient reaches the generator."""
         lr = self.discriminator(self._rgb(real))
         lf = self.discriminator(self._rgb(fake.detach()))
         return F.binary_cross_entropy_with_logits(lr, torch.ones_like(lr)) + F.binary_cross_entropy_with_logits(

@@ -143,3 +143,15 @@ def test_torch_uint16_tensors_keep_their_depth_like_numpy_uint16():
     lr = Degrade(2)(t16)
     assert lr.dtype == torch.uint16
     np.testing.assert_array_equal(lr.to(torch.int32).permute(1, 2, 0).numpy(), Degrade(2)(arr).astype(np.int32))
+
+
+def test_pil_lab_image_comes_back_rgb_not_rgba():
+    # "LAB" has an "A" band (a colour axis): it was taken for alpha and the result had a constant alpha channel
+    import PIL.Image
+
+    rgb = PIL.Image.fromarray(np.random.default_rng(0).integers(0, 256, (8, 10, 3), dtype=np.uint8))
+    lab = rgb.convert("LAB")
+    t = SRTransform("bicubic", scale=2, tile=None)
+    out = t(lab)
+    assert out.mode == "RGB"
+    np.testing.assert_array_equal(np.asarray(out), np.asarray(t(lab.convert("RGB"))))

@@ -52,6 +52,14 @@ def load_coco(annotations: str | Path, images: str | Path | None = None) -> Grou
     image_dir = Path(images) if images is not None else _find_image_dir(path)
     if not image_dir.is_dir():
         raise DataError(f"image folder not found: {image_dir}")
+    gt = _coco_ground_truth(data, path, image_dir)
+    _check_not_empty(gt)
+    return gt
+
+
+def _coco_ground_truth(data: dict[str, Any], path: Path, image_dir: Path) -> GroundTruth:
+    """The checked ground truth of a parsed COCO instances dict (every field; images and annotations may be empty).
+    :func:`load_coco` and :mod:`sr4det.data.materialize` (before any image is processed) read COCO through it."""
     categories: dict[int, str] = {}
     for i, c in enumerate(data["categories"]):
         what = f"{path}: categories[{i}]"
@@ -126,9 +134,7 @@ def load_coco(annotations: str | Path, images: str | Path | None = None) -> Grou
                 area=np.array([a[3] for a in anns], dtype=np.float64),
             )
         )
-    gt = GroundTruth(out, categories, source=str(path), format="coco")
-    _check_not_empty(gt)
-    return gt
+    return GroundTruth(out, categories, source=str(path), format="coco")
 
 
 def _coco_field(obj: Any, key: str, what: str) -> Any:

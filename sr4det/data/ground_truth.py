@@ -56,6 +56,16 @@ class ImageGT:
         n = len(self.boxes)
         if not (len(self.category_ids) == len(self.iscrowd) == len(self.area) == n):
             raise DataError(f"image {self.file_name}: boxes, category_ids, iscrowd and area differ in length")
+        if n and not (np.isfinite(self.boxes).all() and np.isfinite(self.area).all()):
+            raise DataError(
+                f"image {self.file_name}: boxes or areas with NaN/Inf; fix or drop those annotations "
+                "(COCO evaluation would match a NaN box to every detection)"
+            )
+        if n and ((self.boxes[:, 2] < self.boxes[:, 0]) | (self.boxes[:, 3] < self.boxes[:, 1])).any():
+            raise DataError(
+                f"image {self.file_name}: boxes with x2 < x1 or y2 < y1; ImageGT boxes are absolute x1, y1, x2, y2 "
+                "(convert COCO [x, y, width, height] with x2 = x + width, y2 = y + height)"
+            )
 
     def __len__(self) -> int:
         return len(self.boxes)

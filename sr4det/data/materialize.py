@@ -237,6 +237,7 @@ def _materialize_yolo(yaml_path: Path, output: Path, pipe: _Pipeline, splits, fm
         for lst, text in lists.items():
             _write_text(lst, text)
 
+    _check_yolo_labels(targets, cfg["names"])  # before any SR: a bad label would otherwise be dropped silently
     _on_main(ctx, write_lists, "writing the split lists")
     sizes = _process_images(list(targets.items()), pipe, overwrite, progress, ctx)
     out_yaml = output / "data.yaml"
@@ -254,7 +255,42 @@ def _materialize_yolo(yaml_path: Path, output: Path, pipe: _Pipeline, splits, fm
     return out_yaml
 
 
+def _check_yolo_labels(images: dict[Path, Path], names: Any) -> None:
+    """Check every label file of ``images`` as :func:`~sr4det.data.load_yolo` does (coordinates normalised to [0, 1],
+    class ids in ``names``, 4 box or >= 6 polygon values, no empty boxes): the rescaling below would clip pixel
+    coordinates to the image edge and drop the box without a word."""
+    from .yolo_labels import _label_path, _read_yolo_labels, _yaml_names
+
+    classes = _yaml_names(names)
+    for src in images:
+        _read_yolo_labels(_label_path(src), 1, 1, classes)
+
+
 # ------------------------------------------------------------------------------------------------ COCO
+def _check_coco(coco: Any, json_path: Path, image_dir: Path, jobs: list[tuple[Path, Path]]) -> None:
+    """Check the json as :func:`~sr4det.data.load_coco` does (ids, categories, boxes; annotations may be absent) and
+    every image's header size against its ``height`` / ``width``, before any image is processed: a negative-width
+    box or an unknown category would otherwise be dropped or copied silently, a size mismatch found after all SR."""
+    from .coco_json import _coco_ground_truth
+    from .io import image_size
+
+    if not isinstance(coco, dict) or not isinstance(coco.get("images"), list):
+        raise DataError(f"{json_path} is not a COCO instances file: no 'images' list")
+    checked = []
+    for (src, _), im in zip(jobs, coco["images"], strict=True):
+        size = image_size(src)  # EXIF orientation applied, as read_image; None: unreadable, reported when decoded
+        json_size = (im.get("height"), im.get("width"))
+        if size is not None and json_size != (None, None) and json_size != size:
+            raise DataError(
+                f"{json_path}: image {im['file_name']} is {size[1]}x{size[0]} but the json says "
+                f"{im.get('width')}x{im.get('height')}; fix the json's sizes (or the image) so the boxes match its pixels"
+            )
+        fill = size or (1, 1)
+        checked.append({**im, "height": im.get("height", fill[0]), "width": im.get("width", fill[1])})
+    data = {"categories": [], **coco, "annotations": coco.get("annotations") or [], "images": checked}
+    _coco_ground_truth(data, json_path, image_dir)
+
+
 def _scale_rle(seg: Any, h: int, w: int, pipe: _Pipeline) -> dict[str, Any]:
     import cv2
     from pycocotools import mask as mask_utils
@@ -288,6 +324,7 @@ def _materialize_coco(
         new_name = str(_out_name(Path(im["file_name"]), fmt))
         jobs.append((src, output / "images" / new_name))
         by_id[im["id"]] = (im, new_name)
+    _check_coco(coco, json_path, image_dir, jobs)
     sizes = _process_images(jobs, pipe, overwrite, progress, ctx)
     out_json = output / "annotations.json"
 

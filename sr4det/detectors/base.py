@@ -33,10 +33,11 @@ class Detections:
     def __post_init__(self) -> None:
         self.boxes = np.asarray(self.boxes, dtype=np.float32).reshape(-1, 4)
         self.scores = np.asarray(self.scores, dtype=np.float32).reshape(-1)
-        self.labels = np.asarray(self.labels, dtype=np.int64).reshape(-1)
+        self.labels = _integer_labels(self.labels)
         n = len(self.boxes)
         if len(self.scores) != n or len(self.labels) != n:
             raise ValueError(f"boxes ({n}), scores ({len(self.scores)}) and labels ({len(self.labels)}) differ in length")
+        _check_detections(self.boxes, self.scores)
 
     def __len__(self) -> int:
         return len(self.boxes)
@@ -123,6 +124,47 @@ class Detections:
         ax.set_axis_off()
         ax.set_title(f"{int((self.scores >= conf).sum())} detections (conf >= {conf:g})")
         return ax
+
+
+#: scores may overshoot [0, 1] and boxes have a negative extent by this much (float rounding) and still count as valid
+_TOLERANCE = 1e-3
+
+
+def _integer_labels(labels: Any) -> np.ndarray:
+    """int64 (N,) class indices; fractional values are refused (a cast would silently truncate 0.7 to class 0)."""
+    raw = np.asarray(labels).reshape(-1)
+    if raw.dtype.kind == "f" and raw.size and not bool(np.all(np.isfinite(raw) & (raw == np.round(raw)))):
+        raise InputError(
+            f"detection labels must be integer class indices, got {raw[:5].tolist()}; pass the detector's class index "
+            "per box (e.g. labels.round().astype(int) if they are integral floats), not scores or probabilities"
+        )
+    return raw.astype(np.int64)
+
+
+def _check_detections(boxes: np.ndarray, scores: np.ndarray) -> None:
+    """Refuse detections that COCO evaluation would score silently wrong: NaN/Inf (pycocotools matches a NaN box to
+    every object), scores that are not confidences, boxes that are not x1, y1, x2, y2."""
+    if not (bool(np.isfinite(boxes).all()) and bool(np.isfinite(scores).all())):
+        bad = int((~np.isfinite(boxes)).any(axis=1).sum() + (~np.isfinite(scores)).sum())
+        raise InputError(
+            f"{bad} detection(s) have NaN/Inf boxes or scores; drop them before building Detections "
+            "(e.g. keep = np.isfinite(boxes).all(1) & np.isfinite(scores)); pycocotools would count a NaN box as a match"
+        )
+    if scores.size and (float(scores.min()) < -_TOLERANCE or float(scores.max()) > 1 + _TOLERANCE):
+        raise InputError(
+            f"detection scores must be confidences in [0, 1], got [{float(scores.min()):.4g}, {float(scores.max()):.4g}]; "
+            "apply the sigmoid/softmax to logits (conf thresholds and the examples figure read scores as confidences)"
+        )
+    if boxes.size:
+        w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+        wrong = (w < -_TOLERANCE) | (h < -_TOLERANCE)
+        if wrong.any():
+            i = int(np.argmax(wrong))
+            raise InputError(
+                f"{int(wrong.sum())} detection box(es) have x2 < x1 or y2 < y1, e.g. {boxes[i].tolist()}; Detections "
+                "boxes are absolute x1, y1, x2, y2: convert xywh / cxcywh with "
+                "torchvision.ops.box_convert(boxes, 'xywh', 'xyxy') (normalised boxes: multiply by the image size too)"
+            )
 
 
 _PALETTE = [

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from .._digest import state_digest
 from ..errors import InputError
 from .base import Detections, Detector, as_rgb_batch
 
@@ -70,7 +71,13 @@ class SRDetector:
         """Settings of both stages, for recording alongside results."""
         return {
             "type": "sr",
-            "sr": {"model": self.sr.model_name, "scale": self.sr.scale, "tile": self.sr.tile},
+            # the weights' digest: two SR models of one name (checkpoints of a training run) are different detectors
+            "sr": {
+                "model": self.sr.model_name,
+                "scale": self.sr.scale,
+                "tile": self.sr.tile,
+                "weights_digest": state_digest(self.sr.model),
+            },
             "detector": dict(getattr(self.detector, "config", {"type": type(self.detector).__name__})),
             "map_back": self.map_back,
             "imgsz": self.imgsz_mode,

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._digest import state_digest
 from .._offline import sr4det_offline
 from ..errors import DetectorError, InputError, WeightsNotAvailableError
 from .base import Detections, as_rgb_batch
@@ -169,15 +170,22 @@ class TorchvisionDetector:
 
     @property
     def config(self) -> dict[str, Any]:
-        """Settings, for recording alongside results."""
+        """Settings, for recording alongside results and as the detector's cache identity: the source names only
+        the architecture (a built model is its class name), so the weights' digest and the post-processing
+        settings are part of it; two fine-tuned models of one class never share cached detections."""
+        owner = getattr(self.model, "roi_heads", self.model)
         return {
             "type": "torchvision",
             "model": self._source,
+            "weights_digest": state_digest(self.model),
             "min_size": None if self.native_size else self.min_size,
             "max_size": None if self.native_size else self.max_size,
             "fixed_size": None if self.native_size else self.fixed_size,
             "native_size": self.native_size,
             "score_thresh": self.score_thresh,
+            "nms_thresh": _number(getattr(owner, "nms_thresh", None)),
+            "detections_per_img": _number(getattr(owner, "detections_per_img", None)),
+            "topk_candidates": _number(getattr(self.model, "topk_candidates", None)),
             "device": str(self.device),
         }
 
@@ -216,6 +224,11 @@ class TorchvisionDetector:
                     names=dict(self.names),
                     image_size=tuple(rgb[i].shape[:2]),
                 )
+
+
+def _number(value: Any) -> float | int | None:
+    """A post-processing setting as a JSON number (None when the model has no such setting)."""
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 class _native:

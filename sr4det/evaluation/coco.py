@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import MissingDependencyError
+from ..errors import InputError, MissingDependencyError
 
 STAT_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
 BACKENDS = ("pycocotools", "faster-coco-eval")
@@ -90,6 +90,7 @@ def evaluate(
         keep_matches: also return the per-image matches for bootstrapping (always computed with pycocotools,
             so bootstrap intervals do not depend on the backend).
     """
+    _check_results(gt, results)
     ev = _build(backend, gt, results)
     with contextlib.redirect_stdout(io.StringIO()):
         ev.evaluate()
@@ -114,6 +115,57 @@ def evaluate(
                 ref.evaluate()
         matches = ImageMatches.from_cocoeval(ref)
     return CocoResult(metrics, per, per50, matches)
+
+
+def _check_results(gt: dict[str, Any], results: Sequence[dict[str, Any]]) -> None:
+    """Refuse results pycocotools would score silently wrong or fail on with an AssertionError: a category id the
+    ground truth lacks (ignored: AP 0, the classic 0-79 detector index vs 1-90 COCO id mix-up), an image id it lacks,
+    a bbox that is not 4 finite numbers with non-negative width and height (a NaN box matches every object), a
+    missing or non-finite score."""
+    if not results:
+        return
+    cats = {int(c["id"]) for c in gt.get("categories", [])}
+    imgs = {int(im["id"]) for im in gt.get("images", [])}
+    bad_cat: set[Any] = set()
+    bad_img: set[Any] = set()
+    for i, r in enumerate(results):
+        try:
+            box = np.asarray(r["bbox"], dtype=np.float64)
+            score = float(r["score"])
+            cat, img = r["category_id"], r["image_id"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(
+                f"results[{i}] is not a COCO detection ({type(exc).__name__}: {exc}); each result needs 'image_id', "
+                f"'category_id', 'bbox' [x, y, width, height] and 'score', got {r!r}"
+            ) from None
+        if box.shape != (4,) or not np.isfinite(box).all() or box[2] < 0 or box[3] < 0 or not np.isfinite(score):
+            raise InputError(
+                f"results[{i}]: bbox {r['bbox']!r} / score {r['score']!r} must be 4 finite numbers [x, y, width, height] "
+                "with width, height >= 0 and a finite score (x1, y1, x2, y2 boxes: width = x2 - x1, height = y2 - y1)"
+            )
+        if _as_id(cat) not in cats:
+            bad_cat.add(cat)
+        if _as_id(img) not in imgs:
+            bad_img.add(img)
+    if bad_cat:
+        raise InputError(
+            f"results use category ids the ground truth does not have: {sorted(map(str, bad_cat))[:10]} (its ids: "
+            f"{sorted(cats)[:10]}{' ...' if len(cats) > 10 else ''}); pycocotools would ignore those detections. Map "
+            "detector class indices to dataset category ids first (sr4det.data.ClassMap.build(detector.names, gt), e.g. "
+            "YOLO index 0-79 -> COCO id 1-90)"
+        )
+    if bad_img:
+        raise InputError(
+            f"results refer to image ids the ground truth does not have: {sorted(map(str, bad_img))[:10]}; evaluate "
+            "against ground truth that lists those images (ids are ints as in its 'images')"
+        )
+
+
+def _as_id(value: Any) -> int | None:
+    """An integral number as an int id (1 and 1.0 alike, as pycocotools' dict lookups treat them); None otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return None
+    return int(value) if float(value).is_integer() else None
 
 
 class ImageMatches:

@@ -23,6 +23,7 @@ from pathlib import Path
 import yaml
 
 from ..data.datasets import ClassMap, GroundTruth, load_coco, load_yolo
+from ..data.io import image_size
 from ..data.yolo_labels import _label_path
 from ..errors import DataError, InputError
 
@@ -39,6 +40,13 @@ def _coco_labels(gt: GroundTruth, names: Mapping[int, str], class_map: str, out:
     for im in gt.images:
         if not im.path.is_file() or not im.width or not im.height:
             raise DataError(f"{im.path}: missing or of unknown size")
+        size = image_size(im.path)  # header only, EXIF orientation applied as ultralytics does
+        if size is not None and size != (im.height, im.width):
+            # the labels are normalised by the json's size: for another real size they would land on other pixels
+            raise DataError(
+                f"{im.path} is {size[1]}x{size[0]} (EXIF orientation applied) but {gt.source} says "
+                f"{im.width}x{im.height}; fix the json's width/height (or the image) so its boxes match the pixels"
+            )
         rel = Path(im.file_name)
         _link(im.path, out / "images" / split / rel)
         lines = []

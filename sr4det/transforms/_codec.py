@@ -19,6 +19,7 @@ from ..errors import InputError
 
 KEYPOINTS = getattr(tv_tensors, "KeyPoints", None)  # torchvision >= 0.23
 _PIL_NATIVE = {"L", "RGB", "RGBA"}
+_PIL_ALPHA = {"LA", "La", "PA", "RGBa"}  # the non-native PIL modes with an alpha band
 
 
 class Restore:
@@ -142,8 +143,9 @@ def _pil_in(img: PIL.Image.Image) -> tuple[torch.Tensor, Restore]:
     if mode in ("I", "F") or mode.startswith("I;16"):
         return _pil_deep_in(img)
     if mode not in _PIL_NATIVE:
-        # "La" / "RGBa" / "PA": alpha in either case; premultiplied modes convert through their straight-alpha twin
-        has_alpha = "a" in mode.lower() or "transparency" in img.info
+        # "La" / "RGBa" / "PA": alpha in either case; premultiplied modes convert through their straight-alpha twin.
+        # The list is explicit: "LAB" has an "A" band too (a colour axis, not alpha) and must stay RGB
+        has_alpha = mode in _PIL_ALPHA or "transparency" in img.info
         target = "RGBA" if has_alpha else "RGB"
         try:
             img = img.convert({"La": "LA", "RGBa": "RGBA"}.get(mode, target)).convert(target)

@@ -265,3 +265,14 @@ def test_a_txt_split_whose_images_all_are_missing_says_so(tmp_path):
     write_image(tmp_path / "images" / "a.jpg", np.zeros((8, 8, 3), np.uint8))  # one exists: not this error
     with pytest.raises(DataError, match="ground truth is empty"):
         load_yolo(tmp_path / "data.yaml")
+
+
+# --------------------------------------------------------------------------------------------- ImageGT
+
+
+@pytest.mark.parametrize(("box", "match"), [([float("nan"), 0, 5, 5], "NaN/Inf"), ([10, 10, 4, 30], "x2 < x1")])
+def test_image_gt_refuses_boxes_coco_evaluation_would_score_wrong(tmp_path, box, match):
+    from sr4det.data.ground_truth import ImageGT
+
+    with pytest.raises(DataError, match=match):
+        ImageGT(1, "a.png", tmp_path / "a.png", 32, 32, boxes=[box], category_ids=[1], iscrowd=[0], area=[10.0])

@@ -249,3 +249,23 @@ def test_float_tiff_overshooting_by_rounding_is_clipped_not_refused(tmp_path):
     PIL.Image.fromarray(values).save(path)
     img, _ = read_image(path)
     assert img.tolist() == [[0, 16384], [32768, 65535]]
+
+
+# ------------------------------------------------------------------------------------------------ TIFF orientation
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+@pytest.mark.parametrize("depth", ["rgb8", "gray16"])
+def test_tiff_orientation_is_applied_once(tmp_path, orientation, depth):
+    # OpenCV's TIFF decoder orients TIFFs itself (and Pillow reports them upright in .size): read_image used to apply
+    # the tag a second time (orientation 6 came out rotated by 180 degrees, 3 not rotated at all) and image_size
+    # swapped height and width, so YOLO labels landed on the wrong pixels
+    from sr4det.data.io import apply_orientation
+
+    raw = _photo(10, 16) if depth == "rgb8" else (np.arange(160, dtype=np.uint16).reshape(10, 16) * 400)
+    path = tmp_path / "o.tif"
+    _with_orientation(path, raw, orientation, "TIFF")
+    img, info = read_image(path)
+    np.testing.assert_array_equal(img, np.ascontiguousarray(apply_orientation(raw, orientation)))
+    assert info.orientation == orientation
+    assert image_size(path) == img.shape[:2]

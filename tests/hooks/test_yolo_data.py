@@ -55,3 +55,21 @@ def test_bad_sources(tmp_path):
     other.write_text("x")
     with pytest.raises(InputError, match="yaml"):
         yolo_dataset(other, tmp_path / "out")
+
+
+def test_coco_json_whose_sizes_differ_from_the_images_is_refused(tmp_path):
+    # the labels are normalised by the json's width/height: for images of another size they land on other pixels
+    import json
+
+    from sr4det.data.io import write_image
+
+    (tmp_path / "imgs").mkdir()
+    write_image(tmp_path / "imgs" / "a.png", np.zeros((40, 60, 3), np.uint8))
+    coco = {
+        "images": [{"id": 1, "file_name": "a.png", "height": 80, "width": 120}],  # annotated before a 2x resize
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 40, 20], "area": 800, "iscrowd": 0}],
+        "categories": [{"id": 1, "name": "thing"}],
+    }
+    (tmp_path / "i.json").write_text(json.dumps(coco))
+    with pytest.raises(DataError, match="60x40 .* says 120x80"):
+        yolo_dataset(tmp_path / "i.json", tmp_path / "ds", images=tmp_path / "imgs", names={0: "thing"})

@@ -94,6 +94,14 @@ def image_size(path: str | Path) -> tuple[int, int] | None:
             if im.format == "TIFF" and tags is not None:  # the stored size: recent Pillow reports TIFFs upright in .size
                 w, h = int(tags.get(256, w)), int(tags.get(257, h))
             orientation = im.getexif().get(0x0112, 1)
+    except Image.DecompressionBombError:
+        # Pillow refuses headers above 2 x Image.MAX_IMAGE_PIXELS (~179M px) unread; OpenCV decodes up to 2^30 px, so
+        # decode once to learn the size instead of reporting a readable image as unreadable
+        try:
+            h, w = read_image(path)[0].shape[:2]
+        except DataError:
+            return None
+        return h, w
     except Exception:  # noqa: BLE001 - corrupt files raise many types; decoding reports them
         return None
     return (w, h) if orientation in (5, 6, 7, 8) else (h, w)

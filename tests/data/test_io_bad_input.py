@@ -269,3 +269,17 @@ def test_tiff_orientation_is_applied_once(tmp_path, orientation, depth):
     np.testing.assert_array_equal(img, np.ascontiguousarray(apply_orientation(raw, orientation)))
     assert info.orientation == orientation
     assert image_size(path) == img.shape[:2]
+
+
+def test_size_of_an_image_above_pillows_bomb_limit_comes_from_decoding(tmp_path, monkeypatch):
+    """Pillow refuses headers above 2 x MAX_IMAGE_PIXELS; the image is still readable (OpenCV), so its size must not
+    come back as None ("unreadable"), which made datasets skip it for the wrong reason."""
+    path = tmp_path / "big.png"
+    write_image(path, np.zeros((20, 30, 3), np.uint8))
+    monkeypatch.setattr(PIL.Image, "MAX_IMAGE_PIXELS", 100)  # 600 px > 2 x 100: Pillow's bomb error, as for ~180M px
+    with pytest.raises(PIL.Image.DecompressionBombError):
+        PIL.Image.open(path)
+    assert image_size(path) == (20, 30)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(path.read_bytes()[:60])  # header intact, data cut: not decodable either
+    assert image_size(broken) is None

@@ -2,6 +2,7 @@
 """The main job: COCO mAP of hr / lr / bicubic / SR models through one detector (a thin wrapper of ``sr4det compare``).
 
     python pipelines/coco_map_compare.py --config pipelines/configs/coco128_x4.yaml [--limit 8] [--out DIR]
+    python pipelines/coco_map_compare.py --config pipelines/configs/coco128_x4.yaml --data my.json --out DIR  # other images
 
 The YAML holds the options of :class:`sr4det.evaluation.config.CompareConfig` (the fields of ``sr4det compare``);
 ``${shared}`` expands to the shared
@@ -85,6 +86,10 @@ def resolve_sr(cfg: dict) -> tuple[list[str], list[str]]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--config", required=True)
+    ap.add_argument(
+        "--data", default=None, help="override the config's dataset (e.g. your own COCO json: the same job on other images)"
+    )
+    ap.add_argument("--images", default=None, help="image folder of --data's COCO json (default: guessed)")
     ap.add_argument("--limit", type=int, default=None, help="only the first N images (quick check)")
     ap.add_argument("--out", default=None, help="override the config's output folder")
     ap.add_argument(
@@ -107,7 +112,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.sr is not None:
             cfg["shipped_models"] = False
             cfg["conditions"] = []
-        for key in ("limit", "out", "detector", "sr", "bootstrap", "ci_level", "device", "cache", "threads"):
+        if args.data is not None:
+            cfg.pop("images", None)  # the config's image folder belongs to the config's dataset
+        for key in ("data", "images", "limit", "out", "detector", "sr", "bootstrap", "ci_level", "device", "cache", "threads"):
             if getattr(args, key) is not None:
                 cfg[key] = getattr(args, key)
         specs, skipped = resolve_sr(cfg)

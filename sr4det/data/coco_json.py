@@ -21,7 +21,12 @@ def _find_image_dir(json_path: Path) -> Path:
     for cand in (root / "images" / split, root / split, root / "images", root):
         if cand.is_dir() and any(p.suffix.lower() in IMAGE_EXTENSIONS for p in cand.iterdir()):
             return cand
-    raise DataError(f"cannot find the image folder of {json_path}; pass images=PATH")
+    tried = ", ".join(str(c) for c in (root / "images" / split, root / split, root / "images", root))
+    raise DataError(
+        f"cannot find the image folder of {json_path} (looked for images in {tried}); name it: "
+        "`--images DIR` (sr4det compare, pipelines/coco_map_compare.py), `images: DIR` in a YAML config, "
+        "or load_coco(json, images=DIR)"
+    )
 
 
 def load_coco(annotations: str | Path, images: str | Path | None = None) -> GroundTruth:

@@ -139,6 +139,40 @@ def test_pipeline_wrapper(shared, tmp_path, monkeypatch):
     sys.modules.pop("coco_map_compare", None)
 
 
+def test_pipeline_runs_the_main_job_on_another_coco_json(shared, tmp_path, monkeypatch):
+    """--data/--images replace the config's dataset (and the config's image folder with it)."""
+    src = shared("data", "coco128", "annotations", "instances_train2017.json")
+    images = shared("data", "coco128", "images", "train2017")
+    shared("weights", "yolo11n_int8_openvino_model")
+    gt = json.loads(Path(src).read_text())
+    keep = {im["id"] for im in gt["images"][3:5]}
+    own = {
+        "images": [im for im in gt["images"] if im["id"] in keep],
+        "annotations": [a for a in gt["annotations"] if a["image_id"] in keep],
+        "categories": gt["categories"],
+    }
+    data = tmp_path / "elsewhere" / "mine.json"  # no image folder beside it: --images names it
+    data.parent.mkdir()
+    data.write_text(json.dumps(own))
+    repo = Path(__file__).resolve().parents[2]
+    monkeypatch.syspath_prepend(str(repo / "pipelines"))
+    import coco_map_compare
+
+    out = tmp_path / "pipe"
+    args = ["--config", str(repo / "pipelines" / "configs" / "coco128_x4.yaml"), "--sr", "bicubic", "--bootstrap", "0"]
+    args += ["--out", str(out), "--quiet", "--data", str(data)]
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        assert coco_map_compare.main(args) == 2  # the folder cannot be guessed: the message says how to name it
+    assert "--images DIR" in err.getvalue()
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert coco_map_compare.main([*args, "--images", str(images)]) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["n_images"] == 2
+    assert res["dataset"]["source"] == str(data)
+    sys.modules.pop("coco_map_compare", None)
+
+
 def test_saved_images_feed_a_mos_study_whose_mos_comes_back_beside_the_conditions(shared, tmp_path):
     """compare --save-images -> mos create from those outputs -> ratings -> compare --mos puts MOS beside AP/PSNR."""
     import shutil

@@ -100,6 +100,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--threads", type=int, default=None, help="torch CPU threads per process (default under torchrun: cores / processes)"
     )
+    ap.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the results of another comparison in the output folder (default: refuse)",
+    )
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
     try:
@@ -107,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.sr is not None:
             cfg["shipped_models"] = False
             cfg["conditions"] = []
+        if args.overwrite:
+            cfg["overwrite"] = True
         for key in ("limit", "out", "detector", "sr", "bootstrap", "ci_level", "device", "cache", "threads"):
             if getattr(args, key) is not None:
                 cfg[key] = getattr(args, key)

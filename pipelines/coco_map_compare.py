@@ -105,6 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--threads", type=int, default=None, help="torch CPU threads per process (default under torchrun: cores / processes)"
     )
+    ap.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the results of another comparison in the output folder (default: refuse)",
+    )
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
     try:
@@ -114,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
             cfg["conditions"] = []
         if args.data is not None:
             cfg.pop("images", None)  # the config's image folder belongs to the config's dataset
+        if args.overwrite:
+            cfg["overwrite"] = True
         for key in ("data", "images", "limit", "out", "detector", "sr", "bootstrap", "ci_level", "device", "cache", "threads"):
             if getattr(args, key) is not None:
                 cfg[key] = getattr(args, key)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -189,10 +190,21 @@ def main(argv=None) -> int:
             record.update(evaluate(model, val_loader, args.val_json, device, not args.quiet))
         history.append(record)
         print(json.dumps(record))
-    torch.save(model.state_dict(), out / "model_final.pt")
+    # written beside the target, then renamed: a run killed while saving leaves no half-written file
+    _save_atomically(out / "model_final.pt", lambda tmp: torch.save(model.state_dict(), tmp))
     config = {k: v for k, v in vars(args).items()}
-    (out / "metrics.json").write_text(json.dumps({"config": config, "history": history}, indent=2))
+    text = json.dumps({"config": config, "history": history}, indent=2)
+    _save_atomically(out / "metrics.json", lambda tmp: tmp.write_text(text))
     return 0
+
+
+def _save_atomically(path: Path, write) -> None:
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

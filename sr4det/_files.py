@@ -97,6 +97,28 @@ def atomic_write(path: str | Path, data: bytes | str, *, suffix: str = ".tmp", f
     return path
 
 
+def writable_dir(folder: str | Path, what: str) -> Path:
+    """Create ``folder`` if needed and prove a file can be written there, before any expensive work.
+
+    :class:`~sr4det.errors.InputError` naming ``what`` (the option, e.g. ``"--out"``) when it is a file, lies under
+    one, or cannot be created or written (instead of an ``OSError`` after the work whose results it was to hold).
+    """
+    from .errors import InputError
+
+    path = Path(folder)
+    blocker = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
+    try:
+        if blocker is not None:
+            raise NotADirectoryError(0, "it is a file" if blocker == path else f"{blocker} is a file")
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise InputError(f"{what} {path} is not a writable folder ({reason}); choose another {what}") from exc
+    return path
+
+
 def sha256_file(path: str | Path) -> str:
     """Hex sha256 of a file's bytes, read in 1 MiB chunks."""
     h = hashlib.sha256()

@@ -56,6 +56,11 @@ class TileOOMError(SR4DetError, MemoryError):
         self.bytes_requested = bytes_requested
 
 
+class OutputExistsError(SR4DetError, FileExistsError):
+    """An output folder or file already holds the results of another run (other settings, data or model), which
+    writing there would replace or mix with the new ones; the message names the option that allows it."""
+
+
 class DataError(SR4DetError, ValueError):
     """A dataset that cannot be read consistently: missing images, unknown category ids, empty annotations."""
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 # the degradation options and the device check live beside the library's own config objects (evaluation/config.py
 # uses them too); re-exported here for the subcommands
+from .._files import writable_dir
 from .._options import add_degradation_args as add_degradation_args
 from .._options import check_device as check_device
 from .._options import degradation_from_args as degradation_from_args
@@ -78,15 +78,7 @@ def default_device(device: str | None) -> str:
 
 def check_writable_dir(folder: str | Path, flag: str) -> Path:
     """Create ``folder`` if needed and prove a file can be written there, before any expensive work."""
-    path = Path(folder)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path):
-            pass
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise InputError(f"{flag} {path} is not a writable folder ({reason}); choose another {flag}") from exc
-    return path
+    return writable_dir(folder, flag)
 
 
 def load_model_from_args(args: argparse.Namespace) -> SRModel:

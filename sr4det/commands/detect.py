@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..errors import DataError, InputError
+from .._files import atomic_write
+from ..errors import DataError, InputError, OutputExistsError
 from ._common import add_tile_args, check_device, check_scale, check_tile_args, check_writable_dir, default_device
 
 
@@ -58,8 +59,42 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--no-images", dest="save_images", action="store_false", help="write only the JSON and YOLO txt, no annotated images"
     )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the outputs of another run (other inputs or settings) in the output folder (default: refuse)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=run)
+
+
+def _plain(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+def _previous_run(out: Path, settings: dict[str, Any], files: list[str], overwrite: bool) -> list[Path]:
+    """Refuse (:class:`OutputExistsError`) to mix this run's outputs with those of another run (other inputs or
+    settings) in ``out`` unless ``overwrite``; returns the other run's files this run does not rewrite (removed then,
+    so the folder matches detections.json). A rerun of the same command reuses the folder."""
+    path = out / "detections.json"
+    if not path.is_file():
+        return []
+    try:
+        old = json.loads(path.read_text())
+        old_files = [str(f) for f in old.get("inputs") or [r["file"] for r in old["images"]]]
+        same = _plain(old["settings"]) == _plain(settings) and (
+            old_files == files if "inputs" in old else set(old_files) <= set(files)
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        old_files, same = [], False
+    if not same and not overwrite:
+        raise OutputExistsError(
+            f"{out} holds the detections of another run (other inputs or settings, see {path}); choose another "
+            "output folder (-o/--out), or pass --overwrite to replace them"
+        )
+    stems = {Path(f).stem for f in files}
+    gone = {Path(f).stem for f in old_files} - stems
+    return [p for stem in sorted(gone) for p in (out / f"{stem}.png", out / "labels" / f"{stem}.txt") if p.is_file()]
 
 
 def _outputs(inputs: list[Path]) -> list[str]:
@@ -109,6 +144,12 @@ def run(args: argparse.Namespace) -> int:
     stems = _outputs(inputs)
     out = check_writable_dir(args.out, "-o/--out")
     detector, sr_det, tile = build(args)
+    settings = {
+        "detector": detector.config if sr_det is None else sr_det.detector.config,
+        "sr": None if sr_det is None else {"model": args.sr, "scale": sr_det.scale, "tile": args.tile},
+        "frame": args.frame if sr_det is not None else "lr",
+    }
+    stale = _previous_run(out, settings, [str(p) for p in inputs], getattr(args, "overwrite", False))
     records: list[dict[str, Any]] = []
     failed: list[tuple[Path, str]] = []
     n_boxes = 0
@@ -136,16 +177,13 @@ def run(args: argparse.Namespace) -> int:
             }
         )
         labels = out / "labels" / f"{stem}.txt"
-        labels.parent.mkdir(exist_ok=True)
-        labels.write_text(det.to_yolo())
+        atomic_write(labels, det.to_yolo())
         if args.save_images:
             write_image(out / f"{stem}.png", det.draw(shown, line_width=args.line_width))
-    settings = {
-        "detector": detector.config if sr_det is None else sr_det.detector.config,
-        "sr": None if sr_det is None else {"model": args.sr, "scale": sr_det.scale, "tile": args.tile},
-        "frame": args.frame if sr_det is not None else "lr",
-    }
-    (out / "detections.json").write_text(json.dumps({"settings": settings, "images": records}, indent=1))
+    for path in stale:  # outputs of the replaced run that this one did not rewrite
+        path.unlink()
+    inputs_text = [str(p) for p in inputs]
+    atomic_write(out / "detections.json", json.dumps({"settings": settings, "inputs": inputs_text, "images": records}, indent=1))
     print(
         f"{len(records)} image(s), {n_boxes} detection(s): wrote {out / 'detections.json'}, labels/*.txt"
         + (" and annotated PNGs" if args.save_images else "")

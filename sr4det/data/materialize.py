@@ -33,16 +33,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._digest import state_digest
 from .._files import atomic_write
 from ..degradation import DegradationSpec
 from ..errors import DataError, InputError, ScaleError
 from ..transforms import Degrade, SRTransform
+from ._materialize_output import _check_manifest, _refuse_replacing_sources
 from .io import IMAGE_EXTENSIONS, check_format, read_image, write_image
 
 if TYPE_CHECKING:
     from .._distributed import DistContext
-
-MANIFEST = "materialize.json"
 
 
 class _Pipeline:
@@ -77,25 +77,15 @@ class _Pipeline:
     def config(self) -> dict[str, Any]:
         return {
             "degrade": self.degrade.config if self.degrade else None,
-            "sr": {"model": self.sr.model_name, "scale": self.sr.scale} if self.sr else None,
+            # the weights' digest: two files (or pretrained and random weights) of one architecture share a name
+            "sr": {"model": self.sr.model_name, "scale": self.sr.scale, "weights_sha256": state_digest(self.sr.model)}
+            if self.sr
+            else None,
         }
 
 
 def _write_text(path: Path, text: str) -> None:
     atomic_write(path, text)
-
-
-def _check_manifest(output: Path, config: dict[str, Any], overwrite: bool, write: bool = True) -> None:
-    manifest = output / MANIFEST
-    if manifest.is_file() and not overwrite:
-        old = json.loads(manifest.read_text())
-        if old.get("config") != config:
-            raise InputError(
-                f"{output} was materialized with other settings ({old.get('config')}); "
-                "choose another output folder or pass overwrite=True (--overwrite)"
-            )
-    if write:
-        _write_text(manifest, json.dumps({"config": config}, indent=2))
 
 
 def _on_main(ctx: DistContext, fn, what: str) -> None:
@@ -212,6 +202,7 @@ def _materialize_yolo(yaml_path: Path, output: Path, pipe: _Pipeline, splits, fm
     new_cfg: dict[str, Any] = {"path": str(output.resolve())}
     targets: dict[Path, Path] = {}
     lists: dict[Path, str] = {}
+    source_lists: list[Path] = []
     for split in splits:
         entries = cfg[split] if isinstance(cfg[split], list) else [cfg[split]]
         new_entries = []
@@ -224,6 +215,8 @@ def _materialize_yolo(yaml_path: Path, output: Path, pipe: _Pipeline, splits, fm
                     rel = Path("images") / "_external" / f.name
                 targets.setdefault(f, output / _out_name(rel, fmt))
             p = Path(str(entry))
+            if p.suffix == ".txt":
+                source_lists.append(p if p.is_absolute() else root / p)
             if p.is_absolute() or p.suffix == ".txt":  # rewrite as a list file of the new images
                 lst = output / f"{split}.txt"
                 lists[lst] = "".join(f"{targets[f]}\n" for f in files)
@@ -238,9 +231,13 @@ def _materialize_yolo(yaml_path: Path, output: Path, pipe: _Pipeline, splits, fm
             _write_text(lst, text)
 
     _check_yolo_labels(targets, cfg["names"])  # before any SR: a bad label would otherwise be dropped silently
+    out_yaml = output / "data.yaml"
+    _refuse_replacing_sources(
+        [*targets, *map(_label_path, targets), yaml_path, *source_lists],
+        [*targets.values(), *map(_label_path, targets.values()), out_yaml, *lists],
+    )
     _on_main(ctx, write_lists, "writing the split lists")
     sizes = _process_images(list(targets.items()), pipe, overwrite, progress, ctx)
-    out_yaml = output / "data.yaml"
 
     def finish() -> None:
         assert sizes is not None  # finish runs on rank 0, which gathered every image's size
@@ -325,6 +322,7 @@ def _materialize_coco(
         jobs.append((src, output / "images" / new_name))
         by_id[im["id"]] = (im, new_name)
     _check_coco(coco, json_path, image_dir, jobs)
+    _refuse_replacing_sources([*(src for src, _ in jobs), json_path], [*(dst for _, dst in jobs), output / "annotations.json"])
     sizes = _process_images(jobs, pipe, overwrite, progress, ctx)
     out_json = output / "annotations.json"
 

@@ -44,6 +44,7 @@ def compare(
     dist: DistContext | None = None,
     detectors: dict[str, Any] | None = None,
     detector_loader: Any = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Measure detection accuracy, image quality and cost of ``hr``, ``lr``, ``bicubic`` and each SR model.
 
@@ -59,7 +60,10 @@ def compare(
             ``name=path@LABEL=...``) scores that input with its own detector under the name ``SR@LABEL``;
             ``SR@LABEL`` takes the detector of ``LABEL`` from another entry or from ``detectors``.
         scale: SR factor; the degradation shrinks by it.
-        out_dir: where ``results.json``, ``report.md`` and the plots go (None: nothing written).
+        out_dir: where ``results.json``, ``report.md`` and the plots go (None: nothing written). Checked before any
+            work: a writable folder (else :class:`~sr4det.errors.InputError`) whose ``results.json``, if any, is of
+            this comparison or one with fewer conditions (else :class:`~sr4det.errors.OutputExistsError`, unless
+            ``overwrite``).
         degradation: the LR maker (default MATLAB bicubic x1/scale).
         backend: ``"pycocotools"`` or ``"faster-coco-eval"`` for the headline metrics.
         class_map: ``"names"`` / ``"index"`` / ``"sorted"`` (see :meth:`ClassMap.build`) or a ClassMap.
@@ -72,7 +76,8 @@ def compare(
         mos: a MOS study database (``sr4det mos create``): its MOS per method goes beside the condition of the
             same name (``mos``, ``mos_ci_low``, ``mos_ci_high``) and into ``results["mos"]``.
         save_images: also write each SR condition's output as ``save_images/<condition>/<image stem>.png``
-            (mod-cropped HR size), e.g. for ``sr4det mos create --methods espcn=DIR/espcn``.
+            (mod-cropped HR size), e.g. for ``sr4det mos create --methods espcn=DIR/espcn``; files of an earlier run are
+            replaced, and images whose stems coincide are an :class:`~sr4det.errors.InputError` before any work.
         progress: tqdm progress bars (rank 0 only).
         conditions: the conditions instead of ``hr``, ``lr`` and ``sr`` (:func:`~.conditions.standard_conditions`).
         threads: torch intra-op threads (default: torch's; under torchrun cores / ranks on the node).
@@ -83,6 +88,7 @@ def compare(
             list of ``detector``. Unknown labels, detectors that do not load and other class lists raise before any
             work (:class:`~sr4det.errors.InputError`, :class:`~sr4det.errors.DetectorError` or
             :class:`~sr4det.errors.WeightsNotAvailableError`, :class:`~sr4det.errors.DetectorMismatchError`).
+        overwrite: replace the ``results.json`` (and report, plots) of another comparison in ``out_dir``.
 
     Returns:
         The results dict (:meth:`CompareResult.to_json`, also written to ``out_dir/results.json``):
@@ -123,7 +129,7 @@ def compare(
             save_images=save_images,
             dist=ctx,
         )
-        return comparison.run(out_dir).to_json()
+        return comparison.run(out_dir, overwrite=overwrite).to_json()
     finally:
         if dist is None:
             ctx.close()

@@ -77,6 +77,12 @@ class CompareConfig:
     data: str = _opt(None, "COCO instances .json, ultralytics dataset .yaml, or a folder holding one", required=True)
     detector: str = _opt(None, "ultralytics weights: .pt, OpenVINO folder, .onnx or an official name", required=True)
     out: str = _opt(None, "output folder", flags=("-o", "--output"), required=True)
+    overwrite: bool = _opt(
+        False,
+        "replace the results.json of another comparison (other data, scale, detector, ...) in the output folder "
+        "(default: refuse; rerunning the same comparison, or adding conditions, always reuses it)",
+        action="store_true",
+    )
     images: str | None = _opt(None, "image folder of a COCO json (default: guessed)")
     split: str = _opt("val", "split of a dataset yaml (default val)")
     imgsz: int = _opt(640, "detector input size", type=int)
@@ -282,8 +288,9 @@ class CompareConfig:
                 raise InputError(f"{name} must be one of {list(choices)}, got {value!r}{did_you_mean(value, choices)}")
         if not (self.cache is None or isinstance(self.cache, bool) or is_path(self.cache)):
             fail("cache", "a folder (text), False (no cache) or None (the default folder)")
-        if not isinstance(self.progress, bool):
-            fail("progress", "true or false")
+        for name in ("progress", "overwrite"):
+            if not isinstance(getattr(self, name), bool):
+                fail(name, "true or false")
         if not isinstance(self.extra_config, dict):
             fail("extra_config", "a mapping")
 
@@ -353,6 +360,7 @@ class CompareConfig:
                 dist=ctx,
                 detectors=parse_detectors(self.detectors) or None,
                 detector_loader=lambda path: UltralyticsDetector(path, **settings),
+                overwrite=self.overwrite,
             )
         finally:
             ctx.close()

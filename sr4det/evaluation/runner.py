@@ -36,6 +36,7 @@ from ..detectors.base import Detector
 from ..errors import DataError, InputError
 from . import _records, scoring
 from ._cost import _PeakMemory
+from ._outputs import check_out_dir, check_save_images
 from .cache import CompareCache, default_cache_dir, detector_identity
 from .condition_detectors import check_class_lists
 from .conditions import Condition, Degradation, tiler
@@ -221,10 +222,26 @@ class Comparison:
 
     # ----------------------------------------------------------------------------------- all steps
 
-    def run(self, out_dir: str | Path | None = None) -> CompareResult:
-        """Check, run (this rank's shard), gather, evaluate and write on rank 0; every rank returns the result."""
+    def check_outputs(self, out_dir: str | Path | None, overwrite: bool = False) -> None:
+        """Before any work: ``out_dir`` and ``save_images`` are writable folders, ``out_dir`` holds no results.json of
+        another comparison (unless ``overwrite``) and no two images share the stem ``save_images`` names them by
+        (:mod:`._outputs`)."""
+        if out_dir is not None and self.dist.is_main:  # rank 0 alone writes out_dir
+            planned = {
+                "config": _records.run_config(self),
+                "dataset": {"source": self.gt.source, "limit": self.limit},
+                "conditions": [c.name for c in self.conditions],
+            }
+            check_out_dir(out_dir, planned, overwrite=overwrite)
+        if self.save_images is not None:  # every rank writes its shard's images
+            check_save_images(self.save_images, [im.file_name for im in self.gt.images])
+
+    def run(self, out_dir: str | Path | None = None, *, overwrite: bool = False) -> CompareResult:
+        """Check the outputs, the images, run (this rank's shard), gather, evaluate and write on rank 0; every rank
+        returns the result. ``overwrite``: replace the results.json of another comparison in ``out_dir``."""
         dist = self.dist
         t0 = time.perf_counter()
+        dist.step(lambda: self.check_outputs(out_dir, overwrite), "the output check")
         shard = dist.shard(self.gt.images)
         checked = dist.step(lambda: self.check_images(shard), "the image check")
         parts = dist.all_gather(checked, "checked")

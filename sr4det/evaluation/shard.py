@@ -180,9 +180,9 @@ def _one_image(
             cache.put_image(img_key, img)
             cache.put_json("sr", img_key, meta)
         if comparison.save_images is not None:
-            target = Path(comparison.save_images) / cond.name / f"{Path(im.file_name).stem}.png"
-            if not target.exists():
-                write_image(target, img)
+            # always this run's output (atomically): a file left by another run (other scale, data or weights under
+            # this condition name) must not stand in for it
+            write_image(Path(comparison.save_images) / cond.name / f"{Path(im.file_name).stem}.png", img)
         assert meta is not None  # read from the cache or computed above
         run.psnr.append(float(meta["psnr"]))
         run.ssim.append(float(meta["ssim"]))

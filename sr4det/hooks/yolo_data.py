@@ -22,6 +22,7 @@ from pathlib import Path
 
 import yaml
 
+from .._files import atomic_write
 from ..data.datasets import ClassMap, GroundTruth, load_coco, load_yolo
 from ..data.io import image_size
 from ..data.yolo_labels import _label_path
@@ -61,8 +62,7 @@ def _coco_labels(gt: GroundTruth, names: Mapping[int, str], class_map: str, out:
             cx, cy = (x1 + x2) / 2 / im.width, (y1 + y2) / 2 / im.height
             lines.append(f"{to_index[int(cat)]} {cx:.6f} {cy:.6f} {(x2 - x1) / im.width:.6f} {(y2 - y1) / im.height:.6f}")
         label = (out / "labels" / split / rel).with_suffix(".txt")
-        label.parent.mkdir(parents=True, exist_ok=True)
-        label.write_text("".join(f"{line}\n" for line in lines))
+        atomic_write(label, "".join(f"{line}\n" for line in lines))
 
 
 def yolo_dataset(
@@ -133,5 +133,5 @@ def yolo_dataset(
         raise InputError(f"{src}: expected an ultralytics dataset .yaml or a COCO instances .json")
     cfg["names"] = dict(sorted(names.items()))
     target = out / "data.yaml"
-    target.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    atomic_write(target, yaml.safe_dump(cfg, sort_keys=False))
     return target

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._files import atomic_path
 from ..errors import InputError
 from .quality import to_y_255
 
@@ -162,7 +163,11 @@ class NIQEModel:
     n_patches: int
 
     def save(self, path: str | Path) -> None:
-        np.savez(path, mu=self.mu, cov=self.cov, n_patches=self.n_patches)
+        """Write ``path`` (``.npz`` appended when missing, as :func:`numpy.savez` does) atomically."""
+        path = Path(path)
+        target = path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
+        with atomic_path(target) as tmp, open(tmp, "wb") as f:
+            np.savez(f, mu=self.mu, cov=self.cov, n_patches=self.n_patches)
 
     @classmethod
     def load(cls, path: str | Path) -> NIQEModel:

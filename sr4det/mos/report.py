@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from .._files import atomic_path
 from ..errors import InputError
 from .storage import Study
 
@@ -249,7 +250,9 @@ def plot_report(report: dict[str, Any], path: str | Path) -> Path:
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    try:
+        with atomic_path(path, suffix=path.suffix or ".png") as tmp:
+            fig.savefig(tmp, format=path.suffix[1:] or "png")
+    finally:
+        plt.close(fig)
     return path

@@ -20,6 +20,7 @@ from ..models import SRGANDiscriminator, build_network, save_weights
 from ..models.factory import read_weights_for
 from ..models.weights import atomic_torch_save, load_state_into
 from ..models.wrapper import SRModel
+from ._folder import check_run_folder
 from .config import TrainConfig
 from .data import PairedPatches, network_io, pre_upsample_margin
 from .detection_data import DetectionPatches
@@ -64,6 +65,9 @@ class _Run:
         self.cfg = cfg
         self.out = Path(cfg.out)
         self.out.mkdir(parents=True, exist_ok=True)
+        self.ckpt = self.out / "last.pt"
+        self.log_path = self.out / "log.csv"
+        check_run_folder(cfg, self.ckpt, self.log_path)  # before any work: no run continues or overwrites another
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
@@ -100,8 +104,6 @@ class _Run:
             self.data = PairedPatches(
                 cfg.data, cfg.scale, min_lr_size=cfg.patch + 2 * self.margin, limit=cfg.limit_images, progress=cfg.progress
             )
-        self.ckpt = self.out / "last.pt"
-        self.log_path = self.out / "log.csv"
 
     def _setup_detector_terms(self) -> None:
         cfg = self.cfg

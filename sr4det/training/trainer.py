@@ -3,7 +3,8 @@
 One run lives in one folder (``TrainConfig.out``): ``last.pt`` (everything needed to resume: network,
 optimisers, schedulers, discriminator, step, RNG states), ``log.csv`` (one row every ``log_every``
 steps, plus validation rows) and ``config.json``. ``resume=True`` continues from ``last.pt`` with the
-same step count; with the same seed the data stream continues where it stopped.
+same step count; with the same seed the data stream continues where it stopped. A folder holding another run (a
+new run without ``resume``, or a checkpoint of other settings) is refused before any work (:mod:`._folder`).
 
 The pieces: :mod:`.config` (:class:`TrainConfig`, :class:`TrainResult`, re-exported here) and :mod:`._run` (the run's
 state: network, optimisers, losses, one optimisation step, checkpoints, log, export); this module is the loop.
@@ -19,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from .._files import atomic_write
 from ._run import BEST_DET_VAL, _Run
 from .config import TrainConfig, TrainResult
 
@@ -35,7 +37,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     run = _Run(cfg)
     if cfg.resume and run.ckpt.exists():
         run.load()
-    (run.out / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2, default=str))
+    atomic_write(run.out / "config.json", json.dumps(dataclasses.asdict(cfg), indent=2, default=str))
     run.net.train()
     if run.adv is not None:
         run.adv.discriminator.train()

@@ -73,3 +73,9 @@ def test_niqe_rejects_too_small_inputs(model):
         fit_niqe_model([_pink_noise(0, 64)])
     with pytest.raises(InputError):
         niqe(torch.rand(3, 50, 50), model)
+
+
+def test_niqe_model_is_saved_atomically_with_numpys_npz_suffix(tmp_path, model):
+    model.save(tmp_path / "niqe")  # np.savez's rule: ".npz" appended
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["niqe.npz"]  # nothing half-written or temporary left
+    np.testing.assert_array_equal(NIQEModel.load(tmp_path / "niqe.npz").mu, model.mu)

@@ -1,0 +1,46 @@
+"""Where :func:`~sr4det.data.materialize.materialize` may write: the settings manifest (``materialize.json``: a rerun
+with other settings, or other SR weights of the same architecture, is refused unless ``overwrite``) and no output
+file may be one of the dataset's own files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from .._files import atomic_write
+from ..errors import InputError
+
+MANIFEST = "materialize.json"
+
+
+def _check_manifest(output: Path, config: dict[str, Any], overwrite: bool, write: bool = True) -> None:
+    manifest = output / MANIFEST
+    if manifest.is_file() and not overwrite:
+        old = json.loads(manifest.read_text())
+        if _without_digest(old.get("config"), config) != config:
+            raise InputError(
+                f"{output} was materialized with other settings ({old.get('config')}); "
+                "choose another output folder or pass overwrite=True (--overwrite)"
+            )
+    if write:
+        atomic_write(manifest, json.dumps({"config": config}, indent=2))
+
+
+def _without_digest(old: Any, new: dict[str, Any]) -> Any:
+    """``old`` with the SR weights' digest of ``new`` when ``old`` (a manifest of an earlier version) has none."""
+    if isinstance(old, dict) and isinstance(old.get("sr"), dict) and new.get("sr") and "weights_sha256" not in old["sr"]:
+        return {**old, "sr": {**old["sr"], "weights_sha256": new["sr"]["weights_sha256"]}}
+    return old
+
+
+def _refuse_replacing_sources(sources: list[Path], targets: list[Path]) -> None:
+    """No target may be a source file (``output`` the dataset's own folder would replace the dataset's images, labels
+    and yaml/json with their degraded copies, or skip the images as "already written")."""
+    known = {p.resolve() for p in sources}
+    clashes = [t for t in targets if t.resolve() in known]
+    if clashes:
+        raise InputError(
+            f"{len(clashes)} output file(s) would replace the dataset's own files (e.g. {clashes[0]}); write to a "
+            "folder outside the dataset (-o/--output)"
+        )

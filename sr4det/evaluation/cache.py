@@ -98,6 +98,16 @@ def check_cache_dir(path: str | Path, flag: str = "cache (--cache)", *, create: 
             raise InputError(
                 f"{flag} {path} cannot be created ({exc.strerror or exc}); choose another cache folder or run with --no-cache"
             ) from exc
+    if path.is_dir():  # a folder that exists but takes no files fails at the first cache write otherwise, mid-run
+        import tempfile
+
+        try:
+            with tempfile.TemporaryFile(dir=path):
+                pass
+        except OSError as exc:
+            raise InputError(
+                f"{flag} {path} is not writable ({exc.strerror or exc}); choose another cache folder or run with --no-cache"
+            ) from exc
     return path
 
 

@@ -236,12 +236,25 @@ class Comparison:
         if self.save_images is not None:  # every rank writes its shard's images
             check_save_images(self.save_images, [im.file_name for im in self.gt.images])
 
+    def check_models(self) -> None:
+        """Before any work: every SR condition's model loads at this scale, one at a time, released again (a missing,
+        corrupt or wrong-scale weight file used to stop the run only when its condition's turn came, after the SR and
+        detection of every condition before it)."""
+        for cond in self.conditions:
+            if cond.kind != "sr":
+                continue
+            try:
+                cond.load(self.scale, device=self.device)
+            finally:
+                cond.release()
+
     def run(self, out_dir: str | Path | None = None, *, overwrite: bool = False) -> CompareResult:
         """Check the outputs, the images, run (this rank's shard), gather, evaluate and write on rank 0; every rank
         returns the result. ``overwrite``: replace the results.json of another comparison in ``out_dir``."""
         dist = self.dist
         t0 = time.perf_counter()
         dist.step(lambda: self.check_outputs(out_dir, overwrite), "the output check")
+        dist.step(self.check_models, "loading the SR models")
         shard = dist.shard(self.gt.images)
         checked = dist.step(lambda: self.check_images(shard), "the image check")
         parts = dist.all_gather(checked, "checked")

@@ -179,3 +179,34 @@ def test_compare_limit_must_be_positive(tmp_path, limit):
     path = make_dataset(tmp_path / "ds")
     with pytest.raises(InputError, match="must be a positive number of images"):
         compare(load_coco(path), Oracle(path), sr=[], scale=4, n_resamples=0, cache_dir=False, limit=limit, progress=False)
+
+
+def test_an_sr_model_that_does_not_load_stops_the_run_before_any_work(tmp_path):
+    """A broken weight file among the conditions fails at the start, not after the conditions before it ran."""
+    from sr4det.errors import WeightsError
+
+    path = make_dataset(tmp_path / "ds")
+    broken = tmp_path / "espcn_x4.pth"
+    broken.write_bytes(b"not a torch file")
+    det = Oracle(path)
+    with pytest.raises(WeightsError, match="espcn_x4.pth"):
+        compare(
+            load_coco(path),
+            det,
+            sr=["bicubic", f"broken={broken}"],
+            scale=4,
+            n_resamples=0,
+            cache_dir=tmp_path / "cache",
+            progress=False,
+        )
+    assert det.calls == 0  # hr, lr and bicubic were not run first
+    assert not (tmp_path / "cache" / "det").exists()
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs a folder no process may write to (Linux /proc)")
+def test_cache_folder_that_takes_no_files_is_an_input_error_before_work():
+    """Even root cannot create files in /proc/self: the stand-in for a read-only cache folder."""
+    from sr4det.errors import InputError
+
+    with pytest.raises(InputError, match=r"is not writable .*--no-cache"):
+        CompareCache.from_option("/proc/self")

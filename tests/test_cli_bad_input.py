@@ -169,3 +169,21 @@ def test_a_folder_named_like_an_image_is_not_listed(images, tmp_path):
     (images / "shots.png").mkdir()
     assert [p.name for p in list_images(images)] == ["0.png", "1.png"]
     assert _upscale(images, tmp_path / "out") == 0
+
+
+def test_upscale_into_a_folder_of_another_models_outputs_is_refused(images, tmp_path, capsys):
+    """Existing outputs are skipped so reruns resume; those of another network must not be kept as this run's."""
+    out = tmp_path / "out"
+    assert _upscale(images, out) == 0
+    first = read_image(out / "0.png")[0]
+    assert _upscale(images, out) == 0  # the same run again: resumes, skipping what exists
+    assert "skipped 2 existing" in capsys.readouterr().out
+    other = ["upscale", str(images), "-o", str(out), "--model", "bilinear", "--quiet"]
+    assert main(other) == 2
+    err = capsys.readouterr().err
+    assert "holds outputs of another upscale (model: bicubic -> bilinear" in err
+    assert "--overwrite" in err
+    assert np.array_equal(read_image(out / "0.png")[0], first)  # nothing was touched
+    assert main([*other, "--overwrite"]) == 0
+    assert not np.array_equal(read_image(out / "0.png")[0], first)
+    assert main(other) == 0  # the folder now records bilinear: its rerun resumes

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
 
-from ..errors import DataError, InputError, SR4DetError
+from ..errors import DataError, InputError, OutputExistsError, SR4DetError
 from ._common import (
     add_model_args,
     add_tile_args,
@@ -76,6 +77,41 @@ def _check_format(fmt: str | None) -> None:
         )
 
 
+#: written beside the outputs of a folder run: which network made them (a rerun with another one would skip them)
+MANIFEST = "sr4det_upscale.json"
+
+
+def _manifest(model: Any, dtype: Any) -> dict[str, Any]:
+    """What makes two runs' outputs the same: the network (name and weights digest), scale and precision (tiling is
+    exact, so tile settings do not count)."""
+    from .._digest import state_digest
+
+    return {
+        "model": model.card.name,
+        "weights_sha256": state_digest(model)[:16],
+        "scale": model.scale,
+        "dtype": "float32" if dtype is None else str(dtype).removeprefix("torch."),
+    }
+
+
+def _check_manifest(folder: Path, record: dict[str, Any], targets: list[Path], overwrite: bool) -> None:
+    """Existing outputs are skipped so that reruns resume, which is right only when the same network made them: outputs
+    of another model, scale or precision would be kept and mixed with this run's, the summary counting them as done."""
+    path = folder / MANIFEST
+    if overwrite or not path.is_file() or not any(t.exists() for t in targets):
+        return
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        old = {}
+    diffs = [f"{k}: {old.get(k)} -> {v}" for k, v in record.items() if not isinstance(old, dict) or old.get(k) != v]
+    if diffs:
+        raise OutputExistsError(
+            f"{folder} holds outputs of another upscale ({'; '.join(diffs)}) that this run would skip as existing and "
+            "mix with its own; pass --overwrite to replace them, or choose another -o/--output"
+        )
+
+
 def half_dtype(model: Any) -> Any:
     """The dtype ``--half`` runs ``model`` in: float16 off the CPU, bfloat16 on the CPU (where fp16 convolutions are
     missing or slow); :class:`InputError` naming the card field when the model card does not allow it."""
@@ -113,6 +149,10 @@ def run(args: argparse.Namespace) -> int:
         check_writable_dir(folder, "-o/--output")
     model = load_model_from_args(args)
     dtype = half_dtype(model) if getattr(args, "half", False) else None
+    folder = None if len(targets) == 1 and targets[0] == Path(args.output) else Path(args.output)  # None: one named file
+    record = _manifest(model, dtype)
+    if folder is not None:
+        _check_manifest(folder, record, targets, args.overwrite)
     done = skipped = 0
     failed: list[tuple[Path, str]] = []
     for src, dst in tqdm(list(zip(inputs, targets, strict=True)), desc=f"upscale x{model.scale}", unit="img", disable=args.quiet):
@@ -132,6 +172,10 @@ def run(args: argparse.Namespace) -> int:
         except SR4DetError:
             raise  # not about this file (out of memory at the smallest tile, broken weights): stop
         done += 1
+    if folder is not None and done:
+        from .._files import atomic_write
+
+        atomic_write(folder / MANIFEST, json.dumps(record, indent=2))
     print(f"wrote {done} image(s) to {args.output}" + (f", skipped {skipped} existing (use --overwrite)" if skipped else ""))
     if failed:
         print(

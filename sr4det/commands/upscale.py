@@ -149,10 +149,10 @@ def run(args: argparse.Namespace) -> int:
         check_writable_dir(folder, "-o/--output")
     model = load_model_from_args(args)
     dtype = half_dtype(model) if getattr(args, "half", False) else None
-    folder = None if len(targets) == 1 and targets[0] == Path(args.output) else Path(args.output)  # None: one named file
+    out_folder = None if len(targets) == 1 and targets[0] == Path(args.output) else Path(args.output)  # None: one file
     record = _manifest(model, dtype)
-    if folder is not None:
-        _check_manifest(folder, record, targets, args.overwrite)
+    if out_folder is not None:
+        _check_manifest(out_folder, record, targets, args.overwrite)
     done = skipped = 0
     failed: list[tuple[Path, str]] = []
     for src, dst in tqdm(list(zip(inputs, targets, strict=True)), desc=f"upscale x{model.scale}", unit="img", disable=args.quiet):
@@ -172,10 +172,10 @@ def run(args: argparse.Namespace) -> int:
         except SR4DetError:
             raise  # not about this file (out of memory at the smallest tile, broken weights): stop
         done += 1
-    if folder is not None and done:
+    if out_folder is not None and done:
         from .._files import atomic_write
 
-        atomic_write(folder / MANIFEST, json.dumps(record, indent=2))
+        atomic_write(out_folder / MANIFEST, json.dumps(record, indent=2))
     print(f"wrote {done} image(s) to {args.output}" + (f", skipped {skipped} existing (use --overwrite)" if skipped else ""))
     if failed:
         print(

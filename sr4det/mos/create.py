@@ -158,6 +158,11 @@ def _find_output(folder: Path, stem: str) -> Path:
     hits = [p for p in list_images(folder) if p.stem == stem]
     if not hits:
         raise DataError(f"output folder {folder} has no image named {stem}.* (needed for that HR image)")
+    if len(hits) > 1:  # e.g. a.png and a.jpg left by two runs: picking one would rate an image nobody chose
+        raise DataError(
+            f"output folder {folder} has {len(hits)} images named {stem}.* ({', '.join(p.name for p in hits)}); keep the "
+            "one that belongs to this method and move the others out"
+        )
     return hits[0]
 
 

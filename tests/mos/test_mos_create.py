@@ -154,6 +154,11 @@ def test_ready_made_outputs_folder(tmp_path, mos_inputs):
     write_image(outs / "a_rgb.png", np.zeros((8, 8, 3), np.uint8))
     with pytest.raises(DataError, match="output for a_rgb"):
         create_study(mos_inputs["hr"], tmp_path / "t.sqlite", methods=f"cached={outs}", progress=False)
+    # two files for one HR image (another run's .jpg beside the .png): which one is meant is not guessed
+    write_image(outs / "a_rgb.png", stored[("a_rgb", "bilinear")])
+    write_image(outs / "a_rgb.jpg", stored[("a_rgb", "bilinear")])
+    with pytest.raises(DataError, match=r"2 images named a_rgb\.\* \(a_rgb\.jpg, a_rgb\.png\)"):
+        create_study(mos_inputs["hr"], tmp_path / "u.sqlite", methods=f"cached={outs}", progress=False)
 
 
 def test_parse_methods():

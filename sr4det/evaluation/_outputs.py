@@ -59,7 +59,8 @@ def _detectors(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    """What the run ``new`` (a ``results.json`` dict without results) changes of ``old`` that would lose old results."""
+    """What the run ``new`` (a ``results.json`` dict without results; ``conditions``: name -> what is known before the
+    run, e.g. ``model_digest``) changes of ``old`` that would lose old results."""
     diffs = []
     a, b = identity(old.get("config") or {}, old.get("dataset") or {}), identity(new["config"], new["dataset"])
     for key in a:
@@ -78,6 +79,11 @@ def _differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     for name, source in old_sr.items():
         if name in new_sr and new_sr[name] != source:
             diffs.append(f"SR condition {name!r}: {source} -> {new_sr[name]}")
+        elif name in new_sr:  # the same path may hold other weights now (a file retrained or replaced in place)
+            was = ((old.get("conditions") or {}).get(name) or {}).get("model_digest")
+            now = (new["conditions"].get(name) or {}).get("model_digest") if isinstance(new["conditions"], dict) else None
+            if was and now and was != now:
+                diffs.append(f"SR condition {name!r}: the weights at {source} changed (digest {was} -> {now})")
     old_det, new_det = _detectors(old.get("config") or {}), _detectors(new["config"])
     for label, ident in old_det.items():
         if label in new_det and new_det[label] != ident:

@@ -119,6 +119,7 @@ class Comparison:
             id(d): detector_identity(d) for d in {id(c.detector or detector): c.detector or detector for c in conditions}.values()
         }
         self.memory_kind = "cpu_rss"
+        self._digests: dict[str, dict[str, str]] = {}  # SR condition -> its model digest, from check_models
         #: wall seconds of this rank's shard (check, SR, detection), of waiting for and sharing all ranks' outputs,
         #: of scoring this rank's share of the conditions (COCO eval + bootstrap), and of rank 0's deltas and
         #: report (``evaluate_s`` = the last two, including waiting for the other ranks' scores); set on rank 0
@@ -230,7 +231,8 @@ class Comparison:
             planned = {
                 "config": _records.run_config(self),
                 "dataset": {"source": self.gt.source, "limit": self.limit},
-                "conditions": [c.name for c in self.conditions],
+                # name -> {"model_digest": ...} for SR conditions whose model check_models loaded (see _outputs)
+                "conditions": {c.name: self._digests.get(c.name, {}) for c in self.conditions},
             }
             check_out_dir(out_dir, planned, overwrite=overwrite)
         if self.save_images is not None:  # every rank writes its shard's images
@@ -244,17 +246,19 @@ class Comparison:
             if cond.kind != "sr":
                 continue
             try:
-                cond.load(self.scale, device=self.device)
+                info = cond.load(self.scale, device=self.device)
             finally:
                 cond.release()
+            if info.get("model_digest"):
+                self._digests[cond.name] = {"model_digest": info["model_digest"]}
 
     def run(self, out_dir: str | Path | None = None, *, overwrite: bool = False) -> CompareResult:
         """Check the outputs, the images, run (this rank's shard), gather, evaluate and write on rank 0; every rank
         returns the result. ``overwrite``: replace the results.json of another comparison in ``out_dir``."""
         dist = self.dist
         t0 = time.perf_counter()
+        dist.step(self.check_models, "loading the SR models")  # first: the output check compares model digests
         dist.step(lambda: self.check_outputs(out_dir, overwrite), "the output check")
-        dist.step(self.check_models, "loading the SR models")
         shard = dist.shard(self.gt.images)
         checked = dist.step(lambda: self.check_images(shard), "the image check")
         parts = dist.all_gather(checked, "checked")

@@ -113,3 +113,25 @@ def test_overwrite_option_is_checked_and_passed_on():
     assert CompareConfig.from_mapping({**base, "overwrite": True}).overwrite is True
     with pytest.raises(InputError, match="overwrite must be true or false"):
         CompareConfig.from_mapping({**base, "overwrite": "yes"})
+
+
+def test_weights_replaced_in_place_make_another_comparison(tmp_path):
+    """The same path holding other weights (retrained, replaced) is another comparison: the digest tells them apart."""
+    import torch
+
+    from sr4det.models import build_network, save_weights
+
+    path = make_dataset(tmp_path / "ds")
+    out = tmp_path / "out"
+    weights = tmp_path / "mine.pt"
+    torch.manual_seed(0)
+    net, _ = build_network("espcn", 4)
+    save_weights(weights, net, arch="espcn", scale=4)
+    _compare(path, out, sr=[f"mine={weights}"])
+    _compare(path, out, sr=[f"mine={weights}"])  # the same file again: a rerun
+    with torch.no_grad():
+        next(net.parameters()).add_(0.01)
+    save_weights(weights, net, arch="espcn", scale=4)
+    with pytest.raises(OutputExistsError, match=r"SR condition 'mine': the weights at .*mine\.pt changed \(digest"):
+        _compare(path, out, sr=[f"mine={weights}"])
+    _compare(path, out, sr=[f"mine={weights}"], overwrite=True)

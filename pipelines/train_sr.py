@@ -14,14 +14,20 @@ Examples (the shipped weights were made with the commands in eval/RESULTS.md):
         --patch 64 --batch 8 --pixel-weight 0.05 --distill-output-weight 1 --detection-weight 0.1 --det-warmup 100 \
         --grad-clip 1 --lr 1e-4 --steps 1500 --out runs/rfdn_det_x4
 
+    # on GPUs (each process on cuda:LOCAL_RANK) or CPU processes; --batch is the global batch:
+    torchrun --standalone --nproc_per_node 4 pipelines/train_sr.py --model rfdn --scale 4 --batch 32 --out runs/rfdn_x4
+
 ``--data`` and ``--val`` accept folders or, for names without a slash, sub-folders of the shared data
-(``sr_train/NAME`` for data, ``sr_benchmark/NAME`` for validation). ``--resume`` continues a run.
+(``sr_train/NAME`` for data, ``sr_benchmark/NAME`` for validation). ``--resume`` continues a run (also under torchrun,
+with the same or another process count that divides ``--batch``). ``--device`` picks where it trains (default: CUDA
+when available, else the CPU).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -59,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", nargs="+", default=["T91", "BSD200"])
     p.add_argument("--out", required=True, help="run folder (checkpoint, log.csv)")
     p.add_argument("--steps", type=int, default=1000)
-    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--batch", type=int, default=16, help="crops per step (under torchrun: of all processes together)")
     p.add_argument("--patch", type=int, default=24, help="LR crop side")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--lr-min-ratio", type=float, default=0.01)
@@ -105,7 +111,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--export", default=None, help="write final weights here (sr4det format)")
     p.add_argument("--export-half", default="auto", choices=["auto", "yes", "no"])
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=int, default=1, help="intra-op threads per process")
+    p.add_argument(
+        "--device",
+        default=None,
+        help="cpu, cuda or cuda:N (default: CUDA when available, else cpu); under torchrun cuda puts each process "
+        "on cuda:LOCAL_RANK",
+    )
     p.add_argument("--limit-images", type=int, default=None)
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("--ckpt-every", type=int, default=500)
@@ -155,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         export_half=args.export_half,
         seed=args.seed,
         threads=args.threads,
+        device=args.device,
         limit_images=args.limit_images,
         progress=not args.no_progress,
         resume=args.resume,
@@ -167,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     except SR4DetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun every rank returns rank 0's result: print it once
+        return 0
     print(
         json.dumps(
             {

@@ -25,7 +25,7 @@ from .config import TrainConfig
 
 #: options that may differ between a checkpoint and the run resuming it (they do not change what is trained)
 MAY_CHANGE = frozenset(
-    {"out", "resume", "progress", "threads", "steps", "log_every", "ckpt_every", "export", "export_half", "meta"}
+    {"out", "resume", "progress", "threads", "device", "steps", "log_every", "ckpt_every", "export", "export_half", "meta"}
     | {"val", "val_limit", "val_every"}
 )
 
@@ -34,11 +34,13 @@ def _plain(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-def check_run_folder(cfg: TrainConfig, checkpoint: Path, log: Path) -> None:
-    """Refuse a run that would overwrite or silently continue another (see the module docstring); prepare the log."""
+def check_run_folder(cfg: TrainConfig, checkpoint: Path, log: Path, *, write: bool = True) -> None:
+    """Refuse a run that would overwrite or silently continue another (see the module docstring); prepare the log
+    when ``write`` (under torchrun every rank checks, rank 0 alone writes)."""
     _check_export(cfg.export)
     if not checkpoint.exists():
-        log.unlink(missing_ok=True)  # rows of a run killed before its first checkpoint: this run starts afresh
+        if write:
+            log.unlink(missing_ok=True)  # rows of a run killed before its first checkpoint: this run starts afresh
         return
     import torch
 
@@ -57,7 +59,8 @@ def check_run_folder(cfg: TrainConfig, checkpoint: Path, log: Path) -> None:
             f"--resume: {checkpoint} was trained with other settings ({'; '.join(diffs)}); resume with the same "
             "settings, or choose another --out (out=) for this configuration"
         )
-    trim_log(log, step)
+    if write:
+        trim_log(log, step)
 
 
 def trim_log(log: Path, step: int) -> None:

@@ -1,7 +1,12 @@
 """The state of one training run (:class:`_Run`): network, optimisers and LR schedule, the loss terms (pixel,
 perceptual, adversarial and the detector terms) and their sum for one optimisation step, validation, the
 ``last.pt`` checkpoint (save / resume), the ``log.csv`` rows and the exported weight file. Driven by
-:func:`sr4det.training.trainer.train`."""
+:func:`sr4det.training.trainer.train`.
+
+Everything that trains lives on the run's device (network, discriminator, feature extractor, training detector;
+each batch is moved there); checkpoints hold CPU tensors. Under torchrun (:mod:`._parallel`) each rank trains on its
+slice of the global batch with gradients averaged over the ranks, and only rank 0 writes (``last.pt``, ``log.csv``).
+"""
 
 from __future__ import annotations
 
@@ -19,14 +24,14 @@ from ..errors import InputError
 from ..models import SRGANDiscriminator, build_network, save_weights
 from ..models.factory import read_weights_for
 from ..models.weights import atomic_torch_save, load_state_into
-from ..models.wrapper import SRModel
 from ._folder import check_run_folder
+from ._parallel import _Parallel, cpu_copy, slice_detection_batch
 from .config import TrainConfig
 from .data import PairedPatches, network_io, pre_upsample_margin
 from .detection_data import DetectionPatches
 from .detection_val import DET_VAL_SEED, FIELDS, DetectionValidation, held_out_ids
 from .detector_losses import DetectionLoss, FeatureDistillation, OutputDistillation, TrainingDetector, load_training_detector
-from .evaluate import evaluate_pairs, load_benchmark
+from .evaluate import evaluate_pairs, load_benchmark, network_model
 from .losses import AdversarialLoss, FeatureLoss, PixelLoss, build_feature_extractor
 
 _CSV_FIELDS = [
@@ -60,14 +65,19 @@ def _atomic_save(obj: Any, path: Path) -> None:
 
 
 class _Run:
-    def __init__(self, cfg: TrainConfig):
+    """One run's state on this rank; ``par``: its device and place among the ranks (one process, or torchrun's)."""
+
+    def __init__(self, cfg: TrainConfig, par: _Parallel):
         cfg.validate()
+        self.par = par
+        self.device = par.device
         self.cfg = cfg
         self.out = Path(cfg.out)
         self.out.mkdir(parents=True, exist_ok=True)
         self.ckpt = self.out / "last.pt"
         self.log_path = self.out / "log.csv"
-        check_run_folder(cfg, self.ckpt, self.log_path)  # before any work: no run continues or overwrites another
+        # before any work: no run continues or overwrites another; every rank checks, rank 0 alone trims log.csv
+        check_run_folder(cfg, self.ckpt, self.log_path, write=par.is_main)
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
@@ -78,22 +88,25 @@ class _Run:
         self.net, self.card = build_network(cfg.model, cfg.scale, **self.model_kwargs)
         if wf is not None:
             load_state_into(self.net, wf.state_dict, name=cfg.model, source=str(cfg.init))
+        self.net.to(self.device)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: _lr_factor(s, cfg))
         self.pixel = PixelLoss(cfg.pixel_loss)
         self.feature: FeatureLoss | None = None
         if cfg.feature_weight > 0:
             assert cfg.feature and cfg.feature_weights  # validate() requires both
-            self.feature = FeatureLoss(build_feature_extractor(cfg.feature, cfg.feature_weights, layer=cfg.feature_layer))
+            extractor = build_feature_extractor(cfg.feature, cfg.feature_weights, layer=cfg.feature_layer)
+            self.feature = FeatureLoss(extractor).to(self.device)
         self.adv: AdversarialLoss | None = None
         self.dopt: torch.optim.Adam | None = None  # set together with self.adv
         if cfg.gan_weight > 0:
-            self.adv = AdversarialLoss(SRGANDiscriminator(channels=cfg.disc_channels))
+            self.adv = AdversarialLoss(SRGANDiscriminator(channels=cfg.disc_channels)).to(self.device)
             self.dopt = torch.optim.Adam(self.adv.discriminator.parameters(), lr=cfg.disc_lr or cfg.lr, betas=(0.9, 0.999))
         self.step = 0
         self.seconds = 0.0
         self.margin = pre_upsample_margin(self.card)
-        self.val_pairs = load_benchmark(cfg.val, cfg.scale, cfg.val_limit) if cfg.val else []
+        # rank 0 alone validates
+        self.val_pairs = load_benchmark(cfg.val, cfg.scale, cfg.val_limit) if cfg.val and par.is_main else []
         self.detector: TrainingDetector | None = None
         self.det_data: DetectionPatches | None = None
         self.det_validation: DetectionValidation | None = None
@@ -102,7 +115,11 @@ class _Run:
             self._setup_detector_terms()
         else:
             self.data = PairedPatches(
-                cfg.data, cfg.scale, min_lr_size=cfg.patch + 2 * self.margin, limit=cfg.limit_images, progress=cfg.progress
+                cfg.data,
+                cfg.scale,
+                min_lr_size=cfg.patch + 2 * self.margin,
+                limit=cfg.limit_images,
+                progress=cfg.progress and par.is_main,
             )
 
     def _setup_detector_terms(self) -> None:
@@ -113,7 +130,7 @@ class _Run:
                 f"{self.card.input_space}/{self.card.upsampling}-upsampling (try imdn, rfdn, pan, carn_m, srresnet)"
             )
         assert cfg.detector and cfg.det_data  # validate() requires both for detector terms
-        self.detector = load_training_detector(cfg.detector)
+        self.detector = load_training_detector(cfg.detector).to(self.device)  # before DetectionLoss reads its device
         side = cfg.patch * cfg.scale
         if side % self.detector.stride:
             raise InputError(
@@ -122,10 +139,16 @@ class _Run:
             )
         held_out: list[int] = []
         if cfg.det_val:
-            held_out = held_out_ids(cfg.det_data, cfg.det_val, cfg.limit_images)
+            held_out = held_out_ids(cfg.det_data, cfg.det_val, cfg.limit_images)  # every rank leaves them out
+        if cfg.det_val and self.par.is_main:
             self.det_validation = DetectionValidation(cfg.det_data, held_out, cfg.det_val_detector or cfg.detector, cfg.scale)
         self.det_data = DetectionPatches(
-            cfg.det_data, cfg.scale, self.detector.names, limit=cfg.limit_images, progress=cfg.progress, exclude=held_out
+            cfg.det_data,
+            cfg.scale,
+            self.detector.names,
+            limit=cfg.limit_images,
+            progress=cfg.progress and self.par.is_main,
+            exclude=held_out,
         )
         self.feat_distill = FeatureDistillation()
         self.out_distill = OutputDistillation(reg_max=int(self.detector.model.model[-1].reg_max))
@@ -158,6 +181,9 @@ class _Run:
 
     # -- checkpoints ---------------------------------------------------------------------------
     def save(self) -> None:
+        """Write ``last.pt`` (CPU tensors, loadable without the training device); rank 0 only."""
+        if not self.par.is_main:
+            return
         state = {
             "config": dataclasses.asdict(self.cfg),
             "step": self.step,
@@ -168,15 +194,17 @@ class _Run:
             "rng": self.rng.bit_generator.state,
             "torch_rng": torch.get_rng_state(),
             "best_det_val_ap": self.best_det_val_ap,
+            "world_size": self.par.ctx.world_size,  # informative: a resume may use another process count
         }
         if self.adv is not None:
             state["disc"] = self.adv.discriminator.state_dict()
             assert self.dopt is not None
             state["dopt"] = self.dopt.state_dict()
-        _atomic_save(state, self.ckpt)
+        _atomic_save(cpu_copy(state), self.ckpt)
 
     def load(self) -> None:
         state = torch.load(self.ckpt, map_location="cpu", weights_only=False)
+        # load_state_dict copies into the tensors on the training device; the optimisers cast their state to it
         self.net.load_state_dict(state["net"])
         self.opt.load_state_dict(state["opt"])
         self.sched.load_state_dict(state["sched"])
@@ -192,6 +220,9 @@ class _Run:
 
     # -- logging -------------------------------------------------------------------------------
     def log(self, row: dict[str, Any]) -> None:
+        """Append one row to ``log.csv``; rank 0 only."""
+        if not self.par.is_main:
+            return
         new = not self.log_path.exists()
         with open(self.log_path, "a", newline="") as f:
             w = csv.DictWriter(f, fieldnames=_CSV_FIELDS)
@@ -206,7 +237,7 @@ class _Run:
         was_training = net.training
         net.eval()
         try:
-            res = evaluate_pairs(SRModel(net, self.card, self.cfg.scale), self.val_pairs, self.cfg.scale)
+            res = evaluate_pairs(network_model(net, self.card, self.cfg.scale), self.val_pairs, self.cfg.scale)
         finally:
             net.train(was_training)
         return res
@@ -232,15 +263,23 @@ class _Run:
         return res
 
     # -- one optimisation step -----------------------------------------------------------------
-    def train_step(self) -> dict[str, float]:
-        cfg = self.cfg
-        targets = None
+    def _batch(self) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor] | None]:
+        """This rank's (input, target, boxes or None) on the training device: every rank draws the whole global batch
+        from the same generator (so the stream is that of one process) and keeps its slice."""
+        cfg, par = self.cfg, self.par
         if self.det_data is not None:
-            batch = self.det_data.sample(cfg.batch, cfg.patch, self.rng)
-            x, y, targets = batch.lr, batch.hr, batch.targets
-        else:
-            lr_img, hr_img = self.data.sample(cfg.batch, cfg.patch, self.rng, margin=self.margin)
-            x, y = network_io(self.card, cfg.scale, lr_img, hr_img, margin=self.margin)
+            whole = self.det_data.sample(cfg.batch, cfg.patch, self.rng)
+            batch = par.to_device(slice_detection_batch(whole, *par.rows))
+            return batch.lr, batch.hr, batch.targets
+        lr_img, hr_img = par.local(*self.data.sample(cfg.batch, cfg.patch, self.rng, margin=self.margin))
+        x, y = network_io(self.card, cfg.scale, lr_img, hr_img, margin=self.margin)
+        return x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True), None
+
+    def train_step(self) -> dict[str, float]:
+        """One optimisation step on this rank's slice, gradients averaged over the ranks before clipping and the
+        optimiser step; returns the loss terms, averaged over the ranks."""
+        cfg, par = self.cfg, self.par
+        x, y, targets = self._batch()
         pred = self.net(x)
         parts: dict[str, float] = {}
         loss = pred.new_zeros(())
@@ -262,19 +301,23 @@ class _Run:
             parts["adv_g"] = float(g.detach())
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
+        par.average_gradients(self.net.parameters())
         if cfg.grad_clip:
             nn.utils.clip_grad_norm_(self.net.parameters(), cfg.grad_clip)
         self.opt.step()
         self.sched.step()
+        par.broadcast(self.net)
         if self.adv is not None:
             d = self.adv.discriminator_loss(y, pred.clamp(0, 1))
             assert self.dopt is not None
             self.dopt.zero_grad(set_to_none=True)
             d.backward()
+            par.average_gradients(self.adv.discriminator.parameters())
             self.dopt.step()
+            par.broadcast(self.adv.discriminator)
             parts["adv_d"] = float(d.detach())
         parts["loss"] = float(loss.detach())
-        return parts
+        return par.mean(parts)
 
     # -- export ----------------------------------------------------------------------------------
     def export(self, val: dict[str, float]) -> tuple[Path | None, bool]:

@@ -50,7 +50,12 @@ class TrainConfig:
         grad_clip: clip the global gradient norm (None = off).
         export, export_half: write the final weights with :func:`~sr4det.models.save_weights`;
             ``export_half="auto"`` stores fp16 when it moves validation PSNR by < 0.005 dB.
-        seed, threads, limit_images, progress, resume, log_every, ckpt_every, meta: as named.
+        device: where the network, discriminator, feature extractor and training detector train (``"cpu"``,
+            ``"cuda"``, ``"cuda:1"``); None = CUDA when available, else the CPU. Under torchrun ``"cuda"`` (or None
+            with CUDA) puts each process on ``cuda:LOCAL_RANK``. Checkpoints and exported weights hold CPU tensors,
+            so ``device`` may change on resume.
+        seed, threads, limit_images, progress, resume, log_every, ckpt_every, meta: as named. ``batch`` is the global
+            batch under torchrun (it must divide by the process count; each process trains on its slice).
     """
 
     model: str
@@ -90,6 +95,7 @@ class TrainConfig:
     export_half: str = "auto"
     seed: int = 0
     threads: int | None = None
+    device: str | None = None
     limit_images: int | None = None
     progress: bool = True
     resume: bool = False
@@ -110,6 +116,10 @@ class TrainConfig:
         return "gan" if self.gan_weight > 0 else ("feature" if self.feature_weight > 0 else "pixel")
 
     def validate(self) -> None:
+        """Raise an :class:`InputError` naming the fix for inconsistent options (before data or detectors load)."""
+        from .._options import check_device
+
+        check_device(self.device, flag="device")
         if self.steps < 1 or self.batch < 1 or self.patch < 2:
             raise InputError(f"steps, batch must be >= 1 and patch >= 2 (got {self.steps}, {self.batch}, {self.patch})")
         weights = (

@@ -16,12 +16,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._distributed import DistContext
 from ..data.datasets import GroundTruth, load_coco
 from ..degradation import DegradationSpec
 from ..errors import InputError
 from ..evaluation.conditions import SRCondition, SRSpec, model_digest
 from ..models.card import ModelCard
 from ..models.wrapper import SRModel
+from .evaluate import network_model
 
 #: the log.csv / TrainResult keys of one detection validation
 FIELDS = ("det_val_ap", "det_val_ap_bicubic", "det_val_delta", "det_val_ci_low", "det_val_ci_high")
@@ -121,13 +123,14 @@ class DetectionValidation:
                 self.gt,
                 self.detector,
                 scale=self.scale,
-                conditions=[SRCondition("bicubic"), _NetworkCondition("network", SRModel(net, card, self.scale))],
+                conditions=[SRCondition("bicubic"), _NetworkCondition("network", network_model(net, card, self.scale))],
                 degradation=self.degradation,
                 n_resamples=self.n_resamples,
                 seed=self.seed,
                 cache_dir=False,
                 tile=None,
                 progress=False,
+                dist=DistContext(),  # one process: under torchrun rank 0 alone validates, the others are training
             )
         finally:
             net.train(was_training)

@@ -17,7 +17,18 @@ from ..data.io import from_tensor, list_images, read_image, to_tensor
 from ..degradation import DegradationSpec
 from ..errors import DataError
 from ..metrics import psnr_y, ssim_y
+from ..models.card import ModelCard
+from ..models.wrapper import SRModel
 from .data import mod_crop
+
+
+def network_model(net: torch.nn.Module, card: ModelCard, scale: int) -> SRModel:
+    """``net`` (being trained, on any device) as an :class:`SRModel` on that device: inputs are moved to the
+    network, outputs come back on it (an SRModel built around a moved network would feed it CPU tensors)."""
+    model = SRModel(net, card, scale)
+    for t in (*net.parameters(), *net.buffers()):
+        return model.to(t.device)
+    return model
 
 
 def load_benchmark(folder: str | Path, scale: int, limit: int | None = None) -> list[tuple[str, np.ndarray, np.ndarray]]:

@@ -6,8 +6,15 @@ steps, plus validation rows) and ``config.json``. ``resume=True`` continues from
 same step count; with the same seed the data stream continues where it stopped. A folder holding another run (a
 new run without ``resume``, or a checkpoint of other settings) is refused before any work (:mod:`._folder`).
 
-The pieces: :mod:`.config` (:class:`TrainConfig`, :class:`TrainResult`, re-exported here) and :mod:`._run` (the run's
-state: network, optimisers, losses, one optimisation step, checkpoints, log, export); this module is the loop.
+The pieces: :mod:`.config` (:class:`TrainConfig`, :class:`TrainResult`, re-exported here), :mod:`._run` (the run's
+state: network, optimisers, losses, one optimisation step, checkpoints, log, export) and :mod:`._parallel` (the
+device, and the data-parallel reductions under torchrun); this module is the loop.
+
+Under torchrun (``torchrun --nproc_per_node N pipelines/train_sr.py ...``; process group from
+:func:`sr4det._distributed.setup`) every rank checks the configuration, the run folder and loads the checkpoint
+(inside :meth:`~sr4det._distributed.DistContext.step`: an error on one rank fails every rank with its message) before
+rank 0 writes anything; then each rank trains on its slice of every global batch (:mod:`._parallel`), and rank 0
+alone logs, validates, shows progress, checkpoints and exports; its :class:`TrainResult` is returned on every rank.
 """
 
 from __future__ import annotations
@@ -20,29 +27,61 @@ from typing import Any
 
 import numpy as np
 
+from .._distributed import DistContext, setup
 from .._files import atomic_write
+from ._parallel import _Parallel, train_device
 from ._run import BEST_DET_VAL, _Run
 from .config import TrainConfig, TrainResult
 
 __all__ = ["TrainConfig", "TrainResult", "train"]
 
 
-def train(cfg: TrainConfig) -> TrainResult:
+def train(cfg: TrainConfig, *, dist: DistContext | None = None) -> TrainResult:
     """Train ``cfg.model`` at ``cfg.scale`` on ``cfg.data`` (see :class:`TrainConfig`); returns a :class:`TrainResult`.
 
+    Under torchrun (``WORLD_SIZE`` > 1) the run is data-parallel over the processes (see the module docstring) and
+    every rank returns rank 0's result; ``dist`` overrides the context :func:`sr4det._distributed.setup` makes.
+
     Raises:
-        InputError: inconsistent configuration. DataError: no usable training image.
+        InputError: inconsistent configuration (also ``batch`` not divisible by the process count, or a ``device``
+        this machine lacks). DataError: no usable training image.
         WeightsError/WeightsNotAvailableError: bad ``init`` or feature-extractor weights.
+        RankFailedError: another rank failed before training (its message is named).
     """
-    run = _Run(cfg)
+    cfg.validate()
+    ctx = dist if dist is not None else setup(cfg.threads)
+    try:
+        # the same on every rank, so every rank fails alike without a collective
+        device = train_device(cfg.device, ctx)
+        par = _Parallel(ctx, device, cfg.batch)
+        run = ctx.step(lambda: _start(cfg, par), "the run set-up (run folder, data, network, checkpoint)")
+        return _train(cfg, run, ctx)
+    finally:
+        if dist is None:
+            ctx.close()
+
+
+def _start(cfg: TrainConfig, par: _Parallel) -> _Run:
+    """This rank's run: options and run folder checked, data and networks loaded, the checkpoint read on resume."""
+    run = _Run(cfg, par)
     if cfg.resume and run.ckpt.exists():
         run.load()
-    atomic_write(run.out / "config.json", json.dumps(dataclasses.asdict(cfg), indent=2, default=str))
+    return run
+
+
+def _train(cfg: TrainConfig, run: _Run, ctx: DistContext) -> TrainResult:
+    """The loop of :func:`train` on a set-up run; every rank returns rank 0's result."""
+    par = run.par
+    par.broadcast(run.net, parameters=True)  # as DDP: every rank starts from rank 0's weights
+    if run.adv is not None:
+        par.broadcast(run.adv.discriminator, parameters=True)
+    if ctx.is_main:  # every rank has checked the folder and read the checkpoint (ctx.step above): now rank 0 writes
+        atomic_write(run.out / "config.json", json.dumps(dataclasses.asdict(cfg), indent=2, default=str))
     run.net.train()
     if run.adv is not None:
         run.adv.discriminator.train()
     bar = None
-    if cfg.progress:
+    if cfg.progress and ctx.is_main:
         from .._progress import tqdm
 
         bar = tqdm(total=cfg.steps, initial=run.step, desc=f"{cfg.model} x{cfg.scale}", unit="step")
@@ -56,8 +95,8 @@ def train(cfg: TrainConfig) -> TrainResult:
         run.seconds = base_seconds + time.perf_counter() - t0
         for k, v in parts.items():
             acc.setdefault(k, []).append(v)
-        if not math.isfinite(parts["loss"]):
-            run.save()
+        if not math.isfinite(parts["loss"]):  # a mean over the ranks: every rank stops here together
+            ctx.step(run.save, "saving the checkpoint")  # rank 0 writes before any rank exits
             raise FloatingPointError(f"loss became {parts['loss']} at step {run.step}; lower lr or set grad_clip")
         if bar is not None:
             bar.update(1)
@@ -68,7 +107,7 @@ def train(cfg: TrainConfig) -> TrainResult:
             row = {k: f"{np.mean(v):.6g}" for k, v in acc.items()}
             last_loss = float(np.mean(acc["loss"]))
             acc = {}
-        if cfg.val_every and run.step % cfg.val_every == 0 and run.step != cfg.steps:
+        if cfg.val_every and run.step % cfg.val_every == 0 and run.step != cfg.steps and ctx.is_main:
             val = run.validate()
             row.update(val_psnr=f"{val['psnr']:.4f}", val_ssim=f"{val['ssim']:.5f}")
             if bar is not None:
@@ -81,6 +120,13 @@ def train(cfg: TrainConfig) -> TrainResult:
             run.save()
     if bar is not None:
         bar.close()
+    # rank 0 finishes while the others wait (without a deadline) for its result, or for its error
+    result = ctx.step(lambda: _finish(cfg, run, last_loss) if ctx.is_main else None, "the final validation and export")
+    return ctx.broadcast(result, "the training result")
+
+
+def _finish(cfg: TrainConfig, run: _Run, last_loss: float) -> TrainResult:
+    """The last checkpoint, validation and log row, the export (rank 0)."""
     run.save()
     val = run.validate()
     det_val = run.validate_detection()

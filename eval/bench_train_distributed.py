@@ -1,6 +1,6 @@
 """Training speed of one short SR run with 1 process against N data-parallel processes (torchrun), and the speed-up.
 
-    python eval/bench_train_distributed.py [--model rfdn] [--scale 4] [--batch 8] [--steps 30] [--warmup 5]
+    python eval/bench_train_distributed.py [--model rfdn] [--scale 4] [--batch 8] [--steps 300] [--warmup 10]
                                            [--procs 1 2] [--cores 2]
 
 Each configuration trains the same run (``pipelines/train_sr.py``: pixel L1 loss, global batch ``--batch``, LR
@@ -60,8 +60,8 @@ def main() -> None:
     p.add_argument("--scale", type=int, default=4)
     p.add_argument("--batch", type=int, default=8, help="global batch (divisible by every --procs)")
     p.add_argument("--patch", type=int, default=24)
-    p.add_argument("--steps", type=int, default=30, help="timed steps, after the warm-up")
-    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--steps", type=int, default=300, help="timed steps, after the warm-up (log seconds have 0.1 s resolution)")
+    p.add_argument("--warmup", type=int, default=10)
     p.add_argument("--procs", type=int, nargs="+", default=[1, 2])
     p.add_argument("--cores", type=int, default=os.cpu_count() or 1, help="cores shared out among the processes")
     p.add_argument("--data", default="T91", help="HR folder or shared sr_train name")

@@ -77,8 +77,8 @@ def _check_format(fmt: str | None) -> None:
         )
 
 
-#: written beside the outputs of a folder run: which network made them (a rerun with another one would skip them)
-MANIFEST = "sr4det_upscale.json"
+#: written (hidden) beside the outputs of a folder run: which network made them (a rerun with another would skip them)
+MANIFEST = ".sr4det_upscale.json"
 
 
 def _manifest(model: Any, dtype: Any) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import hashlib
 import os
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 _UMASK_LOCK = threading.Lock()
@@ -111,12 +111,24 @@ def writable_dir(folder: str | Path, what: str) -> Path:
         if blocker is not None:
             raise NotADirectoryError(0, "it is a file" if blocker == path else f"{blocker} is a file")
         path.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path):
-            pass
+        probe_writable(path)
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise InputError(f"{what} {path} is not a writable folder ({reason}); choose another {what}") from exc
     return path
+
+
+def probe_writable(folder: str | Path) -> None:
+    """Create and delete a temporary file in ``folder``; the ``OSError`` when it takes no files (callers name the fix)."""
+    with tempfile.TemporaryFile(dir=folder):
+        pass
+
+
+def replacing_sources(sources: Sequence[Path], targets: Sequence[Path]) -> list[Path]:
+    """The ``targets`` that are one of the ``sources`` files (after resolving links and ``..``): outputs that would
+    replace their own inputs."""
+    known = {p.resolve() for p in sources}
+    return [t for t in targets if t.resolve() in known]
 
 
 def sha256_file(path: str | Path) -> str:

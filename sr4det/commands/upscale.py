@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .._files import replacing_sources
 from ..errors import DataError, InputError, OutputExistsError, SR4DetError
 from ._common import (
     add_model_args,
@@ -56,8 +57,7 @@ def _targets(inputs: list[Path], output: Path, suffix: str, fmt: str | None) -> 
 def _refuse_overwriting_inputs(inputs: list[Path], targets: list[Path]) -> None:
     """An output that is one of the inputs would replace the original with its upscaled copy (with --overwrite) or be
     skipped as "existing" (without): neither is what was meant."""
-    sources = {p.resolve() for p in inputs}
-    clashes = [t for t in targets if t.resolve() in sources]
+    clashes = replacing_sources(inputs, targets)
     if clashes:
         raise InputError(
             f"{len(clashes)} output(s) would replace an input image (e.g. {clashes[0]}); write to another folder "

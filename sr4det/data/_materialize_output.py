@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .._files import atomic_write
+from .._files import atomic_write, replacing_sources
 from ..errors import InputError
 
 MANIFEST = "materialize.json"
@@ -37,8 +37,7 @@ def _without_digest(old: Any, new: dict[str, Any]) -> Any:
 def _refuse_replacing_sources(sources: list[Path], targets: list[Path]) -> None:
     """No target may be a source file (``output`` the dataset's own folder would replace the dataset's images, labels
     and yaml/json with their degraded copies, or skip the images as "already written")."""
-    known = {p.resolve() for p in sources}
-    clashes = [t for t in targets if t.resolve() in known]
+    clashes = replacing_sources(sources, targets)
     if clashes:
         raise InputError(
             f"{len(clashes)} output file(s) would replace the dataset's own files (e.g. {clashes[0]}); write to a "

@@ -81,7 +81,7 @@ def _differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
             diffs.append(f"SR condition {name!r}: {source} -> {new_sr[name]}")
         elif name in new_sr:  # the same path may hold other weights now (a file retrained or replaced in place)
             was = ((old.get("conditions") or {}).get(name) or {}).get("model_digest")
-            now = (new["conditions"].get(name) or {}).get("model_digest") if isinstance(new["conditions"], dict) else None
+            now = (new["conditions"].get(name) or {}).get("model_digest")
             if was and now and was != now:
                 diffs.append(f"SR condition {name!r}: the weights at {source} changed (digest {was} -> {now})")
     old_det, new_det = _detectors(old.get("config") or {}), _detectors(new["config"])

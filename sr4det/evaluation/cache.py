@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .._files import atomic_write, cache_root
+from .._files import atomic_write, cache_root, probe_writable
 from ..data.datasets import file_sha256
 from ..data.io import read_image, write_image
 from ..errors import DataError, InputError
@@ -99,11 +99,8 @@ def check_cache_dir(path: str | Path, flag: str = "cache (--cache)", *, create: 
                 f"{flag} {path} cannot be created ({exc.strerror or exc}); choose another cache folder or run with --no-cache"
             ) from exc
     if path.is_dir():  # a folder that exists but takes no files fails at the first cache write otherwise, mid-run
-        import tempfile
-
         try:
-            with tempfile.TemporaryFile(dir=path):
-                pass
+            probe_writable(path)
         except OSError as exc:
             raise InputError(
                 f"{flag} {path} is not writable ({exc.strerror or exc}); choose another cache folder or run with --no-cache"

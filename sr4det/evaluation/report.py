@@ -325,6 +325,7 @@ def _resolution_section(results: dict[str, Any], level: str) -> list[str]:
     rows = _resolved_rows(results)
     if not rows:
         return []
+    family = family_text(results)
     lines = [
         "",
         "## Resolution: which ΔAP these images can tell from zero",
@@ -338,7 +339,7 @@ def _resolution_section(results: dict[str, Any], level: str) -> list[str]:
         "Many conditions are compared with bicubic on the same images, so some intervals exclude 0 by chance. "
         "`p` is the paired-bootstrap p-value of ΔAP = 0, `p Holm` the same adjusted by Holm's step-down method over "
         "the SR conditions (family-wise error at the level above), and the family interval holds for all of them "
-        "together (Bonferroni level)." + (f" {family_text(results)}." if family_text(results) else ""),
+        "together (Bonferroni level)." + (f" {family}." if family else ""),
         "",
         "| condition | ΔAP vs bicubic | SE | ± half-width | interval includes 0 | images needed at this ΔAP | p | p Holm "
         "| family interval |",
@@ -348,11 +349,11 @@ def _resolution_section(results: dict[str, Any], level: str) -> list[str]:
         lo, hi = d.get("ci_low"), d.get("ci_high")
         includes = lo is not None and hi is not None and lo <= 0 <= hi
         needed = d.get("n_images_needed") if includes else None
-        family = f"[{d['ci_low_family']:+.3f}, {d['ci_high_family']:+.3f}]" if d.get("ci_low_family") is not None else ""
+        family_ci = f"[{d['ci_low_family']:+.3f}, {d['ci_high_family']:+.3f}]" if d.get("ci_low_family") is not None else ""
         lines.append(
             f"| {name} | {_signed(d.get('delta'))} | {d['se']:.4f} | {d['resolvable']:.3f} | "
             f"{'yes' if includes else 'no'} | {'' if needed is None else needed} | {_p(d.get('p'))} | "
-            f"{_p(d.get('p_holm'))} | {family} |"
+            f"{_p(d.get('p_holm'))} | {family_ci} |"
         )
     return lines
 

@@ -21,6 +21,10 @@ from pathlib import Path
 
 _UMASK_LOCK = threading.Lock()
 
+#: in the name of every temporary file :func:`atomic_path` makes (hidden: ``.NAME.sr4det-tmp.XXXXXXXX.SUFFIX``), so the
+#: next run into a folder recognises and removes those a killed run left (:mod:`sr4det._run_folder`)
+TEMP_MARK = ".sr4det-tmp."
+
 
 def current_umask() -> int:
     """The process umask, read without changing it where the OS allows (``/proc/self/status`` on Linux)."""
@@ -69,11 +73,11 @@ def atomic_path(path: str | Path, *, prefix: str | None = None, suffix: str = ".
     (atomic on POSIX: readers see the old file or the complete new one, never a part), else it is removed.
 
     The temporary file has the ordinary mode of a new file (:func:`mkstemp`), its name starts with ``prefix``
-    (default ``path``'s name + ``"."``) and ends with ``suffix``, so cache cleaners can recognise orphans.
+    (default ``"." + path's name +`` :data:`TEMP_MARK`) and ends with ``suffix``, so cleaners can recognise orphans.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = mkstemp(path.parent, prefix=path.name + "." if prefix is None else prefix, suffix=suffix)
+    fd, tmp = mkstemp(path.parent, prefix="." + path.name + TEMP_MARK if prefix is None else prefix, suffix=suffix)
     os.close(fd)
     try:
         yield tmp

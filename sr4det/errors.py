@@ -61,6 +61,26 @@ class OutputExistsError(SR4DetError, FileExistsError):
     writing there would replace or mix with the new ones; the message names the option that allows it."""
 
 
+class RunFolderBusyError(OutputExistsError):
+    """Another sr4det run holds the output folder's lock right now; the message names that process (pid, host,
+    command)."""
+
+
+class DiskFullError(SR4DetError, OSError):
+    """A write failed because the disk (or the file size limit) is full; names the path. Nothing half-written is
+    left: free space and rerun, which resumes."""
+
+
+class UnsafePickleError(SR4DetError, ValueError):
+    """A pickle file (a YOLO ``.pt``) that would run code, or import something other than what the expected
+    checkpoints use, when loaded; the message names the offending globals and how to load a trusted file anyway."""
+
+
+class ConfigError(SR4DetError, ValueError):
+    """A configuration or dataset file (YAML/JSON) that cannot be parsed or has wrong types; names file, line and
+    column where known."""
+
+
 class DataError(SR4DetError, ValueError):
     """A dataset that cannot be read consistently: missing images, unknown category ids, empty annotations."""
 

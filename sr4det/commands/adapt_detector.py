@@ -50,6 +50,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--val", action="store_true", help="validate after every epoch (on the degraded training split)")
     p.add_argument("--amp", action="store_true", help="mixed precision on CUDA (ultralytics' downloading AMP check is skipped)")
     p.add_argument("--tile", default="auto", help="SR tile size in LR pixels, 'auto' or 'none'")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the outputs of another adaptation (other detector, data, --sr or settings) in --out (default: refuse)",
+    )
     p.add_argument("--quiet", action="store_true", help="less ultralytics output")
 
 
@@ -81,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
         tile=tile,
         command=_canonical(args, data),
         verbose=not args.quiet,
+        overwrite=args.overwrite,
         **extra,
     )
     summary = {k: record[k] for k in ("weights", "command", "epochs", "wall_time_s", "train_s", "epoch_s", "threads", "device")}

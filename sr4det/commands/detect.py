@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from .._files import atomic_write
-from ..errors import DataError, InputError, OutputExistsError
+from .._run_folder import files_digest, refuse_input_folder, run_folder
+from ..errors import DataError, InputError
 from ._common import add_tile_args, check_device, check_scale, check_tile_args, check_writable_dir, default_device
 
 
@@ -68,35 +69,6 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _plain(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))
-
-
-def _previous_run(out: Path, settings: dict[str, Any], files: list[str], overwrite: bool) -> list[Path]:
-    """Refuse (:class:`OutputExistsError`) to mix this run's outputs with those of another run (other inputs or
-    settings) in ``out`` unless ``overwrite``; returns the other run's files this run does not rewrite (removed then,
-    so the folder matches detections.json). A rerun of the same command reuses the folder."""
-    path = out / "detections.json"
-    if not path.is_file():
-        return []
-    try:
-        old = json.loads(path.read_text())
-        old_files = [str(f) for f in old.get("inputs") or [r["file"] for r in old["images"]]]
-        same = _plain(old["settings"]) == _plain(settings) and (
-            old_files == files if "inputs" in old else set(old_files) <= set(files)
-        )
-    except (OSError, ValueError, KeyError, TypeError):
-        old_files, same = [], False
-    if not same and not overwrite:
-        raise OutputExistsError(
-            f"{out} holds the detections of another run (other inputs or settings, see {path}); choose another "
-            "output folder (-o/--out), or pass --overwrite to replace them"
-        )
-    stems = {Path(f).stem for f in files}
-    gone = {Path(f).stem for f in old_files} - stems
-    return [p for stem in sorted(gone) for p in (out / f"{stem}.png", out / "labels" / f"{stem}.txt") if p.is_file()]
-
-
 def _outputs(inputs: list[Path]) -> list[str]:
     stems = [p.stem for p in inputs]
     if len(set(stems)) != len(stems):
@@ -134,22 +106,48 @@ def build(args: argparse.Namespace) -> tuple[Any, Any, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .._progress import tqdm
-    from ..data.io import list_images, read_image, to_rgb8, write_image
-    from ..tiling import upscale
+    from ..data.io import list_images
 
     inputs = list_images(*args.inputs)
     if not inputs:
         raise InputError(f"no images found in {args.inputs}")
     stems = _outputs(inputs)
-    out = check_writable_dir(args.out, "-o/--out")
+    refuse_input_folder(args.out, inputs, "-o/--out")
+    check_writable_dir(args.out, "-o/--out")
     detector, sr_det, tile = build(args)
     settings = {
         "detector": detector.config if sr_det is None else sr_det.detector.config,
         "sr": None if sr_det is None else {"model": args.sr, "scale": sr_det.scale, "tile": args.tile},
         "frame": args.frame if sr_det is not None else "lr",
     }
-    stale = _previous_run(out, settings, [str(p) for p in inputs], getattr(args, "overwrite", False))
+    identity = {"settings": settings, "inputs": files_digest(inputs)}
+    with run_folder(
+        args.out,
+        "detect",
+        identity,
+        overwrite=getattr(args, "overwrite", False),
+        option="-o/--out",
+        inputs=inputs,
+        what="the detections of another run",
+    ) as folder:
+        return _detect_all(args, inputs, stems, folder, detector, sr_det, tile, settings)
+
+
+def _detect_all(
+    args: argparse.Namespace,
+    inputs: list[Path],
+    stems: list[str],
+    folder: Any,
+    detector: Any,
+    sr_det: Any,
+    tile: Any,
+    settings: dict[str, Any],
+) -> int:
+    from .._progress import tqdm
+    from ..data.io import read_image, to_rgb8, write_image
+    from ..tiling import upscale
+
+    out = folder.path
     records: list[dict[str, Any]] = []
     failed: list[tuple[Path, str]] = []
     n_boxes = 0
@@ -177,12 +175,12 @@ def run(args: argparse.Namespace) -> int:
             }
         )
         labels = out / "labels" / f"{stem}.txt"
+        folder.record(labels, *([out / f"{stem}.png"] if args.save_images else []))
         atomic_write(labels, det.to_yolo())
         if args.save_images:
             write_image(out / f"{stem}.png", det.draw(shown, line_width=args.line_width))
-    for path in stale:  # outputs of the replaced run that this one did not rewrite
-        path.unlink()
     inputs_text = [str(p) for p in inputs]
+    folder.record(out / "detections.json")
     atomic_write(out / "detections.json", json.dumps({"settings": settings, "inputs": inputs_text, "images": records}, indent=1))
     print(
         f"{len(records)} image(s), {n_boxes} detection(s): wrote {out / 'detections.json'}, labels/*.txt"

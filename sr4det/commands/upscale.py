@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
 import sys
 from pathlib import Path
 from typing import Any
 
 from .._files import replacing_sources
-from ..errors import DataError, InputError, OutputExistsError, SR4DetError
+from .._run_folder import run_folder
+from ..errors import DataError, InputError, SR4DetError
 from ._common import (
     add_model_args,
     add_tile_args,
@@ -77,13 +78,9 @@ def _check_format(fmt: str | None) -> None:
         )
 
 
-#: written (hidden) beside the outputs of a folder run: which network made them (a rerun with another would skip them)
-MANIFEST = ".sr4det_upscale.json"
-
-
 def _manifest(model: Any, dtype: Any) -> dict[str, Any]:
     """What makes two runs' outputs the same: the network (name and weights digest), scale and precision (tiling is
-    exact, so tile settings do not count)."""
+    exact, so tile settings do not count; each output depends on its own input only, so a rerun may add inputs)."""
     from .._digest import state_digest
 
     return {
@@ -92,24 +89,6 @@ def _manifest(model: Any, dtype: Any) -> dict[str, Any]:
         "scale": model.scale,
         "dtype": "float32" if dtype is None else str(dtype).removeprefix("torch."),
     }
-
-
-def _check_manifest(folder: Path, record: dict[str, Any], targets: list[Path], overwrite: bool) -> None:
-    """Existing outputs are skipped so that reruns resume, which is right only when the same network made them: outputs
-    of another model, scale or precision would be kept and mixed with this run's, the summary counting them as done."""
-    path = folder / MANIFEST
-    if overwrite or not path.is_file() or not any(t.exists() for t in targets):
-        return
-    try:
-        old = json.loads(path.read_text())
-    except (OSError, ValueError):
-        old = {}
-    diffs = [f"{k}: {old.get(k)} -> {v}" for k, v in record.items() if not isinstance(old, dict) or old.get(k) != v]
-    if diffs:
-        raise OutputExistsError(
-            f"{folder} holds outputs of another upscale ({'; '.join(diffs)}) that this run would skip as existing and "
-            "mix with its own; pass --overwrite to replace them, or choose another -o/--output"
-        )
 
 
 def half_dtype(model: Any) -> Any:
@@ -131,9 +110,7 @@ def half_dtype(model: Any) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .._progress import tqdm
-    from ..data.io import check_format, list_images, read_image, write_image
-    from ..tiling import upscale
+    from ..data.io import list_images
 
     # every argument is checked before a model loads or an image is read
     check_scale(args.scale)
@@ -151,8 +128,20 @@ def run(args: argparse.Namespace) -> int:
     dtype = half_dtype(model) if getattr(args, "half", False) else None
     out_folder = None if len(targets) == 1 and targets[0] == Path(args.output) else Path(args.output)  # None: one file
     record = _manifest(model, dtype)
-    if out_folder is not None:
-        _check_manifest(out_folder, record, targets, args.overwrite)
+    with contextlib.ExitStack() as stack:
+        folder = None
+        if out_folder is not None:  # locked, manifest written before the first output (see sr4det._run_folder)
+            folder = stack.enter_context(run_folder(out_folder, "upscale", record, overwrite=args.overwrite))
+        return _upscale_all(args, inputs, targets, model, dtype, tile, folder)
+
+
+def _upscale_all(
+    args: argparse.Namespace, inputs: list[Path], targets: list[Path], model: Any, dtype: Any, tile: Any, folder: Any
+) -> int:
+    from .._progress import tqdm
+    from ..data.io import check_format, read_image, write_image
+    from ..tiling import upscale
+
     done = skipped = 0
     failed: list[tuple[Path, str]] = []
     for src, dst in tqdm(list(zip(inputs, targets, strict=True)), desc=f"upscale x{model.scale}", unit="img", disable=args.quiet):
@@ -165,6 +154,8 @@ def run(args: argparse.Namespace) -> int:
             out = upscale(
                 model, image, tile=tile, overlap=args.overlap, max_memory=args.max_memory, progress=not args.quiet, dtype=dtype
             )
+            if folder is not None:
+                folder.record(dst)
             write_image(dst, out)
         except (DataError, InputError, OSError) as exc:  # one bad file must not stop the others; all are reported below
             failed.append((src, f"{type(exc).__name__}: {exc}"))
@@ -172,10 +163,6 @@ def run(args: argparse.Namespace) -> int:
         except SR4DetError:
             raise  # not about this file (out of memory at the smallest tile, broken weights): stop
         done += 1
-    if out_folder is not None and done:
-        from .._files import atomic_write
-
-        atomic_write(out_folder / MANIFEST, json.dumps(record, indent=2))
     print(f"wrote {done} image(s) to {args.output}" + (f", skipped {skipped} existing (use --overwrite)" if skipped else ""))
     if failed:
         print(

@@ -35,6 +35,7 @@ import numpy as np
 
 from .._digest import state_digest
 from .._files import atomic_write
+from .._run_folder import open_run_folder
 from ..degradation import DegradationSpec
 from ..errors import DataError, InputError, ScaleError
 from ..transforms import Degrade, SRTransform
@@ -418,7 +419,10 @@ def materialize(
     from .._distributed import setup
 
     ctx = dist if dist is not None else setup(threads)
+    locked: list[Any] = []
     try:
+        if ctx.is_main:  # one owner (rank 0 for the launch): a concurrent materialize into output is refused
+            locked.append(open_run_folder(output, "materialize", None, option="-o/--output (output=)"))
         if device is None or isinstance(device, str):
             device = ctx.device(device)  # cuda:LOCAL_RANK per rank under torchrun
         pipe = _Pipeline(degrade, sr, tile, device, pretrained)
@@ -432,5 +436,7 @@ def materialize(
             return _materialize_coco(data, Path(images) if images else None, output, pipe, image_format, overwrite, progress, ctx)
         raise InputError(f"{data}: expected a dataset .yaml (YOLO) or a COCO .json")
     finally:
+        for folder in locked:
+            folder.release()
         if dist is None:
             ctx.close()

@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .._run_folder import RunFolder, open_run_folder
 from ..data.datasets import ClassMap, GroundTruth
 from ..detectors.base import Detector
 from ..errors import DataError, InputError
@@ -258,7 +259,22 @@ class Comparison:
         dist = self.dist
         t0 = time.perf_counter()
         dist.step(self.check_models, "loading the SR models")  # first: the output check compares model digests
-        dist.step(lambda: self.check_outputs(out_dir, overwrite), "the output check")
+        locked: list[RunFolder] = []
+
+        def check() -> None:
+            if out_dir is not None and dist.is_main:  # one owner: a concurrent comparison into out_dir is refused
+                locked.append(open_run_folder(out_dir, "compare", None, option="output folder --out (out_dir=)"))
+            self.check_outputs(out_dir, overwrite)
+
+        try:
+            dist.step(check, "the output check")
+            return self._run_checked(out_dir, t0)
+        finally:
+            for folder in locked:
+                folder.release()
+
+    def _run_checked(self, out_dir: str | Path | None, t0: float) -> CompareResult:
+        dist = self.dist
         shard = dist.shard(self.gt.images)
         checked = dist.step(lambda: self.check_images(shard), "the image check")
         parts = dist.all_gather(checked, "checked")

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from .._files import atomic_path
+from .._run_folder import locked_file
 from ..data.io import from_tensor, list_images, read_image, to_tensor
 from ..degradation import DegradationSpec
 from ..errors import DataError, InputError
@@ -206,7 +207,6 @@ def create_study(
         InputError: bad arguments or methods; DataError: unreadable images, mismatched output sizes;
         WeightsNotAvailableError: a zoo model without pretrained weights.
     """
-    from .._progress import tqdm
 
     db = Path(db)
     if isinstance(scale, bool) or not isinstance(scale, int) or scale < 2:
@@ -233,11 +233,34 @@ def create_study(
     rng = np.random.default_rng(seed)
     ids = (rng.permutation(len(paths) * len(specs)) + 1).tolist()  # ids say nothing about the method
 
-    db.parent.mkdir(parents=True, exist_ok=True)
+    with locked_file(db):  # one writer: a concurrent create of this db is refused, naming the other process
+        if db.exists() and not overwrite:  # created while this one loaded its models
+            raise InputError(f"{db} already exists; choose another path or pass overwrite=True (--force) to replace it")
+        _write_db(db, paths, specs, models, ids, seed, scale, degradation, images_per_rater, max_size, progress)
+    return db
+
+
+def _write_db(
+    db: Path,
+    paths: list[Path],
+    specs: list[Any],
+    models: dict[str, Any],
+    ids: list[int],
+    seed: int,
+    scale: int,
+    degradation: DegradationSpec,
+    images_per_rater: int | None,
+    max_size: Any,
+    progress: bool,
+) -> None:
+    """Write the study atomically; the database holds rater names and ratings, so it is private (0600)."""
+    from .._progress import tqdm
+
     with atomic_path(db) as tmp:
         os.unlink(tmp)  # sqlite makes its own file (and -wal/-shm beside it)
         try:
             conn = connect(tmp, must_exist=False)
+            os.chmod(tmp, 0o600)  # rater names: readable by its owner only (the rename keeps the mode)
             try:
                 meta: dict[str, Any] = {
                     "scale": scale,
@@ -300,4 +323,3 @@ def create_study(
             for suffix in ("-wal", "-shm"):
                 if os.path.exists(tmp + suffix):
                     os.unlink(tmp + suffix)
-    return db

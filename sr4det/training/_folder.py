@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .._files import atomic_write, writable_dir
-from ..errors import InputError, OutputExistsError
+from ..errors import InputError, OutputExistsError, WeightsError
 from .config import TrainConfig
 
 #: options that may differ between a checkpoint and the run resuming it (they do not change what is trained)
@@ -42,9 +42,7 @@ def check_run_folder(cfg: TrainConfig, checkpoint: Path, log: Path, *, write: bo
         if write:
             log.unlink(missing_ok=True)  # rows of a run killed before its first checkpoint: this run starts afresh
         return
-    import torch
-
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    state = load_checkpoint(checkpoint)
     step = int(state.get("step", 0))
     if not cfg.resume:
         raise OutputExistsError(
@@ -61,6 +59,27 @@ def check_run_folder(cfg: TrainConfig, checkpoint: Path, log: Path, *, write: bo
         )
     if write:
         trim_log(log, step)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """A training checkpoint (``last.pt``) read with ``torch.load(weights_only=True)``: tensors, numbers, strings and
+    containers only, so a file planted in an ``--out`` folder cannot run code when read. :class:`WeightsError` naming
+    the file when it is not such a checkpoint (another program's pickle, truncated, or not a checkpoint at all)."""
+    import pickle
+
+    import torch
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise WeightsError(
+            f"{path} is not a training checkpoint sr4det can read safely ({str(exc).splitlines()[0][:200]}): "
+            "sr4det reads checkpoints with torch.load(weights_only=True) and never runs code from them; remove it or "
+            "choose another --out (out=)"
+        ) from exc
+    if not isinstance(state, dict):
+        raise WeightsError(f"{path} is not a training checkpoint (a {type(state).__name__}, not a dict); remove it")
+    return state
 
 
 def trim_log(log: Path, step: int) -> None:

@@ -24,7 +24,7 @@ from ..errors import InputError
 from ..models import SRGANDiscriminator, build_network, save_weights
 from ..models.factory import read_weights_for
 from ..models.weights import atomic_torch_save, load_state_into
-from ._folder import check_run_folder
+from ._folder import check_run_folder, load_checkpoint
 from ._parallel import _Parallel, cpu_copy, slice_detection_batch
 from .config import TrainConfig
 from .data import PairedPatches, network_io, pre_upsample_margin
@@ -203,7 +203,7 @@ class _Run:
         _atomic_save(cpu_copy(state), self.ckpt)
 
     def load(self) -> None:
-        state = torch.load(self.ckpt, map_location="cpu", weights_only=False)
+        state = load_checkpoint(self.ckpt)  # weights_only: a planted last.pt cannot run code
         # load_state_dict copies into the tensors on the training device; the optimisers cast their state to it
         self.net.load_state_dict(state["net"])
         self.opt.load_state_dict(state["opt"])

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from .._files import atomic_write, sha256_file
+from .._run_folder import plain, run_folder
 from ..errors import InputError, ScaleError
 
 RESULT = "adapted.json"
@@ -104,6 +105,7 @@ def adapt_detector(
     tile: Any = "auto",
     command: str | None = None,
     verbose: bool = True,
+    overwrite: bool = False,
     **train_args: Any,
 ) -> dict[str, Any]:
     """Fine-tune ``detector`` on ``Degrade(scale)`` (+ ``sr``) versions of ``data``; see the module docstring.
@@ -123,6 +125,8 @@ def adapt_detector(
         amp: mixed precision on CUDA; ultralytics' AMP self-check would download a model, so it is skipped here.
         tile: SR tile size (``SRTransform``), ``"auto"`` by default.
         command: the command line to record (default: ``sys.argv``).
+        overwrite: replace the outputs of another adaptation (other detector, data, ``sr`` or settings) in ``out``
+            (default: refuse; the same adaptation again trains again into the folder).
         train_args: more ``YOLO.train`` arguments (``lr0``, ``mosaic``, ``freeze``...).
 
     Returns:
@@ -130,7 +134,8 @@ def adapt_detector(
 
     Raises:
         WeightsNotAvailableError / WeightsError: the detector does not load (before any training);
-        DataError: unreadable data; InputError / ScaleError: bad settings.
+        DataError: unreadable data; InputError / ScaleError: bad settings. OutputExistsError: ``out`` holds
+        another adaptation (or another run is writing there right now: RunFolderBusyError).
     """
     import torch
 
@@ -144,103 +149,120 @@ def adapt_detector(
     data = Path(data).expanduser()
     _refuse_evaluation_set(data)
     out = Path(out).expanduser().resolve()
-    if threads is not None:
-        torch.set_num_threads(int(threads))
-    started = time.time()
-
-    # 1. the detector (typed errors before anything is written), 2. the data, then the BatchNorm calibrated on it
+    # 1. the detector (typed errors before anything is written, even the run folder's lock)
     source = Path(detector).expanduser()
     names = trainable_class_names(source)
-    out.mkdir(parents=True, exist_ok=True)
-    data_yaml = yolo_dataset(data, out / "data", names=names, limit=limit)
-    model = trainable_yolo(
-        source,
-        calibration=_training_images(data_yaml),
-        out=out / "base.pt" if source.suffix != ".pt" else None,
-        imgsz=imgsz,
-        max_images=calibration_images,
-    )
-    prepared = time.time()
-
-    # 3. the hook
-    hook = None
-    if sr != "hr":
-        sr_device = f"cuda:{device}" if device is not None and str(device).isdigit() else device  # ultralytics' "0"
-        transform = None if sr == "lr" else SRTransform(sr, scale=scale, tile=tile, device=sr_device)
-        hook = attach(model, degrade=Degrade(scale), sr=transform, train=True, val=True)
-    if threads is not None:
-        _pin_threads(model, int(threads))
-    if amp:
-        import ultralytics.engine.trainer as trainer_module
-
-        trainer_module.check_amp = lambda *_a, **_k: True  # the real check downloads yolo26n.pt
-
-    # 4. train
-    epoch_times: list[float] = []
-    clock: dict[str, float] = {}
-    model.add_callback("on_train_epoch_start", lambda _t: clock.__setitem__("start", time.time()))
-    model.add_callback("on_train_epoch_end", lambda _t: epoch_times.append(time.time() - clock.get("start", time.time())))
-    args = dict(
-        data=str(data_yaml),
-        epochs=int(epochs),
-        imgsz=int(imgsz),
-        batch=int(batch),
-        workers=0,
-        device=device,
-        project=str(out),
-        name="train",
-        exist_ok=True,
-        plots=False,
-        amp=bool(amp),
-        val=bool(val),
-        seed=int(seed),
-        cache=False,
-        verbose=verbose,
-        pretrained=True,
-    )
-    args.update(train_args)
-    model.train(**args)
-    finished = time.time()
-
-    # 5. weights + record
-    trainer = model.trainer
-    last = Path(trainer.last)
-    if not last.is_file():
-        raise RuntimeError(f"ultralytics finished without writing {last}")
-    weights = out / WEIGHTS
-    shutil.copyfile(last, weights)
-    metrics = {k: float(v) for k, v in (getattr(trainer, "metrics", None) or {}).items() if isinstance(v, (int, float))}
-    import ultralytics
-
-    record = {
-        "command": command if command is not None else shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-        "weights": str(weights),
-        "weights_sha256": sha256_file(weights),
-        "detector": str(source),
-        "base_weights": str(model.ckpt_path) if getattr(model, "ckpt_path", None) else None,
-        "data": str(data),
-        "images": _count_images(data_yaml),
-        "condition": "hr" if sr == "hr" else ("lr" if sr == "lr" else sr),
-        "scale": int(scale),
+    identity = {
+        "detector": str(source.resolve()),
+        "data": str(data.resolve()),
+        "scale": scale,
         "sr": sr,
         "epochs": int(epochs),
         "imgsz": int(imgsz),
         "batch": int(batch),
-        "threads": int(threads) if threads is not None else torch.get_num_threads(),
-        "device": str(trainer.device),
+        "limit": limit,
+        "calibration_images": calibration_images,
         "seed": int(seed),
-        "train_args": {k: v for k, v in args.items() if isinstance(v, (str, int, float, bool, type(None)))},
-        "wall_time_s": round(finished - started, 2),
-        "prepare_s": round(prepared - started, 2),
-        "train_s": round(finished - prepared, 2),
-        "epoch_s": [round(t, 2) for t in epoch_times],
-        "final_val_on_training_split": metrics,
-        "hook_images": len(hook.stats.images) if hook is not None else 0,
-        "ultralytics": ultralytics.__version__,
-        "torch": torch.__version__,
+        "val": bool(val),
+        "amp": bool(amp),
+        "train_args": plain(train_args),
     }
-    atomic_write(out / RESULT, json.dumps(record, indent=2) + "\n")
-    return record
+    with run_folder(out, "adapt-detector", identity, overwrite=overwrite, option="--out", what="another adaptation") as folder:
+        if threads is not None:
+            torch.set_num_threads(int(threads))
+        started = time.time()
+
+        # 2. the data, then the BatchNorm calibrated on it
+        folder.record(out / "data", out / "train", out / "base.pt", out / WEIGHTS, out / RESULT)
+        data_yaml = yolo_dataset(data, out / "data", names=names, limit=limit)
+        model = trainable_yolo(
+            source,
+            calibration=_training_images(data_yaml),
+            out=out / "base.pt" if source.suffix != ".pt" else None,
+            imgsz=imgsz,
+            max_images=calibration_images,
+        )
+        prepared = time.time()
+
+        # 3. the hook
+        hook = None
+        if sr != "hr":
+            sr_device = f"cuda:{device}" if device is not None and str(device).isdigit() else device  # ultralytics' "0"
+            transform = None if sr == "lr" else SRTransform(sr, scale=scale, tile=tile, device=sr_device)
+            hook = attach(model, degrade=Degrade(scale), sr=transform, train=True, val=True)
+        if threads is not None:
+            _pin_threads(model, int(threads))
+        if amp:
+            import ultralytics.engine.trainer as trainer_module
+
+            trainer_module.check_amp = lambda *_a, **_k: True  # the real check downloads yolo26n.pt
+
+        # 4. train
+        epoch_times: list[float] = []
+        clock: dict[str, float] = {}
+        model.add_callback("on_train_epoch_start", lambda _t: clock.__setitem__("start", time.time()))
+        model.add_callback("on_train_epoch_end", lambda _t: epoch_times.append(time.time() - clock.get("start", time.time())))
+        args = dict(
+            data=str(data_yaml),
+            epochs=int(epochs),
+            imgsz=int(imgsz),
+            batch=int(batch),
+            workers=0,
+            device=device,
+            project=str(out),
+            name="train",
+            exist_ok=True,
+            plots=False,
+            amp=bool(amp),
+            val=bool(val),
+            seed=int(seed),
+            cache=False,
+            verbose=verbose,
+            pretrained=True,
+        )
+        args.update(train_args)
+        model.train(**args)
+        finished = time.time()
+
+        # 5. weights + record
+        trainer = model.trainer
+        last = Path(trainer.last)
+        if not last.is_file():
+            raise RuntimeError(f"ultralytics finished without writing {last}")
+        weights = out / WEIGHTS
+        shutil.copyfile(last, weights)
+        metrics = {k: float(v) for k, v in (getattr(trainer, "metrics", None) or {}).items() if isinstance(v, (int, float))}
+        import ultralytics
+
+        record = {
+            "command": command if command is not None else shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+            "weights": str(weights),
+            "weights_sha256": sha256_file(weights),
+            "detector": str(source),
+            "base_weights": str(model.ckpt_path) if getattr(model, "ckpt_path", None) else None,
+            "data": str(data),
+            "images": _count_images(data_yaml),
+            "condition": "hr" if sr == "hr" else ("lr" if sr == "lr" else sr),
+            "scale": int(scale),
+            "sr": sr,
+            "epochs": int(epochs),
+            "imgsz": int(imgsz),
+            "batch": int(batch),
+            "threads": int(threads) if threads is not None else torch.get_num_threads(),
+            "device": str(trainer.device),
+            "seed": int(seed),
+            "train_args": {k: v for k, v in args.items() if isinstance(v, (str, int, float, bool, type(None)))},
+            "wall_time_s": round(finished - started, 2),
+            "prepare_s": round(prepared - started, 2),
+            "train_s": round(finished - prepared, 2),
+            "epoch_s": [round(t, 2) for t in epoch_times],
+            "final_val_on_training_split": metrics,
+            "hook_images": len(hook.stats.images) if hook is not None else 0,
+            "ultralytics": ultralytics.__version__,
+            "torch": torch.__version__,
+        }
+        atomic_write(out / RESULT, json.dumps(record, indent=2) + "\n")
+        return record
 
 
 def _count_images(data_yaml: Path) -> int:

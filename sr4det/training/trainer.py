@@ -29,6 +29,7 @@ import numpy as np
 
 from .._distributed import DistContext, setup
 from .._files import atomic_write
+from .._run_folder import RunFolder, open_run_folder
 from ._parallel import _Parallel, train_device
 from ._run import BEST_DET_VAL, _Run
 from .config import TrainConfig, TrainResult
@@ -50,13 +51,22 @@ def train(cfg: TrainConfig, *, dist: DistContext | None = None) -> TrainResult:
     """
     cfg.validate()
     ctx = dist if dist is not None else setup(cfg.threads)
+    locked: list[RunFolder] = []
     try:
         # the same on every rank, so every rank fails alike without a collective
         device = train_device(cfg.device, ctx)
         par = _Parallel(ctx, device, cfg.batch)
-        run = ctx.step(lambda: _start(cfg, par), "the run set-up (run folder, data, network, checkpoint)")
+
+        def start() -> _Run:
+            if ctx.is_main:  # one owner: a concurrent run into cfg.out is refused (sr4det._run_folder)
+                locked.append(open_run_folder(cfg.out, "train", None, option="--out (out=)"))
+            return _start(cfg, par)
+
+        run = ctx.step(start, "the run set-up (run folder, data, network, checkpoint)")
         return _train(cfg, run, ctx)
     finally:
+        for folder in locked:
+            folder.release()
         if dist is None:
             ctx.close()
 

@@ -133,7 +133,7 @@ def test_yolo_dataset_sizes_and_upscale_output_are_upright(tmp_path):
     np.testing.assert_allclose(im.boxes[0], [5.0, 4.0, 15.0, 12.0])  # normalised labels scaled by the upright size
     out = tmp_path / "up"
     assert main(["upscale", str(tmp_path / "images" / "a.png"), "-o", str(out), "-m", "bicubic", "-s", "2", "--quiet"]) == 0
-    up, info = read_image(next(p for p in out.iterdir() if p.suffix == ".png"))  # beside it: .sr4det_upscale.json
+    up, info = read_image(next(p for p in out.iterdir() if p.suffix == ".png"))  # beside it: .sr4det_run.*
     assert up.shape[:2] == (64, 40)  # upright pixels, no EXIF left to apply twice
     assert info.orientation == 1
 
@@ -173,7 +173,7 @@ def test_upscale_format_jpg_on_16_bit_and_rgba_fails_those_files_before_sr(tmp_p
     assert "alpha.png" in err
     assert "alpha channel" in err
     assert "--format png" in err
-    written = [p for p in out.rglob("*") if p.is_file() and p.name != ".sr4det_upscale.json"]
+    written = [p for p in out.rglob("*") if p.is_file() and not p.name.startswith(".sr4det")]
     assert len(written) == 1
     assert written[0].suffix == ".jpg"
     assert "plain" in written[0].name

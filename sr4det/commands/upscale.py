@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .._files import replacing_sources
-from .._run_folder import run_folder
+from .._run_folder import RunFolder, run_folder
 from ..errors import DataError, InputError, SR4DetError
 from ._common import (
     add_model_args,
@@ -122,14 +122,14 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"no images found in {args.inputs}")
     targets = _targets(inputs, Path(args.output), args.suffix, args.format)
     _refuse_overwriting_inputs(inputs, targets)
-    for folder in sorted({t.parent for t in targets}):
-        check_writable_dir(folder, "-o/--output")
+    for parent in sorted({t.parent for t in targets}):
+        check_writable_dir(parent, "-o/--output")
     model = load_model_from_args(args)
     dtype = half_dtype(model) if getattr(args, "half", False) else None
     out_folder = None if len(targets) == 1 and targets[0] == Path(args.output) else Path(args.output)  # None: one file
     record = _manifest(model, dtype)
     with contextlib.ExitStack() as stack:
-        folder = None
+        folder: RunFolder | None = None
         if out_folder is not None:  # locked, manifest written before the first output (see sr4det._run_folder)
             folder = stack.enter_context(run_folder(out_folder, "upscale", record, overwrite=args.overwrite))
         return _upscale_all(args, inputs, targets, model, dtype, tile, folder)

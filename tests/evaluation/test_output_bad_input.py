@@ -135,3 +135,35 @@ def test_weights_replaced_in_place_make_another_comparison(tmp_path):
     with pytest.raises(OutputExistsError, match=r"SR condition 'mine': the weights at .*mine\.pt changed \(digest"):
         _compare(path, out, sr=[f"mine={weights}"])
     _compare(path, out, sr=[f"mine={weights}"], overwrite=True)
+
+
+def test_a_second_comparison_into_an_out_another_process_writes_is_refused(tmp_path):
+    # two compares with different --limit into one --out at once: one result silently disappeared
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from sr4det.errors import RunFolderBusyError
+
+    path = make_dataset(tmp_path / "ds")
+    out = tmp_path / "out"
+    _compare(path, out, limit=2)
+    before = (out / "results.json").read_bytes()
+    hold = (
+        "import sys, time\nfrom sr4det._run_folder import open_run_folder\n"
+        "run = open_run_folder(sys.argv[1], 'compare', None)\nprint('ready', flush=True)\ntime.sleep(120)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    child = subprocess.Popen([sys.executable, "-c", hold, str(out)], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+        det = Oracle(path, scale=4)
+        with pytest.raises(RunFolderBusyError, match=f"pid {child.pid}") as err:
+            _compare(path, out, det, limit=1, overwrite=True)
+        assert isinstance(err.value, OutputExistsError)
+        assert det.calls == 0
+        assert (out / "results.json").read_bytes() == before
+    finally:
+        child.kill()
+        child.wait()

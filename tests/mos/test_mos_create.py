@@ -231,3 +231,16 @@ def test_subsets_cover_the_study_evenly(tmp_path, mos_inputs):
     first = s.assignment(s.get_rater("r0"))
     s.add_rater("r0")
     assert Study(db).assignment(Study(db).get_rater("R0")) == first
+
+
+def test_the_database_is_private_and_one_create_at_a_time(tmp_path, mos_inputs):
+    # it holds rater names: 0600 whatever the umask; a concurrent create of the same db is refused, not lost
+    from sr4det._run_folder import locked_file
+    from sr4det.errors import RunFolderBusyError
+
+    db = create_study(mos_inputs["hr"], tmp_path / "s.sqlite", methods="bilinear", progress=False)
+    assert db.stat().st_mode & 0o777 == 0o600
+    other = tmp_path / "t.sqlite"
+    with locked_file(other), pytest.raises(RunFolderBusyError, match=f"pid {__import__('os').getpid()}"):
+        create_study(mos_inputs["hr"], other, methods="bilinear", progress=False)
+    assert not other.exists()

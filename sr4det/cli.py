@@ -31,6 +31,12 @@ class Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="sr4det", description="Super-resolution before object detection, measured.")
+    parser.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help="load YOLO .pt files even when their pickle imports more than ultralytics checkpoints do (a pickle can "
+        "run code: only for files you trust; sets SR4DET_TRUST_PICKLE=1)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         if not info.name.startswith("_"):
@@ -41,6 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point. Each subcommand's ``add_parser`` sets ``func(args) -> int`` as the handler."""
     args = build_parser().parse_args(argv)
+    if getattr(args, "trust_pickle", False):
+        import os
+
+        from ._pickle_scan import TRUST_ENV
+
+        os.environ[TRUST_ENV] = "1"
     try:
         return int(args.func(args) or 0)
     except (SR4DetError, KeyError) as exc:

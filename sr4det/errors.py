@@ -71,7 +71,7 @@ class DiskFullError(SR4DetError, OSError):
     left: free space and rerun, which resumes."""
 
 
-class UnsafePickleError(SR4DetError, ValueError):
+class UnsafePickleError(WeightsError):
     """A pickle file (a YOLO ``.pt``) that would run code, or import something other than what the expected
     checkpoints use, when loaded; the message names the offending globals and how to load a trusted file anyway."""
 

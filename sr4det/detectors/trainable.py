@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .._offline import import_ultralytics
+from .._pickle_scan import check_pickle
 from ..errors import WeightsError, WeightsNotAvailableError
 from ._openvino import _architecture, _build, _copy_conv, _load_export, _openvino_files
 from .batchnorm_calibration import _calibration_files, calibrate_batchnorm
@@ -208,14 +209,17 @@ def trainable_yolo(
     return load_trainable_pt(out)
 
 
-def load_trainable_pt(path: str | Path) -> Any:
-    """``ultralytics.YOLO(path)`` for a detection ``.pt``; a :class:`WeightsError` naming the fix when it is not one."""
+def load_trainable_pt(path: str | Path, *, trust_pickle: bool = False) -> Any:
+    """``ultralytics.YOLO(path)`` for a detection ``.pt``; a :class:`WeightsError` naming the fix when it is not one
+    (:class:`~sr4det.errors.UnsafePickleError` when its pickle imports globals off the allow-list, unless
+    ``trust_pickle``)."""
     import_ultralytics()
     from ultralytics import YOLO
 
     path = Path(path).expanduser()
     if not path.is_file():
         raise WeightsNotAvailableError(f"detector weights not found: {path}")
+    check_pickle(path, trust=trust_pickle)  # a full pickle: scanned before ultralytics unpickles it
     try:
         model = YOLO(str(path), task="detect")
     except Exception as exc:  # ultralytics raises TypeError / RuntimeError / pickle errors for foreign files

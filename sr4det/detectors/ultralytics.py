@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from .._offline import import_ultralytics, sr4det_offline
+from .._pickle_scan import check_pickle
 from ..errors import DetectorError, InputError, MissingDependencyError, WeightsNotAvailableError
 from .base import Detections, as_rgb_batch
 
@@ -36,16 +37,22 @@ def _keep_torch_threads():
             torch.set_num_threads(threads)
 
 
-def _load_yolo(weights: str | Path):
+def _load_yolo(weights: str | Path, trust_pickle: bool = False):
     with _keep_torch_threads():
-        return _load_yolo_unguarded(weights)
+        return _load_yolo_unguarded(weights, trust_pickle)
 
 
-def _load_yolo_unguarded(weights: str | Path):
+def _load_yolo_unguarded(weights: str | Path, trust_pickle: bool = False):
     import_ultralytics()
     from ultralytics import YOLO
 
     path = Path(weights).expanduser()
+    if path.is_file() and path.suffix.lower() == ".pt":  # a full pickle: scanned before ultralytics unpickles it
+        check_pickle(path, trust=trust_pickle)
+    elif not path.exists() and path.suffix in _OFFICIAL_SUFFIXES and _in_weights_dir(path.name):
+        from ultralytics.utils import SETTINGS
+
+        check_pickle(Path(SETTINGS["weights_dir"]) / path.name, trust=trust_pickle)
     if not path.exists():
         official = path.parent == Path(".") and path.suffix in _OFFICIAL_SUFFIXES
         if not official:
@@ -107,6 +114,8 @@ class UltralyticsDetector:
         device: ``None`` (ultralytics' choice), ``"cpu"``, ``"cuda:0"``, ``0``, ...
         half: FP16 inference (GPU ``.pt`` models only).
         batch_size: images per ``predict`` call; long lists are split into chunks of this size.
+        trust_pickle: load a ``.pt`` whose pickle imports globals off sr4det's allow-list (a full pickle can run code:
+            only for files you trust; see :mod:`sr4det._pickle_scan`). Default: refuse with UnsafePickleError.
 
     Call with a list of uint8 RGB (H, W, 3) arrays, PIL images or paths (or one of them); returns one
     :class:`Detections` per image, boxes xyxy in
@@ -125,13 +134,14 @@ class UltralyticsDetector:
         half: bool = False,
         *,
         batch_size: int = 8,
+        trust_pickle: bool = False,
     ):
         if not 0 <= conf <= 1 or not 0 <= iou <= 1:
             raise InputError(f"conf and iou must lie in [0, 1], got conf={conf}, iou={iou}")
         if int(max_det) < 1 or int(batch_size) < 1 or int(imgsz) < 32:
             raise InputError(f"need max_det >= 1, batch_size >= 1, imgsz >= 32; got {max_det}, {batch_size}, {imgsz}")
         if isinstance(weights, (str, Path)):
-            self.model = _load_yolo(weights)
+            self.model = _load_yolo(weights, trust_pickle)
             source = str(weights)
         else:
             import_ultralytics()

@@ -79,3 +79,29 @@ def test_export_to_a_folder_fails_before_training(folder, tmp_path):  # noqa: F8
     blocker.write_text("x")
     with pytest.raises(InputError, match="not a writable folder"):
         train(_cfg(folder, tmp_path / "run", export=str(blocker / "w.pt")))
+
+
+class _Payload:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize("resume", [False, True])
+def test_a_planted_last_pt_runs_no_code(folder, tmp_path, resume):  # noqa: F811
+    # last.pt in --out used to be read with weights_only=False even without --resume
+    import torch
+
+    from sr4det.errors import WeightsError
+
+    out = tmp_path / "run"
+    out.mkdir()
+    marker = tmp_path / "ran"
+    torch.save({"step": 1, "config": {}, "x": _Payload(marker)}, out / "last.pt")
+    with pytest.raises(WeightsError, match="weights_only=True"):
+        train(_cfg(folder, out, resume=resume))
+    assert not marker.exists()

@@ -2,7 +2,8 @@
 
 Every file sr4det writes goes through :func:`atomic_write` (bytes or text) or :func:`atomic_path` (a temporary
 name for writers that need one), so a run killed at any point leaves either the old file or the complete new
-one, with the permissions ``open()`` would have given it.
+one, with the permissions ``open()`` would have given it; a full disk (``ENOSPC``, ``EFBIG``, ``EDQUOT``) is a
+:class:`~sr4det.errors.DiskFullError` naming the target, with the temporary file removed.
 
 :func:`tempfile.mkstemp` creates files with mode 0600 whatever the umask, and ``os.replace`` keeps that
 mode, so every "atomic" output would be private to its owner. :func:`mkstemp` gives the temporary file the
@@ -12,8 +13,10 @@ mode ``open()`` would have given a new file: ``0o666 & ~umask``.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
+import signal
 import tempfile
 import threading
 from collections.abc import Iterator, Sequence
@@ -61,6 +64,36 @@ def mkstemp(dir: str | Path, prefix: str = "", suffix: str = "") -> tuple[int, s
     return fd, tmp
 
 
+#: errors that mean "no room": the disk or quota is full, or the file is over the process's size limit (RLIMIT_FSIZE)
+_NO_SPACE = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+def ignore_sigxfsz() -> None:
+    """Let a write beyond RLIMIT_FSIZE fail with ``EFBIG`` (a :class:`~sr4det.errors.DiskFullError`) instead of
+    SIGXFSZ killing the process; only from the main thread (where Python allows signal handlers), once."""
+    sig = getattr(signal, "SIGXFSZ", None)
+    if sig is None or threading.current_thread() is not threading.main_thread():
+        return
+    with contextlib.suppress(ValueError, OSError):
+        if signal.getsignal(sig) == signal.SIG_DFL:
+            signal.signal(sig, signal.SIG_IGN)
+
+
+def disk_full(exc: BaseException, path: str | Path) -> BaseException:
+    """``exc`` as a :class:`~sr4det.errors.DiskFullError` naming ``path`` when it means the disk is full (ENOSPC,
+    EFBIG, EDQUOT); else ``exc`` itself. Use as ``except OSError as e: raise disk_full(e, path) from e``."""
+    from .errors import DiskFullError
+
+    if isinstance(exc, DiskFullError) or not isinstance(exc, OSError) or exc.errno not in _NO_SPACE:
+        return exc
+    what = "the file size limit (ulimit -f)" if exc.errno == errno.EFBIG else "the disk (or quota)"
+    return DiskFullError(
+        exc.errno,
+        f"no room to write {path}: {what} is full ({exc.strerror}); nothing half-written was kept: free space "
+        "(or raise the limit) and run the same command again, it resumes",
+    )
+
+
 def cache_root() -> Path:
     """sr4det's cache folder: ``$SR4DET_CACHE``, else ``~/.cache/sr4det`` (each user of it takes a sub-folder)."""
     return Path(os.environ.get("SR4DET_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "sr4det"))
@@ -76,8 +109,12 @@ def atomic_path(path: str | Path, *, prefix: str | None = None, suffix: str = ".
     (default ``"." + path's name +`` :data:`TEMP_MARK`) and ends with ``suffix``, so cleaners can recognise orphans.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = mkstemp(path.parent, prefix="." + path.name + TEMP_MARK if prefix is None else prefix, suffix=suffix)
+    ignore_sigxfsz()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = mkstemp(path.parent, prefix="." + path.name + TEMP_MARK if prefix is None else prefix, suffix=suffix)
+    except OSError as exc:
+        raise disk_full(exc, path) from exc
     os.close(fd)
     try:
         yield tmp
@@ -85,6 +122,8 @@ def atomic_path(path: str | Path, *, prefix: str | None = None, suffix: str = ".
             with open(tmp, "rb+") as f:
                 os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as exc:  # ENOSPC / EFBIG in the writer, the fsync or the rename: typed, naming the target
+        raise disk_full(exc, path) from exc
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

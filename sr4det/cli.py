@@ -47,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point. Each subcommand's ``add_parser`` sets ``func(args) -> int`` as the handler."""
     args = build_parser().parse_args(argv)
+    from ._files import ignore_sigxfsz
+
+    ignore_sigxfsz()  # a write over `ulimit -f` fails as DiskFullError instead of killing the process
     if getattr(args, "trust_pickle", False):
         import os
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from .._files import replacing_sources
 from .._run_folder import RunFolder, run_folder
-from ..errors import DataError, InputError, SR4DetError
+from ..errors import DataError, DiskFullError, InputError, SR4DetError
 from ._common import (
     add_model_args,
     add_tile_args,
@@ -157,6 +157,8 @@ def _upscale_all(
             if folder is not None:
                 folder.record(dst)
             write_image(dst, out)
+        except DiskFullError:
+            raise  # no later file would fit either: stop, naming the path (a rerun resumes)
         except (DataError, InputError, OSError) as exc:  # one bad file must not stop the others; all are reported below
             failed.append((src, f"{type(exc).__name__}: {exc}"))
             continue

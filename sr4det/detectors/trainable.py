@@ -108,9 +108,7 @@ def save_yolo_checkpoint(model: Any, path: str | Path, *, extra: dict[str, Any] 
     import copy
     from datetime import datetime, timezone
 
-    import torch
-
-    from .._files import atomic_path
+    from ..models.weights import atomic_torch_save
 
     ultralytics = import_ultralytics()
     path = Path(path).expanduser()
@@ -129,8 +127,7 @@ def save_yolo_checkpoint(model: Any, path: str | Path, *, extra: dict[str, Any] 
         "train_args": {"task": "detect", "imgsz": 640},
         "sr4det": dict(extra or {}),
     }
-    with atomic_path(path, suffix=".part") as tmp:
-        torch.save(ckpt, tmp)
+    atomic_torch_save(ckpt, path)  # a full disk: DiskFullError naming path, nothing half-written
     return path
 
 

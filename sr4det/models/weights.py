@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._files import atomic_path, cache_root, sha256_file
+from .._files import atomic_path, atomic_write, cache_root, sha256_file
 from ..errors import ArchitectureMismatchError, WeightsError, WeightsNotAvailableError
 from .card import ModelCard, PublishedWeights
 
@@ -69,10 +69,17 @@ def save_weights(
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> Path:
-    """``torch.save`` to a temp file beside ``path``, then rename: a crash never leaves a half-written file."""
+    """``torch.save`` to a temp file beside ``path``, then rename: a crash never leaves a half-written file.
+
+    Serialised in memory first and written by Python (:func:`~sr4det._files.atomic_write`): torch's own file writer
+    reports a full disk as a ``RuntimeError`` without errno, this way it is a :class:`~sr4det.errors.DiskFullError`
+    naming ``path``."""
+    import io
+
     path = Path(path)
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    atomic_write(path, buf.getvalue())
     return path
 
 

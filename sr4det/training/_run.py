@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._files import disk_full
 from ..errors import InputError
 from ..models import SRGANDiscriminator, build_network, save_weights
 from ..models.factory import read_weights_for
@@ -224,11 +225,14 @@ class _Run:
         if not self.par.is_main:
             return
         new = not self.log_path.exists()
-        with open(self.log_path, "a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=_CSV_FIELDS)
-            if new:
-                w.writeheader()
-            w.writerow({k: row.get(k, "") for k in _CSV_FIELDS})
+        try:
+            with open(self.log_path, "a", newline="") as f:
+                w = csv.DictWriter(f, fieldnames=_CSV_FIELDS)
+                if new:
+                    w.writeheader()
+                w.writerow({k: row.get(k, "") for k in _CSV_FIELDS})
+        except OSError as exc:  # a full disk: typed, naming log.csv (a half row is cut by trim_log on resume)
+            raise disk_full(exc, self.log_path) from exc
 
     def validate(self, net: nn.Module | None = None) -> dict[str, float]:
         if not self.val_pairs:

@@ -11,6 +11,9 @@ the others a :class:`RankFailedError` naming the rank and its message), so the r
 instead of waiting at a collective. Ranks waiting for slower ones poll the rendezvous store (no deadline:
 a shard may take hours); a rank that dies outright is torn down by torchrun with the whole group, and the
 process-group timeout (``SR4DET_DIST_TIMEOUT`` seconds, default 1800) bounds every collective itself.
+A rank whose launcher dies (``kill -9`` of torchrun) stops within about a second (:func:`die_with_parent`: the
+kernel's parent-death signal on Linux, and a watchdog thread everywhere) instead of running on until its next
+collective.
 
 Private: the public names are re-exported by :mod:`sr4det.evaluation.distributed`.
 """
@@ -204,6 +207,44 @@ class DistContext:
             gc.collect()
 
 
+_WATCHED: set[int] = set()
+
+
+def die_with_parent(poll_s: float = 1.0) -> None:
+    """Make this process end when its parent (torchrun's agent) dies: ``prctl(PR_SET_PDEATHSIG, SIGTERM)`` on Linux
+    (immediate); elsewhere a daemon thread that sends SIGTERM to this process when its parent changes (within
+    ``poll_s``). Once per process."""
+    import signal
+    import sys
+    import threading
+
+    parent = os.getppid()
+    if os.getpid() in _WATCHED or parent <= 1:
+        return
+    _WATCHED.add(os.getpid())
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.prctl(1, int(signal.SIGTERM), 0, 0, 0) == 0:  # 1 = PR_SET_PDEATHSIG
+                if os.getppid() != parent:  # the parent died before the prctl: no signal will come
+                    os.kill(os.getpid(), signal.SIGTERM)
+                return  # the kernel does it: no thread (a daemon thread alive at interpreter exit is a risk)
+        except (OSError, AttributeError):  # pragma: no cover - no libc symbol: the watchdog
+            pass
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent:
+                log.error("the launcher (pid %d) is gone: stopping this rank", parent)
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+            time.sleep(poll_s)
+
+    threading.Thread(target=watch, name="sr4det-parent-watchdog", daemon=True).start()
+
+
 def setup(threads: int | None = None, timeout_s: float | None = None) -> DistContext:
     """The :class:`DistContext` of this process; under torchrun (``WORLD_SIZE`` > 1) the default process group is
     initialised here if it is not yet (gloo on CPU, NCCL when CUDA exists), with a timeout.
@@ -219,6 +260,8 @@ def setup(threads: int | None = None, timeout_s: float | None = None) -> DistCon
     ctx = DistContext(_run=_CONTEXTS)
     if world > 1:
         import torch.distributed as dist
+
+        die_with_parent()  # a killed launcher takes its ranks with it
 
         if not dist.is_available():  # pragma: no cover - torch builds without distributed
             raise SR4DetError("WORLD_SIZE > 1 but this torch build has no torch.distributed")

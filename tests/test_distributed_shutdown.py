@@ -27,7 +27,8 @@ torch.optim.Adam(net.parameters())  # imports torch._dynamo
 value = ctx.step(lambda: {"rank": ctx.rank}, "a step")
 assert ctx.broadcast(value, "the result") == {"rank": 0}
 ctx.close()
-print("done", ctx.rank)
+import sys
+sys.stdout.write(f"done {ctx.rank}\n")  # one write: print's pieces from two ranks interleaved ("donedone 1\n 0")
 """
 
 
@@ -47,3 +48,55 @@ def test_processes_exit_zero_after_close(tmp_path):
         assert proc.returncode == 0, f"attempt {attempt}: exit {proc.returncode}\n{proc.stderr[-2000:]}"
         assert "done 0" in proc.stdout
         assert "done 1" in proc.stdout
+
+
+_LONG_STEP = """
+import os, sys, time
+from sr4det._distributed import setup
+
+ctx = setup(1)
+print("rank", ctx.rank, os.getpid(), flush=True)
+ctx.step(lambda: time.sleep(600), "a long SR step")  # no collective for minutes
+"""
+
+
+@pytest.mark.skipif(not TORCHRUN.exists(), reason="torchrun is installed with torch")
+def test_ranks_stop_within_seconds_when_the_launcher_is_killed(tmp_path):
+    import signal
+    import time
+
+    script = tmp_path / "run.py"
+    script.write_text(_LONG_STEP)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    launcher = subprocess.Popen(
+        [str(TORCHRUN), "--standalone", "--nproc_per_node", "2", str(script)], env=env, stdout=subprocess.PIPE, text=True
+    )
+    pids = []
+    try:
+        assert launcher.stdout is not None
+        while len(pids) < 2:
+            line = launcher.stdout.readline()
+            assert line, "torchrun ended before both ranks started"
+            if line.startswith("rank"):
+                pids.append(int(line.split()[2]))
+        time.sleep(1)
+        os.kill(launcher.pid, signal.SIGKILL)  # the launcher dies without telling its ranks
+        launcher.wait()
+        deadline = time.monotonic() + 10
+        alive = pids
+        while alive and time.monotonic() < deadline:
+            time.sleep(0.2)
+            alive = [p for p in pids if _alive(p)]
+        assert not alive, f"ranks {alive} still run 10 s after the launcher died"
+    finally:
+        for pid in pids:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"  # a zombie has stopped (its parent is gone)
+    except FileNotFoundError:
+        return False

@@ -28,7 +28,7 @@ value = ctx.step(lambda: {"rank": ctx.rank}, "a step")
 assert ctx.broadcast(value, "the result") == {"rank": 0}
 ctx.close()
 import sys
-sys.stdout.write(f"done {ctx.rank}\n")  # one write: print's pieces from two ranks interleaved ("donedone 1\n 0")
+sys.stdout.write(f"done {ctx.rank}\\n")  # one write: print pieces of two ranks interleaved, "donedone 1 0"
 """
 
 

@@ -27,10 +27,10 @@ import time
 import warnings
 from pathlib import Path
 
-import yaml
 from _shared import shared_root
 
 from sr4det._suggest import did_you_mean
+from sr4det._yaml_file import read_yaml
 from sr4det.errors import SR4DetError
 from sr4det.evaluation.conditions import SRSpec
 from sr4det.evaluation.config import ALIASES, CompareConfig, split_sr
@@ -53,9 +53,7 @@ def _expand(value):
 
 
 def load_config(path: str | Path) -> dict:
-    cfg = yaml.safe_load(Path(path).read_text()) or {}
-    if not isinstance(cfg, dict):
-        raise SR4DetError(f"{path}: the top level must be a mapping of options (key: value), got a {type(cfg).__name__}")
+    cfg = read_yaml(path, "config", "a mapping of options (key: value)")  # ConfigError: file, line and column
     unknown = sorted(map(str, set(cfg) - _KEYS))
     if unknown:
         hints = "".join(f"; {key!r}{did_you_mean(key, _KEYS)}" for key in unknown if did_you_mean(key, _KEYS))

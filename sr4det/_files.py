@@ -170,8 +170,8 @@ def probe_writable(folder: str | Path) -> None:
 def replacing_sources(sources: Sequence[Path], targets: Sequence[Path]) -> list[Path]:
     """The ``targets`` that are one of the ``sources`` files (after resolving links and ``..``): outputs that would
     replace their own inputs."""
-    known = {p.resolve() for p in sources}
-    return [t for t in targets if t.resolve() in known]
+    known = {os.path.realpath(p) for p in sources}  # realpath: a symlink loop is a name, not a RuntimeError
+    return [t for t in targets if os.path.realpath(t) in known]
 
 
 def sha256_file(path: str | Path) -> str:

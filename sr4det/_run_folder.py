@@ -55,15 +55,15 @@ def digest(value: Any) -> str:
 
 def files_digest(paths: Iterable[str | Path]) -> dict[str, Any]:
     """The identity of an input list: how many files and the digest of their resolved paths, in order."""
-    resolved = [str(Path(p).resolve()) for p in paths]
+    resolved = [os.path.realpath(p) for p in paths]  # realpath: a symlink loop is a name, not a RuntimeError
     return {"count": len(resolved), "sha256": digest(resolved)}
 
 
 def refuse_input_folder(folder: str | Path, inputs: Iterable[str | Path], option: str) -> None:
     """:class:`InputError` when the output ``folder`` holds any of the ``inputs`` (files): the outputs would replace
     or mix with the inputs, and a rerun would read its own outputs as new inputs."""
-    out = Path(folder).resolve()
-    inside = [p for p in inputs if Path(p).resolve().parent == out]
+    out = os.path.realpath(folder)
+    inside = [p for p in inputs if os.path.dirname(os.path.realpath(p)) == out]
     if inside:
         raise InputError(
             f"{option} {folder} is the folder of the input images (e.g. {inside[0]}); outputs there would replace or "

@@ -76,13 +76,13 @@ class UnsafePickleError(WeightsError):
     checkpoints use, when loaded; the message names the offending globals and how to load a trusted file anyway."""
 
 
-class ConfigError(SR4DetError, ValueError):
-    """A configuration or dataset file (YAML/JSON) that cannot be parsed or has wrong types; names file, line and
-    column where known."""
-
-
 class DataError(SR4DetError, ValueError):
     """A dataset that cannot be read consistently: missing images, unknown category ids, empty annotations."""
+
+
+class ConfigError(DataError):
+    """A configuration or dataset file (YAML) that cannot be parsed or has fields of the wrong type; names the file,
+    line and column where known (a :class:`DataError`, so handlers of bad data catch it)."""
 
 
 class DetectorError(SR4DetError, RuntimeError):

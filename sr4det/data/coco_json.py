@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,10 @@ def load_coco(annotations: str | Path, images: str | Path | None = None) -> Grou
     return gt
 
 
+#: an object's area (its mask, inside its box) may exceed the box area by this factor (+1 px) for rounding only
+AREA_TOLERANCE = 1.05
+
+
 def _coco_ground_truth(data: dict[str, Any], path: Path, image_dir: Path) -> GroundTruth:
     """The checked ground truth of a parsed COCO instances dict (every field; images and annotations may be empty).
     :func:`load_coco` and :mod:`sr4det.data.materialize` (before any image is processed) read COCO through it."""
@@ -93,6 +98,7 @@ def _coco_ground_truth(data: dict[str, Any], path: Path, image_dir: Path) -> Gro
         )
     per_image: dict[int, list[tuple[list[float], int, int, float]]] = {}
     bad_cat, bad_img = set(), set()
+    bad_area: list[str] = []
     for i, ann in enumerate(data["annotations"]):
         what = f"{path}: annotations[{i}]" + (f" (id {ann['id']})" if isinstance(ann, dict) and "id" in ann else "")
         cid = _coco_int(_coco_field(ann, "category_id", what), f"{what} 'category_id'")
@@ -116,7 +122,18 @@ def _coco_ground_truth(data: dict[str, Any], path: Path, image_dir: Path) -> Gro
             bad_cat.add(cid)
         if iid not in seen:
             bad_img.add(iid)
+        box_area = float(bbox[2]) * float(bbox[3])
+        if box_area > 0 and (area == 0 or area > box_area * AREA_TOLERANCE + 1):
+            bad_area.append(f"{what}: area {area!r}, box {bbox[2]}x{bbox[3]}")
+            area = box_area
         per_image.setdefault(iid, []).append(([float(v) for v in bbox], cid, int(crowd), float(area)))
+    if bad_area:
+        warnings.warn(
+            f"{path}: {len(bad_area)} of {len(data['annotations'])} annotations have an 'area' no object in their box "
+            f"can have (0, or larger than the box; e.g. {bad_area[0]}); their box area is used instead, as it decides "
+            "the small/medium/large APs. Fix 'area' in the json to silence this",
+            stacklevel=3,
+        )
     if bad_cat:
         raise DataError(f"{path}: annotations use category ids not listed in 'categories': {sorted(bad_cat)[:20]}")
     if bad_img:

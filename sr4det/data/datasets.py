@@ -20,11 +20,12 @@ import logging
 from dataclasses import replace
 from pathlib import Path
 
+from .._yaml_file import dataset_names
 from ..errors import DataError
 from .class_map import ClassMap
 from .coco_json import load_coco
 from .ground_truth import GroundTruth, ImageGT, file_sha256
-from .yolo_labels import _yaml_names, load_yolo
+from .yolo_labels import load_yolo
 
 __all__ = ["ClassMap", "GroundTruth", "ImageGT", "file_sha256", "load_coco", "load_dataset", "load_yolo"]
 
@@ -81,6 +82,6 @@ def _ultralytics_dataset(name: str, split: str) -> GroundTruth:
     with tempfile.TemporaryDirectory() as tmp:
         entries = info[split] if isinstance(info[split], list) else [info[split]]
         y = Path(tmp) / "data.yaml"
-        y.write_text(yaml.safe_dump({"names": dict(_yaml_names(info["names"])), split: [str(e) for e in entries]}))
+        y.write_text(yaml.safe_dump({"names": dict(dataset_names(info["names"], name)), split: [str(e) for e in entries]}))
         gt = load_yolo(y, split)
     return replace(gt, source=name)

@@ -233,6 +233,8 @@ def read_image(path: str | Path) -> tuple[np.ndarray, ImageInfo]:
     """
     path = Path(path)
     if not path.is_file():
+        if path.is_symlink():
+            raise DataError(f"{path} is a symbolic link that loops or points nowhere: fix or remove the link")
         raise DataError(f"image not found: {path}")
     data = np.fromfile(str(path), dtype=np.uint8)
     if data.size == 0:

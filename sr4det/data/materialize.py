@@ -189,11 +189,10 @@ def _yolo_label_lines(label: Path, h: int, w: int, pipe: _Pipeline) -> list[str]
 def _materialize_yolo(yaml_path: Path, output: Path, pipe: _Pipeline, splits, fmt, overwrite, progress, ctx: DistContext) -> Path:
     import yaml
 
+    from .._yaml_file import read_dataset_yaml
     from .yolo_labels import _label_path
 
-    cfg = yaml.safe_load(yaml_path.read_text()) or {}
-    if "names" not in cfg:
-        raise DataError(f"{yaml_path} has no 'names'")
+    cfg = read_dataset_yaml(yaml_path)  # ConfigError naming file, line and column; nc/names/path/splits checked
     root = Path(cfg["path"]) if cfg.get("path") else yaml_path.parent
     if not root.is_absolute():
         root = (yaml_path.parent / root) if (yaml_path.parent / root).exists() else root.resolve()
@@ -257,9 +256,10 @@ def _check_yolo_labels(images: dict[Path, Path], names: Any) -> None:
     """Check every label file of ``images`` as :func:`~sr4det.data.load_yolo` does (coordinates normalised to [0, 1],
     class ids in ``names``, 4 box or >= 6 polygon values, no empty boxes): the rescaling below would clip pixel
     coordinates to the image edge and drop the box without a word."""
-    from .yolo_labels import _label_path, _read_yolo_labels, _yaml_names
+    from .._yaml_file import dataset_names
+    from .yolo_labels import _label_path, _read_yolo_labels
 
-    classes = _yaml_names(names)
+    classes = dataset_names(names, "the dataset yaml")
     for src in images:
         _read_yolo_labels(_label_path(src), 1, 1, classes)
 

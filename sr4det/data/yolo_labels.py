@@ -10,29 +10,13 @@ import os
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from ..errors import DataError
+from .._yaml_file import dataset_names, read_dataset_yaml
+from ..errors import ConfigError, DataError
 from .ground_truth import GroundTruth, ImageGT, _box_area, _check_not_empty
 from .io import IMAGE_EXTENSIONS
-
-
-def _yaml_names(names: Any) -> dict[int, str]:
-    if isinstance(names, Mapping):
-        out = {}
-        for k, v in names.items():
-            if isinstance(k, bool) or not isinstance(k, int) and not (isinstance(k, str) and k.strip().isdigit()):
-                raise DataError(
-                    f"dataset yaml 'names' keys must be class indices 0, 1, ... (as in 'names: {{0: person}}'), got {k!r}; "
-                    "or write the names as a list"
-                )
-            out[int(k)] = str(v)
-        return out
-    if isinstance(names, (list, tuple)):
-        return {i: str(v) for i, v in enumerate(names)}
-    raise DataError(f"dataset yaml 'names' must be a list or a mapping, got {type(names).__name__}")
 
 
 def _label_path(image: Path) -> Path:
@@ -64,28 +48,17 @@ def load_yolo(yaml_path: str | Path, split: str = "val") -> GroundTruth:
     Raises:
         DataError: unreadable yaml, missing split, class ids outside ``names``, malformed label lines.
     """
-    import yaml
-
     path = Path(yaml_path)
     if not path.is_file():
         raise DataError(f"dataset yaml not found: {path}")
-    try:
-        cfg = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise DataError(f"cannot read dataset yaml {path}: {exc}") from exc
-    if not isinstance(cfg, Mapping):
-        raise DataError(
-            f"{path}: the top level is a {type(cfg).__name__}, not an ultralytics dataset mapping "
-            "(path: ..., val: ..., names: [...])"
-        )
-    if "names" not in cfg:
-        raise DataError(f"{path} has no 'names'; add the class names, e.g. 'names: [person, car]' (index order)")
-    names = _yaml_names(cfg["names"])
+    cfg = read_dataset_yaml(path)  # ConfigError (a DataError) with file, line and column
+    names = dataset_names(cfg["names"], path)
     root = Path(cfg["path"]) if cfg.get("path") else path.parent
     if not root.is_absolute():
         root = (path.parent / root) if (path.parent / root).exists() else root.resolve()
     if cfg.get(split) is None:
-        raise DataError(f"{path} has no '{split}' split")
+        present = [s for s in ("train", "val", "test") if cfg.get(s)]
+        raise ConfigError(f"{path} has no '{split}' split (it has {present or 'none'}); add it, or choose one of those")
     entries = cfg[split] if isinstance(cfg[split], list) else [cfg[split]]
     files: list[Path] = []
     for entry in entries:
@@ -109,15 +82,19 @@ def load_yolo(yaml_path: str | Path, split: str = "val") -> GroundTruth:
     out = []
     base = os.path.commonpath([str(f.parent) for f in files])
     duplicates: list[tuple[Path, int]] = []
-    for i, f in enumerate(files):
+    unreadable: list[Path] = []
+    for f in files:
         size = _image_size(f)
-        h, w = size if size is not None else (0, 0)  # unreadable: the runner skips it with a warning
+        if size is None:  # no size, so its normalised labels have no pixel boxes: left out, counted and named
+            unreadable.append(f)
+            continue
+        h, w = size
         boxes, cls, dup = _read_yolo_labels(_label_path(f), w, h, names)
         if dup:
             duplicates.append((_label_path(f), dup))
         out.append(
             ImageGT(
-                id=i,
+                id=len(out),
                 file_name=os.path.relpath(f, base),
                 path=f,
                 height=h,
@@ -134,6 +111,15 @@ def load_yolo(yaml_path: str | Path, split: str = "val") -> GroundTruth:
         warnings.warn(
             f"{path}: removed {n} duplicate label line(s) in {len(duplicates)} label file(s), as ultralytics does "
             f"(a repeated box would count as a missed object), e.g. {examples}; delete them from the files to silence this",
+            stacklevel=2,
+        )
+    if unreadable:
+        if not out:
+            raise DataError(f"{path}: none of the {len(files)} images of split '{split}' can be read (e.g. {unreadable[0]})")
+        warnings.warn(
+            f"{path}: left out {len(unreadable)} of {len(files)} image(s) of split '{split}' that cannot be read (missing, "
+            f"empty or corrupt, e.g. {unreadable[0]}): without their size their labels have no pixel boxes; replace or "
+            "remove them",
             stacklevel=2,
         )
     gt = GroundTruth(out, names, source=str(path), format="yolo")

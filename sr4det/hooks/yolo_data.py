@@ -23,10 +23,11 @@ from pathlib import Path
 import yaml
 
 from .._files import atomic_write
+from .._yaml_file import read_dataset_yaml
 from ..data.datasets import ClassMap, GroundTruth, load_coco, load_yolo
 from ..data.io import image_size
 from ..data.yolo_labels import _label_path
-from ..errors import DataError, InputError
+from ..errors import ConfigError, DataError, InputError
 
 
 def _link(target: Path, link: Path) -> None:
@@ -108,8 +109,14 @@ def yolo_dataset(
         _coco_labels(gt, names, class_map, out, "train")
         cfg.update(train="images/train", val="images/train")
     elif src.suffix.lower() in (".yaml", ".yml"):
-        source_cfg = yaml.safe_load(src.read_text()) or {}
-        yaml_names = load_yolo(src, next(s for s in ("val", "train", "test") if source_cfg.get(s))).categories
+        source_cfg = read_dataset_yaml(src)  # ConfigError with file, line and column
+        if not source_cfg.get("train"):
+            present = [s for s in ("val", "test") if source_cfg.get(s)]
+            raise ConfigError(
+                f"{src} has no 'train' split (it has {present or 'none'}); training needs one: add e.g. "
+                "'train: images/train' (never train on the evaluation split)"
+            )
+        yaml_names = load_yolo(src, "train").categories
         if names is not None and {int(k): str(v) for k, v in names.items()} != yaml_names:
             raise InputError(f"{src}: its class names differ from the detector's; train on a dataset with the same classes")
         names = yaml_names
@@ -129,6 +136,7 @@ def yolo_dataset(
                 elif target.exists():
                     target.unlink()
             cfg[split] = f"images/{split}"
+        cfg.setdefault("val", cfg["train"])  # ultralytics needs a val entry (as for a COCO json: the training split)
     else:
         raise InputError(f"{src}: expected an ultralytics dataset .yaml or a COCO instances .json")
     cfg["names"] = dict(sorted(names.items()))

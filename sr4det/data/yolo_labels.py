@@ -79,7 +79,7 @@ def load_yolo(yaml_path: str | Path, split: str = "val") -> GroundTruth:
             f"{path}: none of the {len(files)} images of split '{split}' exists (e.g. {files[0]}); relative paths in a "
             ".txt list are resolved against the list's folder: fix the paths or the dataset root"
         )
-    out = []
+    out: list[ImageGT] = []
     base = os.path.commonpath([str(f.parent) for f in files])
     duplicates: list[tuple[Path, int]] = []
     unreadable: list[Path] = []

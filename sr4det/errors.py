@@ -71,11 +71,6 @@ class DiskFullError(SR4DetError, OSError):
     left: free space and rerun, which resumes."""
 
 
-class UnsafePickleError(WeightsError):
-    """A pickle file (a YOLO ``.pt``) that would run code, or import something other than what the expected
-    checkpoints use, when loaded; the message names the offending globals and how to load a trusted file anyway."""
-
-
 class DataError(SR4DetError, ValueError):
     """A dataset that cannot be read consistently: missing images, unknown category ids, empty annotations."""
 
@@ -91,6 +86,12 @@ class DetectorError(SR4DetError, RuntimeError):
 
 class DetectorMismatchError(SR4DetError, ValueError):
     """Detectors of one comparison that cannot be compared: their class lists differ."""
+
+
+class UnsafePickleError(WeightsError, DetectorError):
+    """A pickle file (a YOLO ``.pt``) that would run code, or import something other than what the expected
+    checkpoints use, when loaded; the message names the offending globals and how to load a trusted file anyway.
+    Caught as a :class:`WeightsError` or a :class:`DetectorError` (what such a file raised before)."""
 
 
 class RankFailedError(SR4DetError, RuntimeError):

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._files import atomic_write
 from .plots import EXAMPLE_COLUMNS, EXAMPLE_CONF, ci_level, plot, plot_examples
+from .scoring import bootstrap_note, bootstrap_possible
 
 if TYPE_CHECKING:
     from .result import CompareResult
@@ -167,8 +168,12 @@ def render_markdown(results: CompareResult | dict[str, Any], examples: str | Non
         f"({ds['n_crowd']} crowd), mod-cropped to x{ds['mod_crop']}; sha256 `{ds['sha256'][:16]}`",
         f"- skipped images: {results['n_skipped']}"
         + "".join(f"\n  - `{s['file_name']}`: {s['reason']}" for s in results["skipped_images"]),
-        f"- metrics: {cfg['backend']}; CIs: {level}% paired bootstrap over images, "
-        f"{boot.get('n_resamples')} resamples, seed {boot.get('seed')}",
+        f"- metrics: {cfg['backend']}; "
+        + (
+            f"CIs: {level}% paired bootstrap over images, {boot.get('n_resamples')} resamples, seed {boot.get('seed')}"
+            if bootstrap_possible(int(results["n_images"])) or not boot.get("n_resamples")
+            else bootstrap_note(int(results["n_images"]))
+        ),
         f"- PSNR/SSIM: {cfg['psnr_ssim']}; SR via {cfg['sr_backend']} (tile={cfg['tile']})",
         f"- cost: {_cost_note(cfg.get('memory'))}",
         "",

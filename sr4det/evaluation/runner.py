@@ -166,6 +166,8 @@ class Comparison:
             scored = self.score(valid_ids, runs)
         evals = {run.name: scored[run.name].coco for run in runs}
         boot = {run.name: scored[run.name].boot for run in runs} if self.n_resamples > 0 else {}
+        if any(b is None for b in boot.values()):  # too few images for a bootstrap (scoring.MIN_BOOTSTRAP_IMAGES)
+            boot = {}
         conditions_out: dict[str, dict[str, Any]] = {}
         for run in runs:
             m: dict[str, Any] = dict(evals[run.name].metrics)

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,24 @@ if TYPE_CHECKING:
 _BASELINES = ("bicubic", "lr")
 #: compared with a baseline but not a claim about SR: the upper bound and the baselines themselves
 _NOT_IN_FAMILY = ("hr", *_BASELINES)
+
+
+#: below this many images a bootstrap over images has too few distinct resamples to mean anything (with 1 image every
+#: resample is that image: a zero-width interval that calls any difference "significant"; 2, 3, 4 images give 3, 10,
+#: 35 distinct resamples); no interval is reported
+MIN_BOOTSTRAP_IMAGES = 5
+
+
+def bootstrap_possible(n_images: int) -> bool:
+    return n_images >= MIN_BOOTSTRAP_IMAGES
+
+
+def bootstrap_note(n_images: int) -> str:
+    return (
+        f"no confidence intervals or p-values: {n_images} image(s) evaluated, fewer than the {MIN_BOOTSTRAP_IMAGES} a "
+        "bootstrap over images needs (it would report zero-width intervals and call any difference significant); "
+        "evaluate more images (--limit) for intervals"
+    )
 
 
 @dataclass
@@ -45,6 +64,9 @@ def score(
     from .._progress import tqdm
 
     gt_coco = gt.subset(valid_ids).to_coco()
+    if n_resamples > 0 and not bootstrap_possible(len(valid_ids)):
+        warnings.warn(bootstrap_note(len(valid_ids)), stacklevel=3)
+        n_resamples = 0
     weights = coco.bootstrap_weights(len(valid_ids), n_resamples, seed) if n_resamples > 0 else None
     out: dict[str, _Scored] = {}
     for run in tqdm(runs, desc="COCO eval + bootstrap", disable=not progress, leave=False):

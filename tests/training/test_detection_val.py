@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 
 import numpy as np
 import pytest
@@ -118,7 +119,8 @@ def test_the_network_is_scored_against_bicubic_on_the_held_out_images(tmp_path):
     assert res["det_val_ap"] == 0.0
     assert res["det_val_ap_bicubic"] == pytest.approx(1.0)
     assert res["det_val_delta"] == pytest.approx(-1.0)
-    assert res["det_val_ci_high"] == pytest.approx(-1.0)
+    # 3 held-out images: fewer than a bootstrap over images needs (issue 26), so no interval rather than a zero-width one
+    assert math.isnan(res["det_val_ci_high"]) and math.isnan(res["det_val_ci_low"])
 
 
 def test_held_out_ids_that_are_not_in_the_data_are_refused(tmp_path):

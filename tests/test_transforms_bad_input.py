@@ -155,3 +155,42 @@ def test_pil_lab_image_comes_back_rgb_not_rgba():
     out = t(lab)
     assert out.mode == "RGB"
     np.testing.assert_array_equal(np.asarray(out), np.asarray(t(lab.convert("RGB"))))
+
+
+@pytest.mark.parametrize("kind", ["truncated", "animated"])
+def test_srtransform_on_a_truncated_or_animated_pil_image_is_a_data_error(tmp_path, kind):
+    # PIL opens lazily: a truncated file used to fail inside the transform as a raw OSError; an animated GIF lost
+    # every frame but the first without a word
+    import numpy as np
+    import PIL.Image
+
+    from sr4det.errors import DataError
+    from sr4det.transforms import SRTransform
+
+    frames = [PIL.Image.fromarray(np.full((16, 16, 3), 40 * i, np.uint8)) for i in range(3)]
+    path = tmp_path / ("a.png" if kind == "truncated" else "a.gif")
+    if kind == "truncated":
+        PIL.Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(path)
+        path.write_bytes(path.read_bytes()[:2000])
+    else:
+        frames[0].save(path, save_all=True, append_images=frames[1:])
+    with (
+        PIL.Image.open(path) as img,
+        pytest.raises(DataError, match="truncated or corrupt" if kind == "truncated" else "3 frames"),
+    ):
+        SRTransform("bicubic", scale=2)(img)
+
+
+def test_read_image_refuses_an_animated_gif_instead_of_keeping_its_first_frame(tmp_path):
+    import numpy as np
+    import PIL.Image
+
+    from sr4det.data.io import read_image
+    from sr4det.errors import DataError
+
+    frames = [PIL.Image.fromarray(np.full((16, 16, 3), 40 * i, np.uint8)) for i in range(3)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    frames[0].save(tmp_path / "still.gif")
+    assert read_image(tmp_path / "still.gif")[0].shape == (16, 16, 3)
+    with pytest.raises(DataError, match="animated image with 3 frames.*extract the frames"):
+        read_image(tmp_path / "anim.gif")

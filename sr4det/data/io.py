@@ -248,6 +248,12 @@ def read_image(path: str | Path) -> tuple[np.ndarray, ImageInfo]:
         raise DataError(f"cannot decode {path}: {_cv2_reason(exc)}") from exc
     if img is None:
         raise DataError(f"cannot decode {path}: corrupt or unsupported image file")
+    frames = _frame_count(data)
+    if frames > 1:  # OpenCV decodes the first frame only: the others would be lost without a word
+        raise DataError(
+            f"{path} is an animated image with {frames} frames; sr4det reads still images: extract the frames first "
+            "(e.g. ffmpeg -i in.gif frame_%04d.png) and pass those"
+        )
     if img.dtype not in (np.uint8, np.uint16):
         if np.issubdtype(img.dtype, np.floating):
             img = _float_to_uint16(img, path)
@@ -266,6 +272,22 @@ def read_image(path: str | Path) -> tuple[np.ndarray, ImageInfo]:
         img = apply_orientation(img, orientation)
     img = np.ascontiguousarray(img)
     return img, ImageInfo(img.dtype, 1 if img.ndim == 2 else img.shape[2], orientation)
+
+
+def _frame_count(data: np.ndarray) -> int:
+    """Frames of an animated GIF / APNG / WebP / multi-page TIFF (1 for a still image or what PIL cannot open)."""
+    head = bytes(data[:16])
+    if not (head[:4] == b"GIF8" or head[:4] in (b"II*\x00", b"MM\x00*") or head[8:12] == b"WEBP" or head[:4] == b"\x89PNG"):
+        return 1
+    import io
+
+    import PIL.Image
+
+    try:
+        with PIL.Image.open(io.BytesIO(data.tobytes())) as im:
+            return int(getattr(im, "n_frames", 1))
+    except Exception:  # noqa: BLE001 - OpenCV decoded it; PIL's opinion of the container is only a hint
+        return 1
 
 
 def write_image(path: str | Path, image: np.ndarray) -> Path:

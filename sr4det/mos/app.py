@@ -19,6 +19,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import sys
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,9 @@ from ..errors import MissingDependencyError
 from .storage import Study
 
 _RATER_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,64}$")
+#: Unicode categories refused in rater names: controls (C1 too), format (bidi overrides/isolates, zero-width joiners,
+#: BOM), surrogates, private use, unassigned, line/paragraph separators
+_INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 SCORE_LABELS = {1: "Bad", 2: "Poor", 3: "Fair", 4: "Good", 5: "Excellent"}
 """The ITU-R BT.500 absolute category rating scale, as in the SRGAN MOS test."""
 
@@ -49,9 +53,16 @@ def _flask():
 def _rater_name(value: Any) -> str:
     if not isinstance(value, str):
         raise ApiError(400, "rater name must be a string")
-    name = value.strip()
+    name = unicodedata.normalize("NFC", value.strip())  # "é" typed composed or decomposed is one rater
     if not _RATER_RE.match(name):
         raise ApiError(400, "rater name must be 1-64 printable characters")
+    hidden = [c for c in name if unicodedata.category(c) in _INVISIBLE]
+    if hidden:  # bidi overrides, zero-width and other format/control characters: names that look like another
+        raise ApiError(
+            400,
+            f"rater name must be 1-64 printable characters; it holds invisible or direction-changing characters "
+            f"({', '.join(f'U+{ord(c):04X}' for c in hidden[:3])}): type the name without them",
+        )
     return name
 
 

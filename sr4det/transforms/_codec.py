@@ -15,7 +15,7 @@ import PIL.Image
 import torch
 from torchvision import tv_tensors
 
-from ..errors import InputError
+from ..errors import DataError, InputError
 
 KEYPOINTS = getattr(tv_tensors, "KeyPoints", None)  # torchvision >= 0.23
 _PIL_NATIVE = {"L", "RGB", "RGBA"}
@@ -180,5 +180,20 @@ def decode_numpy(a: np.ndarray, channel_order: str) -> tuple[torch.Tensor, Resto
 
 
 def decode_pil(img: PIL.Image.Image) -> tuple[torch.Tensor, Restore]:
-    """A PIL image: L / RGB / RGBA, 16-bit, ``I`` and ``F`` modes kept; other modes become RGB(A)."""
+    """A PIL image: L / RGB / RGBA, 16-bit, ``I`` and ``F`` modes kept; other modes become RGB(A).
+
+    :class:`~sr4det.errors.DataError` when its pixels cannot be decoded (PIL opens lazily: a truncated or corrupt
+    file fails only here) and for an animated image (only its first frame would be upscaled)."""
+    if getattr(img, "n_frames", 1) > 1:
+        raise DataError(
+            f"an animated {img.format or 'PIL'} image with {img.n_frames} frames: only the current frame would be "
+            "transformed; pass its frames one at a time (PIL.ImageSequence.Iterator(img))"
+        )
+    try:
+        img.load()
+    except (OSError, SyntaxError, ValueError) as exc:  # PIL: "image file is truncated", broken data streams
+        raise DataError(
+            f"cannot decode the PIL image{' ' + str(img.filename) if getattr(img, 'filename', '') else ''}: {exc}; "
+            "the file is truncated or corrupt (PIL opens files lazily, so Image.open did not notice)"
+        ) from exc
     return _pil_in(img)

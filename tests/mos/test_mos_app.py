@@ -169,6 +169,9 @@ BAD_RATINGS = [
     ({"rater": None}, 400, "rater name"),
     ({"rater": "x" * 65}, 400, "rater name"),
     ({"rater": "ann\nbob"}, 400, "rater name"),
+    ({"rater": "ann\u202ebob"}, 400, "U+202E"),  # right-to-left override: displays as another name
+    ({"rater": "ann\u200bbob"}, 400, "U+200B"),  # zero-width space
+    ({"rater": "ann\x85bob"}, 400, "U+0085"),  # C1 control (NEL)
 ]
 
 

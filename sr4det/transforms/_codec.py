@@ -184,16 +184,17 @@ def decode_pil(img: PIL.Image.Image) -> tuple[torch.Tensor, Restore]:
 
     :class:`~sr4det.errors.DataError` when its pixels cannot be decoded (PIL opens lazily: a truncated or corrupt
     file fails only here) and for an animated image (only its first frame would be upscaled)."""
-    if getattr(img, "n_frames", 1) > 1:
+    frames = int(getattr(img, "n_frames", 1))
+    if frames > 1:
         raise DataError(
-            f"an animated {img.format or 'PIL'} image with {img.n_frames} frames: only the current frame would be "
+            f"an animated {img.format or 'PIL'} image with {frames} frames: only the current frame would be "
             "transformed; pass its frames one at a time (PIL.ImageSequence.Iterator(img))"
         )
     try:
         img.load()
     except (OSError, SyntaxError, ValueError) as exc:  # PIL: "image file is truncated", broken data streams
         raise DataError(
-            f"cannot decode the PIL image{' ' + str(img.filename) if getattr(img, 'filename', '') else ''}: {exc}; "
+            f"cannot decode the PIL image {getattr(img, 'filename', '') or ''}: {exc}; "
             "the file is truncated or corrupt (PIL opens files lazily, so Image.open did not notice)"
         ) from exc
     return _pil_in(img)

@@ -235,6 +235,17 @@ def load_state_into(net: nn.Module, state_dict: dict[str, torch.Tensor], *, name
             f"{source} does not match architecture {name!r}: {'; '.join(parts)}. "
             "Wrong architecture, scale or width options? sr4det.load_model(path) detects third-party architectures."
         )
+    integer = [
+        f"{k} ({state_dict[k].dtype})"
+        for k, v in expected.items()
+        if v.is_floating_point() and not state_dict[k].is_floating_point()
+    ]
+    if integer:  # copy_ would cast them silently: weights rounded to integers (a network that outputs black)
+        raise WeightsError(
+            f"{source}: {len(integer)} tensor(s) of {name!r} are stored as integers where the network has floating-point "
+            f"weights (e.g. {', '.join(integer[:3])}): a quantised or corrupted state dict, not float weights; export "
+            "the float weights (e.g. torch.save({k: v.float() for k, v in model.state_dict().items()}, path))"
+        )
     cast = {k: v.to(expected[k].dtype) if v.is_floating_point() else v for k, v in state_dict.items()}
     net.load_state_dict(cast, strict=True)
 

@@ -202,3 +202,12 @@ def test_a_network_of_another_scale_is_a_scale_mismatch_not_a_shape_error(name):
 
     with pytest.raises(ScaleMismatchError):
         upscale(model, torch.rand(3, 40, 40), tile=16, overlap=4)
+
+
+def test_an_integer_state_dict_is_refused_not_cast_to_float(tmp_path):
+    # copy_ used to cast the integers silently: espcn's weights became 0/1 and its output black
+    model = sr4det.create_model("espcn", 4)
+    path = tmp_path / "int.pth"
+    torch.save({k: (v * 1000).to(torch.int64) for k, v in model.net.state_dict().items()}, path)
+    with pytest.raises(WeightsError, match=r"stored as integers.*torch.int64"):
+        sr4det.create_model("espcn", 4, weights=path)

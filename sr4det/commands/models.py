@@ -51,7 +51,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    header = f"{'name':<10} {'scales':<10} {'input':<5} {'upsample':<8} {'params':>10} {'RF':>4}  {'objective':<19} {'LR':<7} weights"
+    header = (
+        f"{'name':<10} {'scales':<10} {'input':<5} {'upsample':<8} {'params':>10} {'RF':>4}  {'objective':<19} {'LR':<7} weights"
+    )
     print(header)
     print("-" * len(header))
     for r in rows:

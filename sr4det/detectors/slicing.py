@@ -62,6 +62,22 @@ def slice_windows(height: int, width: int, size: int = 640, overlap: float = 0.2
     return np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
 
 
+def parse_slice(text: str | int) -> tuple[int, float]:
+    """``"640"``, ``"640:0.2"`` or ``640`` (the ``--slice`` option) -> (size, overlap); overlap defaults to 0.2.
+
+    Raises:
+        InputError: not ``SIZE[:OVERLAP]``, or a size < 1 / an overlap outside [0, 1).
+    """
+    size_text, _, overlap_text = str(text).strip().partition(":")
+    try:
+        size = int(size_text)
+        overlap = float(overlap_text) if overlap_text else 0.2
+    except ValueError:
+        raise InputError(f"slice {text!r}: write SIZE[:OVERLAP], e.g. 640 or 640:0.2") from None
+    _check_geometry(size, overlap)
+    return size, overlap
+
+
 def _check_geometry(size: Any, overlap: Any) -> None:
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
         raise InputError(f"slice size must be a positive number of pixels (e.g. 640), got {size!r}")

@@ -38,15 +38,9 @@ class Slicing:
     @classmethod
     def parse(cls, text: str | int, merge: str = "nms:iou:0.5") -> Slicing:
         """``"640"``, ``"640:0.2"`` (or an int) -> :class:`Slicing`; an :class:`InputError` naming the form otherwise."""
-        from ..detectors.slicing import Merge, _check_geometry
+        from ..detectors.slicing import Merge, parse_slice
 
-        size_text, _, overlap_text = str(text).strip().partition(":")
-        try:
-            size = int(size_text)
-            overlap = float(overlap_text) if overlap_text else 0.2
-        except ValueError:
-            raise InputError(f"slice {text!r}: write SIZE[:OVERLAP], e.g. 640 or 640:0.2") from None
-        _check_geometry(size, overlap)
+        size, overlap = parse_slice(text)
         return cls(size, overlap, str(Merge.parse(merge)))
 
     def config(self) -> dict[str, Any]:

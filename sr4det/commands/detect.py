@@ -152,8 +152,16 @@ def build(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     from ..transforms import SRTransform
 
     model = resolve_model(args.sr, args.scale, pretrained=True, device=device)
-    sr_det = SRDetector(SRTransform(model, tile=tile, max_memory=args.max_memory, device=device), detector, map_back=False)
-    return detector, sr_det, tile
+    sr = SRTransform(model, tile=tile, max_memory=args.max_memory, device=device)
+    if slicing is not None:
+        from ..detectors.sr_sliced import SRSlicedDetector
+
+        # SR band by band into the slices: the whole SR image is never held (only drawn with --frame sr)
+        sr_sliced = SRSlicedDetector(
+            sr, detector.detector, slicing[0], slicing[1], merge, max_memory=args.max_memory, map_back=args.frame == "lr"
+        )
+        return detector, sr_sliced, tile
+    return detector, SRDetector(sr, detector, map_back=False), tile
 
 
 def run(args: argparse.Namespace) -> int:
@@ -168,7 +176,8 @@ def run(args: argparse.Namespace) -> int:
     out = check_writable_dir(args.out, "-o/--out")
     detector, sr_det, tile = build(args)
     settings = {
-        "detector": detector.config if sr_det is None else sr_det.detector.config,
+        # with --sr alone the detector inside the SRDetector (at imgsz x scale); with --slice the SlicedDetector
+        "detector": detector.config if sr_det is None or getattr(args, "slice", None) is not None else sr_det.detector.config,
         "sr": None if sr_det is None else {"model": args.sr, "scale": sr_det.scale, "tile": args.tile},
         "frame": args.frame if sr_det is not None else "lr",
     }
@@ -184,6 +193,11 @@ def run(args: argparse.Namespace) -> int:
             continue
         if sr_det is None:
             shown, (det,) = image, detector([image])
+        elif getattr(args, "slice", None) is not None:  # an SRSlicedDetector: boxes in the frame asked for
+            (det,) = sr_det([image])
+            shown = image
+            if args.frame == "sr" and args.save_images:  # the SR image only to draw on (a memmap beyond the budget)
+                shown = upscale(sr_det.sr.model, image, tile=tile, overlap=args.overlap, max_memory=args.max_memory)
         else:
             sr = upscale(sr_det.sr.model, image, tile=tile, overlap=args.overlap, max_memory=args.max_memory)
             (det,) = sr_det.detect_sr([sr])  # boxes in the SR frame

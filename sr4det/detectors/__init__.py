@@ -16,6 +16,7 @@ _LAZY = {
     "TorchvisionDetector": ("sr4det.detectors.torchvision", "TorchvisionDetector"),
     "SRDetector": ("sr4det.detectors.sr", "SRDetector"),
     "SlicedDetector": ("sr4det.detectors.sliced", "SlicedDetector"),
+    "SRSlicedDetector": ("sr4det.detectors.sr_sliced", "SRSlicedDetector"),
     "configure_ultralytics": ("sr4det.detectors.offline", "configure_ultralytics"),
 }
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from .offline import configure_ultralytics
     from .sliced import SlicedDetector
     from .sr import SRDetector
+    from .sr_sliced import SRSlicedDetector
     from .torchvision import TorchvisionDetector
     from .ultralytics import UltralyticsDetector
 
@@ -40,6 +42,7 @@ __all__ = [
     "Detections",
     "Detector",
     "SRDetector",
+    "SRSlicedDetector",
     "SlicedDetector",
     "TorchvisionDetector",
     "UltralyticsDetector",

@@ -12,6 +12,9 @@ from ..errors import InputError
 from .base import Detections, Detector, as_rgb_batch
 from .slicing import DEFAULT_MERGE, Merge, _check_geometry, slice_windows
 
+#: one crop's detections in the frame it was cut from: boxes float32 (N, 4) xyxy, scores float32 (N,), labels int64 (N,)
+_Found = tuple[np.ndarray, np.ndarray, np.ndarray]
+
 
 class SlicedDetector:
     """A Detector that detects on overlapping ``slice`` x ``slice`` windows of each image and merges the boxes.
@@ -76,6 +79,32 @@ class SlicedDetector:
         """The slice windows of a ``height`` x ``width`` image: int64 (S, 4) ``x1, y1, x2, y2``."""
         return slice_windows(height, width, self.slice, self.overlap)
 
+    def detect_crops(self, crops: Sequence[np.ndarray], offsets: Sequence[tuple[int, int]]) -> list[_Found]:
+        """Run the detector on ``crops`` (uint8 (h, w, 3) arrays) in batches of :attr:`batch`; each crop's boxes shifted
+        by its ``(x, y)`` offset into the frame it was cut from. Returns one (boxes float32 (N, 4), scores, labels)
+        per crop."""
+        out: list[_Found] = []
+        for start in range(0, len(crops), self.batch):
+            part = [np.ascontiguousarray(c) for c in crops[start : start + self.batch]]
+            dets = self.detector(part)
+            if len(dets) != len(part):
+                raise InputError(
+                    f"the detector returned {len(dets)} results for {len(part)} slices; a Detector returns one per image"
+                )
+            for (x, y), d in zip(offsets[start : start + self.batch], dets, strict=True):
+                shift = np.array([x, y, x, y], dtype=np.float32)
+                out.append((d.boxes + shift, d.scores, d.labels))
+        return out
+
+    def merged(self, found: Sequence[_Found], image_size: tuple[int, int]) -> Detections:
+        """The merged :class:`Detections` of one image from its crops' boxes (one crop: unmerged, the detector's own)."""
+        boxes = np.concatenate([p[0] for p in found]) if found else np.zeros((0, 4), np.float32)
+        scores = np.concatenate([p[1] for p in found]) if found else np.zeros(0, np.float32)
+        labels = np.concatenate([p[2] for p in found]) if found else np.zeros(0, np.int64)
+        # one crop (an image within one slice, no extra whole-image pass): the detector's own output, unmerged
+        b, s, c = self.merge(boxes, scores, labels) if len(found) > 1 else (boxes, scores, labels)
+        return Detections(b, s, c, dict(self.names), (int(image_size[0]), int(image_size[1])))
+
     def __call__(self, images: Sequence[Any]) -> list[Detections]:
         arrays = as_rgb_batch(images)
         # every (image, window) crop; the whole image is one more "window" when asked for and not already one slice
@@ -86,30 +115,15 @@ class SlicedDetector:
             jobs.extend((i, win) for win in wins)
             if self.full_image and len(wins) > 1:
                 jobs.append((i, np.array([0, 0, w, h], dtype=np.int64)))
-        found: list[list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = [[] for _ in arrays]
+        found: list[list[_Found]] = [[] for _ in arrays]
         # whole images and slices go to the detector in separate calls: a detector letterboxes a batch to one size
         for whole in (False, True):
             group = [(i, win) for i, win in jobs if _is_whole(win, arrays[i]) == whole]
-            for start in range(0, len(group), self.batch):
-                part = group[start : start + self.batch]
-                crops = [np.ascontiguousarray(arrays[i][y1:y2, x1:x2]) for i, (x1, y1, x2, y2) in part]
-                dets = self.detector(crops)
-                if len(dets) != len(crops):
-                    raise InputError(
-                        f"the detector returned {len(dets)} results for {len(crops)} slices; a Detector returns one per image"
-                    )
-                for (i, win), d in zip(part, dets, strict=True):
-                    shift = np.array([win[0], win[1], win[0], win[1]], dtype=np.float32)
-                    found[i].append((d.boxes + shift, d.scores, d.labels))
-        out = []
-        for im, parts in zip(arrays, found, strict=True):
-            boxes = np.concatenate([p[0] for p in parts]) if parts else np.zeros((0, 4), np.float32)
-            scores = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.float32)
-            labels = np.concatenate([p[2] for p in parts]) if parts else np.zeros(0, np.int64)
-            # one crop (an image within one slice, no extra whole-image pass): the detector's own output, unmerged
-            b, s, c = self.merge(boxes, scores, labels) if len(parts) > 1 else (boxes, scores, labels)
-            out.append(Detections(b, s, c, dict(self.names), (int(im.shape[0]), int(im.shape[1]))))
-        return out
+            crops = [arrays[i][y1:y2, x1:x2] for i, (x1, y1, x2, y2) in group]
+            results = self.detect_crops(crops, [(int(win[0]), int(win[1])) for _, win in group])
+            for (i, _), r in zip(group, results, strict=True):
+                found[i].append(r)
+        return [self.merged(f, im.shape[:2]) for im, f in zip(arrays, found, strict=True)]
 
 
 def _is_whole(win: np.ndarray, image: np.ndarray) -> bool:

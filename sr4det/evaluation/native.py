@@ -6,7 +6,8 @@ degradation; the conditions are
   divided by ``scale`` back into the native frame;
 
 each detected whole, or sliced (``--slice 640[:0.2]``, a :class:`~sr4det.detectors.sliced.SlicedDetector` around the
-detector; on SR conditions the slices are cut from the SR image). With slicing, ``native@whole`` (the native image
+detector; on SR conditions a :class:`~sr4det.detectors.sr_sliced.SRSlicedDetector`: slices cut from the SR image as
+it is produced band by band, the whole SR image never held, and the whole-image pass on the native image). With slicing, ``native@whole`` (the native image
 through the detector alone, SAHI's "standard prediction") is added as the unsliced reference.
 
 Every condition is an ``hr``-kind condition (the native image) with a detector of its own, so the comparison runs
@@ -62,6 +63,7 @@ def native_conditions(
     (``SR@LABEL``) or the reserved inputs are refused."""
     from ..detectors.sliced import SlicedDetector
     from ..detectors.sr import SRDetector
+    from ..detectors.sr_sliced import SRSlicedDetector
     from ..transforms import SRTransform
 
     def sliced(det: Any) -> Any:
@@ -81,5 +83,9 @@ def native_conditions(
             )
         model = s.load(scale, device=device)
         sr = SRTransform(model, tile=tile, device=device)
-        out.append(HRCondition(s.name, SRDetector(sr, sliced(detector)), s.name))
+        if slicing is None:
+            sr_det: Any = SRDetector(sr, detector)
+        else:
+            sr_det = SRSlicedDetector(sr, detector, slice=slicing.size, overlap=slicing.overlap, merge=slicing.merge, batch=batch)
+        out.append(HRCondition(s.name, sr_det, s.name))
     return out

@@ -95,7 +95,8 @@ def test_native_conditions_score_in_the_native_frame_whole_and_sliced(tmp_path):
     assert "vs_native" in res["deltas"] and "bicubic" in res["deltas"]["vs_native"]
     assert res["config"]["scale"] == 1 and res["dataset"]["mod_crop"] == 1
     assert res["config"]["detectors"]["native"]["settings"]["type"] == "sliced"
-    assert res["config"]["detectors"]["bicubic"]["settings"]["detector"]["slice"] == 64
+    bicubic = res["config"]["detectors"]["bicubic"]["settings"]
+    assert bicubic["type"] == "sr_sliced" and bicubic["slice"] == 64 and bicubic["sr"]["scale"] == 2
     assert (tmp_path / "out" / "report.md").is_file()
 
 

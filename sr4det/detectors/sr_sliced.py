@@ -24,6 +24,9 @@ from .base import Detections, Detector, as_rgb_batch
 from .sliced import SlicedDetector, _Found
 from .slicing import DEFAULT_MERGE, Merge
 
+#: memory kept back from each band's SR budget for the slices being detected and the boxes found so far (bytes)
+HEADROOM = 64 * 2**20
+
 
 class SRSlicedDetector:
     """A Detector: SR x``scale`` band by band, overlapping slices of the SR image through ``detector``, merged boxes.
@@ -34,8 +37,11 @@ class SRSlicedDetector:
         detector: any :class:`~sr4det.detectors.base.Detector` (sees ``slice`` x ``slice`` crops of the SR image).
         slice, overlap, merge, full_image, batch: as :class:`~sr4det.detectors.sliced.SlicedDetector` (slice geometry
             in SR pixels; the whole-image pass runs on the input image, see the module docstring).
-        max_memory: budget of the SR stage (bytes or ``"2GB"``: the tiler's tiles and the band it writes); None: the
-            tiler's default (a fraction of the free memory).
+        max_memory: budget of the whole pipeline (bytes or ``"2GB"``). On the CPU each band's SR gets what is left of it
+            after the process's current resident memory (Python, libraries, the detector, the input image) and
+            :data:`HEADROOM` for the slices in flight; the tiler then picks its tiles within that, and raises
+            :class:`~sr4det.errors.TileOOMError` when even its smallest tile does not fit. On a GPU the budget is the
+            tiler's (device memory). None: the tiler's default (a fraction of the free memory).
         map_back: boxes in the input frame (``/ scale``, default) or in the SR frame.
     """
 
@@ -94,6 +100,30 @@ class SRSlicedDetector:
             rows.setdefault((int(w[1]), int(w[3])), []).append(w)
         return [(y1, y2, np.stack(ws)) for (y1, y2), ws in rows.items()]
 
+    def _band_budget(self) -> int | None:
+        """The SR budget of the next band: ``max_memory`` less the resident memory and :data:`HEADROOM` on the CPU."""
+        from ..errors import TileOOMError
+        from ..tiling import parse_memory
+
+        if self.max_memory is None:
+            return None
+        total = parse_memory(self.max_memory)
+        if self.sr.model.device.type != "cpu":
+            return total
+        import psutil
+
+        left = total - psutil.Process().memory_info().rss - HEADROOM
+        if left <= 0:
+            raise TileOOMError(
+                f"max_memory {self.max_memory} is already used by the process ({psutil.Process().memory_info().rss / 2**20:.0f} "
+                "MiB resident: libraries, detector, input image) before any SR; give a larger max_memory",
+                tile=0,
+                min_tile=0,
+                device="cpu",
+                bytes_requested=total,
+            )
+        return left
+
     def _one(self, image: np.ndarray) -> Detections:
         from ..tiling import upscale
 
@@ -102,19 +132,20 @@ class SRSlicedDetector:
         context = int(model.card.default_overlap)
         found: list[_Found] = []
         bands = self.bands(h, w)
+        n_windows = sum(len(b[2]) for b in bands)
+        if self.sliced.full_image and n_windows > 1:
+            # the whole-image pass on the input image, boxes scaled into the SR frame (see the module docstring);
+            # first, so the detector's own memory is resident before the bands' budgets are taken
+            boxes, scores, labels = self.sliced.detect_crops([image], [(0, 0)])[0]
+            found.append((boxes * np.float32(s), scores, labels))
         for y1, y2, wins in bands:
             ly0, ly1 = max(0, y1 // s - context), min(h, -(-y2 // s) + context)
-            band = upscale(model, image[ly0:ly1], tile=self.sr.tile, max_memory=self.max_memory)
+            band = upscale(model, image[ly0:ly1], tile=self.sr.tile, max_memory=self._band_budget())
             rows = band[y1 - s * ly0 : y2 - s * ly0]
             if rows.shape[0] != y2 - y1 or rows.shape[1] != w * s:
                 raise InputError(f"the SR model returned a {band.shape[:2]} band for {(ly1 - ly0, w)} input rows at x{s}")
             crops = [rows[:, int(x1) : int(x2)] for x1, _, x2, _ in wins]
             found += self.sliced.detect_crops(crops, [(int(x1), int(y1)) for x1, y1, _, _ in wins])
             del band, rows, crops
-        n_windows = sum(len(b[2]) for b in bands)
-        if self.sliced.full_image and n_windows > 1:
-            # the whole-image pass on the input image, boxes scaled into the SR frame (see the module docstring)
-            boxes, scores, labels = self.sliced.detect_crops([image], [(0, 0)])[0]
-            found.append((boxes * np.float32(s), scores, labels))
         det = self.sliced.merged(found, (h * s, w * s))
         return det.rescaled(1 / s, image_size=(h, w)) if self.map_back else det

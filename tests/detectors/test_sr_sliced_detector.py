@@ -77,7 +77,16 @@ def test_whole_image_pass_runs_on_the_input_and_boxes_map_to_the_sr_frame():
     streamed = SRSlicedDetector(model, det, slice=64, overlap=0.2, full_image=True, map_back=False)
     (d,) = streamed([_image()])
     assert d.image_size == (180, 260)
-    assert det.crops[-1].shape == (90, 130, 3)  # the input image, not an SR image
+    assert det.crops[0].shape == (90, 130, 3)  # the input image (first), not an SR image
+    assert all(c.shape[:2] != (180, 260) for c in det.crops)
     assert streamed.config["type"] == "sr_sliced" and streamed.config["slice"] == 64
     with pytest.raises(InputError):
         SRSlicedDetector(model, det, slice=0)
+
+
+def test_a_budget_the_process_already_exceeds_is_a_tile_oom_error():
+    from sr4det.errors import TileOOMError
+
+    streamed = SRSlicedDetector(sr4det.create_model("bicubic", scale=2), Recording(), slice=64, max_memory="10MB")
+    with pytest.raises(TileOOMError, match="larger max_memory"):
+        streamed([_image()])

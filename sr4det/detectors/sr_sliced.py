@@ -75,12 +75,17 @@ class SRSlicedDetector:
 
     @property
     def config(self) -> dict[str, Any]:
-        """What decides the boxes (not ``batch`` or ``max_memory``: the bands are exact for local models)."""
+        """What decides the boxes (not ``batch`` or ``max_memory``), for recording alongside results (and cache keys)."""
         from .._digest import state_digest
 
         return {
             "type": "sr_sliced",
-            "sr": {"model": self.sr.model_name, "scale": self.scale, "weights_digest": state_digest(self.sr.model)},
+            "sr": {
+                "model": self.sr.model_name,
+                "scale": self.scale,
+                "tile": self.sr.tile,  # exact bands for local models; a non-local model's seams depend on the tiles
+                "weights_digest": state_digest(self.sr.model),
+            },
             **{k: v for k, v in self.sliced.config.items() if k != "type"},
             "map_back": self.map_back,
         }

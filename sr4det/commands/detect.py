@@ -137,6 +137,8 @@ def build(args: argparse.Namespace) -> tuple[Any, Any, Any]:
         raise InputError(f"--conf must lie in [0, 1], got {args.conf}")
     slicing = None if getattr(args, "slice", None) is None else parse_slice(args.slice)
     merge = Merge.parse(getattr(args, "merge", "nms:iou:0.5"))
+    if slicing is None and str(merge) != "nms:iou:0.5":
+        raise InputError(f"--merge {args.merge} merges the boxes of slices: add --slice SIZE[:OVERLAP]")
     device = default_device(args.device)
     detector: Any = UltralyticsDetector(
         args.detector, imgsz=args.imgsz, conf=args.conf, iou=args.iou, max_det=args.max_det, device=args.device

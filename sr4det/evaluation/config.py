@@ -245,13 +245,18 @@ class CompareConfig:
                 raise InputError("--slice applies to native-resolution comparisons: add --native (or drop --slice)")
             Slicing.parse(self.slice, self.merge)
         elif self.merge != "nms:iou:0.5":
-            from ..detectors.slicing import Merge
-
-            Merge.parse(self.merge)  # a bad spec is named even when unused
+            raise InputError(f"--merge {self.merge} merges the boxes of slices: add --native --slice SIZE[:OVERLAP]")
         if self.native and any(v is not None for v in (self.blur_sigma, self.noise_std, self.jpeg_quality)):
             raise InputError("native mode has no synthetic degradation: drop --blur-sigma / --noise-std / --jpeg-quality")
         if self.native and self.save_images is not None:
             raise InputError("--save-images writes SR conditions of the LR protocol; native mode does not write images")
+        if self.native:
+            labelled = [s.name for s in self.specs() if s.detector is not None or s.input != "sr"]
+            if labelled:
+                raise InputError(
+                    f"native mode: {labelled[0]!r} is not an SR model; the conditions are 'native' (always) and SR models "
+                    "(zoo names, weight files, name=path); detectors per condition (SR@LABEL) are not supported here"
+                )
 
     @staticmethod
     def _check_sr_names(specs: list) -> None:

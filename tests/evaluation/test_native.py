@@ -146,6 +146,10 @@ def test_config_native_options_and_their_errors():
         _cfg(native=True, noise_std=2.0)
     with pytest.raises(InputError, match="max_dets"):
         _cfg(max_dets=0)
+    with pytest.raises(InputError, match="--slice"):
+        _cfg(merge="greedynmm:ios")
+    with pytest.raises(InputError, match="not an SR model"):
+        _cfg(native=True, sr="bicubic@adapted=x.pt")
 
 
 def test_cli_native_sliced_on_a_visdrone_image(shared, tmp_path):

@@ -57,7 +57,12 @@ def test_detect_sr_then_slices_reports_boxes_in_the_input_frame(shared, tmp_path
 
 @pytest.mark.parametrize(
     "args,needle",
-    [(["--slice", "640:1.5"], "overlap"), (["--slice", "big"], "SIZE"), (["--slice", "640", "--merge", "soft"], "merge")],
+    [
+        (["--slice", "640:1.5"], "overlap"),
+        (["--slice", "big"], "SIZE"),
+        (["--slice", "640", "--merge", "soft"], "merge"),
+        (["--merge", "greedynmm:ios"], "--slice"),
+    ],
 )
 def test_detect_bad_slice_options_fail_before_loading(tmp_path, capsys, args, needle):
     img = tmp_path / "a.png"

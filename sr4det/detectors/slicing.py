@@ -149,16 +149,23 @@ class Merge:
         post = {"nms": combine.NMSPostprocess, "nmm": combine.NMMPostprocess, "greedynmm": combine.GreedyNMMPostprocess}[
             self.kind
         ](match_threshold=float(self.threshold), match_metric=self.metric.upper(), class_agnostic=self.class_agnostic)
+        # SAHI (< 0.12) refuses negative coordinates: translate everything into the positive quadrant and back (IoU,
+        # IoS and union boxes do not change under translation)
+        offset = max(0.0, -float(boxes.min()))
         preds = [
             prediction.ObjectPrediction(
-                bbox=[float(v) for v in b], category_id=int(c), score=float(s), category_name=str(int(c)), shift_amount=[0, 0]
+                bbox=[float(v) + offset for v in b],
+                category_id=int(c),
+                score=float(s),
+                category_name=str(int(c)),
+                shift_amount=[0, 0],
             )
             for b, s, c in zip(boxes, scores, labels, strict=True)
         ]
         out = post(preds)
         if not out:
             return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64)
-        ob = np.array([p.bbox.to_xyxy() for p in out], dtype=np.float32).reshape(-1, 4)
+        ob = (np.array([p.bbox.to_xyxy() for p in out], dtype=np.float64).reshape(-1, 4) - offset).astype(np.float32)
         os_ = np.array([p.score.value for p in out], dtype=np.float32)
         ol = np.array([p.category.id for p in out], dtype=np.int64)
         order = np.argsort(-os_, kind="stable")

@@ -216,3 +216,10 @@ def test_config_records_what_changes_the_boxes_not_the_batch():
     b = SlicedDetector(SceneDetector(), slice=512, overlap=0.1, merge="greedynmm:ios", batch=16)
     assert a.config == b.config
     assert a.config["merge"] == "greedynmm:ios:0.5" and a.config["slice"] == 512 and a.config["full_image"] is True
+
+
+def test_merge_keeps_boxes_with_negative_coordinates_where_they_are():
+    boxes = np.array([[-3.5, -2.0, 10.0, 12.0], [-3.0, -2.0, 10.0, 12.5], [50.0, 50.0, 60.0, 61.0]])
+    b, s, c = DEFAULT_MERGE(boxes, np.array([0.9, 0.8, 0.7]), np.array([0, 0, 0]))
+    np.testing.assert_allclose(b, boxes[[0, 2]], atol=1e-5)
+    np.testing.assert_allclose(s, [0.9, 0.7], atol=1e-6)

@@ -101,7 +101,9 @@ def main(argv: list[str] | None = None) -> int:
                 med = statistics.median(ts)
                 rows.append((name, threads, *key, med, base / med, diff, psnr))
     print(f"load average at end {os.getloadavg()}\n")
-    print("| model | threads | backend | precision | s/image (median) | speed-up vs torch | max abs diff vs torch | PSNR vs torch fp32 (dB) |")
+    print(
+        "| model | threads | backend | precision | s/image (median) | speed-up vs torch | max abs diff vs torch | PSNR vs torch fp32 (dB) |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for name, threads, backend, precision, med, speed, diff, psnr in rows:
         print(f"| {name} | {threads} | {backend} | {precision} | {med:.4f} | {speed:.2f}x | {diff:.2g} | {psnr:.1f} |")

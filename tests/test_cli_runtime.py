@@ -46,3 +46,10 @@ def test_unsupported_runtime_choices_fail_before_any_work(tmp_path, capsys, extr
     assert _upscale(src, tmp_path / "out", *extra) == 2
     assert match in capsys.readouterr().err
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_detect_refuses_an_unsupported_runtime_before_loading_the_detector(tmp_path, capsys):
+    src = write_image(tmp_path / "a.png", np.zeros((8, 8, 3), np.uint8))
+    args = ["detect", str(src), "--detector", str(tmp_path / "missing.pt"), "--sr", "espcn", "-o", str(tmp_path / "o")]
+    assert main([*args, "--backend", "onnxruntime", "--precision", "bf16"]) == 2
+    assert "use backend='openvino'" in capsys.readouterr().err

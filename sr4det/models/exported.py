@@ -149,6 +149,11 @@ class ExportedNet(nn.Module):
         self.compiled = open_compiled(self.folder / self.files[key], precision, threads)
         return self.compiled
 
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["compiled"] = None  # does not pickle; compiled again on first use
+        return state
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.compiled is None:
             self.compile_runtime("torch", "fp32", None)

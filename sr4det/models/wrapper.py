@@ -183,7 +183,14 @@ class SRModel(nn.Module):
         return out[..., : h * s, : w * s].clamp(0, 1)
 
     def _net(self, x: torch.Tensor) -> torch.Tensor:
+        if self._compiled is None and self.backend != "torch":  # unpickled (a DataLoader worker, a deepcopy): compile here
+            self.set_runtime(self.backend, self.precision)
         return self.net(x) if self._compiled is None else self._compiled(x)
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_compiled"] = None  # a runtime's compiled network does not pickle; it is compiled again (from the disk cache)
+        return state
 
     def _checked(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """``out`` when it is ``scale`` times the LR input ``x``; a network built or trained for another scale

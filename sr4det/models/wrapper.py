@@ -127,6 +127,11 @@ class SRModel(nn.Module):
         self.backend, self.precision = backend, precision
         return self
 
+    @property
+    def compiled(self) -> CompiledNet | None:
+        """The compiled network :meth:`set_runtime` made (its ``path`` is the converted file), or None on torch."""
+        return self._compiled
+
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         result = super().load_state_dict(state_dict, strict=strict, assign=assign)
         if self._compiled is not None:  # the compiled network is a snapshot of the old weights

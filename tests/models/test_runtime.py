@@ -132,3 +132,16 @@ def test_a_missing_runtime_names_the_extra(monkeypatch, backend, module):
     monkeypatch.setitem(sys.modules, module, None)  # import fails as if not installed
     with pytest.raises(MissingDependencyError, match=r"sr4det\[export\]"):
         sr4det.create_model("espcn", 2, backend=backend)
+
+
+def test_auto_tiling_probes_a_compiled_model_under_its_own_key():
+    from sr4det.tiling.memory import _probe_key
+
+    model = sr4det.create_model("espcn", 2, pretrained=True)
+    image = (np.random.default_rng(1).random((30, 41, 3)) * 255).astype(np.uint8)
+    reference = sr4det.upscale(model, image, tile="auto", progress=False)
+    torch_key = _probe_key(model, torch.device("cpu"), None, 3, False)
+    model.set_runtime("openvino")
+    assert _probe_key(model, torch.device("cpu"), None, 3, False) == torch_key + "|openvino|fp32"
+    out = sr4det.upscale(model, image, tile="auto", progress=False)
+    assert np.abs(out.astype(int) - reference.astype(int)).max() <= 1

@@ -92,9 +92,9 @@ class CompiledNet:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         arr = np.ascontiguousarray(x.detach().to(device="cpu", dtype=torch.float32).numpy())
-        with self._lock:
-            out = self._run(arr)
-        return torch.from_numpy(np.array(out, dtype=np.float32, copy=True)).to(x.device)
+        with self._lock:  # the output may be a view of the runtime's buffer: copied before the next call
+            out = np.array(self._run(arr), dtype=np.float32, copy=True)
+        return torch.from_numpy(out).to(x.device)
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError

@@ -50,8 +50,10 @@ def _converted() -> set:
     return {p / "model.xml" for p in folder.iterdir() if (p / "model.xml").is_file()} if folder.is_dir() else set()
 
 
-def test_the_converted_network_is_cached_on_disk_by_weights():
+def test_the_converted_network_is_cached_on_disk_by_weights(tmp_path, monkeypatch):
+    monkeypatch.setenv("SR4DET_CACHE", str(tmp_path))  # not the session's cache, where other tests converted espcn
     before = _converted()
+    assert before == set()
     a = sr4det.create_model("espcn", 2, pretrained=True, backend="openvino")
     new = _converted() - before
     assert len(new) == 1

@@ -46,6 +46,7 @@ def compare(
     detectors: dict[str, Any] | None = None,
     detector_loader: Any = None,
     overwrite: bool = False,
+    max_dets: int = 100,
     sr_runtime: str = "torch",
     sr_precision: str = "fp32",
 ) -> dict[str, Any]:
@@ -95,6 +96,7 @@ def compare(
             (default), ``"openvino"`` or ``"onnxruntime"``; ``"fp32"`` (default) or ``"bf16"``/``"fp16"`` (OpenVINO).
             A compiled runtime is part of the SR cache keys and the model digests (torch fp32 keys are unchanged).
         overwrite: replace the ``results.json`` (and report, plots) of another comparison in ``out_dir``.
+        max_dets: COCO's detections per image that count (default 100; recorded in the config when not 100).
 
     Returns:
         The results dict (:meth:`CompareResult.to_json`, also written to ``out_dir/results.json``):
@@ -138,6 +140,7 @@ def compare(
             mos=mos,
             save_images=save_images,
             dist=ctx,
+            max_dets=max_dets,
         )
         return comparison.run(out_dir, overwrite=overwrite).to_json()
     finally:

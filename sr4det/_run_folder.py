@@ -189,7 +189,7 @@ def _differences(old: Any, new: Mapping[str, Any], prefix: str = "") -> list[str
 
 
 def _short(value: Any, n: int = 60) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    text = value if isinstance(value, str) else "None" if value is None else json.dumps(value, sort_keys=True)
     return text if len(text) <= n else text[: n - 3] + "..."
 
 

@@ -11,7 +11,16 @@ from typing import Any
 from .._files import atomic_write
 from .._run_folder import files_digest, refuse_input_folder, run_folder
 from ..errors import DataError, InputError
-from ._common import add_tile_args, check_device, check_scale, check_tile_args, check_writable_dir, default_device
+from ._common import (
+    add_runtime_args,
+    add_tile_args,
+    check_device,
+    check_runtime_args,
+    check_scale,
+    check_tile_args,
+    check_writable_dir,
+    default_device,
+)
 
 
 def add_parser(sub) -> None:
@@ -37,6 +46,7 @@ def add_parser(sub) -> None:
         "default: none, the detector sees the input as is",
     )
     p.add_argument("--scale", "-s", type=int, default=4, help="SR factor (with --sr)")
+    add_runtime_args(p)
     p.add_argument(
         "--frame",
         choices=("lr", "sr"),
@@ -83,6 +93,11 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
+def _runtime(args: argparse.Namespace) -> dict[str, str]:
+    """The SR runtime in the settings, only when compiled (settings of torch runs stay as they were)."""
+    return {} if args.backend == "torch" else {"backend": args.backend, "precision": args.precision}
+
+
 def _outputs(inputs: list[Path]) -> list[str]:
     stems = [p.stem for p in inputs]
     if len(set(stems)) != len(stems):
@@ -103,6 +118,7 @@ def build(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     check_scale(args.scale)
     tile = check_tile_args(args)
     check_device(args.device)
+    check_runtime_args(args)
     if args.frame == "sr" and args.sr is None:
         raise InputError("--frame sr needs --sr (without SR there is only the input frame)")
     if not 0 <= args.conf <= 1:
@@ -125,7 +141,9 @@ def build(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     from ..models import resolve_model
     from ..transforms import SRTransform
 
-    model = resolve_model(args.sr, args.scale, pretrained=True, device=device)
+    compiled = args.backend != "torch"
+    device = "cpu" if compiled and args.device is None else device  # compiled SR runs on the CPU
+    model = resolve_model(args.sr, args.scale, pretrained=True, device=device, backend=args.backend, precision=args.precision)
     sr = SRTransform(model, tile=tile, max_memory=args.max_memory, device=device)
     if slicing is not None:
         from ..detectors.sr_sliced import SRSlicedDetector
@@ -151,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
     settings = {
         # with --sr alone the detector inside the SRDetector (at imgsz x scale); with --slice the SlicedDetector
         "detector": detector.config if sr_det is None or getattr(args, "slice", None) is not None else sr_det.detector.config,
-        "sr": None if sr_det is None else {"model": args.sr, "scale": sr_det.scale, "tile": args.tile},
+        "sr": None if sr_det is None else {"model": args.sr, "scale": sr_det.scale, "tile": args.tile, **_runtime(args)},
         "frame": args.frame if sr_det is not None else "lr",
     }
     identity = {"settings": settings, "inputs": files_digest(inputs)}

@@ -15,6 +15,7 @@ from ._common import (
     add_model_args,
     add_tile_args,
     check_device,
+    check_runtime_args,
     check_scale,
     check_tile_args,
     check_writable_dir,
@@ -79,8 +80,9 @@ def _check_format(fmt: str | None) -> None:
 
 
 def _manifest(model: Any, dtype: Any) -> dict[str, Any]:
-    """What makes two runs' outputs the same: the network (name and weights digest), scale and precision (tiling is
-    exact, so tile settings do not count; each output depends on its own input only, so a rerun may add inputs)."""
+    """What makes two runs' outputs the same: the network (name and weights digest), scale, precision and runtime
+    (tiling is exact, so tile settings do not count; each output depends on its own input only, so a rerun may add
+    inputs)."""
     from .._digest import state_digest
 
     return {
@@ -88,6 +90,8 @@ def _manifest(model: Any, dtype: Any) -> dict[str, Any]:
         "weights_sha256": state_digest(model)[:16],
         "scale": model.scale,
         "dtype": "float32" if dtype is None else str(dtype).removeprefix("torch."),
+        # only when compiled, so that manifests of torch runs stay as they were
+        **({} if model.backend == "torch" else {"backend": model.backend, "precision": model.precision}),
     }
 
 
@@ -117,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
     tile = check_tile_args(args)
     _check_format(args.format)
     check_device(args.device)
+    check_runtime_args(args)
     inputs = list_images(*args.inputs)
     if not inputs:
         raise InputError(f"no images found in {args.inputs}")

@@ -8,6 +8,7 @@ import os
 import platform
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 
 from ..data.datasets import GroundTruth
@@ -27,9 +28,21 @@ def dataset_info(comparison: Comparison, gt_eval: GroundTruth) -> dict[str, Any]
         "n_images": len(gt_eval),
         "n_boxes": gt_eval.num_boxes,
         "n_crowd": int(sum(int(im.iscrowd.sum()) for im in gt_eval.images)),
+        "n_boxes_by_size": boxes_by_size(gt_eval),
         "mod_crop": comparison.scale,
         "boxes_dropped_by_crop": gt.dropped_boxes,
         "limit": comparison.limit,
+    }
+
+
+def boxes_by_size(gt: GroundTruth) -> dict[str, int]:
+    """Non-crowd boxes per COCO size range (``small``: area < 32², ``medium``: < 96², ``large``: the rest): how many
+    objects APs, APm and APl each rest on."""
+    areas = np.concatenate([im.area[im.iscrowd == 0] for im in gt.images]) if gt.images else np.zeros(0)
+    return {
+        "small": int((areas < 32**2).sum()),
+        "medium": int(((areas >= 32**2) & (areas < 96**2)).sum()),
+        "large": int((areas >= 96**2).sum()),
     }
 
 

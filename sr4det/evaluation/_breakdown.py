@@ -44,6 +44,44 @@ def size_label(results: dict[str, Any], key: str) -> str:
     return f"{key} ({counts[name]} boxes)"
 
 
+def cost_section(results: dict[str, Any]) -> list[str]:
+    """Wall seconds per image beside process CPU seconds and the machine's 1-minute load for each step (results of
+    sr4det versions that record them), and whether the machine was busy."""
+    conds = results["conditions"]
+    if not any("detector_cpu_seconds_per_image" in m for m in conds.values()):
+        return []
+    mach = results.get("machine", {})
+    lines = [
+        "",
+        "### Cost on this machine: wall time, CPU time and load",
+        "",
+        f"Wall seconds depend on what else runs: this run used {mach.get('cores_used', '?')} of "
+        f"{mach.get('cpu_count', '?')} cores; a step counts as *busy* when the 1-minute load average at its end "
+        f"exceeded that by more than 0.5 (other processes competed for the cores, wall time inflated). CPU seconds "
+        "are the process's (all its threads); load is the mean over the condition's timed steps.",
+        "",
+        "| condition | SR s/img | SR CPU s/img | SR load | det s/img | det CPU s/img | det load | busy |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, m in conds.items():
+        busy = [s for s, k in (("SR", "sr_machine_busy"), ("det", "detector_machine_busy")) if m.get(k)]
+        cells = [
+            _fmt(m.get("sr_seconds_per_image")),
+            _fmt(m.get("sr_cpu_seconds_per_image")),
+            _load(m.get("sr_load_average")),
+            _fmt(m.get("detector_seconds_per_image")),
+            _fmt(m.get("detector_cpu_seconds_per_image")),
+            _load(m.get("detector_load_average")),
+            ", ".join(busy) if busy else ("n/a" if m.get("detector_machine_busy") is None else "no"),
+        ]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _load(v: float | None) -> str:
+    return "" if v is None else f"{v:.2f}"
+
+
 def per_class_section(results: dict[str, Any], min_boxes: int = MIN_CLASS_BOXES) -> list[str]:
     """The per-class ΔAP vs bicubic table, classes by box count, those under ``min_boxes`` folded into one line."""
     per_class = results.get("per_class", {})

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._files import atomic_write
-from ._breakdown import by_detector_section, per_class_section, size_counts_text
+from ._breakdown import by_detector_section, cost_section, per_class_section, size_counts_text
 from .plots import EXAMPLE_COLUMNS, EXAMPLE_CONF, ci_level, plot, plot_examples
 from .verdict import best_verdict, busy_note, cost_flags, pct, signed, verdict_lines
 
@@ -206,9 +206,10 @@ def render_markdown(results: CompareResult | dict[str, Any], examples: str | Non
             + f" | {_cost_cell(m, 'detector')} | {_f(m.get('sr_peak_memory_mb'), 1)}"
             + f" | {_f(m.get('detector_peak_memory_mb'), 1)} |"
         )
-    lines += _cost_marks(conds)
     sizes = size_counts_text(results)
     lines += ["", "![AP by object size](ap_by_size.png)", "", *([sizes] if sizes else [])]
+    lines += cost_section(results)
+    lines += _cost_marks(conds)
     lines += ["", "![Gain vs cost: ΔAP vs bicubic against seconds per image](gain_vs_cost.png)"]
     if unmeasured:
         lines += [

@@ -133,6 +133,28 @@ def build(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     return detector, sr_det, tile
 
 
+def _shrink_note(sr_det: Any, inputs: list[Path]) -> str | None:
+    """One line when the detector would shrink the SR images back (the longest input side x scale above its imgsz),
+    naming what helps; None when it does not. Sizes come from the image headers (unreadable files are left to the
+    loop, which reports them)."""
+    from PIL import Image
+
+    side = 0
+    for path in inputs:
+        try:
+            with Image.open(path) as im:
+                side = max(side, *im.size)
+        except (OSError, ValueError):
+            continue
+    note = sr_det.shrink_note(side * sr_det.scale) if side else None
+    if note is None:
+        return None
+    return (
+        f"{note}. Detect on slices of the SR image instead (--slice), or drop --sr and let the detector see the "
+        "input as is (it is resized to about that size anyway, without the SR time)."
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     from .._progress import tqdm
     from ..data.io import list_images, read_image, to_rgb8, write_image
@@ -150,6 +172,11 @@ def run(args: argparse.Namespace) -> int:
         "frame": args.frame if sr_det is not None else "lr",
     }
     stale = _previous_run(out, settings, [str(p) for p in inputs], getattr(args, "overwrite", False))
+    if sr_det is not None:
+        note = _shrink_note(sr_det, inputs)
+        if note is not None:  # said once, before the work, instead of a warning after the first image
+            print(f"sr4det detect: note: {note}", file=sys.stderr, flush=True)
+            sr_det.shrink_warned = True
     records: list[dict[str, Any]] = []
     failed: list[tuple[Path, str]] = []
     n_boxes = 0
@@ -173,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
                 "file": str(src),
                 "frame": args.frame if sr_det is not None else "lr",
                 "image_size": [int(v) for v in det.image_size],
-                "detections": det.to_json(),
+                "detections": det.summary(),
             }
         )
         labels = out / "labels" / f"{stem}.txt"

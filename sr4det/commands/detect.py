@@ -10,7 +10,15 @@ from typing import Any
 
 from .._files import atomic_write
 from ..errors import DataError, InputError, OutputExistsError
-from ._common import add_tile_args, check_device, check_scale, check_tile_args, check_writable_dir, default_device
+from ._common import (
+    add_tile_args,
+    check_device,
+    check_scale,
+    check_tile_args,
+    check_tile_overlap,
+    check_writable_dir,
+    default_device,
+)
 
 
 def add_parser(sub) -> None:
@@ -129,6 +137,7 @@ def build(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     from ..transforms import SRTransform
 
     model = resolve_model(args.sr, args.scale, pretrained=True, device=device)
+    check_tile_overlap(tile, args.overlap, model)
     sr_det = SRDetector(SRTransform(model, tile=tile, max_memory=args.max_memory, device=device), detector, map_back=False)
     return detector, sr_det, tile
 

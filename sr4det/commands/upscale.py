@@ -16,6 +16,7 @@ from ._common import (
     check_device,
     check_scale,
     check_tile_args,
+    check_tile_overlap,
     check_writable_dir,
     load_model_from_args,
 )
@@ -148,6 +149,7 @@ def run(args: argparse.Namespace) -> int:
     for folder in sorted({t.parent for t in targets}):
         check_writable_dir(folder, "-o/--output")
     model = load_model_from_args(args)
+    check_tile_overlap(tile, args.overlap, model)
     dtype = half_dtype(model) if getattr(args, "half", False) else None
     out_folder = None if len(targets) == 1 and targets[0] == Path(args.output) else Path(args.output)  # None: one file
     record = _manifest(model, dtype)

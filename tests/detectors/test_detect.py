@@ -252,3 +252,16 @@ def test_detect_cli_rejects_frame_sr_without_sr(images, tmp_path, capsys):
     rc = main(["detect", str(images[0]), "--detector", "x.pt", "--frame", "sr", "-o", str(tmp_path / "o")])
     assert rc == 2
     assert "--frame sr needs --sr" in capsys.readouterr().err
+
+
+def test_an_export_is_loaded_once(shared, capfd):
+    pytest.importorskip("openvino")
+    from sr4det.detectors.ultralytics import UltralyticsDetector
+
+    capfd.readouterr()
+    det = UltralyticsDetector(shared("weights", "yolo11n_int8_openvino_model"), conf=0.25)
+    det([np.zeros((64, 64, 3), np.uint8)])
+    det.with_imgsz(640)([np.zeros((64, 64, 3), np.uint8)])
+    text = "".join(capfd.readouterr())
+    assert text.count("Loading ") <= 1, text  # ultralytics' "Loading ... for OpenVINO inference..." once, not twice
+    assert det.names[0] == "person"

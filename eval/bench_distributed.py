@@ -57,7 +57,7 @@ def worker(args: argparse.Namespace) -> None:
             det,
             standard_conditions(specs),
             scale=cfg.scale,
-            degradation=cfg.degradation(),
+            degradation=cfg.degradation_spec(),
             backend=cfg.backend,
             class_map=cfg.class_map,
             n_resamples=cfg.bootstrap,

@@ -118,6 +118,12 @@ def main(argv: list[str] | None = None) -> int:
         help="cpu, cuda or cuda:N (default: CUDA when available, else cpu); under torchrun cuda puts each process "
         "on cuda:LOCAL_RANK",
     )
+    p.add_argument(
+        "--degradation",
+        default=None,
+        help="LR of the training pairs: a preset (clean, camera, web, video) or random (a new Real-ESRGAN-style random "
+        "degradation per detection crop; needs --det-data); default: clean",
+    )
     p.add_argument("--limit-images", type=int, default=None)
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("--ckpt-every", type=int, default=500)
@@ -169,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         threads=args.threads,
         device=args.device,
         limit_images=args.limit_images,
+        degradation=args.degradation,
         progress=not args.no_progress,
         resume=args.resume,
         log_every=args.log_every,

@@ -14,8 +14,19 @@ if TYPE_CHECKING:
 
 
 def add_degradation_args(parser: argparse.ArgumentParser, *, seed: bool = False) -> None:
-    """``--blur-sigma``, ``--noise-std``, ``--jpeg-quality`` (and ``--seed`` if asked): the options of every command
-    that degrades, read by :func:`degradation_from_args`. ``--blur``, ``--noise`` and ``--jpeg`` are hidden aliases."""
+    """``--degradation PRESET``, ``--blur-sigma``, ``--noise-std``, ``--jpeg-quality`` (and ``--seed`` if asked): the
+    options of every command that degrades, read by :func:`degradation_from_args`. The three numbers, when given,
+    replace the preset's values. ``--blur``, ``--noise`` and ``--jpeg`` are hidden aliases."""
+    from .degradation import describe_preset, list_presets
+
+    presets = "; ".join(f"{n}: {describe_preset(n)}" for n in list_presets())
+    parser.add_argument(
+        "--degradation",
+        default=None,
+        choices=list_presets(),
+        metavar="PRESET",
+        help=f"named degradation of the LR images (default: clean). {presets}",
+    )
     parser.add_argument("--blur-sigma", type=float, default=None, help="Gaussian blur sigma (HR pixels) before downscaling")
     parser.add_argument("--noise-std", type=float, default=None, help="Gaussian noise std in 8-bit levels after downscaling")
     parser.add_argument("--jpeg-quality", type=int, default=None, help="JPEG quality (1-100) of the LR image")
@@ -29,14 +40,15 @@ def add_degradation_args(parser: argparse.ArgumentParser, *, seed: bool = False)
 
 def degradation_from_args(args: argparse.Namespace, scale: int, *, seed: int | None = None) -> DegradationSpec:
     """The :class:`~sr4det.degradation.DegradationSpec` of :func:`add_degradation_args` options at ``scale``."""
-    from .degradation import DegradationSpec
+    from .degradation import with_preset
 
-    return DegradationSpec(
-        scale=scale,
+    return with_preset(
+        getattr(args, "degradation", None),
+        scale,
+        seed=getattr(args, "seed", 0) if seed is None else seed,
         blur_sigma=args.blur_sigma,
         noise_std=args.noise_std,
         jpeg_quality=args.jpeg_quality,
-        seed=getattr(args, "seed", 0) if seed is None else seed,
     )
 
 

@@ -61,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
             noise_std=args.noise_std,
             jpeg_quality=args.jpeg_quality,
             seed=args.seed,
+            preset=args.degradation,
         )
     check_writable_dir(args.output, "-o/--output")
     ctx = setup(args.threads)  # under torchrun: the process group first, so each rank builds SR on its own device

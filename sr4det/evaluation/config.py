@@ -124,6 +124,9 @@ class CompareConfig:
     seed: int = _opt(0, "seed of the bootstrap and of the LR noise (a function of seed and pixels)", type=int)
     cache: str | None | bool = _opt(None, "cache folder (default $SR4DET_CACHE/compare); False: no cache (--no-cache)")
     tile: int | str | None = _opt("auto", "SR tile size in LR pixels, 'auto' or 'none'")
+    degradation: str | None = _opt(
+        None, "named degradation of the LR images: clean (default), camera, web, video (sr4det.degradation)", cli=False
+    )
     blur_sigma: float | None = _opt(None, "Gaussian blur sigma (HR pixels) before downscaling", cli=False)
     noise_std: float | None = _opt(None, "Gaussian noise std in 8-bit levels after downscaling", cli=False)
     jpeg_quality: int | None = _opt(None, "JPEG quality (1-100) of the LR image", cli=False)
@@ -218,7 +221,7 @@ class CompareConfig:
             check_cache_dir(str(self.cache), create=False)  # a file in the way fails now, not after the detector loads
         if self.threads is not None and self.threads < 1:
             raise InputError(f"threads must be >= 1, got {self.threads}")
-        self.degradation()  # bad degradation options fail here
+        self.degradation_spec()  # bad degradation options fail here
         return self
 
     @staticmethod
@@ -305,11 +308,18 @@ class CompareConfig:
         detector_sources(specs, parse_detectors(self.detectors))  # a no-op on what checked() already parsed
         return specs
 
-    def degradation(self):
-        from .conditions import Degradation
+    def degradation_spec(self):
+        """The :class:`~sr4det.degradation.DegradationSpec` of ``degradation`` (a preset) with ``blur_sigma``,
+        ``noise_std`` and ``jpeg_quality``, where set, replacing the preset's values."""
+        from ..degradation import with_preset
 
-        return Degradation(
-            scale=self.scale, seed=self.seed, blur_sigma=self.blur_sigma, noise_std=self.noise_std, jpeg_quality=self.jpeg_quality
+        return with_preset(
+            self.degradation,
+            self.scale,
+            seed=self.seed,
+            blur_sigma=self.blur_sigma,
+            noise_std=self.noise_std,
+            jpeg_quality=self.jpeg_quality,
         )
 
     # ----------------------------------------------------------------------------------- run
@@ -347,7 +357,7 @@ class CompareConfig:
                 sr=self.sr,
                 scale=self.scale,
                 out_dir=Path(self.out),
-                degradation=self.degradation(),
+                degradation=self.degradation_spec(),
                 backend=self.backend,
                 class_map=self.class_map,
                 n_resamples=self.bootstrap,

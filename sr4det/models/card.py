@@ -52,6 +52,8 @@ class ModelCard:
             (a perceptual loss), ``"gan"`` (adversarial + perceptual), ``"detection"`` (losses through a
             frozen detector), ``"none"`` (interpolation). Weight files saved by sr4det's trainer carry it.
         trained_with: the detector behind a ``"detection"`` objective (e.g. ``"yolo11n"``), else None.
+        degradations: the low-resolution inputs the weights were trained on: ``"clean"`` (MATLAB bicubic, the
+            literature's protocol), or a description such as :meth:`sr4det.degradation.RandomDegradation.describe`'s.
     """
 
     name: str
@@ -73,6 +75,7 @@ class ModelCard:
     paper: str = ""
     objective: Objective = "pixel"
     trained_with: str | None = None
+    degradations: str = "clean"
 
     @property
     def pretrained_scales(self) -> tuple[int, ...]:

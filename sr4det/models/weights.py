@@ -155,17 +155,20 @@ def _sr4det_weight_file(raw: dict[str, Any], path: Path) -> WeightFile:
 
 
 def objective_from_meta(meta: dict[str, Any]) -> dict[str, Any]:
-    """Card fields (``objective``, ``trained_with``) that a weight file's training metadata states, or ``{}``."""
+    """Card fields (``objective``, ``trained_with``, ``degradations``) that a weight file's training metadata states,
+    or ``{}``."""
+    degradation = meta.get("degradation")
+    seen = {"degradations": degradation} if isinstance(degradation, str) and not degradation.startswith("MATLAB bicubic") else {}
     if "objective" in meta:
         detector = meta.get("detector")
-        return {"objective": meta["objective"], "trained_with": _detector_label(detector) if detector else None}
+        return {"objective": meta["objective"], "trained_with": _detector_label(detector) if detector else None, **seen}
     losses = meta.get("losses")
     if not isinstance(losses, dict):
         return {}
     if float(losses.get("adversarial") or 0) > 0:
-        return {"objective": "gan"}
+        return {"objective": "gan", **seen}
     feature = losses.get("feature") or [None, 0]
-    return {"objective": "feature" if float(feature[1] or 0) > 0 else "pixel"}
+    return {"objective": "feature" if float(feature[1] or 0) > 0 else "pixel", **seen}
 
 
 def _detector_label(name: str) -> str:

@@ -120,6 +120,7 @@ class _Run:
                 min_lr_size=cfg.patch + 2 * self.margin,
                 limit=cfg.limit_images,
                 progress=cfg.progress and par.is_main,
+                degradation=cfg.degradation_spec(),
             )
 
     def _setup_detector_terms(self) -> None:
@@ -149,6 +150,7 @@ class _Run:
             limit=cfg.limit_images,
             progress=cfg.progress and self.par.is_main,
             exclude=held_out,
+            degradation=cfg.degradation_spec(),
         )
         self.feat_distill = FeatureDistillation()
         self.out_distill = OutputDistillation(reg_max=int(self.detector.model.model[-1].reg_max))
@@ -368,7 +370,17 @@ class _Run:
             "val": Path(cfg.val).name if cfg.val else None,
             "val_psnr_fp32": val["psnr"],
             "val_psnr_fp16": half_psnr,
-            "degradation": "MATLAB bicubic (sr4det.resize.imresize_uint8), uint8 LR",
+            "degradation": _degradation_text(cfg),
             "det_val": cfg.det_val,
             "torch": str(torch.__version__),
         }
+
+
+def _degradation_text(cfg: TrainConfig) -> str:
+    """How the training LR was made, for the weight file's card (``degradations``)."""
+    spec = cfg.degradation_spec()
+    if spec is None or cfg.degradation == "clean":
+        return "MATLAB bicubic (sr4det.resize.imresize_uint8), uint8 LR"
+    if cfg.degradation == "random":
+        return spec.describe()
+    return f"preset {cfg.degradation}: {spec.config()}"

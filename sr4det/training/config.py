@@ -54,6 +54,10 @@ class TrainConfig:
             ``"cuda"``, ``"cuda:1"``); None = CUDA when available, else the CPU. Under torchrun ``"cuda"`` (or None
             with CUDA) puts each process on ``cuda:LOCAL_RANK``. Checkpoints and exported weights hold CPU tensors,
             so ``device`` may change on resume.
+        degradation: how LR training inputs are made from HR: None or a preset name (``"clean"``, ``"camera"``,
+            ``"web"``, ``"video"``: :func:`sr4det.degradation.preset`, once per image) or ``"random"``
+            (:class:`sr4det.degradation.RandomDegradation`, a new random degradation per detection crop; needs
+            ``det_data``).
         seed, threads, limit_images, progress, resume, log_every, ckpt_every, meta: as named. ``batch`` is the global
             batch under torchrun (it must divide by the process count; each process trains on its slice).
     """
@@ -96,6 +100,7 @@ class TrainConfig:
     seed: int = 0
     threads: int | None = None
     device: str | None = None
+    degradation: str | None = None
     limit_images: int | None = None
     progress: bool = True
     resume: bool = False
@@ -114,6 +119,15 @@ class TrainConfig:
         if self.detector_terms:
             return "detection"
         return "gan" if self.gan_weight > 0 else ("feature" if self.feature_weight > 0 else "pixel")
+
+    def degradation_spec(self) -> Any:
+        """The :class:`~sr4det.degradation.DegradationSpec` or :class:`~sr4det.degradation.RandomDegradation` of
+        ``degradation`` at ``scale`` (None: the clean default)."""
+        from ..degradation import RandomDegradation, preset
+
+        if self.degradation is None:
+            return None
+        return RandomDegradation(self.scale) if self.degradation == "random" else preset(self.degradation, self.scale)
 
     def validate(self) -> None:
         """Raise an :class:`InputError` naming the fix for inconsistent options (before data or detectors load)."""
@@ -139,6 +153,15 @@ class TrainConfig:
                 "detector loss terms need detector=PATH (OpenVINO export or YOLO .pt) and det_data=COCO_JSON "
                 "(e.g. ../shared/data/coco_train160/annotations/instances_train2017.json)"
             )
+        if self.degradation is not None:
+            from ..degradation import list_presets
+
+            if self.degradation not in (*list_presets(), "random"):
+                raise InputError(
+                    f"degradation must be None, 'random' or a preset name {list_presets()}, got {self.degradation!r}"
+                )
+            if self.degradation == "random" and not self.det_data:
+                raise InputError("degradation='random' degrades detection crops on the fly; set det_data=COCO_JSON too")
         if self.det_val and not self.det_data:
             raise InputError("det_val holds out images of det_data; set det_data=COCO_JSON (and detector=PATH)")
         if self.det_val and not self.detector:

@@ -19,7 +19,7 @@ import torch
 from .._heap import trim_heap
 from ..data.datasets import ClassMap, load_coco
 from ..data.io import read_image, to_rgb8
-from ..degradation import DegradationSpec
+from ..degradation import DegradationSpec, RandomDegradation
 from ..errors import DataError, InputError
 from ..metrics.sr_eval import mod_crop
 
@@ -29,7 +29,7 @@ _MIN_VISIBLE = 0.4  # a clipped box is kept when at least this fraction of its a
 @dataclass
 class _Item:
     hr: np.ndarray  # uint8 (sH, sW, 3)
-    lr: np.ndarray  # uint8 (H, W, 3)
+    lr: np.ndarray | None  # uint8 (H, W, 3); None when every crop is degraded on the fly (RandomDegradation)
     boxes: np.ndarray  # float32 (N, 4) xyxy, HR pixels, non-crowd
     classes: np.ndarray  # int64 (N,) detector class indices
 
@@ -51,7 +51,9 @@ class DetectionPatches:
         annotations: COCO instances json (its images are found beside it, as in ``sr4det compare``).
         scale: upscaling factor; LR = ``degradation(mod_crop(hr))``.
         degradation: a :class:`~sr4det.degradation.DegradationSpec` (default ``DegradationSpec(scale)``:
-            ``imresize_uint8(mod_crop(hr), 1/scale)``, as ``compare``'s default).
+            ``imresize_uint8(mod_crop(hr), 1/scale)``, as ``compare``'s default), applied once per whole image; or a
+            :class:`~sr4det.degradation.RandomDegradation`, applied to every HR crop with the sampler's ``rng`` (a
+            new random degradation per crop, reproducible from the trainer's seed).
         detector_names: ``{class index: name}`` of the training detector; dataset categories are mapped by name.
         limit: use only the first ``limit`` images (tests, quick runs).
         exclude: image ids never used (held out for detection validation, see
@@ -69,14 +71,22 @@ class DetectionPatches:
         *,
         limit: int | None = None,
         progress: bool = False,
-        degradation: DegradationSpec | None = None,
+        degradation: DegradationSpec | RandomDegradation | None = None,
         exclude: Iterable[int] = (),
     ):
         from .data import _spec_for
 
         if scale < 1:
             raise InputError(f"scale must be >= 1, got {scale}")
-        degradation = _spec_for(degradation, scale)
+        self.random: RandomDegradation | None = None
+        if isinstance(degradation, RandomDegradation):
+            if degradation.scale != scale:
+                raise InputError(
+                    f"degradation scale x{degradation.scale} differs from the training scale x{scale}; make them equal"
+                )
+            self.random = degradation
+        else:
+            degradation = _spec_for(degradation, scale)
         gt = load_coco(annotations).head(limit)
         held_out = {int(i) for i in exclude}
         if held_out:
@@ -102,7 +112,7 @@ class DetectionPatches:
             self.items.append(
                 _Item(
                     hr=hr,
-                    lr=degradation(hr),
+                    lr=None if self.random is not None else degradation(hr),
                     boxes=im.boxes[keep].astype(np.float32),
                     classes=np.array([cat_to_index[int(c)] for c in im.category_ids[keep]], dtype=np.int64),
                 )
@@ -134,7 +144,7 @@ class DetectionPatches:
         lrs, hrs, idx, cls, boxes = [], [], [], [], []
         for b, i in enumerate(rng.integers(len(self.items), size=batch)):
             item = self.items[int(i)]
-            h, w = item.lr.shape[:2]
+            h, w = item.hr.shape[0] // s, item.hr.shape[1] // s
             if len(item.boxes) and rng.random() < object_centred:
                 x1, y1, x2, y2 = item.boxes[rng.integers(len(item.boxes))] / s
                 cy = (y1 + y2) / 2 + rng.uniform(-0.25, 0.25) * p
@@ -143,8 +153,8 @@ class DetectionPatches:
                 x = int(np.clip(round(cx - p / 2), 0, max(0, w - p)))
             else:
                 y, x = int(rng.integers(0, max(0, h - p) + 1)), int(rng.integers(0, max(0, w - p) + 1))
-            lr = _pad(item.lr[y : y + p, x : x + p], p)
             hr = _pad(item.hr[y * s : y * s + P, x * s : x * s + P], P)
+            lr = self.random(hr, rng) if self.random is not None else _pad(item.lr[y : y + p, x : x + p], p)
             bx = item.boxes - np.array([x * s, y * s, x * s, y * s], dtype=np.float32)
             clipped = bx.clip(0, [min(P, (w - x) * s), min(P, (h - y) * s)] * 2)
             area = (bx[:, 2] - bx[:, 0]) * (bx[:, 3] - bx[:, 1])

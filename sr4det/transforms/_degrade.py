@@ -40,6 +40,10 @@ class Degrade(ResamplingTransform):
             :mod:`sr4det.degradation`). None: fresh noise on every call from torch's global generator
             (augmentation; DataLoader seeds its workers).
         channel_order: ``"rgb"`` or ``"bgr"`` for numpy inputs (matters for JPEG's colour conversion).
+        preset: a named degradation (``"clean"``, ``"camera"``, ``"web"``, ``"video"``:
+            :mod:`sr4det.degradation.presets`); ``blur_sigma``, ``noise_std`` and ``jpeg_quality``, when given,
+            replace the preset's values. ``Degrade(4, preset="camera")`` makes the LR of ``compare --degradation
+            camera`` byte for byte.
 
     **Mod-crop:** the image is first cropped at the bottom and right to ``(H - H % scale, W - W % scale)`` so
     that the LR image is exactly ``(H // scale, W // scale)`` and the LR grid aligns with the HR grid (an LR
@@ -63,9 +67,12 @@ class Degrade(ResamplingTransform):
         jpeg_quality: int | None = None,
         seed: int | None = 0,
         channel_order: str = "rgb",
+        preset: str | None = None,
     ):
         super().__init__(channel_order)
-        from ..degradation import DegradationSpec
+        from dataclasses import replace
+
+        from ..degradation import with_preset
 
         if isinstance(scale, float) and scale.is_integer():
             scale = int(scale)
@@ -73,20 +80,26 @@ class Degrade(ResamplingTransform):
             raise ScaleError(f"Degrade needs a positive integer scale such as 2 or 4, got {scale!r}")
         if method not in _METHODS:
             raise InputError(f"method must be one of {sorted(_METHODS)}, got {method!r}")
-        self.spec = DegradationSpec(
-            scale=int(scale),
-            kernel=_METHODS[method],
+        spec = with_preset(
+            preset,
+            int(scale),
+            seed=int(seed) if isinstance(seed, np.integer) else seed,
             blur_sigma=None if blur_sigma is None else float(blur_sigma),
             noise_std=None if noise_std is None else float(noise_std),
             jpeg_quality=jpeg_quality,
-            seed=int(seed) if isinstance(seed, np.integer) else seed,
         )
-        self.scale = int(scale)
-        self.method = method
-        self.blur_sigma = self.spec.blur_sigma
-        self.noise_std = self.spec.noise_std
-        self.jpeg_quality = None if jpeg_quality is None else int(jpeg_quality)
-        self.seed = self.spec.seed
+        self._set_spec(spec if _METHODS[method] == spec.kernel else replace(spec, kernel=_METHODS[method]))
+
+    def _set_spec(self, spec: Any) -> None:
+        methods = {v: k for k, v in _METHODS.items()}
+        self.spec = spec
+        self.scale = int(spec.scale)
+        self.method = methods[spec.kernel]
+        self.blur_sigma = spec.blur_sigma
+        self.noise_std = spec.noise_std
+        self.jpeg_quality = None if spec.jpeg_quality is None else int(spec.jpeg_quality)
+        self.seed = spec.seed
+        self.preset = spec.preset
 
     @classmethod
     def coerce(cls, degrade: Degrade | Any | int | None) -> Degrade | None:
@@ -103,21 +116,16 @@ class Degrade(ResamplingTransform):
 
     @classmethod
     def from_spec(cls, spec: Any, channel_order: str = "rgb") -> Degrade:
-        """The transform of a :class:`~sr4det.degradation.DegradationSpec` (e.g. ``compare``'s degradation)."""
-        methods = {v: k for k, v in _METHODS.items()}
-        return cls(
-            spec.scale,
-            method=methods[spec.kernel],
-            blur_sigma=spec.blur_sigma,
-            noise_std=spec.noise_std,
-            jpeg_quality=spec.jpeg_quality,
-            seed=spec.seed,
-            channel_order=channel_order,
-        )
+        """The transform of a :class:`~sr4det.degradation.DegradationSpec` (e.g. ``compare``'s degradation): every
+        step of the spec is kept (presets' shot noise, earlier JPEG and rescale included)."""
+        out = cls(spec.scale, channel_order=channel_order)
+        out._set_spec(spec)
+        return out
 
     @property
     def config(self) -> dict[str, Any]:
         """The settings, for recording alongside results."""
+        later = {k: v for k, v in self.spec.config().items() if k in ("shot_noise", "pre_jpeg_quality", "rescale", "preset")}
         return {
             "scale": self.scale,
             "method": self.method,
@@ -125,6 +133,7 @@ class Degrade(ResamplingTransform):
             "noise_std": self.noise_std,
             "jpeg_quality": self.jpeg_quality,
             "seed": self.seed,
+            **later,
         }
 
     def output_size(self, height: int, width: int) -> tuple[int, int]:

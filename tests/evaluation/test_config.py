@@ -57,7 +57,7 @@ def test_cli_mapping_and_defaults_agree():
     assert cli.sr == ["bicubic", "espcn"]
     assert cli.tile is None
     assert cli.cache is False
-    assert cli.degradation().blur_sigma == 1.5
+    assert cli.degradation_spec().blur_sigma == 1.5
     plain = _parse(["--data", "d", "--detector", "y", "--out", "o"])
     assert plain == CompareConfig(data="d", detector="y", out="o").checked()
     assert plain.bootstrap == 1000

@@ -259,3 +259,25 @@ def test_both_shared_detectors_serve_as_training_detector(shared, export):
     assert x.grad is not None
     assert float(x.grad.abs().sum()) > 0
     assert all(p.grad is None for p in det.parameters())
+
+
+def test_random_degradation_makes_new_lr_per_crop_reproducibly(coco):
+    """With a RandomDegradation every crop gets its own degradation from the sampler's generator: the same seed
+    gives the same batch, the LR has the crop's exact size, and the HR crops and boxes are those of the clean path."""
+    from sr4det.degradation import RandomDegradation
+
+    rand = DetectionPatches(coco, 2, NAMES, degradation=RandomDegradation(2, p_clean=0.0))
+    a, b = (rand.sample(3, 16, np.random.default_rng(5)) for _ in range(2))
+    assert torch.equal(a.lr, b.lr) and a.lr.shape == (3, 3, 16, 16) and a.hr.shape == (3, 3, 32, 32)
+    clean = DetectionPatches(coco, 2, NAMES).sample(3, 16, np.random.default_rng(5))
+    assert not torch.equal(a.lr, clean.lr)
+    assert a.hr.shape == clean.hr.shape and len(a.targets["bboxes"]) > 0
+
+
+def test_training_degradation_option_is_checked(tmp_path):
+    cfg = TrainConfig(model="espcn", scale=2, data=[str(tmp_path)], out=str(tmp_path / "o"), degradation="random")
+    with pytest.raises(InputError, match="det_data"):
+        cfg.validate()
+    cfg = TrainConfig(model="espcn", scale=2, data=[str(tmp_path)], out=str(tmp_path / "o"), degradation="phone")
+    with pytest.raises(InputError, match="preset"):
+        cfg.validate()

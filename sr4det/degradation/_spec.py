@@ -1,24 +1,29 @@
-"""The one degradation: how sr4det makes every low-resolution image.
+"""The degradation spec: one fixed, deterministic HR -> LR recipe (:class:`DegradationSpec`) and :func:`degrade`.
 
 Every entry point that shrinks an image calls :func:`degrade` with a :class:`DegradationSpec`:
 ``sr4det.Degrade`` (torchvision transform), ``sr4det compare`` (the evaluator), ``sr4det materialize``, the
 ultralytics hook, SR training pairs (``PairedPatches``, ``DetectionPatches``), the SR benchmark
 (``sr4det evaluate-sr``) and ``sr4det mos create``. The same spec and the same pixels give the same bytes
-everywhere.
+everywhere. Named specs (``clean``, ``camera``, ``web``, ``video``) are in :mod:`sr4det.degradation.presets`.
 
-Steps, in order:
+Steps, in order (each optional step is off when its field is None or 0):
 
 1. **mod-crop**: bottom/right rows and columns are cropped to ``(H - H % scale, W - W % scale)`` so the LR
    grid aligns with the HR grid (an LR pixel covers exactly ``scale x scale`` HR pixels).
-2. **blur** (``blur_sigma`` > 0, HR pixels): OpenCV Gaussian blur with reflected borders, kernel side
+2. **blur** (``blur_sigma``, HR pixels): OpenCV Gaussian blur with reflected borders, kernel side
    ``round(6 * sigma + 1) | 1``. uint8 images are blurred in 8 bits (OpenCV's bit-exact path, as the
    evaluator always did), deeper images in float64.
 3. **shrink** x1/``scale`` with MATLAB-compatible ``imresize`` (:func:`sr4det.resize.imresize_uint8` for uint8;
    ``kernel`` ``"cubic"`` by default, antialiased), computed in float64 and rounded to the input's grid as a
    saved image would be (uint8/uint16: round half to even and clip; float: clip to [0, 1]).
-4. **noise** (``noise_std`` > 0, in 8-bit levels whatever the dtype): additive Gaussian noise on the colour
-   channels (not alpha), rounded and clipped again.
-5. **JPEG** (``jpeg_quality`` 1-100): OpenCV's encoder (4:2:0 chroma) on the 8-bit colour channels, then
+4. **noise** (in 8-bit levels whatever the dtype), on the colour channels (not alpha), rounded and clipped once:
+   ``noise_std`` additive Gaussian (read noise) plus ``shot_noise`` signal-dependent Gaussian noise whose std is
+   ``shot_noise * sqrt(v / peak)`` at value ``v`` (photon shot noise: ``shot_noise`` is the std at white).
+5. **earlier JPEG** (``pre_jpeg_quality`` 1-100): a first compression, as of an image saved before it was
+   resized and saved again.
+6. **rescale** (``rescale`` in (0, 1)): the LR image is shrunk to ``rescale`` of its size (OpenCV ``INTER_AREA``)
+   and enlarged back (``INTER_LINEAR``), as by a site's thumbnail chain or a stream encoded below display size.
+7. **JPEG** (``jpeg_quality`` 1-100): OpenCV's encoder (4:2:0 chroma) on the 8-bit colour channels, then
    decoded; alpha is kept as is.
 
 **Noise seeds.** The noise of one image is drawn from ``numpy.random.default_rng(s)`` with
@@ -29,7 +34,7 @@ every run, process, DataLoader worker and entry point, whatever its file name or
 two different images get independent noise. ``seed=None`` draws ``s`` from torch's global generator instead
 (fresh noise on every call, for augmentation; DataLoader seeds its workers).
 
-With no blur, noise or JPEG the result of a uint8 image is exactly ``imresize_uint8(mod_crop(hr), 1/scale)``,
+With no blur, noise, rescale or JPEG the result of a uint8 image is exactly ``imresize_uint8(mod_crop(hr), 1/scale)``,
 the SR-literature protocol (published tables and compare's cached results depend on it).
 """
 
@@ -43,12 +48,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._unit_range import UNIT_RANGE_TOLERANCE
-from .errors import InputError, ScaleError
+from .._unit_range import UNIT_RANGE_TOLERANCE
+from ..errors import InputError, ScaleError
 
 if TYPE_CHECKING:
-    from .resize import Kernel
+    from ..resize import Kernel
 
+_LATER_FIELDS = ("shot_noise", "pre_jpeg_quality", "rescale", "preset")
 KERNELS = ("cubic", "linear", "lanczos2", "lanczos3")
 NOISE_KEY = "sha256(seed:sha256(dtype,shape,pixels))"  # recorded in cache keys: the noise derivation's version
 
@@ -64,6 +70,12 @@ class DegradationSpec:
         noise_std: Gaussian noise std in 8-bit levels after shrinking; None or 0: no noise.
         jpeg_quality: JPEG quality 1-100 applied last; None: no JPEG.
         seed: noise seed (int), or None for fresh noise on every call.
+        shot_noise: signal-dependent noise, its std at white in 8-bit levels (``shot_noise * sqrt(v / peak)`` at
+            value ``v``); None or 0: none.
+        pre_jpeg_quality: quality of an earlier JPEG compression (before ``rescale`` and ``jpeg_quality``); None: none.
+        rescale: shrink the LR image to this fraction of its size and enlarge it back (0 < rescale < 1); None: none.
+        preset: the name of the preset this spec was made from (:func:`sr4det.degradation.preset`); recorded in
+            :meth:`config`, not part of :meth:`key` (the pixels alone identify the LR images).
     """
 
     scale: int = 4
@@ -72,6 +84,10 @@ class DegradationSpec:
     noise_std: float | None = None
     jpeg_quality: int | None = None
     seed: int | None = 0
+    shot_noise: float | None = None
+    pre_jpeg_quality: int | None = None
+    rescale: float | None = None
+    preset: str | None = None
 
     def __post_init__(self) -> None:
         s = self.scale
@@ -79,28 +95,46 @@ class DegradationSpec:
             raise ScaleError(f"the degradation scale must be a positive integer such as 2 or 4, got {s!r}")
         if self.kernel not in KERNELS:
             raise InputError(f"kernel must be one of {list(KERNELS)}, got {self.kernel!r}")
-        for name in ("blur_sigma", "noise_std"):
+        for name in ("blur_sigma", "noise_std", "shot_noise"):
             v = getattr(self, name)
             if v is not None and (
                 isinstance(v, bool) or not isinstance(v, (int, float, np.number)) or not math.isfinite(v) or v < 0
             ):
                 raise InputError(f"{name} must be a finite number >= 0 or None (off), got {v!r}")
-        q = self.jpeg_quality
-        if q is not None and (
-            isinstance(q, bool) or not isinstance(q, (int, np.integer, float)) or not float(q).is_integer() or not 1 <= q <= 100
+        for name in ("jpeg_quality", "pre_jpeg_quality"):
+            q = getattr(self, name)
+            if q is not None and (
+                isinstance(q, bool)
+                or not isinstance(q, (int, np.integer, float))
+                or not float(q).is_integer()
+                or not 1 <= q <= 100
+            ):
+                raise InputError(f"{name} must be an integer in 1..100 or None (no JPEG), got {q!r}")
+        r = self.rescale
+        if r is not None and (
+            isinstance(r, bool) or not isinstance(r, (int, float, np.number)) or not math.isfinite(r) or not 0 < r < 1
         ):
-            raise InputError(f"jpeg_quality must be an integer in 1..100 or None (no JPEG), got {q!r}")
+            raise InputError(f"rescale must be a number in (0, 1) (the fraction the LR image is shrunk to) or None, got {r!r}")
+        if self.preset is not None and not isinstance(self.preset, str):
+            raise InputError(f"preset must be a preset name (text) or None, got {self.preset!r}")
         if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer))):
             raise InputError(f"seed must be an int or None, got {self.seed!r}")
 
     def config(self) -> dict[str, Any]:
-        """The settings as a JSON-able dict (recorded beside results)."""
-        return asdict(self)
+        """The settings as a JSON-able dict (recorded beside results). Steps added after the first release
+        (``shot_noise``, ``pre_jpeg_quality``, ``rescale``) and ``preset`` appear only when set, so the records and
+        cache keys of specs without them are those of earlier versions."""
+        cfg = asdict(self)
+        for name in _LATER_FIELDS:
+            if cfg[name] is None:
+                del cfg[name]
+        return cfg
 
     def key(self) -> str:
-        """Short hash identifying the LR images this spec makes (cache keys)."""
+        """Short hash identifying the LR images this spec makes (cache keys; the preset name is not part of it)."""
         cfg = self.config()
-        if self.noise_std:
+        cfg.pop("preset", None)
+        if self.noise_std or self.shot_noise:
             cfg["noise_key"] = NOISE_KEY
         return hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -161,7 +195,7 @@ def degrade(image: np.ndarray, spec: DegradationSpec, image_key: str | None = No
     import cv2
     import torch
 
-    from .resize import imresize, imresize_uint8
+    from ..resize import imresize, imresize_uint8
 
     if not isinstance(image, np.ndarray):
         raise InputError(f"degrade expects a numpy array (H, W[, C]), got {type(image).__name__}")
@@ -177,7 +211,8 @@ def degrade(image: np.ndarray, spec: DegradationSpec, image_key: str | None = No
     lh, lw = spec.output_size(*image.shape[:2])
     img = np.ascontiguousarray(image[: lh * s, : lw * s])
     dtype, peak = img.dtype, _peak(img.dtype)
-    key = pixel_key(img) if image_key is None and spec.noise_std and spec.seed is not None else image_key
+    noisy_spec = bool(spec.noise_std or spec.shot_noise)
+    key = pixel_key(img) if image_key is None and noisy_spec and spec.seed is not None else image_key
 
     if spec.blur_sigma:
         sigma = float(spec.blur_sigma)
@@ -200,23 +235,48 @@ def degrade(image: np.ndarray, spec: DegradationSpec, image_key: str | None = No
         lr = _to_grid(out.numpy(), dtype)
 
     colour = lr.shape[2] if lr.ndim == 3 and lr.shape[2] != 4 else 3 if lr.ndim == 3 else None
-    if spec.noise_std:
+    if spec.noise_std or spec.shot_noise:
         if spec.seed is None:
             rng = np.random.default_rng(int(torch.randint(0, 2**63 - 1, (1,)).item()))
         else:
             assert key is not None  # set above whenever the noise is seeded
             rng = np.random.default_rng(noise_seed(spec.seed, key))
         part = lr if colour is None else lr[..., :colour]
-        z = rng.standard_normal(part.shape)
-        noise = z * float(spec.noise_std) if peak == 255.0 else z * (float(spec.noise_std) * peak / 255.0)
-        noisy = _to_grid(part.astype(np.float64) + noise, dtype)
+        values = part.astype(np.float64)
+        level = peak / 255.0  # one 8-bit level in the image's units
+        noisy = values
+        if spec.noise_std:  # drawn first, as before shot noise existed: Gaussian-only specs keep their bytes
+            z = rng.standard_normal(part.shape)
+            noisy = noisy + (z * float(spec.noise_std) if peak == 255.0 else z * (float(spec.noise_std) * peak / 255.0))
+        if spec.shot_noise:
+            std = float(spec.shot_noise) * level * np.sqrt(np.clip(values, 0.0, None) / peak)
+            noisy = noisy + rng.standard_normal(part.shape) * std
+        noisy = _to_grid(noisy, dtype)
         if colour is None or colour == lr.shape[2]:
             lr = noisy
         else:
             lr = np.concatenate([noisy, lr[..., colour:]], axis=2)
+    if spec.pre_jpeg_quality is not None:
+        lr = _jpeg(lr, int(spec.pre_jpeg_quality), peak, colour)
+    if spec.rescale is not None:
+        lr = _rescale(lr, float(spec.rescale))
     if spec.jpeg_quality is not None:
         lr = _jpeg(lr, int(spec.jpeg_quality), peak, colour)
     return np.ascontiguousarray(lr)
+
+
+def _rescale(lr: np.ndarray, factor: float) -> np.ndarray:
+    """Shrink to ``factor`` of the size (area averaging) and enlarge back (bilinear): detail below the smaller
+    grid is lost, the size is kept. Values stay on the input's grid (integers rounded by OpenCV)."""
+    import cv2
+
+    h, w = lr.shape[:2]
+    small = (max(1, round(w * factor)), max(1, round(h * factor)))
+    work = lr if lr.dtype != np.float64 else lr.astype(np.float32)
+    out = cv2.resize(cv2.resize(work, small, interpolation=cv2.INTER_AREA), (w, h), interpolation=cv2.INTER_LINEAR)
+    if out.ndim == 2 and lr.ndim == 3:
+        out = out[..., None]
+    return out.astype(lr.dtype)
 
 
 def _check_float_range(image: np.ndarray) -> None:

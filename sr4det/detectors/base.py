@@ -108,7 +108,10 @@ class Detections:
         pil = Image.fromarray(arr)
         pen = ImageDraw.Draw(pil)
         lw = line_width or max(1, round(max(h, w) / 400))
-        font = ImageFont.load_default(size=label_font_size(h, w))
+        try:
+            font = ImageFont.load_default(size=label_font_size(h, w))
+        except TypeError:  # Pillow < 10.1: one fixed-size bitmap font
+            font = ImageFont.load_default()
         order = np.argsort(self.scores)  # the most confident last, on top
         for i in order:
             if self.scores[i] < conf:

@@ -295,8 +295,8 @@ def _cost_marks(conds: dict[str, Any]) -> list[str]:
     cached = {n: m for n, m in conds.items() if m.get("sr_cached") or m.get("detections_cached")}
     if cached:
         notes.append(
-            "(cached): outputs reused from the cache of an earlier run, whose cost is the one measured then (on that "
-            "run's machine load): "
+            "(cached): outputs reused from the cache (made by an earlier run, or by another condition of this run with "
+            "the same input), whose cost is the one measured when they were made (under that machine load): "
             + ", ".join(
                 f"{n} SR {m.get('sr_cached', 0)}, detections {m.get('detections_cached', 0)} of {m.get('n_images')}"
                 for n, m in cached.items()

@@ -62,7 +62,7 @@ def cost_flags(m: dict[str, Any], step: str = "sr") -> list[str]:
     cached = m.get("sr_cached" if step == "sr" else "detections_cached") or 0
     n = m.get("n_images") or 0
     if cached and n:
-        flags.append("cached: measured by an earlier run" if cached >= n else f"{cached} of {n} cached from an earlier run")
+        flags.append("cached: cost measured when first computed" if cached >= n else f"{cached} of {n} cached")
     busy = m.get(f"{step}_machine_busy")
     if busy:
         flags.append("busy machine: inflated")

@@ -79,7 +79,7 @@ def test_cpu_time_and_load_beside_wall_time_and_cached_costs_marked(tmp_path, mo
     assert m2["sr_load_average"] == pytest.approx(0.25)
     md = (tmp_path / "b" / "report.md").read_text()
     assert "(cached)" in md.split("## Accuracy")[1].split("| busy |")[1].splitlines()[0]
-    assert "cached: measured by an earlier run" in render_summary(again)
+    assert "cached: cost measured when first computed" in render_summary(again)
     saved = json.loads((tmp_path / "b" / "results.json").read_text())
     assert saved["conditions"]["busy"]["sr_load_average"] == pytest.approx(0.25)
 

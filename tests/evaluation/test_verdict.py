@@ -100,7 +100,7 @@ def test_one_line_per_condition_with_delta_interval_holm_gap_and_cost():
     assert [line.split(":")[0] for line in lines] == ["hr", "lr", "bicubic", "good", "flat"]
     assert lines[3] == (
         "good: +0.055 AP [+0.030, +0.080] over bicubic, significant after Holm over 2 SR conditions (p 0.004); "
-        "recovers 55% [30%, 80%] of the bicubic->HR gap; SR 1.100 s/img on this machine (cached: measured by an earlier run)"
+        "recovers 55% [30%, 80%] of the bicubic->HR gap; SR 1.100 s/img on this machine (cached: cost measured when first computed)"
     )
     # a delta and a share that round to zero are printed without a sign
     assert lines[4] == (
@@ -115,8 +115,8 @@ def test_one_line_per_condition_with_delta_interval_holm_gap_and_cost():
 def test_best_verdict_says_whether_sr_helps():
     assert best_verdict(results()) == (
         "Verdict: SR helps this detector. Best: good, +0.055 AP [+0.030, +0.080] over bicubic, 55% of the way from "
-        "bicubic to HR (significant after Holm over 2), for SR 1.100 s/img on this machine (cached: measured by an "
-        "earlier run)."
+        "bicubic to HR (significant after Holm over 2), for SR 1.100 s/img on this machine (cached: cost measured when "
+        "first computed)."
     )
     not_significant = best_verdict(results(good_p=0.2))
     assert not_significant is not None
@@ -153,7 +153,7 @@ def test_plots_are_embedded_under_their_tables():
     # cached costs are marked as such in the table, and the mark is explained
     row = next(line for line in acc.splitlines() if line.startswith("| good |"))
     assert "| 1.100 (cached) | 0.050 (cached) |" in row
-    assert "(cached): outputs reused from the cache of an earlier run" in acc
+    assert "(cached): outputs reused from the cache (made by an earlier run" in acc
 
 
 def test_per_class_rows_carry_counts_and_small_classes_are_folded():

@@ -107,10 +107,12 @@ def _env(tmp_path: Path) -> dict[str, str]:
 
 
 def _git_status() -> str | None:
+    """The repo's untracked files (what a block writing into the repo would add; edits to tracked files made while
+    the test runs are the developer's, not the block's), or None outside a git checkout."""
     if not (ROOT / ".git").exists():
         return None
-    proc = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True)
-    return proc.stdout if proc.returncode == 0 else None
+    proc = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=ROOT, capture_output=True, text=True)
+    return "".join(line + "\n" for line in proc.stdout.splitlines() if line.startswith("??")) if proc.returncode == 0 else None
 
 
 def _missing_shared(code: str) -> list[str]:

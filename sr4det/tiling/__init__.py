@@ -81,8 +81,8 @@ def _pil_or_path_in(image: Any) -> tuple[np.ndarray, Any]:
             with Image.open(path) as im:
                 pil = ImageOps.exif_transpose(im)
                 pil.load()
-        except (OSError, ValueError) as exc:  # PIL's UnidentifiedImageError is an OSError
-            raise InputError(f"cannot read {path} as an image: {exc}") from exc
+        except Exception as exc:  # PIL raises OSError (UnidentifiedImageError), ValueError, SyntaxError... for bad files
+            raise InputError(f"cannot read {path} as an image: {type(exc).__name__}: {exc}") from exc
         from_pil = False
     else:
         pil, from_pil = image, True

@@ -98,6 +98,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--sr", default=None, help="override the SR list and `conditions` (comma-separated; shipped models are then not added)"
     )
+    ap.add_argument(
+        "--degradation",
+        default=None,
+        help="override the config's degradation preset (clean, camera, web, video: sr4det.degradation.presets)",
+    )
     ap.add_argument("--bootstrap", type=int, default=None)
     ap.add_argument("--ci-level", type=float, default=None, help="level of the intervals (default 0.95)")
     ap.add_argument("--device", default=None)
@@ -121,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
             cfg.pop("images", None)  # the config's image folder belongs to the config's dataset
         if args.overwrite:
             cfg["overwrite"] = True
-        for key in ("data", "images", "limit", "out", "detector", "sr", "bootstrap", "ci_level", "device", "cache", "threads"):
+        keys = ("data", "images", "limit", "out", "detector", "sr", "degradation", "bootstrap", "ci_level", "device", "cache")
+        for key in (*keys, "threads"):
             if getattr(args, key) is not None:
                 cfg[key] = getattr(args, key)
         specs, skipped = resolve_sr(cfg)

@@ -18,7 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 _BLOCK = """
 import sys
-for name in ("ultralytics", "spandrel", "openvino", "onnxruntime", "flask", "waitress"):
+for name in ("ultralytics", "spandrel", "openvino", "onnxruntime", "flask", "waitress", "sahi"):
     sys.modules[name] = None
 """
 
@@ -65,8 +65,15 @@ def test_core_imports_and_runs_without_optional_packages(tmp_path):
             "export",
         ),
         ("from sr4det.mos import create_app\ncreate_app('study.db')", "mos"),
+        (
+            "import numpy as np\nfrom sr4det.detectors import Detections, SlicedDetector\n"
+            "det = lambda ims: [Detections(np.zeros((0, 4)), [], [], {0: 'a'}, im.shape[:2]) for im in ims]\n"
+            "class D:\n    names = {0: 'a'}\n    __call__ = staticmethod(det)\n"
+            "SlicedDetector(D())([np.zeros((900, 900, 3), np.uint8)])",
+            "sahi",
+        ),
     ],
-    ids=["ultralytics", "spandrel", "openvino", "flask"],
+    ids=["ultralytics", "spandrel", "openvino", "flask", "sahi"],
 )
 def test_a_feature_without_its_extra_names_the_extra(code, extra, tmp_path):
     proc = _run(

@@ -30,7 +30,8 @@ def add_parser(sub) -> None:
             "super-resolving them with --sr. Writes OUT/<stem>.png with the boxes drawn, OUT/detections.json (every "
             "image's boxes, scores and class names, and the settings) and OUT/labels/<stem>.txt (YOLO format: class "
             "cx cy w h conf, normalised). With --sr the detector sees the SR image at imgsz x scale; --frame chooses "
-            "whether boxes are reported (and drawn) on the input image (lr) or on the SR image (sr)."
+            "whether boxes are reported (and drawn) on the input image (lr) or on the SR image (sr). --slice detects on "
+            "overlapping slices (SAHI; of the SR image with --sr) and merges the boxes: large images, small objects."
         ),
     )
     p.add_argument("inputs", nargs="+", help="image files or folders of images (not recursive)")
@@ -58,7 +59,20 @@ def add_parser(sub) -> None:
         help="detector input size on the input image; with --sr the detector runs at imgsz x scale "
         "(a static export keeps its own size, with a warning)",
     )
-    p.add_argument("--max-det", type=int, default=300, help="detections per image")
+    p.add_argument("--max-det", type=int, default=300, help="detections per image (per slice with --slice)")
+    p.add_argument(
+        "--slice",
+        default=None,
+        metavar="SIZE[:OVERLAP]",
+        help="detect on overlapping SIZE x SIZE slices (and the whole image), boxes merged: e.g. 640 or 640:0.2 "
+        "(needs `pip install 'sr4det[sahi]'`)",
+    )
+    p.add_argument(
+        "--merge",
+        default="nms:iou:0.5",
+        help="merge of the slices' boxes with --slice: KIND[:METRIC[:THRESHOLD]] (nms|greedynmm|nmm, iou|ios); "
+        "default nms:iou:0.5 (SAHI's greedynmm:ios:0.5 merges small boxes into large ones at low conf)",
+    )
     p.add_argument(
         "--device", default=None, help="torch device for SR and detector, e.g. cpu or cuda:0 (default: cuda if available)"
     )
@@ -116,7 +130,10 @@ def _outputs(inputs: list[Path]) -> list[str]:
 
 
 def build(args: argparse.Namespace) -> tuple[Any, Any, Any]:
-    """(detector, SRDetector or None, tile) from the parsed options; checks every option before loading anything."""
+    """(detector, SRDetector or None, tile) from the parsed options; checks every option before loading anything.
+    With ``--slice`` the detector is a :class:`~sr4det.detectors.sliced.SlicedDetector` (inside the SRDetector with
+    ``--sr``: slices of the SR image)."""
+    from ..detectors.slicing import Merge, parse_slice
     from ..detectors.ultralytics import UltralyticsDetector
 
     check_scale(args.scale)
@@ -126,10 +143,18 @@ def build(args: argparse.Namespace) -> tuple[Any, Any, Any]:
         raise InputError("--frame sr needs --sr (without SR there is only the input frame)")
     if not 0 <= args.conf <= 1:
         raise InputError(f"--conf must lie in [0, 1], got {args.conf}")
+    slicing = None if getattr(args, "slice", None) is None else parse_slice(args.slice)
+    merge = Merge.parse(getattr(args, "merge", "nms:iou:0.5"))
+    if slicing is None and str(merge) != "nms:iou:0.5":
+        raise InputError(f"--merge {args.merge} merges the boxes of slices: add --slice SIZE[:OVERLAP]")
     device = default_device(args.device)
-    detector = UltralyticsDetector(
+    detector: Any = UltralyticsDetector(
         args.detector, imgsz=args.imgsz, conf=args.conf, iou=args.iou, max_det=args.max_det, device=args.device
     )
+    if slicing is not None:
+        from ..detectors.sliced import SlicedDetector
+
+        detector = SlicedDetector(detector, slice=slicing[0], overlap=slicing[1], merge=merge)
     if args.sr is None:
         return detector, None, tile
     from ..detectors.sr import SRDetector
@@ -138,8 +163,16 @@ def build(args: argparse.Namespace) -> tuple[Any, Any, Any]:
 
     model = resolve_model(args.sr, args.scale, pretrained=True, device=device)
     check_tile_overlap(tile, args.overlap, model)
-    sr_det = SRDetector(SRTransform(model, tile=tile, max_memory=args.max_memory, device=device), detector, map_back=False)
-    return detector, sr_det, tile
+    sr = SRTransform(model, tile=tile, max_memory=args.max_memory, device=device)
+    if slicing is not None:
+        from ..detectors.sr_sliced import SRSlicedDetector
+
+        # SR band by band into the slices: the whole SR image is never held (only drawn with --frame sr)
+        sr_sliced = SRSlicedDetector(
+            sr, detector.detector, slicing[0], slicing[1], merge, max_memory=args.max_memory, map_back=args.frame == "lr"
+        )
+        return detector, sr_sliced, tile
+    return detector, SRDetector(sr, detector, map_back=False), tile
 
 
 def _shrink_note(sr_det: Any, inputs: list[Path]) -> str | None:
@@ -176,12 +209,13 @@ def run(args: argparse.Namespace) -> int:
     out = check_writable_dir(args.out, "-o/--out")
     detector, sr_det, tile = build(args)
     settings = {
-        "detector": detector.config if sr_det is None else sr_det.detector.config,
+        # with --sr alone the detector inside the SRDetector (at imgsz x scale); with --slice the SlicedDetector
+        "detector": detector.config if sr_det is None or getattr(args, "slice", None) is not None else sr_det.detector.config,
         "sr": None if sr_det is None else {"model": args.sr, "scale": sr_det.scale, "tile": args.tile},
         "frame": args.frame if sr_det is not None else "lr",
     }
     stale = _previous_run(out, settings, [str(p) for p in inputs], getattr(args, "overwrite", False))
-    if sr_det is not None:
+    if sr_det is not None and hasattr(sr_det, "shrink_note"):  # SRDetector; sliced SR keeps the SR resolution
         note = _shrink_note(sr_det, inputs)
         if note is not None:  # said once, before the work, instead of a warning after the first image
             print(f"sr4det detect: note: {note}", file=sys.stderr, flush=True)
@@ -197,6 +231,11 @@ def run(args: argparse.Namespace) -> int:
             continue
         if sr_det is None:
             shown, (det,) = image, detector([image])
+        elif getattr(args, "slice", None) is not None:  # an SRSlicedDetector: boxes in the frame asked for
+            (det,) = sr_det([image])
+            shown = image
+            if args.frame == "sr" and args.save_images:  # the SR image only to draw on (a memmap beyond the budget)
+                shown = upscale(sr_det.sr.model, image, tile=tile, overlap=args.overlap, max_memory=args.max_memory)
         else:
             sr = upscale(sr_det.sr.model, image, tile=tile, overlap=args.overlap, max_memory=args.max_memory)
             (det,) = sr_det.detect_sr([sr])  # boxes in the SR frame

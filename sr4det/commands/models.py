@@ -39,6 +39,7 @@ def _rows() -> list[dict]:
                 "receptive_field": built.receptive_field,
                 "non_local": card.non_local,
                 "objective": card.objective + (f" ({card.trained_with})" if card.trained_with else ""),
+                "degradations": card.degradations if card.upsampling != "none" else "n/a",
                 "weights": weights,
             }
         )
@@ -50,18 +51,21 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    header = f"{'name':<10} {'scales':<10} {'input':<5} {'upsample':<8} {'params':>10} {'RF':>4}  {'objective':<19} weights"
+    header = (
+        f"{'name':<10} {'scales':<10} {'input':<5} {'upsample':<8} {'params':>10} {'RF':>4}  {'objective':<19} {'LR':<7} weights"
+    )
     print(header)
     print("-" * len(header))
     for r in rows:
         params = next(v for k, v in r.items() if k.startswith("params"))
         print(
             f"{r['name']:<10} {','.join(map(str, r['scales'])):<10} {r['input']:<5} {r['upsampling']:<8} "
-            f"{params:>10,} {str(r['receptive_field']) + ('*' if r['non_local'] else ''):>4}  {r['objective']:<19} {r['weights']}"
+            f"{params:>10,} {str(r['receptive_field']) + ('*' if r['non_local'] else ''):>4}  {r['objective']:<19} {r['degradations'].split(' ')[0]:<7} {r['weights']}"
         )
     print(
         "\nparams at x4 (or the smallest scale); RF = receptive-field radius in LR pixels (exact-tiling overlap);\n"
         "* = not local (image-wide attention or pooling): tiles are blended, not exact; objective = what the\n"
-        "pretrained weights were optimised for (pixel = PSNR; detection = through the named detector)"
+        "pretrained weights were optimised for (pixel = PSNR; detection = through the named detector); LR = the\n"
+        "low-resolution inputs they were trained on (clean = MATLAB bicubic; random = sr4det.degradation.RandomDegradation)"
     )
     return 0

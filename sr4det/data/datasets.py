@@ -1,12 +1,14 @@
 """Detection datasets read into one ground-truth representation (:class:`GroundTruth`).
 
-Two converters, one output (each in its own module, re-exported here):
+Three converters, one output (each in its own module, re-exported here):
 
 * :func:`load_coco` (:mod:`.coco_json`) - a COCO ``instances_*.json`` plus its image folder (boxes ``xywh``,
   ``iscrowd``, ``area`` and category ids taken as they are);
 * :func:`load_yolo` (:mod:`.yolo_labels`) - an ultralytics dataset YAML with YOLO ``cls cx cy w h`` label files
   (category id = class index, ``iscrowd`` = 0, ``area`` = box area: YOLO labels carry neither crowd flags nor mask
-  areas).
+  areas);
+* :func:`load_visdrone` (:mod:`.visdrone`) - a VisDrone-DET folder (``images/``, ``annotations/<stem>.txt``) in COCO
+  class names, its ignored regions as crowd (ignore) boxes.
 
 Boxes are absolute ``x1, y1, x2, y2`` float64 in the pixel frame of the (HR) image. :meth:`GroundTruth.mod_crop`
 crops every image to a multiple of the SR scale (top-left kept, as the SR literature does) and clips the boxes
@@ -24,16 +26,18 @@ from ..errors import DataError
 from .class_map import ClassMap
 from .coco_json import load_coco
 from .ground_truth import GroundTruth, ImageGT, file_sha256
+from .visdrone import is_visdrone_folder, load_visdrone
 from .yolo_labels import _yaml_names, load_yolo
 
-__all__ = ["ClassMap", "GroundTruth", "ImageGT", "file_sha256", "load_coco", "load_dataset", "load_yolo"]
+__all__ = ["ClassMap", "GroundTruth", "ImageGT", "file_sha256", "load_coco", "load_dataset", "load_visdrone", "load_yolo"]
 
 log = logging.getLogger(__name__)
 
 
 def load_dataset(data: str | Path, images: str | Path | None = None, split: str = "val") -> GroundTruth:
     """Read ``data``: a COCO json (``images`` = folder), a dataset YAML, or a folder holding
-    ``annotations/instances_*.json`` (preferred: real COCO annotations) or a single ``*.yaml``.
+    ``annotations/instances_*.json`` (preferred: real COCO annotations), a single ``*.yaml``, or VisDrone-DET
+    ``images/`` + ``annotations/<stem>.txt`` (:func:`load_visdrone`).
 
     A YAML name that is not a local file (``"coco128.yaml"``) is resolved - and downloaded if needed -
     by ultralytics' ``check_det_dataset``, unless ``SR4DET_OFFLINE`` is set.
@@ -46,8 +50,11 @@ def load_dataset(data: str | Path, images: str | Path | None = None, split: str 
             return load_coco(jsons[0], images)
         if len(yamls) == 1:
             return load_yolo(yamls[0], split)
+        if not jsons and not yamls and is_visdrone_folder(p):
+            return load_visdrone(p)
         raise DataError(
-            f"{p}: expected one annotations/instances_*.json or one dataset .yaml, found {len(jsons)} and {len(yamls)}"
+            f"{p}: expected one annotations/instances_*.json, one dataset .yaml or a VisDrone-DET folder (images/, "
+            f"annotations/<stem>.txt), found {len(jsons)} json and {len(yamls)} yaml files"
         )
     if p.suffix.lower() == ".json":
         return load_coco(p, images)

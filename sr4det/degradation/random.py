@@ -213,9 +213,10 @@ def _run(step: dict[str, Any], x: np.ndarray, lr_size: tuple[int, int], rng: np.
     if op == "jpeg":
         u8 = _to_uint8(x)
         ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(u8[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, int(step["quality"])])
-        if not ok:
+        dec = cv2.imdecode(buf, cv2.IMREAD_COLOR) if ok else None
+        if dec is None:
             raise InputError(f"JPEG encoding of a {u8.shape} image failed")
-        return cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
+        return dec[..., ::-1]
     raise InputError(f"unknown degradation step {op!r}")
 
 

@@ -2,7 +2,7 @@
 
 Adapters load lazily so ``import sr4det.detectors`` does not import ultralytics or torchvision models::
 
-    from sr4det.detectors import UltralyticsDetector, TorchvisionDetector, SRDetector
+    from sr4det.detectors import UltralyticsDetector, TorchvisionDetector, SRDetector, SlicedDetector
 """
 
 from __future__ import annotations
@@ -15,12 +15,16 @@ _LAZY = {
     "UltralyticsDetector": ("sr4det.detectors.ultralytics", "UltralyticsDetector"),
     "TorchvisionDetector": ("sr4det.detectors.torchvision", "TorchvisionDetector"),
     "SRDetector": ("sr4det.detectors.sr", "SRDetector"),
+    "SlicedDetector": ("sr4det.detectors.sliced", "SlicedDetector"),
+    "SRSlicedDetector": ("sr4det.detectors.sr_sliced", "SRSlicedDetector"),
     "configure_ultralytics": ("sr4det.detectors.offline", "configure_ultralytics"),
 }
 
 if TYPE_CHECKING:
     from .offline import configure_ultralytics
+    from .sliced import SlicedDetector
     from .sr import SRDetector
+    from .sr_sliced import SRSlicedDetector
     from .torchvision import TorchvisionDetector
     from .ultralytics import UltralyticsDetector
 
@@ -34,4 +38,13 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'sr4det.detectors' has no attribute {name!r}")
 
 
-__all__ = ["Detections", "Detector", "SRDetector", "TorchvisionDetector", "UltralyticsDetector", "configure_ultralytics"]
+__all__ = [
+    "Detections",
+    "Detector",
+    "SRDetector",
+    "SRSlicedDetector",
+    "SlicedDetector",
+    "TorchvisionDetector",
+    "UltralyticsDetector",
+    "configure_ultralytics",
+]

@@ -71,6 +71,8 @@ def run_config(comparison: Comparison) -> dict[str, Any]:
         "cache_dir": None if comparison.cache.root is None else str(comparison.cache.root),
         "world_size": comparison.dist.world_size,
         "detectors": detector_records(comparison),
+        # only when not COCO's 100: the config of every earlier comparison stays as it was (its output check)
+        **({"max_dets": comparison.max_dets} if comparison.max_dets != 100 else {}),
         **(comparison.extra_config or {}),
     }
 

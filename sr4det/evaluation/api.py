@@ -45,6 +45,7 @@ def compare(
     detectors: dict[str, Any] | None = None,
     detector_loader: Any = None,
     overwrite: bool = False,
+    max_dets: int = 100,
 ) -> dict[str, Any]:
     """Measure detection accuracy, image quality and cost of ``hr``, ``lr``, ``bicubic`` and each SR model.
 
@@ -89,6 +90,7 @@ def compare(
             work (:class:`~sr4det.errors.InputError`, :class:`~sr4det.errors.DetectorError` or
             :class:`~sr4det.errors.WeightsNotAvailableError`, :class:`~sr4det.errors.DetectorMismatchError`).
         overwrite: replace the ``results.json`` (and report, plots) of another comparison in ``out_dir``.
+        max_dets: COCO's detections per image that count (default 100; recorded in the config when not 100).
 
     Returns:
         The results dict (:meth:`CompareResult.to_json`, also written to ``out_dir/results.json``):
@@ -128,6 +130,7 @@ def compare(
             mos=mos,
             save_images=save_images,
             dist=ctx,
+            max_dets=max_dets,
         )
         return comparison.run(out_dir, overwrite=overwrite).to_json()
     finally:

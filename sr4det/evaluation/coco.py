@@ -37,7 +37,7 @@ def _coco_api(backend: str):
     raise ValueError(f"unknown COCO backend {backend!r}; choose from {BACKENDS}")
 
 
-def _build(backend: str, gt: dict[str, Any], results: Sequence[dict[str, Any]]):
+def _build(backend: str, gt: dict[str, Any], results: Sequence[dict[str, Any]], max_dets: int = 100):
     COCO, COCOeval = _coco_api(backend)
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress lines
         coco_gt = COCO()
@@ -54,6 +54,8 @@ def _build(backend: str, gt: dict[str, Any], results: Sequence[dict[str, Any]]):
             ev = COCOeval(coco_gt, coco_dt, "bbox", print_function=lambda *a, **k: None)
         else:
             ev = COCOeval(coco_gt, coco_dt, "bbox")
+    if max_dets != 100:
+        ev.params.maxDets = [1, 10, int(max_dets)]
     return ev
 
 
@@ -79,7 +81,11 @@ def _none_if_undefined(v: float) -> float | None:
 
 
 def evaluate(
-    gt: dict[str, Any], results: Sequence[dict[str, Any]], backend: str = "pycocotools", keep_matches: bool = False
+    gt: dict[str, Any],
+    results: Sequence[dict[str, Any]],
+    backend: str = "pycocotools",
+    keep_matches: bool = False,
+    max_dets: int = 100,
 ) -> CocoResult:
     """Evaluate COCO-format box ``results`` (``image_id``, ``category_id``, ``bbox`` xywh, ``score``) against ``gt``.
 
@@ -89,19 +95,27 @@ def evaluate(
         backend: ``"pycocotools"`` or ``"faster-coco-eval"``.
         keep_matches: also return the per-image matches for bootstrapping (always computed with pycocotools,
             so bootstrap intervals do not depend on the backend).
+        max_dets: detections per image that count (COCO's third ``maxDets``, default 100; VisDrone frames hold
+            hundreds of objects). AP, per-class AP and the bootstrap use it; the key ``AR100`` is the recall at it.
     """
+    if isinstance(max_dets, bool) or not isinstance(max_dets, int) or max_dets < 1:
+        raise InputError(f"max_dets must be a positive number of detections per image (COCO default 100), got {max_dets!r}")
     _check_results(gt, results)
-    ev = _build(backend, gt, results)
+    ev = _build(backend, gt, results, max_dets)
     with contextlib.redirect_stdout(io.StringIO()):
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
     stats = [float(s) for s in ev.stats[: len(STAT_KEYS)]]
+    if max_dets != 100:
+        # pycocotools' summarize reads AP (stats[0], and only it) at maxDets 100 whatever maxDets says: -1 here
+        all_ap = np.asarray(ev.eval["precision"])[:, :, :, 0, -1]
+        stats[0] = float(all_ap[all_ap > -1].mean()) if (all_ap > -1).any() else -1.0
     metrics = {k: _none_if_undefined(v) for k, v in zip(STAT_KEYS, stats, strict=True)}
     precision = np.asarray(ev.eval["precision"])  # (T, R, K, A, M)
     cat_ids = list(ev.params.catIds)
     per, per50 = {}, {}
-    m100 = list(ev.params.maxDets).index(100) if 100 in ev.params.maxDets else -1
+    m100 = list(ev.params.maxDets).index(max_dets) if max_dets in ev.params.maxDets else -1
     for k, cid in enumerate(cat_ids):
         p = precision[:, :, k, 0, m100]
         per[int(cid)] = float(p[p > -1].mean()) if (p > -1).any() else None
@@ -109,11 +123,11 @@ def evaluate(
         per50[int(cid)] = float(p50[p50 > -1].mean()) if (p50 > -1).any() else None
     matches = None
     if keep_matches:
-        ref = ev if backend == "pycocotools" else _build("pycocotools", gt, results)
+        ref = ev if backend == "pycocotools" else _build("pycocotools", gt, results, max_dets)
         if ref is not ev:
             with contextlib.redirect_stdout(io.StringIO()):
                 ref.evaluate()
-        matches = ImageMatches.from_cocoeval(ref)
+        matches = ImageMatches.from_cocoeval(ref, max_det=max_dets)
     return CocoResult(metrics, per, per50, matches)
 
 

@@ -103,6 +103,19 @@ class CompareConfig:
         "(same settings as --detector; same class list required)",
     )
     conditions: str | list[str] = _opt([], "more entries of `sr` (YAML: a `conditions:` list beside `sr:`)", cli=False)
+    native: bool = _opt(
+        False,
+        "native-resolution mode: no synthetic degradation; conditions `native` (the image as is) and the --sr models "
+        "upscaling it x--scale, boxes mapped back to the native frame (large images: use with --slice)",
+        action="store_true",
+    )
+    slice: str | None = _opt(
+        None,
+        "native mode: detect on overlapping SIZE x SIZE slices (SAHI), e.g. 640 or 640:0.2 (overlap); adds the unsliced "
+        "reference `native@whole`",
+    )
+    merge: str = _opt("nms:iou:0.5", "how slice boxes are merged: KIND[:METRIC[:THRESHOLD]], nms|greedynmm|nmm, iou|ios")
+    max_dets: int = _opt(100, "COCO detections per image that count (maxDets; 100 truncates crowded frames)", type=int)
     limit: int | None = _opt(None, "only the first N images", type=int)
     device: str | None = _opt(
         None,
@@ -222,7 +235,37 @@ class CompareConfig:
         if self.threads is not None and self.threads < 1:
             raise InputError(f"threads must be >= 1, got {self.threads}")
         self.degradation_spec()  # bad degradation options fail here
+        self._check_native()
         return self
+
+    def _check_native(self) -> None:
+        """--slice, --merge and --native fit together (slicing is a native-mode setting; see evaluation/native.py)."""
+        from .native import Slicing
+
+        if not isinstance(self.native, bool):
+            raise InputError(f"native must be true or false, got {self.native!r}")
+        if self.slice is not None:
+            if not self.native:
+                raise InputError("--slice applies to native-resolution comparisons: add --native (or drop --slice)")
+            Slicing.parse(self.slice, self.merge)
+        elif self.merge != "nms:iou:0.5":
+            raise InputError(f"--merge {self.merge} merges the boxes of slices: add --native --slice SIZE[:OVERLAP]")
+        if self.native and (
+            any(v is not None for v in (self.blur_sigma, self.noise_std, self.jpeg_quality))
+            or self.degradation not in (None, "clean")
+        ):
+            raise InputError(
+                "native mode has no synthetic degradation: drop --degradation / --blur-sigma / --noise-std / --jpeg-quality"
+            )
+        if self.native and self.save_images is not None:
+            raise InputError("--save-images writes SR conditions of the LR protocol; native mode does not write images")
+        if self.native:
+            labelled = [s.name for s in self.specs() if s.detector is not None or s.input != "sr"]
+            if labelled:
+                raise InputError(
+                    f"native mode: {labelled[0]!r} is not an SR model; the conditions are 'native' (always) and SR models "
+                    "(zoo names, weight files, name=path); detectors per condition (SR@LABEL) are not supported here"
+                )
 
     @staticmethod
     def _check_sr_names(specs: list) -> None:
@@ -277,6 +320,8 @@ class CompareConfig:
                 fail(name, "a number in [0, 1]")
         if not is_int(self.max_det) or self.max_det < 1:
             fail("max_det", "an integer >= 1")
+        if not is_int(self.max_dets) or self.max_dets < 1:
+            fail("max_dets", "an integer >= 1 (COCO's default is 100)")
         if not is_number(self.ci_level) or not 0.5 <= self.ci_level < 1:
             fail("ci_level", "a number in [0.5, 1), e.g. 0.95")
         for name in ("bootstrap", "seed"):
@@ -351,6 +396,8 @@ class CompareConfig:
                 n = len(gt.images) if self.limit is None else min(self.limit, len(gt.images))
                 print(f"compare: {n} images of {self.data}; loading the detector {self.detector}", file=sys.stderr, flush=True)
             det = UltralyticsDetector(self.detector, **settings)
+            if self.native:
+                return self._run_native(gt, det, ctx)
             return compare(
                 gt,
                 det,
@@ -375,6 +422,44 @@ class CompareConfig:
                 detectors=parse_detectors(self.detectors) or None,
                 detector_loader=lambda path: UltralyticsDetector(path, **settings),
                 overwrite=self.overwrite,
+                max_dets=self.max_dets,
             )
         finally:
             ctx.close()
+
+    def _run_native(self, gt: Any, det: Any, ctx: Any) -> dict[str, Any]:
+        """The native-resolution comparison (:mod:`.native`): scale 1 (no degradation, no mod-crop), one detector
+        per condition (SR and/or slicing in front of ``det``)."""
+        from .api import compare
+        from .conditions import Degradation, SRSpec
+        from .native import Slicing, native_conditions
+
+        slicing = None if self.slice is None else Slicing.parse(self.slice, self.merge)
+        specs = [s for s in self.specs() if s.name != "bicubic"]
+        specs.insert(0, SRSpec("bicubic", "bicubic"))
+        conditions = native_conditions(det, specs, self.scale, slicing=slicing, tile=self.tile, device=ctx.device(self.device))
+        extra = {"native": {"sr_scale": self.scale, **({} if slicing is None else slicing.config())}}
+        return compare(
+            gt,
+            det,
+            scale=1,
+            out_dir=Path(self.out),
+            degradation=Degradation(scale=1),
+            backend=self.backend,
+            class_map=self.class_map,
+            n_resamples=self.bootstrap,
+            seed=self.seed,
+            confidence=self.ci_level,
+            cache_dir=self.cache,
+            tile=self.tile,
+            device=self.device,
+            limit=self.limit,
+            progress=self.progress,
+            extra_config={**(self.extra_config or {}), **extra},
+            mos=self.mos,
+            save_images=self.save_images,
+            conditions=conditions,
+            dist=ctx,
+            overwrite=self.overwrite,
+            max_dets=self.max_dets,
+        )

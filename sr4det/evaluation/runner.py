@@ -86,6 +86,7 @@ class Comparison:
         mos: str | Path | None,
         save_images: str | Path | None,
         dist: DistContext,
+        max_dets: int = 100,
     ):
         if degradation.scale != scale:
             raise InputError(f"degradation scale {degradation.scale} differs from scale {scale}")
@@ -105,6 +106,7 @@ class Comparison:
         self.backend = backend
         self.cmap = class_map if isinstance(class_map, ClassMap) else ClassMap.build(detector.names, self.gt, class_map)
         self.n_resamples, self.seed, self.confidence = n_resamples, seed, confidence
+        self.max_dets = max_dets
         self.cache = cache
         self.tile = tile
         self.requested_device = device
@@ -145,7 +147,14 @@ class Comparison:
     def score(self, valid_ids: list[int], runs: Sequence[ConditionRun]) -> dict[str, _Scored]:
         """COCO metrics and the bootstrap resamples of each of ``runs`` (see :func:`.scoring.score`)."""
         return scoring.score(
-            self.gt, valid_ids, runs, backend=self.backend, n_resamples=self.n_resamples, seed=self.seed, progress=self.progress
+            self.gt,
+            valid_ids,
+            runs,
+            backend=self.backend,
+            n_resamples=self.n_resamples,
+            seed=self.seed,
+            progress=self.progress,
+            max_dets=self.max_dets,
         )
 
     def evaluate(

@@ -16,7 +16,7 @@ from . import coco, multiplicity
 if TYPE_CHECKING:
     from .shard import ConditionRun
 
-_BASELINES = ("bicubic", "lr")
+_BASELINES = ("bicubic", "lr", "native")  # "native": native-resolution mode (evaluation/native.py)
 #: compared with a baseline but not a claim about SR: the upper bound and the baselines themselves
 _NOT_IN_FAMILY = ("hr", *_BASELINES)
 
@@ -38,6 +38,7 @@ def score(
     n_resamples: int,
     seed: int,
     progress: bool,
+    max_dets: int = 100,
 ) -> dict[str, _Scored]:
     """COCO metrics and the bootstrap resamples of each of ``runs`` (independent per condition: sharded runs
     split the conditions over the ranks). Every rank draws the same resample weights (seeded), so the
@@ -48,7 +49,7 @@ def score(
     weights = coco.bootstrap_weights(len(valid_ids), n_resamples, seed) if n_resamples > 0 else None
     out: dict[str, _Scored] = {}
     for run in tqdm(runs, desc="COCO eval + bootstrap", disable=not progress, leave=False):
-        ev = coco.evaluate(gt_coco, run.results, backend=backend, keep_matches=weights is not None)
+        ev = coco.evaluate(gt_coco, run.results, backend=backend, keep_matches=weights is not None, max_dets=max_dets)
         boot = None
         if weights is not None:
             assert ev.matches is not None  # kept because keep_matches=True

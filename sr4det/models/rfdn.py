@@ -121,3 +121,28 @@ def _detect(sd: dict[str, torch.Tensor]) -> Detected | None:
 )
 def rfdn(scale: int, **kwargs) -> nn.Module:
     return RFDN(scale, **kwargs)
+
+
+@register_model(
+    ModelCard(
+        name="rfdn_real",
+        scales=(4,),
+        input_space="rgb",
+        upsampling="post",
+        non_local=True,
+        min_size=15,
+        weights_source="sr4det",
+        shipped={4: "rfdn_real_x4.pt"},
+        license="MIT (RFDN_AIM weights by njulj/RFDN, MIT; fine-tuned by sr4det)",
+        objective="detection",
+        trained_with="yolo11n",
+        degradations=(
+            "random (Real-ESRGAN-style, x4): 15% clean bicubic, 35% one pass, 50% two passes; Gaussian/generalised/sinc "
+            "blur sigma 0.2-3 (x4 HR px), Gaussian noise 1-20 or Poisson, JPEG 30-95"
+        ),
+        paper="rfdn_det fine-tuned through a frozen YOLO11n on COCO train2017 crops with random real-world degradations "
+        "(sr4det.degradation.RandomDegradation; eval/RESULTS.md §12)",
+    ),
+)
+def rfdn_real(scale: int, **kwargs) -> nn.Module:
+    return RFDN(scale, **kwargs)

@@ -102,6 +102,7 @@ def load_spandrel(wf: WeightFile, scale: int | None, path: Path) -> SRModel:
         weights_source=str(path),
         license="see the weights' source",
         paper=f"spandrel architecture {arch_id}",
+        degradations="unknown (see the weights' source)",
     )
     return SRModel(_SpandrelNet(descriptor), card, descriptor.scale)
 

@@ -79,6 +79,7 @@ class DetectionPatches:
         if scale < 1:
             raise InputError(f"scale must be >= 1, got {scale}")
         self.random: RandomDegradation | None = None
+        spec: DegradationSpec | None = None
         if isinstance(degradation, RandomDegradation):
             if degradation.scale != scale:
                 raise InputError(
@@ -86,7 +87,7 @@ class DetectionPatches:
                 )
             self.random = degradation
         else:
-            degradation = _spec_for(degradation, scale)
+            spec = _spec_for(degradation, scale)
         gt = load_coco(annotations).head(limit)
         held_out = {int(i) for i in exclude}
         if held_out:
@@ -112,7 +113,7 @@ class DetectionPatches:
             self.items.append(
                 _Item(
                     hr=hr,
-                    lr=None if self.random is not None else degradation(hr),
+                    lr=None if spec is None else spec(hr),
                     boxes=im.boxes[keep].astype(np.float32),
                     classes=np.array([cat_to_index[int(c)] for c in im.category_ids[keep]], dtype=np.int64),
                 )
@@ -154,7 +155,11 @@ class DetectionPatches:
             else:
                 y, x = int(rng.integers(0, max(0, h - p) + 1)), int(rng.integers(0, max(0, w - p) + 1))
             hr = _pad(item.hr[y * s : y * s + P, x * s : x * s + P], P)
-            lr = self.random(hr, rng) if self.random is not None else _pad(item.lr[y : y + p, x : x + p], p)
+            if self.random is not None:
+                lr = self.random(hr, rng)
+            else:
+                assert item.lr is not None  # made at load time whenever there is no random degradation
+                lr = _pad(item.lr[y : y + p, x : x + p], p)
             bx = item.boxes - np.array([x * s, y * s, x * s, y * s], dtype=np.float32)
             clipped = bx.clip(0, [min(P, (w - x) * s), min(P, (h - y) * s)] * 2)
             area = (bx[:, 2] - bx[:, 0]) * (bx[:, 3] - bx[:, 1])

@@ -25,7 +25,7 @@ def test_list_models_pretrained_lists_models_with_declared_weights():
 
 
 def test_list_models_pretrained_with_pattern():
-    assert list_models("rfdn*", pretrained=True) == ["rfdn", "rfdn_det"]
+    assert list_models("rfdn*", pretrained=True) == ["rfdn", "rfdn_det", "rfdn_real"]
 
 
 def test_pretrained_scales_union_of_shipped_and_published():

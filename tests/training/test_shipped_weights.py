@@ -21,6 +21,7 @@ SHIPPED = [
     ("rfdn_det", 2),
     ("rfdn_det", 4),
     ("imdn_det", 2),
+    ("rfdn_real", 4),
 ]
 
 
@@ -114,3 +115,14 @@ def test_detection_trained_model_states_its_objective_and_helps_the_detector(sha
     )
     ap = {k: v["AP"] for k, v in res["conditions"].items()}
     assert ap["rfdn_det"] > ap["bicubic"] + 0.02, ap
+
+
+def test_robust_model_card_says_what_it_was_trained_on():
+    """rfdn_real's card and file state the detection objective, the training detector, the random degradations and
+    coco_train160 as its only data (never an evaluation set); rfdn_det's say clean."""
+    real = create_model("rfdn_real", 4, pretrained=True).card
+    assert (real.objective, real.trained_with) == ("detection", "yolo11n")
+    assert real.degradations.startswith("random")
+    meta = read_weights(SHIPPED_DIR / "rfdn_real_x4.pt").meta
+    assert meta["data"] == ["coco_train160"] and meta["degradation"].startswith("random")
+    assert create_model("rfdn_det", 4, pretrained=True).card.degradations == "clean"

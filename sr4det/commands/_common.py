@@ -31,6 +31,37 @@ def add_model_args(parser: argparse.ArgumentParser, *, default_model: str | None
     parser.add_argument(
         "--no-pretrained", dest="pretrained", action="store_false", help="random weights for zoo models (testing only)"
     )
+    add_runtime_args(parser)
+
+
+def add_runtime_args(parser: argparse.ArgumentParser) -> None:
+    """``--backend`` and ``--precision``: what runs the SR network (:meth:`sr4det.SRModel.set_runtime`)."""
+    from ..models.runtime import BACKENDS, PRECISIONS
+
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="torch",
+        help="what runs the SR network: eager torch, or compiled for the CPU by OpenVINO / ONNX Runtime (converted once, "
+        "cached; needs the 'export' extra)",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="fp32",
+        help="precision of a compiled backend: fp32 equals torch within ~1e-5; bf16/fp16 (openvino, where the CPU has "
+        "them) are faster but differ by grey levels",
+    )
+
+
+def check_runtime_args(args: argparse.Namespace) -> None:
+    """Refuse an unknown or unsupported ``--backend``/``--precision`` pair (and ``--half`` with a compiled backend) up front."""
+    from ..models.runtime import check_runtime
+
+    backend, precision = getattr(args, "backend", "torch"), getattr(args, "precision", "fp32")
+    check_runtime(backend, precision)
+    if backend != "torch" and getattr(args, "half", False):
+        raise InputError(f"--half is for the torch backend; with --backend {backend} choose --precision bf16 instead")
 
 
 def add_tile_args(parser: argparse.ArgumentParser) -> None:
@@ -99,4 +130,8 @@ def load_model_from_args(args: argparse.Namespace) -> SRModel:
     from ..models import resolve_model
 
     check_scale(args.scale)
-    return resolve_model(args.model, args.scale, pretrained=args.pretrained, device=default_device(args.device))
+    check_runtime_args(args)
+    backend, precision = getattr(args, "backend", "torch"), getattr(args, "precision", "fp32")
+    # compiled backends run on the CPU: no default move to a GPU for them
+    device = default_device(args.device) if backend == "torch" or args.device else "cpu"
+    return resolve_model(args.model, args.scale, pretrained=args.pretrained, device=device, backend=backend, precision=precision)

@@ -11,8 +11,10 @@ from typing import Any
 from .._files import atomic_write
 from ..errors import DataError, InputError, OutputExistsError
 from ._common import (
+    add_runtime_args,
     add_tile_args,
     check_device,
+    check_runtime_args,
     check_scale,
     check_tile_args,
     check_tile_overlap,
@@ -44,6 +46,7 @@ def add_parser(sub) -> None:
         "default: none, the detector sees the input as is",
     )
     p.add_argument("--scale", "-s", type=int, default=4, help="SR factor (with --sr)")
+    add_runtime_args(p)
     p.add_argument(
         "--frame",
         choices=("lr", "sr"),
@@ -119,6 +122,11 @@ def _previous_run(out: Path, settings: dict[str, Any], files: list[str], overwri
     return [p for stem in sorted(gone) for p in (out / f"{stem}.png", out / "labels" / f"{stem}.txt") if p.is_file()]
 
 
+def _runtime(args: argparse.Namespace) -> dict[str, str]:
+    """The SR runtime in the settings, only when compiled (settings of torch runs stay as they were)."""
+    return {} if args.backend == "torch" else {"backend": args.backend, "precision": args.precision}
+
+
 def _outputs(inputs: list[Path]) -> list[str]:
     stems = [p.stem for p in inputs]
     if len(set(stems)) != len(stems):
@@ -139,6 +147,7 @@ def build(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     check_scale(args.scale)
     tile = check_tile_args(args)
     check_device(args.device)
+    check_runtime_args(args)
     if args.frame == "sr" and args.sr is None:
         raise InputError("--frame sr needs --sr (without SR there is only the input frame)")
     if not 0 <= args.conf <= 1:
@@ -161,7 +170,9 @@ def build(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     from ..models import resolve_model
     from ..transforms import SRTransform
 
-    model = resolve_model(args.sr, args.scale, pretrained=True, device=device)
+    compiled = args.backend != "torch"
+    device = "cpu" if compiled and args.device is None else device  # compiled SR runs on the CPU
+    model = resolve_model(args.sr, args.scale, pretrained=True, device=device, backend=args.backend, precision=args.precision)
     check_tile_overlap(tile, args.overlap, model)
     sr = SRTransform(model, tile=tile, max_memory=args.max_memory, device=device)
     if slicing is not None:
@@ -211,7 +222,7 @@ def run(args: argparse.Namespace) -> int:
     settings = {
         # with --sr alone the detector inside the SRDetector (at imgsz x scale); with --slice the SlicedDetector
         "detector": detector.config if sr_det is None or getattr(args, "slice", None) is not None else sr_det.detector.config,
-        "sr": None if sr_det is None else {"model": args.sr, "scale": sr_det.scale, "tile": args.tile},
+        "sr": None if sr_det is None else {"model": args.sr, "scale": sr_det.scale, "tile": args.tile, **_runtime(args)},
         "frame": args.frame if sr_det is not None else "lr",
     }
     stale = _previous_run(out, settings, [str(p) for p in inputs], getattr(args, "overwrite", False))

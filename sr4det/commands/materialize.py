@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..tiling import parse_tile
-from ._common import add_degradation_args, check_device, check_scale, check_writable_dir
+from ._common import add_degradation_args, add_runtime_args, check_device, check_runtime_args, check_scale, check_writable_dir
 
 
 def add_parser(sub) -> None:
@@ -28,6 +28,7 @@ def add_parser(sub) -> None:
     p.add_argument("--no-pretrained", dest="pretrained", action="store_false", help="random SR weights (testing only)")
     p.add_argument("--tile", default="auto", help="tile size in LR pixels, 'auto' or 'none'")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available)")
+    add_runtime_args(p)
     p.add_argument("--splits", nargs="+", default=None, help="YOLO only: splits to write (default: all present)")
     p.add_argument("--format", default=".png", help="output image extension (default .png, lossless); 'keep' keeps the input's")
     p.add_argument("--overwrite", action="store_true", help="recompute existing images and accept changed settings")
@@ -50,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
     check_scale(args.scale, "--scale", allow_none=True)
     tile = parse_tile(args.tile)
     check_device(args.device)
+    check_runtime_args(args)
     if args.threads is not None and args.threads < 1:
         raise InputError(f"--threads must be >= 1, got {args.threads}")
     degrade = None
@@ -69,7 +71,15 @@ def run(args: argparse.Namespace) -> int:
         sr = None
         if args.sr.lower() != "none":
             scale = args.scale if args.scale is not None else (degrade.scale if degrade else None)
-            sr = SRTransform(args.sr, scale=scale, tile=tile, device=ctx.device(args.device), pretrained=args.pretrained)
+            sr = SRTransform(
+                args.sr,
+                scale=scale,
+                tile=tile,
+                device=ctx.device(args.device) if args.backend == "torch" or args.device else "cpu",
+                pretrained=args.pretrained,
+                backend=args.backend,
+                precision=args.precision,
+            )
         out = materialize(
             args.data,
             args.output,

@@ -14,6 +14,7 @@ from ._common import (
     add_model_args,
     add_tile_args,
     check_device,
+    check_runtime_args,
     check_scale,
     check_tile_args,
     check_tile_overlap,
@@ -83,8 +84,8 @@ MANIFEST = ".sr4det_upscale.json"
 
 
 def _manifest(model: Any, dtype: Any) -> dict[str, Any]:
-    """What makes two runs' outputs the same: the network (name and weights digest), scale and precision (tiling is
-    exact, so tile settings do not count)."""
+    """What makes two runs' outputs the same: the network (name and weights digest), scale, precision and runtime
+    (tiling is exact, so tile settings do not count)."""
     from .._digest import state_digest
 
     return {
@@ -92,6 +93,8 @@ def _manifest(model: Any, dtype: Any) -> dict[str, Any]:
         "weights_sha256": state_digest(model)[:16],
         "scale": model.scale,
         "dtype": "float32" if dtype is None else str(dtype).removeprefix("torch."),
+        # only when compiled, so that manifests of torch runs stay as they were
+        **({} if model.backend == "torch" else {"backend": model.backend, "precision": model.precision}),
     }
 
 
@@ -105,7 +108,8 @@ def _check_manifest(folder: Path, record: dict[str, Any], targets: list[Path], o
         old = json.loads(path.read_text())
     except (OSError, ValueError):
         old = {}
-    diffs = [f"{k}: {old.get(k)} -> {v}" for k, v in record.items() if not isinstance(old, dict) or old.get(k) != v]
+    old = old if isinstance(old, dict) else {}
+    diffs = [f"{k}: {old.get(k)} -> {record.get(k)}" for k in {**old, **record} if old.get(k) != record.get(k)]
     if diffs:
         raise OutputExistsError(
             f"{folder} holds outputs of another upscale ({'; '.join(diffs)}) that this run would skip as existing and "
@@ -141,6 +145,7 @@ def run(args: argparse.Namespace) -> int:
     tile = check_tile_args(args)
     _check_format(args.format)
     check_device(args.device)
+    check_runtime_args(args)
     inputs = list_images(*args.inputs)
     if not inputs:
         raise InputError(f"no images found in {args.inputs}")

@@ -78,10 +78,21 @@ class _Pipeline:
         return {
             "degrade": self.degrade.config if self.degrade else None,
             # the weights' digest: two files (or pretrained and random weights) of one architecture share a name
-            "sr": {"model": self.sr.model_name, "scale": self.sr.scale, "weights_sha256": state_digest(self.sr.model)}
+            "sr": {
+                "model": self.sr.model_name,
+                "scale": self.sr.scale,
+                "weights_sha256": state_digest(self.sr.model),
+                **_runtime(self.sr.model),
+            }
             if self.sr
             else None,
         }
+
+
+def _runtime(model: Any) -> dict[str, str]:
+    """A compiled SR runtime (SRModel.set_runtime), recorded only when not torch: configs of torch runs stay as they were."""
+    backend = getattr(model, "backend", "torch")
+    return {} if backend == "torch" else {"backend": backend, "precision": model.precision}
 
 
 def _write_text(path: Path, text: str) -> None:

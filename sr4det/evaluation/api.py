@@ -9,9 +9,10 @@ from typing import Any
 from ..data.datasets import ClassMap, GroundTruth
 from ..detectors.base import Detector
 from ..errors import InputError
+from ..models.runtime import check_runtime
 from .cache import CompareCache
 from .condition_detectors import resolve_detectors
-from .conditions import Condition, Degradation, SRSpec, standard_conditions
+from .conditions import Condition, Degradation, SRCondition, SRSpec, standard_conditions
 from .distributed import DistContext, setup
 from .runner import Comparison
 
@@ -46,6 +47,8 @@ def compare(
     detector_loader: Any = None,
     overwrite: bool = False,
     max_dets: int = 100,
+    sr_runtime: str = "torch",
+    sr_precision: str = "fp32",
 ) -> dict[str, Any]:
     """Measure detection accuracy, image quality and cost of ``hr``, ``lr``, ``bicubic`` and each SR model.
 
@@ -89,6 +92,9 @@ def compare(
             list of ``detector``. Unknown labels, detectors that do not load and other class lists raise before any
             work (:class:`~sr4det.errors.InputError`, :class:`~sr4det.errors.DetectorError` or
             :class:`~sr4det.errors.WeightsNotAvailableError`, :class:`~sr4det.errors.DetectorMismatchError`).
+        sr_runtime, sr_precision: what runs every SR network (:meth:`sr4det.SRModel.set_runtime`): ``"torch"``
+            (default), ``"openvino"`` or ``"onnxruntime"``; ``"fp32"`` (default) or ``"bf16"``/``"fp16"`` (OpenVINO).
+            A compiled runtime is part of the SR cache keys and the model digests (torch fp32 keys are unchanged).
         overwrite: replace the ``results.json`` (and report, plots) of another comparison in ``out_dir``.
         max_dets: COCO's detections per image that count (default 100; recorded in the config when not 100).
 
@@ -107,6 +113,10 @@ def compare(
         raise InputError(
             "`detectors` labels the detectors of `sr` entries; with `conditions` set each condition's `detector` instead"
         )
+    check_runtime(sr_runtime, sr_precision)
+    for cond in conditions if (sr_runtime, sr_precision) != ("torch", "fp32") else ():
+        if isinstance(cond, SRCondition):
+            cond.runtime = (sr_runtime, sr_precision)
     ctx = dist if dist is not None else setup(threads)
     try:
         cache = CompareCache.from_option(cache_dir, clean_orphans=ctx.local_rank == 0)

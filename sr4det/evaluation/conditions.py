@@ -126,12 +126,14 @@ class SRSpec:
             )
         return cls(name, source)
 
-    def load(self, scale: int, device: str | torch.device | None = None):
-        """The :class:`~sr4det.models.wrapper.SRModel` for this spec at ``scale``."""
+    def load(self, scale: int, device: str | torch.device | None = None, runtime: tuple[str, str] = ("torch", "fp32")):
+        """The :class:`~sr4det.models.wrapper.SRModel` for this spec at ``scale``, its network run by ``runtime``
+        (backend, precision: :meth:`~sr4det.models.wrapper.SRModel.set_runtime`)."""
         from ..models import resolve_model
 
+        backend, precision = runtime
         try:
-            return resolve_model(self.source, scale, pretrained=True, device=device)
+            return resolve_model(self.source, scale, pretrained=True, device=device, backend=backend, precision=precision)
         except KeyError as exc:
             raise InputError(f"SR condition {self.name!r}: {exc.args[0]}") from None
 
@@ -164,6 +166,9 @@ def model_digest(model: torch.nn.Module) -> str:
     for attr in ("kernel", "scale"):
         if hasattr(net, attr):
             h.update(f"{attr}={getattr(net, attr)}".encode())
+    # a compiled runtime (not torch fp32) computes other outputs (fp32: within about 1e-5); torch digests are unchanged
+    if getattr(model, "backend", "torch") != "torch":
+        h.update(f"runtime={model.backend}/{model.precision}".encode())
     return h.hexdigest()
 
 
@@ -273,16 +278,21 @@ class SRCondition(Condition):
             self.spec = SRSpec(self.name, self.name)
         self.model = None
         self.digest: str | None = None
+        #: (backend, precision) that runs the SR network (SRModel.set_runtime); set by compare(sr_runtime=...)
+        self.runtime: tuple[str, str] = ("torch", "fp32")
 
     def load(self, scale, device=None):
-        self.model = self.spec.load(scale, device=device)
+        compiled = {} if self.runtime == ("torch", "fp32") else {"runtime": self.runtime}
+        self.model = self.spec.load(scale, device=device, **compiled)
         self.digest = model_digest(self.model)
         card = getattr(self.model, "card", None)
+        backend = getattr(self.model, "backend", "torch")
         return {
             "model": self.spec.source,
             "params": getattr(card, "params", None),
             "weights_source": getattr(card, "weights_source", None),
             "model_digest": self.digest[:16],
+            **({} if backend == "torch" else {"runtime": f"{backend}/{self.model.precision}"}),
         }
 
     def release(self):

@@ -17,6 +17,7 @@ from typing import Any
 
 from .._suggest import did_you_mean
 from ..errors import InputError, ScaleError
+from ..models.runtime import BACKENDS, PRECISIONS
 
 #: older names of options, accepted by the YAML config and run_compare()
 ALIASES = {"blur": "blur_sigma", "noise": "noise_std", "jpeg": "jpeg_quality"}
@@ -147,6 +148,15 @@ class CompareConfig:
     save_images: str | None = _opt(None, "also write each SR condition's images to DIR/<condition>/ (e.g. for a MOS study)")
     threads: int | None = _opt(
         None, "torch intra-op threads per process (default: torch's; under torchrun cores / processes per node)", type=int
+    )
+    sr_runtime: str = _opt(
+        "torch",
+        "what runs the SR networks: eager torch, or compiled for the CPU by OpenVINO / ONNX Runtime (fp32 equals torch "
+        "within ~1e-5; needs the 'export' extra)",
+        choices=BACKENDS,
+    )
+    sr_precision: str = _opt(
+        "fp32", "precision of a compiled SR runtime: fp32, or bf16/fp16 (openvino, where the CPU has them)", choices=PRECISIONS
     )
     progress: bool = _opt(True, "progress bars (--quiet: none; under torchrun rank 0 only)", cli=False)
     extra_config: dict[str, Any] = _opt({}, "extra entries of results.json's config", cli=False)
@@ -335,6 +345,9 @@ class CompareConfig:
             value = getattr(self, name)
             if value not in choices:
                 raise InputError(f"{name} must be one of {list(choices)}, got {value!r}{did_you_mean(value, choices)}")
+        from ..models.runtime import check_runtime
+
+        check_runtime(self.sr_runtime, self.sr_precision)
         if not (self.cache is None or isinstance(self.cache, bool) or is_path(self.cache)):
             fail("cache", "a folder (text), False (no cache) or None (the default folder)")
         for name in ("progress", "overwrite"):
@@ -423,6 +436,8 @@ class CompareConfig:
                 detector_loader=lambda path: UltralyticsDetector(path, **settings),
                 overwrite=self.overwrite,
                 max_dets=self.max_dets,
+                sr_runtime=self.sr_runtime,
+                sr_precision=self.sr_precision,
             )
         finally:
             ctx.close()

@@ -21,7 +21,9 @@ from .._options import check_device, check_dtype
 from .._suggest import did_you_mean
 from ..errors import ArchitectureMismatchError, ScaleError, ScaleMismatchError, UnknownModelError, WeightsError
 from ._detect import Detected
+from .exported import find_export, load_export
 from .registry import build_network, detect_architecture, get_card, list_models
+from .runtime import check_runtime
 from .thirdparty import load_opencv, load_spandrel
 from .weights import WeightFile, load_state_into, objective_from_meta, read_weights, resolve_pretrained
 from .wrapper import SRModel
@@ -43,6 +45,8 @@ def create_model(
     weights: str | None = None,
     device: str | torch.device | None = None,
     dtype: torch.dtype | None = None,
+    backend: str = "torch",
+    precision: str = "fp32",
     **kwargs: Any,
 ) -> SRModel:
     """Build a zoo model by name, in eval mode: the entry point when you know the architecture.
@@ -59,11 +63,14 @@ def create_model(
         pretrained: load weights shipped with sr4det, or download published ones (sha256-checked).
         weights: path of a weight file for this architecture (overrides ``pretrained``).
         device, dtype: where and in what precision to run.
+        backend, precision: what runs the network (``"torch"``/``"fp32"``; ``"openvino"`` or ``"onnxruntime"`` compile
+            it for the CPU): see :meth:`SRModel.set_runtime`.
         **kwargs: architecture options (e.g. ``d=32, s=5, m=1`` for FSRCNN).
     """
     scale = _scale_arg(scale)
     check_device(device, flag="device")
     check_dtype(dtype)
+    check_runtime(backend, precision)
     path: str | Path | None = None
     source: str | None = None
     if weights is not None:
@@ -77,7 +84,7 @@ def create_model(
         load_state_into(net, wf.state_dict, name=name, source=str(path))
         card = card.replace(weights_source=source, **objective_from_meta(wf.meta))
     model = SRModel(net, card, scale)
-    return model.to(device=device, dtype=dtype).eval()
+    return model.to(device=device, dtype=dtype).eval().set_runtime(backend, precision)
 
 
 def resolve_model(
@@ -87,6 +94,8 @@ def resolve_model(
     pretrained: bool = True,
     device: str | torch.device | None = None,
     dtype: torch.dtype | None = None,
+    backend: str | None = None,
+    precision: str | None = None,
 ) -> SRModel:
     """Turn what a user typed into an SRModel: an SRModel (returned as is), a zoo name, or a weight-file path.
 
@@ -94,20 +103,28 @@ def resolve_model(
     zoo names go to :func:`create_model` and load pretrained weights by default (interpolation baselines need
     none); paths go to :func:`load_model` (sr4det files, spandrel, OpenCV ``.pb``) and must match ``scale`` when
     it is given. In code that knows which it has, call :func:`create_model` or :func:`load_model` directly.
+    ``backend``/``precision`` (see :meth:`SRModel.set_runtime`): None keeps a given SRModel's runtime (torch/fp32
+    for names and paths).
     """
     check_device(device, flag="device")
     check_dtype(dtype)
+    runtime = (backend or "torch", precision or "fp32")
+    check_runtime(*runtime)
     if isinstance(spec, SRModel):
         if scale is not None and spec.scale != scale:
             raise ScaleError(f"model {spec.card.name} is x{spec.scale}, not x{scale}")
-        return spec.to(device=device, dtype=dtype) if (device or dtype) else spec
+        spec = spec.to(device=device, dtype=dtype) if (device or dtype) else spec
+        if backend is None and precision is None:
+            return spec
+        return spec.set_runtime(*runtime)
     if scale is not None and (isinstance(scale, bool) or not isinstance(scale, numbers.Integral) or scale < 1):
         raise ScaleError(f"scale must be a positive integer such as 2 or 4 (or None for a file's own), got {scale!r}")
     text = str(spec)
     if text in list_models():
-        return create_model(text, scale=4 if scale is None else scale, pretrained=pretrained, device=device, dtype=dtype)
+        scale = 4 if scale is None else scale
+        return create_model(text, scale=scale, pretrained=pretrained, device=device, dtype=dtype).set_runtime(*runtime)
     if Path(text).exists():
-        return load_model(text, scale=scale, device=device, dtype=dtype)
+        return load_model(text, scale=scale, device=device, dtype=dtype).set_runtime(*runtime)
     raise UnknownModelError(
         f"{text!r} is neither a model name nor an existing weight file{did_you_mean(text, list_models())}; "
         f"models: {', '.join(list_models())}"
@@ -121,6 +138,8 @@ def load_model(
     arch: str | None = None,
     device: str | torch.device | None = None,
     dtype: torch.dtype | None = None,
+    backend: str = "torch",
+    precision: str = "fp32",
 ) -> SRModel:
     """Load any supported weight file as an :class:`~sr4det.models.wrapper.SRModel` (eval mode).
 
@@ -136,6 +155,9 @@ def load_model(
       unless ``scale`` is given.
     * anything spandrel recognises (ESRGAN, SwinIR, HAT, CRAFT, Real-ESRGAN compact, ...; .pth/.pt/.ckpt/.safetensors).
     * OpenCV ``dnn_superres`` graphs (``ESPCN_x4.pb`` ...), when opencv-contrib is installed.
+    * folders written by ``sr4det export`` (or their ``model.onnx`` / ``model.xml``): run by ONNX Runtime / OpenVINO.
+
+    ``backend``/``precision``: what runs the network, see :meth:`SRModel.set_runtime`.
 
     Raises:
         ScaleError: the file's scale differs from ``scale``.
@@ -144,7 +166,11 @@ def load_model(
     scale = None if scale is None else _scale_arg(scale)
     check_device(device, flag="device")
     check_dtype(dtype)
+    check_runtime(backend, precision)
     path = Path(path)
+    if (exported := find_export(path)) is not None:
+        prefer = {".onnx": "onnx", ".xml": "openvino"}.get(path.suffix.lower())
+        return load_export(exported, scale=scale, prefer=prefer, backend=backend, precision=precision)
     if path.suffix.lower() == ".pb":
         model = load_opencv(path, scale)
     else:
@@ -158,7 +184,7 @@ def load_model(
             model = _load_zoo(wf, found.arch, check_detected_scale(found, scale, path), scale, path)
         else:
             model = load_spandrel(wf, scale, path)
-    return model.to(device=device, dtype=dtype).eval()
+    return model.to(device=device, dtype=dtype).eval().set_runtime(backend, precision)
 
 
 def read_weights_for(path: str | Path, name: str, scale: int) -> WeightFile:

@@ -6,9 +6,13 @@ with C in {1 (gray), 3 (RGB), 4 (RGBA)}. The wrapper hides how the network sees 
 networks get BT.601 luma (chroma is upsampled with bicubic), pre-upsampling networks (SRCNN, VDSR) get
 a MATLAB-bicubic enlarged input, gray images are run as RGB, and alpha is upsampled with bicubic.
 Inputs are moved to the model's device and dtype; the output keeps the input's dtype.
+
+The network may run compiled (OpenVINO, ONNX Runtime) instead of eager torch: :meth:`SRModel.set_runtime`.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -19,6 +23,9 @@ from ..color import rgb_to_ycbcr, ycbcr_to_rgb
 from ..errors import InputError, ScaleMismatchError
 from ..resize import imresize
 from .card import ModelCard
+
+if TYPE_CHECKING:
+    from .runtime import CompiledNet
 
 
 def validate_image_tensor(x: torch.Tensor, what: str = "input") -> None:
@@ -61,6 +68,8 @@ class SRModel(nn.Module):
 
     Attributes:
         scale (int), card (ModelCard).
+        backend (str), precision (str): what runs the network (``"torch"``, ``"fp32"`` unless :meth:`set_runtime`
+            chose a compiled runtime).
     """
 
     _anchor: torch.Tensor  # a buffer (registered in __init__); declared so type checkers see a Tensor, not Module
@@ -71,6 +80,63 @@ class SRModel(nn.Module):
         self.card = card
         self.scale = int(scale)
         self.register_buffer("_anchor", torch.zeros(()), persistent=False)  # tracks device/dtype when net has no params
+        self.backend, self.precision = "torch", "fp32"
+        self._compiled: CompiledNet | None = None
+
+    def set_runtime(self, backend: str = "torch", precision: str = "fp32", *, threads: int | None = None) -> SRModel:
+        """Choose what runs the network, in place (returns ``self``); the contract of ``model(x)`` stays the same.
+
+        Args:
+            backend: ``"torch"`` (eager, the default), ``"openvino"`` or ``"onnxruntime"`` (compiled for the CPU;
+                converted once and cached on disk, see :mod:`sr4det.models.runtime`).
+            precision: ``"fp32"`` (equal to torch within about 1e-5), or ``"bf16"`` / ``"fp16"`` with OpenVINO on a CPU
+                that supports them (outputs differ from fp32: measure first).
+            threads: intra-op threads of the compiled network (default: ``torch.get_num_threads()`` now).
+
+        Interpolation baselines (bicubic, ...) are not networks and stay on torch (``backend`` remains ``"torch"``).
+        A compiled network is inference only (no gradients), runs on the CPU, and is a snapshot of the weights:
+        ``load_state_dict`` compiles again. Raises :class:`InputError` for an unknown or unsupported choice,
+        :class:`~sr4det.errors.MissingDependencyError` (extra ``export``) when the runtime is not installed.
+        """
+        from .runtime import check_runtime, compile_net
+
+        check_runtime(backend, precision)
+        compile_runtime = getattr(self.net, "compile_runtime", None)  # a network loaded from `sr4det export` files
+        if compile_runtime is not None:
+            self._compiled = compile_runtime(backend, precision, threads)
+            self.backend, self.precision = self._compiled.backend, precision
+            return self
+        if backend == "torch" or self.card.upsampling == "none":
+            self.backend, self.precision, self._compiled = "torch", "fp32", None
+            return self
+        if self.device.type != "cpu" or self.dtype != torch.float32:
+            raise InputError(
+                f"backend={backend!r} compiles a float32 model on the CPU, but this one is {self.dtype} on {self.device}; "
+                "call model.to('cpu', torch.float32) first (the runtime's precision is chosen by precision=)"
+            )
+        channels = 1 if self.card.input_space == "y" else 3
+        self._compiled = compile_net(
+            self.net,
+            backend=backend,
+            precision=precision,
+            channels=channels,
+            min_size=self.card.min_size,
+            size_multiple=self.card.size_multiple,
+            threads=threads,
+        )
+        self.backend, self.precision = backend, precision
+        return self
+
+    @property
+    def compiled(self) -> CompiledNet | None:
+        """The compiled network :meth:`set_runtime` made (its ``path`` is the converted file), or None on torch."""
+        return self._compiled
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        result = super().load_state_dict(state_dict, strict=strict, assign=assign)
+        if self._compiled is not None:  # the compiled network is a snapshot of the old weights
+            self.set_runtime(self.backend, self.precision, threads=self._compiled.threads)
+        return result
 
     @property
     def device(self) -> torch.device:
@@ -83,7 +149,8 @@ class SRModel(nn.Module):
         return self._anchor.dtype
 
     def extra_repr(self) -> str:
-        return f"name={self.card.name!r}, scale={self.scale}, params={self.card.params}"
+        runtime = "" if self._compiled is None else f", backend={self.backend!r}, precision={self.precision!r}"
+        return f"name={self.card.name!r}, scale={self.scale}, params={self.card.params}{runtime}"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Upscale ``x``: float (B, C, H, W) or (C, H, W) in [0, 1], C in {1, 3, 4} -> (B, C, sH, sW) in [0, 1]."""
@@ -114,11 +181,21 @@ class SRModel(nn.Module):
         if card.input_space == "y":
             ycc = rgb_to_ycbcr(x)
             y = ycc[:, :1]
-            y_sr = self._checked(self.net(imresize(y, scale=s) if card.upsampling == "pre" else y), y)
+            y_sr = self._checked(self._net(imresize(y, scale=s) if card.upsampling == "pre" else y), y)
             out = ycbcr_to_rgb(torch.cat([y_sr, imresize(ycc[:, 1:], scale=s)], dim=1))
         else:
-            out = self._checked(self.net(imresize(x, scale=s) if card.upsampling == "pre" else x), x)
+            out = self._checked(self._net(imresize(x, scale=s) if card.upsampling == "pre" else x), x)
         return out[..., : h * s, : w * s].clamp(0, 1)
+
+    def _net(self, x: torch.Tensor) -> torch.Tensor:
+        if self._compiled is None and self.backend != "torch":  # unpickled (a DataLoader worker, a deepcopy): compile here
+            self.set_runtime(self.backend, self.precision)
+        return self.net(x) if self._compiled is None else self._compiled(x)
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_compiled"] = None  # a runtime's compiled network does not pickle; it is compiled again (from the disk cache)
+        return state
 
     def _checked(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """``out`` when it is ``scale`` times the LR input ``x``; a network built or trained for another scale

@@ -154,6 +154,8 @@ def _probe_key(model, device: torch.device, dtype: torch.dtype | None, channels:
             channels,
             channels_last,
             torch.__version__,
+            # a compiled runtime (SRModel.set_runtime) allocates otherwise; torch keys stay as they were
+            *(() if getattr(model, "backend", "torch") == "torch" else (model.backend, model.precision)),
         )
     )
 

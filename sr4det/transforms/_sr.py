@@ -38,6 +38,9 @@ class SRTransform(ResamplingTransform):
         device: where the model runs; None: CUDA when available (CPU inside DataLoader workers).
         pretrained: for zoo names, load pretrained weights (``False``: random init, for tests and training).
         channel_order: ``"rgb"`` or ``"bgr"``; only for numpy arrays (OpenCV / ultralytics use BGR).
+        backend, precision: what runs the SR network (:meth:`~sr4det.models.SRModel.set_runtime`): ``"openvino"`` or
+            ``"onnxruntime"`` compile it for the CPU (once; cached on disk), ``"torch"`` runs it eagerly; None keeps a
+            given SRModel's runtime (torch/fp32 for names and files).
 
     The model loads when the transform is built (so missing weights fail early) and again, lazily, in each
     process that unpickles the transform (DataLoader workers with ``spawn``) or inherits it by ``fork``: the
@@ -58,9 +61,16 @@ class SRTransform(ResamplingTransform):
         device: str | torch.device | None = None,
         pretrained: bool = True,
         channel_order: str = "rgb",
+        backend: str | None = None,
+        precision: str | None = None,
     ):
         super().__init__(channel_order)
         from ..models import SRModel, list_models
+        from ..models.runtime import check_runtime
+
+        check_runtime(backend or "torch", precision or "fp32")
+        #: backend/precision for SRModel.set_runtime (None entries: a given SRModel keeps its own; names get torch/fp32)
+        self._runtime = {k: v for k, v in (("backend", backend), ("precision", precision)) if v is not None}
 
         if tile is not None and tile != "auto" and (isinstance(tile, bool) or not isinstance(tile, int) or tile < 1):
             raise InputError(f"tile must be 'auto', a positive int or None, got {tile!r}")
@@ -99,6 +109,12 @@ class SRTransform(ResamplingTransform):
         else:
             super().__setattr__(name, value)
 
+    def _runtime_device(self) -> torch.device:
+        """Where a model loaded from a name or file goes: a compiled runtime runs on the CPU unless a device is given."""
+        if self._device_spec is None and self._runtime.get("backend", "torch") != "torch":
+            return torch.device("cpu")
+        return self.device
+
     @property
     def device(self) -> torch.device:
         return torch.device(self._device_spec) if self._device_spec else _default_device()
@@ -113,9 +129,11 @@ class SRTransform(ResamplingTransform):
         scale_arg = self.__dict__.get("scale", self._scale_arg)
         try:
             if isinstance(self._spec, str):
-                m = resolve_model(self._spec, scale=scale_arg, pretrained=self.pretrained, device=self.device)
+                m = resolve_model(
+                    self._spec, scale=scale_arg, pretrained=self.pretrained, device=self._runtime_device(), **self._runtime
+                )
             else:
-                m = resolve_model(self._spec, scale=scale_arg)
+                m = resolve_model(self._spec, scale=scale_arg, **self._runtime)
                 if self._device_spec is not None:
                     m = m.to(self.device)
         except KeyError as exc:

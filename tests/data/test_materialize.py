@@ -185,3 +185,14 @@ def test_cli_on_coco128_images(shared, tmp_path):
         clamped = np.clip(a.boxes, 0, [b.width, b.height, b.width, b.height])
         np.testing.assert_allclose(b.boxes, clamped, atol=0.01)
         np.testing.assert_array_equal(b.category_ids, a.category_ids)
+
+
+def test_a_compiled_sr_runtime_is_part_of_the_settings(yolo_data, tmp_path):
+    pytest.importorskip("openvino")
+    out = tmp_path / "out"
+    args = ["materialize", "--data", str(yolo_data), "-o", str(out), "--sr", "espcn", "--quiet"]
+    assert main([*args, "--backend", "openvino"]) == 0
+    img, _ = read_image(out / "images" / "train" / "train_a.png")
+    assert img.shape == (28, 40, 3)
+    with pytest.raises(InputError, match="other settings"):  # torch outputs would be mixed with openvino ones
+        materialize(yolo_data, out, degrade=4, sr=SRTransform("espcn", scale=4), progress=False)

@@ -65,6 +65,7 @@ class LineProgress:
         self.postfix = ""
         self._start = self._last = time.monotonic()
         self._closed = False
+        self._printed_n: float | None = None  # the count of the last line printed: close() does not repeat it
 
     def __iter__(self):
         if self.iterable is None:
@@ -95,6 +96,7 @@ class LineProgress:
 
     def _print(self) -> None:
         stream = self.file or sys.stderr
+        self._printed_n = self.n
         if stream is not None:
             print(self.line(), file=stream, flush=True)
 
@@ -125,5 +127,5 @@ class LineProgress:
         if self._closed:
             return
         self._closed = True
-        if not self.disable and self.leave and self.n:
+        if not self.disable and self.leave and self.n and self.n != self._printed_n:
             self._print()

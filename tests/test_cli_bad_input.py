@@ -187,3 +187,19 @@ def test_upscale_into_a_folder_of_another_models_outputs_is_refused(images, tmp_
     assert main([*other, "--overwrite"]) == 0
     assert not np.array_equal(read_image(out / "0.png")[0], first)
     assert main(other) == 0  # the folder now records bilinear: its rerun resumes
+
+
+def test_upscale_tile_below_the_overlap_is_refused_before_any_image(images, tmp_path, capsys, monkeypatch):
+    import sr4det.tiling
+
+    def never(*a, **k):
+        raise AssertionError("an image was upscaled")
+
+    monkeypatch.setattr(sr4det.tiling, "upscale", never)
+    out = tmp_path / "out"
+    # images are 6 px: the per-image check would let a tile larger than the image pass; 8 <= 2 x overlap 8 never works
+    assert _upscale(images, out, "--tile", "8", "--overlap", "4", "--scale", "4") == 2
+    err = capsys.readouterr().err
+    assert "--tile 8 must be larger than twice the overlap (--overlap: 4 LR px): use --tile 9" in err
+    assert "failed" not in err
+    assert not list(out.glob("*.png")) if out.exists() else True

@@ -23,9 +23,9 @@ def test_lines_in_logs(monkeypatch):
     assert "\x1b" not in text
     lines = text.splitlines()
     assert lines[:3] == [ln for ln in lines[:3] if ln.startswith("outer: ")]
-    assert "outer: 3/3 img (100%)" in lines[3]
-    assert len(lines) == 5  # leave=False: no closing line
-    assert lines[4].startswith("inner: 2/2 it (100%)")
+    assert "outer: 3/3 img (100%)" in lines[2]  # the closing line, not repeated (the last update printed it)
+    assert len(lines) == 4  # leave=False: no closing line
+    assert lines[3].startswith("inner: 2/2 it (100%)")
 
 
 def test_quiet_lines_and_forced_forms(monkeypatch):
@@ -39,3 +39,17 @@ def test_quiet_lines_and_forced_forms(monkeypatch):
     from tqdm.auto import tqdm
 
     assert isinstance(_progress.tqdm(range(3), file=log), tqdm)
+
+
+def test_the_last_line_is_not_printed_twice(monkeypatch, capsys):
+    """A line printed by the last update (its interval just elapsed) is not repeated when the bar closes."""
+    monkeypatch.setenv("SR4DET_PROGRESS", "lines")
+    monkeypatch.setattr(_progress, "LINE_INTERVAL_S", 0.0)
+    for _ in _progress.tqdm(range(3), desc="detect", unit="img"):
+        pass
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(" in ")[0] for line in lines] == [
+        "detect: 1/3 img (33%)",
+        "detect: 2/3 img (67%)",
+        "detect: 3/3 img (100%)",
+    ]

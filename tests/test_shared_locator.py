@@ -33,7 +33,19 @@ def test_script_locators_follow_the_tests_rule(folder, tmp_path, monkeypatch):
     assert module.shared_root() == conftest_shared_root() == (ROOT.parent / "shared").resolve()
 
 
-def test_the_library_does_not_locate_the_shared_folder():
+def test_the_library_locates_the_shared_folder_only_for_published_weights():
     assert not (ROOT / "sr4det" / "_shared.py").exists()
     hits = [p for p in (ROOT / "sr4det").rglob("*.py") if "SR4DET_SHARED" in p.read_text() or "_shared import" in p.read_text()]
-    assert not hits, hits
+    assert hits == [ROOT / "sr4det" / "models" / "weights.py"], hits
+
+
+def test_the_weights_locator_follows_the_tests_rule(tmp_path, monkeypatch):
+    from sr4det.models.weights import shared_state_dict_dir
+
+    monkeypatch.setenv("SR4DET_SHARED", str(tmp_path))
+    assert shared_state_dict_dir() is None  # no such folder there
+    (tmp_path / "weights" / "sr" / "state_dict").mkdir(parents=True)
+    assert shared_state_dict_dir() == conftest_shared_root() / "weights" / "sr" / "state_dict"
+    monkeypatch.delenv("SR4DET_SHARED")
+    expected = conftest_shared_root() / "weights" / "sr" / "state_dict"
+    assert shared_state_dict_dir() == (expected if expected.is_dir() else None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 # the degradation options and the device check live beside the library's own config objects (evaluation/config.py
 # uses them too); re-exported here for the subcommands
@@ -88,6 +88,20 @@ def check_tile_args(args: argparse.Namespace) -> int | str | None:
         except InputError as exc:
             raise InputError(f"--max-memory: {exc}") from exc
     return tile
+
+
+def check_tile_overlap(tile: int | str | None, overlap: int | None, model: Any) -> None:
+    """Refuse an int ``--tile`` not larger than twice the overlap (``--overlap``, else the model card's default)
+    once the model is known and before any image is read: otherwise every image would fail the same way."""
+    if not isinstance(tile, int) or isinstance(tile, bool):
+        return
+    used = int(model.card.default_overlap) if overlap is None else int(overlap)
+    if tile <= 2 * used:
+        source = "--overlap" if overlap is not None else f"{model.card.name}'s default overlap"
+        raise InputError(
+            f"--tile {tile} must be larger than twice the overlap ({source}: {used} LR px): use --tile {2 * used + 1} "
+            "or more, --tile auto, or a smaller --overlap"
+        )
 
 
 def check_scale(value: int | None, flag: str = "--scale", *, allow_none: bool = False) -> None:

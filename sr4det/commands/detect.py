@@ -18,6 +18,7 @@ from ._common import (
     check_runtime_args,
     check_scale,
     check_tile_args,
+    check_tile_overlap,
     check_writable_dir,
     default_device,
 )
@@ -144,6 +145,7 @@ def build(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     compiled = args.backend != "torch"
     device = "cpu" if compiled and args.device is None else device  # compiled SR runs on the CPU
     model = resolve_model(args.sr, args.scale, pretrained=True, device=device, backend=args.backend, precision=args.precision)
+    check_tile_overlap(tile, args.overlap, model)
     sr = SRTransform(model, tile=tile, max_memory=args.max_memory, device=device)
     if slicing is not None:
         from ..detectors.sr_sliced import SRSlicedDetector
@@ -154,6 +156,28 @@ def build(args: argparse.Namespace) -> tuple[Any, Any, Any]:
         )
         return detector, sr_sliced, tile
     return detector, SRDetector(sr, detector, map_back=False), tile
+
+
+def _shrink_note(sr_det: Any, inputs: list[Path]) -> str | None:
+    """One line when the detector would shrink the SR images back (the longest input side x scale above its imgsz),
+    naming what helps; None when it does not. Sizes come from the image headers (unreadable files are left to the
+    loop, which reports them)."""
+    from PIL import Image
+
+    side = 0
+    for path in inputs[:100]:  # the headers of a sample: a folder of video frames has one size
+        try:
+            with Image.open(path) as im:
+                side = max(side, *im.size)
+        except (OSError, ValueError):
+            continue
+    note = sr_det.shrink_note(side * sr_det.scale) if side else None
+    if note is None:
+        return None
+    return (
+        f"{note}. Detect on slices of the SR image instead (--slice), or drop --sr and let the detector see the "
+        "input as is (it is resized to about that size anyway, without the SR time)."
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -172,6 +196,11 @@ def run(args: argparse.Namespace) -> int:
         "sr": None if sr_det is None else {"model": args.sr, "scale": sr_det.scale, "tile": args.tile, **_runtime(args)},
         "frame": args.frame if sr_det is not None else "lr",
     }
+    if sr_det is not None and hasattr(sr_det, "shrink_note"):  # SRDetector; sliced SR keeps the SR resolution
+        note = _shrink_note(sr_det, inputs)
+        if note is not None:  # said once, before the work, instead of a warning after the first image
+            print(f"sr4det detect: note: {note}", file=sys.stderr, flush=True)
+            sr_det.shrink_warned = True
     identity = {"settings": settings, "inputs": files_digest(inputs)}
     with run_folder(
         args.out,
@@ -228,7 +257,7 @@ def _detect_all(
                 "file": str(src),
                 "frame": args.frame if sr_det is not None else "lr",
                 "image_size": [int(v) for v in det.image_size],
-                "detections": det.to_json(),
+                "detections": det.summary(),
             }
         )
         labels = out / "labels" / f"{stem}.txt"

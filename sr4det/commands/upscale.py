@@ -18,6 +18,7 @@ from ._common import (
     check_runtime_args,
     check_scale,
     check_tile_args,
+    check_tile_overlap,
     check_writable_dir,
     load_model_from_args,
 )
@@ -130,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
     for parent in sorted({t.parent for t in targets}):
         check_writable_dir(parent, "-o/--output")
     model = load_model_from_args(args)
+    check_tile_overlap(tile, args.overlap, model)
     dtype = half_dtype(model) if getattr(args, "half", False) else None
     out_folder = None if len(targets) == 1 and targets[0] == Path(args.output) else Path(args.output)  # None: one file
     record = _manifest(model, dtype)

@@ -12,6 +12,12 @@ import numpy as np
 from ..errors import InputError
 
 
+def label_font_size(height: int, width: int) -> int:
+    """Pixel size of the box labels :meth:`Detections.draw` writes on a ``height`` x ``width`` image: 2% of its longer
+    side, at least 11 (the labels keep their share of a large image instead of shrinking to specks)."""
+    return max(11, round(0.02 * max(height, width)))
+
+
 @dataclass
 class Detections:
     """Detections of one image.
@@ -54,7 +60,13 @@ class Detections:
         keep = self.scores >= conf
         return Detections(self.boxes[keep], self.scores[keep], self.labels[keep], dict(self.names), self.image_size)
 
-    def to_json(self) -> list[dict[str, Any]]:
+    def to_json(self) -> str:
+        """The detections as JSON text (as ultralytics' ``Results.to_json``): a list of :meth:`summary`'s dicts."""
+        import json
+
+        return json.dumps(self.summary())
+
+    def summary(self) -> list[dict[str, Any]]:
         """One dict per detection: ``box`` (x1, y1, x2, y2 in pixels of ``image_size``), ``score``, ``label``, ``name``."""
         return [
             {
@@ -96,7 +108,10 @@ class Detections:
         pil = Image.fromarray(arr)
         pen = ImageDraw.Draw(pil)
         lw = line_width or max(1, round(max(h, w) / 400))
-        font = ImageFont.load_default()
+        try:
+            font = ImageFont.load_default(size=label_font_size(h, w))
+        except TypeError:  # Pillow < 10.1: one fixed-size bitmap font
+            font = ImageFont.load_default()
         order = np.argsort(self.scores)  # the most confident last, on top
         for i in order:
             if self.scores[i] < conf:

@@ -44,7 +44,8 @@ class SRDetector:
         self.imgsz_mode = imgsz
         self.detector = self._sized(detector, imgsz)
         self.names: dict[int, str] = dict(detector.names)
-        self._warned = False
+        #: True once the letterbox shrink was reported (see :meth:`detect_sr`)
+        self.shrink_warned = False
 
     def _sized(self, detector: Detector, imgsz: str | int) -> Detector:
         if imgsz == "keep" or not (hasattr(detector, "imgsz") and hasattr(detector, "with_imgsz")):
@@ -90,18 +91,30 @@ class SRDetector:
         """The SR stage alone: uint8 RGB (H, W, 3) arrays, PIL images or paths -> uint8 RGB (sH, sW, 3) arrays."""
         return [self.sr(im) for im in as_rgb_batch(images)]
 
-    def detect_sr(self, sr_images: Sequence[np.ndarray]) -> list[Detections]:
-        """The detection stage alone, on SR images (boxes in the SR frame); warns when the letterbox shrinks them."""
+    def shrink_note(self, sr_side: int) -> str | None:
+        """What the detector's letterbox does to an SR image whose longer side is ``sr_side`` px: a sentence, or None
+        when it does not shrink it (or the detector has no ``imgsz``)."""
         size = self.detector_imgsz
-        if size is not None and not self._warned:
-            big = max(max(im.shape[:2]) for im in sr_images) if len(sr_images) else 0
-            if big > size:
-                self._warned = True
+        if size is None or sr_side <= size:
+            return None
+        fixed = getattr(self.detector, "fixed_imgsz", None) is not None
+        return (
+            f"the detector letterboxes its input to imgsz {size}{' (a static export)' if fixed else ''}, so an "
+            f"x{self.scale} SR image of side {sr_side} px is shrunk x{sr_side / size:.2f} back down before detection and "
+            "that much of the SR is thrown away"
+        )
+
+    def detect_sr(self, sr_images: Sequence[np.ndarray]) -> list[Detections]:
+        """The detection stage alone, on SR images (boxes in the SR frame); warns once when the letterbox shrinks
+        them (unless ``shrink_warned`` is already True: a caller that said so itself)."""
+        if not self.shrink_warned and len(sr_images):
+            big = max(max(im.shape[:2]) for im in sr_images)
+            note = self.shrink_note(big)
+            if note is not None:
+                self.shrink_warned = True
                 warnings.warn(
-                    f"the detector letterboxes its input to imgsz {size}, so an x{self.scale} SR image of side {big} px is shrunk "
-                    f"x{big / size:.2f} back down before detection and that much of the SR is thrown away; use a detector "
-                    f"that takes imgsz >= {big} (a .pt model or an export with dynamic=True; SRDetector(imgsz='scale') sets it) "
-                    "or smaller inputs",
+                    f"{note}; use a detector that takes imgsz >= {big} (a .pt model or an export with dynamic=True; "
+                    "SRDetector(imgsz='scale') sets it) or smaller inputs",
                     UserWarning,
                     stacklevel=3,
                 )

@@ -73,10 +73,18 @@ def _load_yolo_unguarded(weights: str | Path, trust_pickle: bool = False):
         raise DetectorError(f"ultralytics could not load {weights}: {type(exc).__name__}: {exc}") from exc
 
 
-def _class_names(model: Any, source: str) -> dict[int, str]:
+def _class_names(model: Any, source: str, build: Any = None) -> dict[int, str]:
     """``{index: name}`` of a loaded YOLO. For an export (OpenVINO folder, .onnx) this is the first time ultralytics
-    builds the backend, so a broken export fails here: as a DetectorError naming the export, not a traceback."""
+    builds the backend, so a broken export fails here: as a DetectorError naming the export, not a traceback.
+
+    ``build``: called first for an export, to build the predictor that predictions use (ultralytics' ``.names``
+    alone would load the export into a throwaway predictor: two loads, two "Loading ..." lines)."""
     try:
+        if build is not None and not hasattr(getattr(model, "model", None), "names"):
+            try:
+                build()
+            except DetectorError as exc:  # raised by our own prediction: report its cause as the load failure
+                raise exc.__cause__ or exc from None
         return {int(k): str(v) for k, v in dict(model.names).items()}
     except ImportError as exc:
         raise MissingDependencyError(
@@ -162,8 +170,7 @@ class UltralyticsDetector:
         self.batch_size = int(batch_size)
         self._precision = _precision_kwargs(self.half)
         self._threads_matched = False
-        with _keep_torch_threads():  # reading .names of an exported model builds ultralytics' predictor
-            self.names: dict[int, str] = _class_names(self.model, source)
+        self.names: dict[int, str] = {}
         self.config: dict[str, Any] = {
             "type": "ultralytics",
             "weights": source,
@@ -175,6 +182,8 @@ class UltralyticsDetector:
             "half": self.half,
             "ultralytics": _ultralytics_version(),
         }
+        with _keep_torch_threads():  # an export's names come from the predictor, built (loaded) once here
+            self.names = _class_names(self.model, source, build=self._backend)
 
     def _match_openvino_threads(self) -> None:
         """Run an OpenVINO export on torch's intra-op thread count.

@@ -4,7 +4,9 @@ detections and SR metadata as cache entries with their wall seconds and peak MiB
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from typing import Any
 
 import numpy as np
@@ -79,19 +81,50 @@ class _PeakMemory:
 # --------------------------------------------------------------------------------------------- helpers
 
 
-def _det_to_dict(d: Detections, seconds: float, peak: float) -> dict:
+class _StepClock:
+    """Wall and process CPU seconds of one step, and the 1-minute load average when it ends.
+
+    CPU seconds are the whole process's (every thread: torch's and OpenVINO's intra-op threads, and the memory
+    sampler's); the load average is the system's (None where the OS has none)."""
+
+    def __enter__(self) -> _StepClock:
+        self._t0, self._c0 = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self._t0
+        self.cpu_seconds = time.process_time() - self._c0
+        self.load_1min = load_average()
+
+
+def load_average() -> float | None:
+    """The system's 1-minute load average (runnable and running threads, all processes), or None without one."""
+    try:
+        return float(os.getloadavg()[0])
+    except (AttributeError, OSError):
+        return None
+
+
+def _det_to_dict(d: Detections, clock: _StepClock, peak: float) -> dict:
     return {
         "boxes": d.boxes.astype(float).tolist(),
         "scores": d.scores.astype(float).tolist(),
         "labels": d.labels.tolist(),
         "image_size": list(d.image_size),
-        **_cost_fields(seconds, peak),
+        **_cost_fields(clock, peak),
     }
 
 
-def _cost_fields(seconds: float, peak_delta_mb: float) -> dict:
-    """The cost of one step as a cache entry stores it: wall seconds after the warm-up, peak MiB over the baseline."""
-    return {"seconds": seconds, "peak_delta_mb": peak_delta_mb, "warm": True}
+def _cost_fields(clock: _StepClock, peak_delta_mb: float) -> dict:
+    """The cost of one step as a cache entry stores it: wall seconds after the warm-up, peak MiB over the baseline,
+    process CPU seconds and the 1-minute load average at its end (entries of older versions lack the last two)."""
+    return {
+        "seconds": clock.seconds,
+        "peak_delta_mb": peak_delta_mb,
+        "warm": True,
+        "cpu_seconds": clock.cpu_seconds,
+        "load_1min": clock.load_1min,
+    }
 
 
 def _entry_cost(v: dict) -> tuple[float, float] | None:

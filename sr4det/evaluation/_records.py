@@ -8,6 +8,7 @@ import os
 import platform
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 
 from ..data.datasets import GroundTruth
@@ -27,9 +28,21 @@ def dataset_info(comparison: Comparison, gt_eval: GroundTruth) -> dict[str, Any]
         "n_images": len(gt_eval),
         "n_boxes": gt_eval.num_boxes,
         "n_crowd": int(sum(int(im.iscrowd.sum()) for im in gt_eval.images)),
+        "n_boxes_by_size": boxes_by_size(gt_eval),
         "mod_crop": comparison.scale,
         "boxes_dropped_by_crop": gt.dropped_boxes,
         "limit": comparison.limit,
+    }
+
+
+def boxes_by_size(gt: GroundTruth) -> dict[str, int]:
+    """Non-crowd boxes per COCO size range (``small``: area < 32², ``medium``: < 96², ``large``: the rest): how many
+    objects APs, APm and APl each rest on."""
+    areas = np.concatenate([im.area[im.iscrowd == 0] for im in gt.images]) if gt.images else np.zeros(0)
+    return {
+        "small": int((areas < 32**2).sum()),
+        "medium": int(((areas >= 32**2) & (areas < 96**2)).sum()),
+        "large": int((areas >= 96**2).sum()),
     }
 
 
@@ -102,8 +115,41 @@ def versions() -> dict[str, str]:
     return out
 
 
-def machine() -> dict[str, Any]:
-    """The machine the comparison ran on, as results.json records it."""
+#: the machine counts as busy during a step when the 1-minute load average exceeds the cores the run used by this
+BUSY_MARGIN = 0.5
+
+
+def cores_used(comparison: Comparison) -> int:
+    """The cores this run keeps busy on its machine: intra-op threads (torch's, and OpenVINO's, matched to them) times
+    the processes on this node, at most the machine's cores."""
+    return max(1, min(os.cpu_count() or 1, torch.get_num_threads() * max(1, comparison.dist.local_world_size)))
+
+
+def usage(run: Any, cores: int) -> dict[str, Any]:
+    """Per step (SR, detector) of a condition: mean process CPU seconds per image, the mean 1-minute load average at
+    the end of its timed steps, and whether the machine was busy then (load above ``cores`` + :data:`BUSY_MARGIN`:
+    other processes competed for the cores, so the wall times are inflated). None where not measured (cached by an
+    older sr4det, or no such step)."""
+    out: dict[str, Any] = {}
+    for step, name in (("sr", "sr"), ("det", "detector")):
+        cpu, load = getattr(run, f"{step}_cpu_seconds"), getattr(run, f"{step}_load")
+        mean_load = float(np.mean(load)) if load else None
+        if step == "sr" and run.kind != "sr":
+            out.update({"sr_cpu_seconds_per_image": 0.0, "sr_load_average": None, "sr_machine_busy": None})
+            continue
+        out[f"{name}_cpu_seconds_per_image"] = float(np.mean(cpu)) if cpu else None
+        out[f"{name}_load_average"] = mean_load
+        out[f"{name}_machine_busy"] = None if mean_load is None else bool(mean_load > cores + BUSY_MARGIN)
+    return out
+
+
+def machine(cores: int | None = None) -> dict[str, Any]:
+    """The machine the comparison ran on, as results.json records it (``cores_used``: see :func:`cores_used`;
+    ``load_average``: the system's 1, 5 and 15-minute load averages when the result was assembled)."""
+    try:
+        load = [round(v, 2) for v in os.getloadavg()]
+    except (AttributeError, OSError):
+        load = None
     return {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
@@ -111,4 +157,6 @@ def machine() -> dict[str, Any]:
         # CPU convolutions round differently with another intra-op thread count (a 1-level difference in
         # ~0.001% of SR output pixels here): outputs are bit-identical only for the same count
         "torch_threads": torch.get_num_threads(),
+        "cores_used": cores,
+        "load_average": load,
     }

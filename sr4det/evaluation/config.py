@@ -9,6 +9,7 @@ import dataclasses
 import math
 import numbers
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -404,6 +405,9 @@ class CompareConfig:
                 "max_det": self.max_det,
                 "device": device,
             }
+            if self.progress and ctx.is_main:  # something on the screen before the detector and SR models load
+                n = len(gt.images) if self.limit is None else min(self.limit, len(gt.images))
+                print(f"compare: {n} images of {self.data}; loading the detector {self.detector}", file=sys.stderr, flush=True)
             det = UltralyticsDetector(self.detector, **settings)
             if self.native:
                 return self._run_native(gt, det, ctx)

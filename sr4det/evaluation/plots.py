@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .._files import atomic_path
+from ._breakdown import size_label
 
 _SIZE_KEYS = ("APs", "APm", "APl")
 
@@ -34,13 +35,13 @@ def plot(results: dict[str, Any], out_dir: Path) -> list[Path]:
     x = np.arange(len(names))
     for j, key in enumerate(("AP", *_SIZE_KEYS)):
         vals = [conds[n].get(key) for n in names]
-        ax.bar(x + (j - 1.5) * width, [np.nan if v is None else v for v in vals], width, label=key)
+        ax.bar(x + (j - 1.5) * width, [np.nan if v is None else v for v in vals], width, label=size_label(results, key))
     ax.set_xticks(x, names, rotation=20, ha="right")
     ax.set_ylabel("AP (IoU .50:.95, 0-1)")
     ax.set_xlabel("condition")
     ax.set_title("AP by object size (empty bar: n/a, no objects of that size)")
     ax.set_ylim(0, 1.15)
-    ax.legend(ncol=4, loc="upper center", fontsize="small")
+    ax.legend(ncol=2, loc="upper center", fontsize="small")
     written.append(_save(fig, out_dir / "ap_by_size.png"))
 
     vs = results.get("deltas", {}).get("vs_bicubic", {})

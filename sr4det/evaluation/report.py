@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._files import atomic_write
+from ._breakdown import by_detector_section, cost_section, per_class_section, size_counts_text
 from .plots import EXAMPLE_COLUMNS, EXAMPLE_CONF, ci_level, plot, plot_examples
 from .scoring import bootstrap_note, bootstrap_possible
+from .verdict import best_verdict, busy_note, cost_flags, pct, signed, verdict_lines
 
 if TYPE_CHECKING:
     from .result import CompareResult
@@ -36,14 +38,13 @@ def _f(v: Any, digits: int = 3) -> str:
     return str(v)
 
 
-def _signed(v: float | None, digits: int = 3) -> str:
-    return "n/a" if v is None else f"{v:+.{digits}f}"
+_signed = signed
 
 
 def _ci(d: dict[str, Any]) -> str:
     if d.get("ci_low") is None or d.get("ci_high") is None:
         return _signed(d.get("delta"))
-    return f"{_signed(d['delta'])} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]"
+    return f"{_signed(d['delta'])} [{_signed(d['ci_low'])}, {_signed(d['ci_high'])}]"
 
 
 def _cost_note(memory_kind: str | None) -> str:
@@ -62,8 +63,7 @@ def _p(v: float | None) -> str:
     return "" if v is None else f"{v:.3f}"
 
 
-def _pct(v: float | None) -> str:
-    return "n/a" if v is None else f"{100 * v:.0f}%"
+_pct = pct
 
 
 def _gap_text(g: dict[str, Any] | None, base: str) -> str:
@@ -110,19 +110,31 @@ def _as_dict(results: CompareResult | dict[str, Any]) -> dict[str, Any]:
     return results.to_json() if hasattr(results, "to_json") else results
 
 
+def _verdict_block(results: dict[str, Any]) -> list[str]:
+    """The verdict lines (one per condition), the best model's verdict and the busy-machine note, then a blank line."""
+    lines = verdict_lines(results)
+    best = best_verdict(results)
+    busy = busy_note(results)
+    out = [*lines, *([best] if best else []), *([busy] if busy else [])]
+    return [*out, ""] if out else []
+
+
 def render_summary(results: CompareResult | dict[str, Any]) -> str:
-    """A short text table of AP, ΔAP vs bicubic (CI), PSNR and seconds per image, then each condition's headline
-    (the share of the bicubic->HR and lr->HR AP gap it recovers): what ``sr4det compare`` prints."""
+    """What ``sr4det compare`` prints: the verdict (one line per condition: ΔAP vs bicubic with its interval and
+    Holm significance, share of the bicubic->HR gap, SR seconds per image; then one line for the best condition),
+    a short table of AP, ΔAP vs bicubic (CI), PSNR and seconds per image, the resolution and the family lines."""
     results = _as_dict(results)
     head = f"ΔAP vs bicubic [{ci_level(results)}% CI]"
-    lines = [f"{'condition':<24} {'AP':>6} {'AP50':>6} {head:>28} {'PSNR':>6} {'SR s/img':>9} {'det s/img':>9}"]
+    lines = _verdict_block(results)
+    lines += [f"{'condition':<24} {'AP':>6} {'AP50':>6} {head:>28} {'PSNR':>6} {'SR s/img':>9} {'det s/img':>9}"]
     vs = results["deltas"].get("vs_bicubic", {})
     for name, m in results["conditions"].items():
         d = vs.get(name, {}).get("AP")
         delta = (
             ""
             if d is None or d["delta"] is None
-            else f"{d['delta']:+.3f}" + (f" [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]" if d.get("ci_low") is not None else "")
+            else _signed(d["delta"])
+            + (f" [{_signed(d['ci_low'])}, {_signed(d['ci_high'])}]" if d.get("ci_low") is not None else "")
         )
         fmt = lambda v, spec: "n/a" if v is None else format(v, spec)  # noqa: E731
         lines.append(
@@ -135,9 +147,6 @@ def render_summary(results: CompareResult | dict[str, Any]) -> str:
     family = family_text(results)
     if family:
         lines.append(family)
-    heads = [m.get("headline") for m in results["conditions"].values() if m.get("headline")]
-    if heads:
-        lines += ["", *heads]
     if results["n_skipped"]:
         lines.append(f"skipped images: {results['n_skipped']} (see results.json)")
     return "\n".join(lines)
@@ -154,15 +163,15 @@ def render_markdown(results: CompareResult | dict[str, Any], examples: str | Non
     det = cfg.get("detector", {})
     level = ci_level(results)
     deltas = results.get("deltas", {})
-    heads = [h for h in (headline(n, deltas) for n in conds) if h]
     lines = ["# SR before detection: COCO mAP comparison", ""]
-    if heads:
+    verdict = _verdict_block(results)
+    if verdict:
         lines += [
-            f"**How much of the AP lost to x{cfg['scale']} downscaling each method gives back** "
-            f"(share of the AP gap to HR; {level}% paired bootstrap CI):",
+            f"**Does SR help the detector, by how much, at what cost** (x{cfg['scale']}; ΔAP vs bicubic with its "
+            f"{level}% paired bootstrap interval; share of the AP lost to downscaling that it gives back):",
             "",
         ]
-        lines += [f"- {h}" for h in heads] + [""]
+        lines += [f"- {v}" if v else "" for v in verdict[:-1]] + [""]
     lines += [
         f"- data: `{ds['source']}` ({ds['format']}), {results['n_images']} images evaluated, {ds['n_boxes']} boxes "
         f"({ds['n_crowd']} crowd), mod-cropped to x{ds['mod_crop']}; sha256 `{ds['sha256'][:16]}`",
@@ -198,10 +207,15 @@ def render_markdown(results: CompareResult | dict[str, Any], examples: str | Non
         lines.append(
             f"| {name} | "
             + " | ".join(_f(m.get(k)) for k in ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100"))
-            + f" | {_f(m.get('psnr'), 2)} | {_f(m.get('ssim'), 4)} | {_f(m.get('sr_seconds_per_image'), 3)}"
-            + f" | {_f(m.get('detector_seconds_per_image'), 3)} | {_f(m.get('sr_peak_memory_mb'), 1)}"
+            + f" | {_f(m.get('psnr'), 2)} | {_f(m.get('ssim'), 4)} | {_cost_cell(m, 'sr')}"
+            + f" | {_cost_cell(m, 'detector')} | {_f(m.get('sr_peak_memory_mb'), 1)}"
             + f" | {_f(m.get('detector_peak_memory_mb'), 1)} |"
         )
+    sizes = size_counts_text(results)
+    lines += ["", "![AP by object size](ap_by_size.png)", "", *([sizes] if sizes else [])]
+    lines += cost_section(results)
+    lines += _cost_marks(conds)
+    lines += ["", "![Gain vs cost: ΔAP vs bicubic against seconds per image](gain_vs_cost.png)"]
     if unmeasured:
         lines += [
             "",
@@ -210,7 +224,7 @@ def render_markdown(results: CompareResult | dict[str, Any], examples: str | Non
             + ": their outputs came from cache entries of an older sr4det (timings with the warm-up, whole-process memory). "
             "The cost columns average the other images; use a fresh `--cache` folder to measure all.",
         ]
-    lines += _by_detector(results)
+    lines += by_detector_section(results)
     for base, rows in deltas.items():
         if base == "vs_same_input":
             lines += [
@@ -234,6 +248,8 @@ def render_markdown(results: CompareResult | dict[str, Any], examples: str | Non
             g = d.get("AP_gap_recovered")
             share = "" if g is None else _gap_text(g, ref).split(" of the ")[0]
             lines.append(f"| {name} | {_ci(d['AP'])} | {_ci(d['AP50'])} | {_signed(d.get('psnr'), 2)} | {share} |")
+        if base == "vs_bicubic":
+            lines += ["", "![ΔAP vs bicubic against PSNR-Y: fidelity and detection need not agree](delta_ap_vs_psnr.png)"]
     lines += _resolution_section(results, level)
     mos = results.get("mos")
     if mos:
@@ -254,24 +270,7 @@ def render_markdown(results: CompareResult | dict[str, Any], examples: str | Non
                 f"| {name} | {ci} | {e.get('n', 0)} | {_f(m.get('AP'))} | {_signed((vs.get(name) or {}).get('AP', {}).get('delta'))} "
                 f"| {_f(m.get('psnr'), 2)} | {_f(m.get('ssim'), 4)} |"
             )
-    per_class = results.get("per_class", {})
-    if per_class:
-        others = [n for n in conds if n != "bicubic"]
-        lines += [
-            "",
-            "## Per-class AP delta vs bicubic",
-            "",
-            "AP (IoU .50:.95) of bicubic, and each condition's difference from it.",
-            "",
-            "| class | GT | bicubic AP | " + " | ".join(f"Δ {n}" for n in others) + " |",
-            "|---|---|---|" + "---|" * len(others),
-        ]
-        for row in sorted(per_class.values(), key=lambda r: -r["n_gt"]):
-            lines.append(
-                f"| {row['name']} | {row['n_gt']} | {_f(row['AP'].get('bicubic'))} | "
-                + " | ".join(_signed(row["delta_vs_bicubic"].get(n)) for n in others)
-                + " |"
-            )
+    lines += per_class_section(results)
     if examples:
         lines += [
             "",
@@ -284,6 +283,34 @@ def render_markdown(results: CompareResult | dict[str, Any], examples: str | Non
         ]
     lines += ["", "n/a: undefined (e.g. no objects of that size); never averaged in as -1.", ""]
     return "\n".join(lines)
+
+
+def _cost_cell(m: dict[str, Any], step: str) -> str:
+    """Seconds per image of ``step`` ("sr", "detector") with a mark when they were cached or measured while busy."""
+    text = _f(m.get(f"{step}_seconds_per_image"), 3)
+    if step == "sr" and not m.get("sr_seconds_per_image"):
+        return text  # no SR step (hr, lr): nothing to mark
+    marks = ["cached" if "cached" in f else "busy" for f in cost_flags(m, step)]
+    return f"{text} ({', '.join(marks)})" if marks else text
+
+
+def _cost_marks(conds: dict[str, Any]) -> list[str]:
+    """The note under the cost columns that explains their ``(cached)`` and ``(busy)`` marks, when any is used."""
+    notes = []
+    cached = {n: m for n, m in conds.items() if m.get("sr_cached") or m.get("detections_cached")}
+    if cached:
+        notes.append(
+            "(cached): outputs reused from the cache (made by an earlier run, or by another condition of this run with "
+            "the same input), whose cost is the one measured when they were made (under that machine load): "
+            + ", ".join(
+                f"{n} SR {m.get('sr_cached', 0)}, detections {m.get('detections_cached', 0)} of {m.get('n_images')}"
+                for n, m in cached.items()
+            )
+            + ". A fresh `--cache` folder measures everything in this run."
+        )
+    if any(m.get("sr_machine_busy") or m.get("detector_machine_busy") for m in conds.values()):
+        notes.append("(busy): measured while other processes used the cores (see the load columns): inflated.")
+    return ["", *notes] if notes else []
 
 
 def _resolved_rows(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -360,47 +387,6 @@ def _resolution_section(results: dict[str, Any], level: str) -> list[str]:
             f"{'yes' if includes else 'no'} | {'' if needed is None else needed} | {_p(d.get('p'))} | "
             f"{_p(d.get('p_holm'))} | {family_ci} |"
         )
-    return lines
-
-
-def _by_detector(results: dict[str, Any]) -> list[str]:
-    """The conditions grouped by detector (only when some condition brings its own detector): each detector's
-    weights and digest, then AP with each input (rows) through each detector (columns)."""
-    dets = results["config"].get("detectors") or {}
-    if len(dets) < 2:
-        return []
-    conds = results["conditions"]
-    lines = [
-        "",
-        "## Conditions by detector",
-        "",
-        "Conditions named `INPUT@LABEL` run INPUT through detector LABEL (`main`: the run's `--detector`); every "
-        "detector sees the same images and is scored on the same image set, so the deltas below stay paired.",
-        "",
-        "| detector | weights | sha256 | imgsz / conf / iou / max_det | conditions |",
-        "|---|---|---|---|---|",
-    ]
-    rows: dict[str, dict[str, str]] = {}
-    for label, d in dets.items():
-        st = d.get("settings") if isinstance(d.get("settings"), dict) else {}
-        setting = " / ".join(_f(st.get(k)) for k in ("imgsz", "conf", "iou", "max_det"))
-        sha = f"`{d['weights_sha256'][:16]}`" if d.get("weights_sha256") else "n/a"
-        lines.append(
-            f"| {label} | `{d.get('path') or d.get('type')}` | {sha} | {setting} | {', '.join(d.get('conditions', []))} |"
-        )
-        for name in d.get("conditions", []):
-            base = name.removesuffix(f"@{label}") if label != "main" else name
-            rows.setdefault(base, {})[label] = name
-    labels = list(dets)
-    lines += [
-        "",
-        "AP (IoU .50:.95) of each input through each detector:",
-        "",
-        "| input | " + " | ".join(labels) + " |",
-        "|---|" + "---|" * len(labels),
-    ]
-    for base, by in rows.items():
-        lines.append(f"| {base} | " + " | ".join(_f(conds.get(by[k], {}).get("AP")) if k in by else "" for k in labels) + " |")
     return lines
 
 

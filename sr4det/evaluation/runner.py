@@ -25,6 +25,7 @@ per-class AP), :mod:`.examples` (``examples.png``), :mod:`._records` (config, da
 from __future__ import annotations
 
 import logging
+import sys
 import time
 import warnings
 from collections.abc import Sequence
@@ -38,7 +39,7 @@ from ..errors import DataError, InputError
 from . import _records, scoring
 from ._cost import _PeakMemory
 from ._outputs import check_out_dir, check_save_images
-from .cache import CompareCache, default_cache_dir, detector_identity
+from .cache import CompareCache, default_cache_dir, det_key, detector_identity, lr_key
 from .condition_detectors import check_class_lists
 from .conditions import Condition, Degradation, tiler
 from .distributed import DistContext, RankFailedError
@@ -178,6 +179,7 @@ class Comparison:
         if any(b is None for b in boot.values()):  # too few images for a bootstrap (scoring.MIN_BOOTSTRAP_IMAGES)
             boot = {}
         conditions_out: dict[str, dict[str, Any]] = {}
+        cores = _records.cores_used(self)
         for run in runs:
             m: dict[str, Any] = dict(evals[run.name].metrics)
             m.update(
@@ -195,6 +197,7 @@ class Comparison:
                     "sr_cached": run.sr_cached,
                     "detections_cached": run.det_cached,
                     **run.info,
+                    **_records.usage(run, cores),
                 }
             )
             conditions_out[run.name] = m
@@ -224,7 +227,7 @@ class Comparison:
             config=_records.run_config(self),
             mos=None if mos_by_method is None else {"study": str(self.mos), "methods": mos_by_method},
             versions=_records.versions(),
-            machine=_records.machine(),
+            machine=_records.machine(cores),
         )
 
     def write_examples(
@@ -264,11 +267,53 @@ class Comparison:
             if info.get("model_digest"):
                 self._digests[cond.name] = {"model_digest": info["model_digest"]}
 
+    def plan_text(self) -> str:
+        """``"compare: 128 images x 7 conditions (hr, lr, ...) at x4 through <detector>; cache <dir>"``: what is
+        about to run, said before the first model loads."""
+        names = ", ".join(c.name for c in self.conditions)
+        det = getattr(self.detector, "config", {}) or {}
+        det_name = Path(str(det.get("weights") or det.get("path") or det.get("type") or type(self.detector).__name__)).name
+        cache = "no cache" if self.cache.root is None else f"cache {self.cache.root}"
+        ranks = f", {self.dist.world_size} processes" if self.dist.world_size > 1 else ""
+        return (
+            f"compare: {len(self.gt.images)} images x {len(self.conditions)} conditions ({names}) at x{self.scale} "
+            f"through {det_name}; {cache}{ranks}; loading the SR models"
+        )
+
+    def cached_text(self, images, hr_keys: dict[int, str], world_size: int = 1) -> str:
+        """``"cached: 640 of 896 SR outputs and detections of this run; computing the other 256"``: how much of the
+        SR and detection work (this rank's shard) the cache already holds."""
+        if self.cache.root is None:
+            return f"no cache: computing SR and detections of {len(images)} images x {len(self.conditions)} conditions"
+        done = total = 0
+        for cond in self.conditions:
+            det_id = self.det_ids[id(cond.detector or self.detector)]
+            for im in images:
+                lkey = lr_key(hr_keys[im.id], self.deg_key)
+                try:
+                    key = cond.key(hr_keys[im.id], lkey, tile=self.tile, sr_backend=self.sr_backend)
+                except (AssertionError, NotImplementedError):  # a condition whose key needs what only running sets
+                    return f"computing SR and detections of {len(images)} images x {len(self.conditions)} conditions"
+                dkey = det_key(key, det_id)
+                steps = [self.cache.path("det", dkey, ".json")] if dkey else []
+                if cond.kind == "sr":
+                    steps.append(self.cache.path("sr", key, ".json"))
+                total += max(1, len(steps))
+                done += sum(p.is_file() for p in steps)
+        shard = " (this process's shard)" if world_size > 1 else ""
+        return f"cached: {done} of {total} SR outputs and detections{shard}; computing the other {total - done}"
+
+    def _say(self, text: str) -> None:
+        """One line on stderr when progress is shown (rank 0)."""
+        if self.progress:
+            print(text, file=sys.stderr, flush=True)
+
     def run(self, out_dir: str | Path | None = None, *, overwrite: bool = False) -> CompareResult:
         """Check the outputs, the images, run (this rank's shard), gather, evaluate and write on rank 0; every rank
         returns the result. ``overwrite``: replace the results.json of another comparison in ``out_dir``."""
         dist = self.dist
         t0 = time.perf_counter()
+        self._say(self.plan_text())
         dist.step(self.check_models, "loading the SR models")  # first: the output check compares model digests
         locked: list[RunFolder] = []
 
@@ -299,6 +344,7 @@ class Comparison:
             raise DataError("the readable images have no annotations: AP is undefined")
         by_id = {im.id: im for im in shard}
         mine = [by_id[i] for i in checked.valid]
+        self._say(self.cached_text(mine, checked.hr_keys, dist.world_size))
         runs = dist.step(lambda: self.run_conditions(mine, checked.hr_keys), "SR and detection")
         t1 = time.perf_counter()
         # every rank gets every condition's detections and scores its share of the conditions (COCO eval and

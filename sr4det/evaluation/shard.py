@@ -6,7 +6,6 @@ per condition. :class:`~.runner.Comparison` calls these as its ``check_images`` 
 
 from __future__ import annotations
 
-import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,7 +17,16 @@ import numpy as np
 from ..data.io import read_image, to_rgb8, write_image
 from ..detectors.base import Detections
 from ..errors import DataError, DetectorError, InputError
-from ._cost import _check_det_entry, _check_sr_entry, _cost_fields, _det_from_dict, _det_to_dict, _entry_cost, _PeakMemory
+from ._cost import (
+    _check_det_entry,
+    _check_sr_entry,
+    _cost_fields,
+    _det_from_dict,
+    _det_to_dict,
+    _entry_cost,
+    _PeakMemory,
+    _StepClock,
+)
 from .cache import det_key, hr_key, lr_key
 from .condition_detectors import detector_label
 from .conditions import Condition
@@ -41,6 +49,11 @@ class ConditionRun:
     det_seconds: list[float] = field(default_factory=list)
     sr_peak_mb: list[float] = field(default_factory=list)
     det_peak_mb: list[float] = field(default_factory=list)
+    #: per-image process CPU seconds and 1-minute load average of the same steps (entries that recorded them)
+    sr_cpu_seconds: list[float] = field(default_factory=list)
+    det_cpu_seconds: list[float] = field(default_factory=list)
+    sr_load: list[float] = field(default_factory=list)
+    det_load: list[float] = field(default_factory=list)
     psnr: list[float] = field(default_factory=list)
     ssim: list[float] = field(default_factory=list)
     n_detections: int = 0
@@ -55,11 +68,14 @@ class ConditionRun:
         """The runs of consecutive shards as one run (lists concatenated in shard order, counts summed)."""
         out = cls(parts[0].name, parts[0].kind, info=dict(parts[0].info))
         for p in parts:
-            for attr in ("results", "sr_seconds", "det_seconds", "sr_peak_mb", "det_peak_mb", "psnr", "ssim"):
+            for attr in ("results", "sr_seconds", "det_seconds", "sr_peak_mb", "det_peak_mb", "psnr", "ssim", *_USAGE):
                 getattr(out, attr).extend(getattr(p, attr))
             for attr in ("n_detections", "unmapped", "sr_cached", "det_cached", "cost_unmeasured"):
                 setattr(out, attr, getattr(out, attr) + getattr(p, attr))
         return out
+
+
+_USAGE = ("sr_cpu_seconds", "det_cpu_seconds", "sr_load", "det_load")
 
 
 @dataclass
@@ -162,16 +178,15 @@ def _one_image(
                 cond.upscale(lr, comparison.tile)  # warm-up, untimed
                 warm.add("sr")
             memory.start()
-            t0 = time.perf_counter()
-            img, how = cond.upscale(lr, comparison.tile)
-            seconds = time.perf_counter() - t0
+            with _StepClock() as clock:
+                img, how = cond.upscale(lr, comparison.tile)
             sr_peak = memory.peak_mb()
             if img.shape[:2] != hr.shape[:2]:
                 raise InputError(
                     f"{cond.name} returned {img.shape[:2]} for a {lr.shape[:2]} input at x{scale}; expected {hr.shape[:2]}"
                 )
             meta = {
-                **_cost_fields(seconds, sr_peak),
+                **_cost_fields(clock, sr_peak),
                 "psnr": psnr_y(img, hr, shave=scale),
                 "ssim": ssim_y(img, hr, shave=scale),
                 "how": how,
@@ -186,7 +201,7 @@ def _one_image(
         assert meta is not None  # read from the cache or computed above
         run.psnr.append(float(meta["psnr"]))
         run.ssim.append(float(meta["ssim"]))
-        measured = _record_cost(meta, run.sr_seconds, run.sr_peak_mb)
+        measured = _record_cost(meta, run, "sr")
     dkey = det_key(img_key, det_id)
     cached = cache.get_json("det", dkey, _check_det_entry)
     if cached is not None:
@@ -200,13 +215,12 @@ def _one_image(
             _detect(detector, img, cond, im)  # warm-up, untimed
             warm.add("det")
         memory.start()
-        t0 = time.perf_counter()
-        found = _detect(detector, img, cond, im)
-        seconds = time.perf_counter() - t0
-        cached = _det_to_dict(found, seconds, memory.peak_mb())
+        with _StepClock() as clock:
+            found = _detect(detector, img, cond, im)
+        cached = _det_to_dict(found, clock, memory.peak_mb())
         cache.put_json("det", dkey, cached)
         det = _det_from_dict(cached, detector.names)  # exactly what a resumed run reads back
-    measured = _record_cost(cached, run.det_seconds, run.det_peak_mb) and measured
+    measured = _record_cost(cached, run, "det") and measured
     run.cost_unmeasured += not measured
     if cond.low_resolution:
         det = det.rescaled(float(scale), image_size=(im.height, im.width))
@@ -226,11 +240,15 @@ def _one_image(
         )
 
 
-def _record_cost(entry: dict, seconds: list[float], peak_mb: list[float]) -> bool:
-    """Append a cache entry's (seconds, peak MiB) to the run's lists; False when the entry carries no measured cost."""
+def _record_cost(entry: dict, run: ConditionRun, step: str) -> bool:
+    """Append a cache entry's seconds, peak MiB, CPU seconds and load to the run's lists of ``step`` ("sr", "det");
+    False when the entry carries no measured cost."""
     cost = _entry_cost(entry)
     if cost is None:
         return False
-    seconds.append(cost[0])
-    peak_mb.append(cost[1])
+    getattr(run, f"{step}_seconds").append(cost[0])
+    getattr(run, f"{step}_peak_mb").append(cost[1])
+    for key, attr in (("cpu_seconds", "cpu_seconds"), ("load_1min", "load")):
+        if isinstance(entry.get(key), (int, float)):
+            getattr(run, f"{step}_{attr}").append(float(entry[key]))
     return True

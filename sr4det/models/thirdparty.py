@@ -7,6 +7,7 @@ dispatches here.
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -58,7 +59,11 @@ def load_spandrel(wf: WeightFile, scale: int | None, path: Path) -> SRModel:
         ) from exc
 
     try:
-        descriptor = ModelLoader().load_from_state_dict(wf.state_dict)
+        with warnings.catch_warnings():
+            # CRAFT (and other window-attention archs) call torch.meshgrid without indexing= while building: torch's
+            # deprecation notice is about spandrel's code, not the user's, and the result is the same
+            warnings.filterwarnings("ignore", message=r"torch\.meshgrid: in an upcoming release", category=UserWarning)
+            descriptor = ModelLoader().load_from_state_dict(wf.state_dict)
     except UnsupportedModelError as exc:
         hint = (
             " It looks like SRModel.state_dict() (keys start with 'net.'): load it with arch=NAME (the zoo name it was "

@@ -1,5 +1,6 @@
 """Weight files on disk: read (sr4det's own format or a plain state dict), verify (finite values, sha256), save,
-the shipped folder, the download cache, ``$SR4DET_WEIGHTS_PATH`` and downloads of published weights.
+the shipped folder, the download cache, ``$SR4DET_WEIGHTS_PATH``, the shared folder's state dicts and downloads of
+published weights.
 
 Pure I/O: nothing here knows the registry. :mod:`sr4det.models.factory` turns what is read into models.
 """
@@ -275,16 +276,22 @@ def _offline() -> bool:
 
 def download_published(pub: PublishedWeights, *, what: str) -> Path:
     """Return the cached file for ``pub``, downloading it (sha256-checked) when missing and not offline."""
-    target = cache_dir() / (pub.filename or pub.url.rsplit("/", 1)[-1])
+    name = pub.filename or pub.url.rsplit("/", 1)[-1]
+    target = cache_dir() / name
     if target.is_file():
         verify_sha256(target, pub.sha256)
         return target
-    how = f"download {pub.url} and save it as {target} (or put it in a folder listed in ${WEIGHTS_PATH_ENV})"
+    searched = ", ".join(str(d) for d in weight_search_dirs())
+    how = (
+        f"looked for {name} in {searched}. Put {name} in a folder and list it in ${WEIGHTS_PATH_ENV} "
+        f"(e.g. export {WEIGHTS_PATH_ENV}=../shared/weights/sr/state_dict; ${SHARED_ENV}/weights/sr/state_dict is "
+        f"searched by itself), or download {pub.url} and save it as {target}"
+    )
     missing = [str(d) for d in weight_search_dirs()[:-1] if not d.is_dir()]
     if missing:  # a typo in $SR4DET_WEIGHTS_PATH is why a file put there was not found
         how += f"; note: ${WEIGHTS_PATH_ENV} lists {missing}, which {'is' if len(missing) == 1 else 'are'} not a folder"
     if _offline():
-        raise WeightsNotAvailableError(f"{what}: weights are not cached and downloads are off (offline); {how}")
+        raise WeightsNotAvailableError(f"{what}: weights not found and downloads are off (offline): {how}")
     try:
         with atomic_path(target, suffix=".part") as tmp:
             torch.hub.download_url_to_file(pub.url, tmp, progress=True)
@@ -297,13 +304,34 @@ def download_published(pub: PublishedWeights, *, what: str) -> Path:
 
 
 WEIGHTS_PATH_ENV = "SR4DET_WEIGHTS_PATH"
+#: the project's shared data folder (tests/conftest.py, pipelines/_shared.py: the same rule) and, in it, the
+#: published state dicts
+SHARED_ENV = "SR4DET_SHARED"
+SHARED_STATE_DICTS = ("weights", "sr", "state_dict")
+
+
+def shared_state_dict_dir() -> Path | None:
+    """The shared folder's published state dicts, ``$SR4DET_SHARED/weights/sr/state_dict`` (else
+    ``<checkout>/../shared/...`` when sr4det runs from a source checkout), if that folder exists; else None."""
+    env = os.environ.get(SHARED_ENV)
+    if env:
+        root = Path(env).expanduser()
+    else:
+        checkout = Path(__file__).resolve().parents[2]
+        if not (checkout / "pyproject.toml").is_file():  # an installed package: no checkout beside it
+            return None
+        root = checkout.parent / "shared"
+    folder = root.joinpath(*SHARED_STATE_DICTS)
+    return folder if folder.is_dir() else None
 
 
 def weight_search_dirs() -> list[Path]:
     """Folders searched for published weight files before downloading: ``$SR4DET_WEIGHTS_PATH``
-    (``os.pathsep``-separated, in order), then the download cache (:func:`cache_dir`)."""
+    (``os.pathsep``-separated, in order), the shared folder's state dicts (:func:`shared_state_dict_dir`, when it
+    exists), then the download cache (:func:`cache_dir`)."""
     dirs = [Path(p).expanduser() for p in os.environ.get(WEIGHTS_PATH_ENV, "").split(os.pathsep) if p]
-    return [*dirs, cache_dir()]
+    shared = shared_state_dict_dir()
+    return [*dirs, *([shared] if shared is not None and shared not in dirs else []), cache_dir()]
 
 
 def find_local_published(pub: PublishedWeights) -> Path | None:

@@ -26,8 +26,10 @@ its cache, tile choice), :mod:`.executor` (model calls, batching, OOM back-off, 
 
 from __future__ import annotations
 
+import os
 import warnings
-from typing import TypeVar
+from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -58,6 +60,49 @@ __all__ = [
 MANY_TILES = 10_000
 
 
+def _is_pil_or_path(image: object) -> bool:
+    if isinstance(image, (str, os.PathLike)):
+        return True
+    from PIL import Image
+
+    return isinstance(image, Image.Image)
+
+
+def _pil_or_path_in(image: Any) -> tuple[np.ndarray, Any]:
+    """A PIL image or an image file as an array :func:`upscale` takes, and the function that turns its result back
+    (a PIL image for a PIL image, the array itself for a path)."""
+    from PIL import Image, ImageOps
+
+    if isinstance(image, (str, os.PathLike)):
+        path = Path(image)
+        if not path.is_file():
+            raise InputError(f"image file {path} does not exist")
+        try:
+            with Image.open(path) as im:
+                pil = ImageOps.exif_transpose(im)
+                pil.load()
+        except Exception as exc:  # PIL raises OSError (UnidentifiedImageError), ValueError, SyntaxError... for bad files
+            raise InputError(f"cannot read {path} as an image: {type(exc).__name__}: {exc}") from exc
+        from_pil = False
+    else:
+        pil, from_pil = image, True
+    if pil.mode in ("L", "RGB", "RGBA"):
+        array = np.asarray(pil)
+    elif pil.mode.startswith("I;16") or pil.mode == "I":
+        wide = np.asarray(pil)
+        if wide.size and (wide.min() < 0 or wide.max() > 65535):
+            raise InputError(f"PIL mode {pil.mode!r} image with values outside 0..65535: only 8 and 16-bit are supported")
+        array = wide.astype(np.uint16)
+    else:  # palette, 1-bit, LA, CMYK, ...: as RGB(A), the way the detectors read them
+        alpha = "A" in pil.mode or "transparency" in pil.info
+        array = np.asarray(pil.convert("RGBA" if alpha else "RGB"))
+
+    def restore(result: np.ndarray) -> Any:
+        return Image.fromarray(result) if from_pil else result
+
+    return np.ascontiguousarray(array), restore
+
+
 def upscale(
     model,
     image: _Image,
@@ -77,6 +122,9 @@ def upscale(
         model: an :class:`~sr4det.models.wrapper.SRModel` (``.scale``, ``.card``), in eval mode.
         image: float tensor (C, H, W) or (B, C, H, W) in [0, 1] (CPU or device; only tiles are moved), or a
             numpy array (uint8, uint16 or float in [0, 1]) HW or HWC, including ``np.memmap``. C in {1, 3, 4}.
+            Also, as :class:`~sr4det.SRTransform` and the detectors take them, a PIL image (returned as a PIL image:
+            L / RGB / RGBA / 16-bit keep their mode, other modes are converted to RGB or RGBA) or a path to an image
+            file (EXIF orientation applied; returned as a uint8 or uint16 HW / HWC array).
         tile: ``"auto"`` (largest tile that fits the budget, measured by a probe), an int (largest tile side
             in LR pixels, overlap included), or None (untiled: one model call for the whole image/batch).
         overlap: LR pixels of context per tile side; default ``model.card.default_overlap`` (the receptive
@@ -105,6 +153,13 @@ def upscale(
     """
     if not hasattr(model, "card") or not hasattr(model, "scale"):
         raise InputError(f"model must be an sr4det SRModel (with .card and .scale), got {type(model).__name__}")
+    if not isinstance(image, (torch.Tensor, np.ndarray)) and _is_pil_or_path(image):
+        if out is not None:
+            raise InputError("out= is for tensor and array inputs; a PIL image or a path gets a new output")
+        array, restore = _pil_or_path_in(image)
+        kwargs = {"tile": tile, "overlap": overlap, "max_memory": max_memory, "batch_tiles": batch_tiles}
+        result = upscale(model, array, **kwargs, progress=progress, device=device, dtype=dtype, channels_last=channels_last)
+        return restore(result)
     src = _Source(image)
     card, scale = model.card, int(model.scale)
     check_device(device, flag="device")

@@ -36,12 +36,28 @@ def test_draw_to_yolo_to_json_and_filter():
     assert not drawn[:6, :6].any()  # below conf: not drawn
     assert d.draw(img)[:6, :6].any()
     assert d.filter(0.25).labels.tolist() == [1]
-    assert d.to_json()[0] == {"box": [10.0, 20.0, 30.0, 60.0], "score": 0.9, "label": 1, "name": "dog"}
+    assert d.summary()[0] == {"box": [10.0, 20.0, 30.0, 60.0], "score": 0.9, "label": 1, "name": "dog"}
+    assert isinstance(d.to_json(), str)  # JSON text, as ultralytics' Results.to_json and like to_yolo()
+    assert json.loads(d.to_json()) == d.summary()
     first = d.to_yolo().splitlines()[0].split()
     assert first[0] == "1"
     assert [float(v) for v in first[1:]] == pytest.approx([0.2, 0.5, 0.2, 0.5, 0.9])
     with pytest.raises(InputError, match="frame"):
         d.draw(np.zeros((40, 50, 3), np.uint8))
+
+
+def _label_rows(size: int) -> int:
+    """Rows above a box that its label (drawn on a black ``size`` x ``size`` image) colours."""
+    d = Detections([[size // 4, size // 2, size // 2, size - 1]], [0.9], [0], {0: "person"}, (size, size))
+    drawn = d.draw(np.zeros((size, size, 3), np.uint8), line_width=1)
+    above = drawn[: size // 2 - 1, size // 4 : size // 2]
+    return int(above.any(axis=(1, 2)).sum())
+
+
+def test_labels_scale_with_the_image():
+    small, large = _label_rows(200), _label_rows(2560)
+    assert small >= 10  # still readable on a small image
+    assert large >= 4 * small  # ~2% of the side, not ~10 px text on 2560 px
 
 
 def test_plot_returns_an_axes():
@@ -94,6 +110,23 @@ def test_sr_detector_warns_loudly_when_a_static_detector_shrinks_the_sr_image():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         det([np.zeros((10, 12, 3), np.uint8)])  # 48 <= 64 (and the warning is given once)
+
+
+def test_detect_says_once_before_the_work_that_the_detector_shrinks_the_sr_image(tmp_path):
+    from sr4det.commands.detect import _shrink_note
+
+    det = SRDetector(SRTransform("bicubic", scale=4, tile=None), _Sized(64, fixed=64))
+    big, small = tmp_path / "big.png", tmp_path / "small.png"
+    Image.new("RGB", (50, 60)).save(big)
+    Image.new("RGB", (12, 10)).save(small)
+    note = _shrink_note(det, [small, big])
+    assert note is not None
+    assert "imgsz 64 (a static export)" in note
+    assert "side 240 px is shrunk x3.75" in note
+    assert "--slice" in note
+    assert "drop --sr" in note
+    assert "\n" not in note
+    assert _shrink_note(det, [small]) is None  # 48 px <= 64: nothing lost
 
 
 # ------------------------------------------------------------------------------------------------ real detector
@@ -198,7 +231,37 @@ def test_detect_cli_with_sr_reports_boxes_in_the_chosen_frame(images, tmp_path, 
         )
 
 
+def test_detect_cli_with_sr_a_static_export_would_shrink_says_so_once_and_cleanly(images, tmp_path, shared, capsys):
+    weights = str(shared("weights", "yolo11n_int8_openvino_model"))
+    args = ["detect", str(images[0]), "--detector", weights, "--sr", "bicubic", "--scale", "4", "-o", str(tmp_path / "o")]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no raw Python warning (with its source line) besides the note
+        assert main([*args, "--quiet"]) == 0
+    err = capsys.readouterr().err
+    notes = [line for line in err.splitlines() if "shrunk" in line]
+    assert notes == [
+        "sr4det detect: note: the detector letterboxes its input to imgsz 640 (a static export), so an x4 SR image of "
+        "side 2560 px is shrunk x4.00 back down before detection and that much of the SR is thrown away. Detect on "
+        "slices of the SR image instead (--slice), or drop --sr and let the detector see the input as is (it is "
+        "resized to about that size anyway, without the SR time)."
+    ]
+    assert "UserWarning" not in err
+
+
 def test_detect_cli_rejects_frame_sr_without_sr(images, tmp_path, capsys):
     rc = main(["detect", str(images[0]), "--detector", "x.pt", "--frame", "sr", "-o", str(tmp_path / "o")])
     assert rc == 2
     assert "--frame sr needs --sr" in capsys.readouterr().err
+
+
+def test_an_export_is_loaded_once(shared, capfd):
+    pytest.importorskip("openvino")
+    from sr4det.detectors.ultralytics import UltralyticsDetector
+
+    capfd.readouterr()
+    det = UltralyticsDetector(shared("weights", "yolo11n_int8_openvino_model"), conf=0.25)
+    det([np.zeros((64, 64, 3), np.uint8)])
+    det.with_imgsz(640)([np.zeros((64, 64, 3), np.uint8)])
+    text = "".join(capfd.readouterr())
+    assert text.count("Loading ") <= 1, text  # ultralytics' "Loading ... for OpenVINO inference..." once, not twice
+    assert det.names[0] == "person"

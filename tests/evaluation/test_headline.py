@@ -83,10 +83,15 @@ def test_gap_share_and_its_interval_in_results_and_report(tmp_path):
     assert c["hr"]["headline"] is None
     assert c["lr"]["headline"] is None
     md = (tmp_path / "out" / "report.md").read_text()
-    top = md.split("## ")[0]  # before the first section: the headline
-    assert f"- half recovers {pct}" in top
-    assert "- all recovers 100%" in top
-    assert "- bicubic recovers 0%" in top
+    top = md.split("## ")[0]  # before the first section: the verdict, one line per condition
+    d = vs_bic["half"]["AP"]
+    share = f"recovers {pct.removesuffix(' AP gap')}"
+    assert f"- half: {d['delta']:+.3f} AP [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}] over bicubic, " in top
+    assert share in top.split("- half: ")[1].splitlines()[0]
+    assert "- all: +1.000 AP" in top
+    assert "recovers 100% [100%, 100%] of the bicubic->HR gap" in top
+    assert "- lr: 0.000 AP [0.000, 0.000] vs bicubic, interval includes 0; the LR image given to the detector" in top
+    assert "- Verdict: SR helps this detector. Best: all, +1.000 AP" in top
     assert "| detector.type | oracle |" in md  # settings as a table, not a dict
     assert "{'type'" not in md
     assert json.loads((tmp_path / "out" / "results.json").read_text())["conditions"]["half"]["headline"] == c["half"]["headline"]
@@ -149,7 +154,7 @@ def test_report_of_an_older_results_json_without_gap_entries_still_renders():
     assert "whole-process" in md
 
 
-def test_cli_summary_prints_the_headlines():
+def test_cli_summary_without_a_baseline_is_the_table():
     from sr4det.evaluation import render_summary
 
     m = {"AP": 0.3, "AP50": 0.5, "psnr": None, "sr_seconds_per_image": 0.0, "detector_seconds_per_image": 0.1}
@@ -161,4 +166,5 @@ def test_cli_summary_prints_the_headlines():
         "deltas": {},
         "n_skipped": 0,
     }
-    assert render_summary(results).splitlines()[-1] == "x recovers 50% [10%, 90%] of the bicubic->HR AP gap"
+    # no bicubic, no deltas: no verdict lines, the table alone
+    assert render_summary(results).splitlines()[0].startswith("condition ")

@@ -174,6 +174,7 @@ def test_a_bonferroni_level_widens_the_intervals_and_names_itself(tmp_path):
     assert wide["ci_high"] >= narrow["ci_high"]
     assert wide["resolvable"] > narrow["resolvable"]
     summary = render_summary(runs[0.9875])
-    assert "ΔAP vs bicubic [98.75% CI]" in summary.splitlines()[0]
+    header = next(line for line in summary.splitlines() if line.startswith("condition "))  # the table, after the verdict
+    assert "ΔAP vs bicubic [98.75% CI]" in header
     assert "98.75% half-width" in summary
     assert "## Deltas vs bicubic (98.75% CI)" in render_markdown(runs[0.9875])

@@ -182,6 +182,8 @@ def test_weights_path_entry_that_is_not_a_folder_is_named(tmp_path, monkeypatch)
     from sr4det.errors import WeightsNotAvailableError
 
     monkeypatch.setenv("SR4DET_WEIGHTS_PATH", str(tmp_path / "typo"))
+    monkeypatch.setenv("SR4DET_SHARED", str(tmp_path / "no_shared"))  # the shared folder would hold the file
+    monkeypatch.setenv("SR4DET_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("SR4DET_OFFLINE", "1")
     with pytest.raises(WeightsNotAvailableError, match="SR4DET_WEIGHTS_PATH lists .*typo.*not a folder"):
         sr4det.create_model("imdn", scale=2, pretrained=True)

@@ -3,6 +3,8 @@ published weights against the papers' Set5 numbers, and tiling (exact for the lo
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -129,8 +131,29 @@ def test_other_architecture_in_create_model(tmp_path):
 
 def test_pretrained_offline_names_the_published_url(monkeypatch, tmp_path):
     monkeypatch.setenv("SR4DET_WEIGHTS_PATH", str(tmp_path))  # an empty folder
-    with pytest.raises(WeightsNotAvailableError, match=r"IMDN_x4\.pth.*SR4DET_WEIGHTS_PATH"):
+    monkeypatch.setenv("SR4DET_SHARED", str(tmp_path / "no_shared"))  # and no shared folder
+    monkeypatch.setenv("SR4DET_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("SR4DET_OFFLINE", "1")
+    with pytest.raises(WeightsNotAvailableError, match=r"looked for IMDN_x4\.pth in .*SR4DET_WEIGHTS_PATH") as err:
         create_model("imdn", 4, pretrained=True)
+    assert str(tmp_path) in str(err.value)  # the folders it looked in
+    assert "export SR4DET_WEIGHTS_PATH=" in str(err.value)
+
+
+def test_pretrained_found_in_the_shared_folder_without_the_variable(monkeypatch, tmp_path, shared):
+    folder = shared("weights", "sr", "state_dict")
+    monkeypatch.delenv("SR4DET_WEIGHTS_PATH", raising=False)
+    monkeypatch.setenv("SR4DET_CACHE", str(tmp_path / "cache"))  # nothing downloaded before
+    monkeypatch.setenv("SR4DET_OFFLINE", "1")
+    root = tmp_path / "elsewhere"
+    (root / "weights" / "sr").mkdir(parents=True)
+    (root / "weights" / "sr" / "state_dict").symlink_to(folder)
+    monkeypatch.setenv("SR4DET_SHARED", str(root))
+    model = create_model("rfdn", 4, pretrained=True)
+    assert model.card.name == "rfdn"
+    monkeypatch.delenv("SR4DET_SHARED")  # <checkout>/../shared, the tests' default rule
+    if (Path(__file__).resolve().parents[2].parent / "shared" / "weights" / "sr" / "state_dict").is_dir():
+        assert create_model("rfdn", 4, pretrained=True).card.name == "rfdn"
 
 
 def test_local_file_with_wrong_hash_is_refused(monkeypatch, tmp_path):

@@ -73,7 +73,11 @@ def test_two_processes_train_the_weights_of_one_and_rank_0_alone_writes(folder, 
     for r2, r1 in zip(two_rows, one_rows, strict=True):
         assert float(r2["loss"]) == pytest.approx(float(r1["loss"]), rel=1e-5)
     # hidden files are the run folder's lock and manifest (sr4det/_run_folder.py)
-    assert sorted(p.name for p in (tmp_path / "two").iterdir() if not p.name.startswith(".")) == ["config.json", "last.pt", "log.csv"]
+    assert sorted(p.name for p in (tmp_path / "two").iterdir() if not p.name.startswith(".")) == [
+        "config.json",
+        "last.pt",
+        "log.csv",
+    ]
     ckpt = torch.load(tmp_path / "two" / "last.pt", weights_only=False)
     assert ckpt["step"] == 3
     assert ckpt["world_size"] == 2

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 
+from ._common import add_switch
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("models", help="list the SR model zoo", description="List the SR model zoo: scales, parameters, weights.")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    add_switch(p, "--json", "machine-readable output")
     p.set_defaults(func=run)
 
 

@@ -24,6 +24,12 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
             return text
         return super()._get_help_string(action)
 
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        import textwrap
+
+        # flags such as --no-overwrite stay whole
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
     def _format_action_invocation(self, action: argparse.Action) -> str:
         if isinstance(action, Switch):
             return "/".join(action.option_strings)

@@ -13,7 +13,7 @@ Private: the public way to these options is the ``sr4det`` command or ``CompareC
 from __future__ import annotations
 
 import argparse
-import warnings
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -309,15 +309,18 @@ def add_switch(parser: argparse.ArgumentParser, flag: str, help: str, *, default
 
 class DeprecatedAlias(argparse.Action):
     """A deprecated spelling of an option: stores like it (``const`` for a flag without a value), is not shown in
-    ``--help``, and warns naming the new spelling (a :class:`FutureWarning`)."""
+    ``--help``, and says on stderr which spelling replaces it (as Python 3.13's ``deprecated=True`` does)."""
 
     def __init__(self, option_strings: Sequence[str], dest: str, *, replaced_by: str, **kwargs: Any):
         kwargs.setdefault("default", argparse.SUPPRESS)  # the real option's default stands
         super().__init__(option_strings, dest, help=argparse.SUPPRESS, **kwargs)
         self.replaced_by = replaced_by
 
+    def warn(self, parser: argparse.ArgumentParser, option_string: str | None) -> None:
+        print(f"{parser.prog}: warning: option '{option_string}' is deprecated; use {self.replaced_by}", file=sys.stderr)
+
     def __call__(self, parser: Any, namespace: argparse.Namespace, values: Any, option_string: str | None = None) -> None:
-        warnings.warn(f"{option_string} is deprecated; use {self.replaced_by}", FutureWarning, stacklevel=2)
+        self.warn(parser, option_string)
         setattr(namespace, self.dest, self.const if self.nargs == 0 else values)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import warnings
 from typing import Any
 
 from .._options import DeprecatedAlias, check_scale
@@ -19,10 +18,10 @@ from ._common import (
 
 
 class _DegradeAlias(DeprecatedAlias):
-    """The old ``--degrade N``: ``-s/--scale N``, and ``--degrade 0`` (the images are already LR): ``--already-lr``."""
+    """The old ``--degrade N``: ``-s/--scale N``; ``--degrade 0`` (the images are already LR): ``--already-lr``."""
 
     def __call__(self, parser: Any, namespace: argparse.Namespace, values: Any, option_string: str | None = None) -> None:
-        warnings.warn("--degrade is deprecated; use -s/--scale N (--degrade 0: --already-lr)", FutureWarning, stacklevel=2)
+        self.warn(parser, option_string)
         if str(values).strip() == "0":
             namespace.already_lr = True
         else:
@@ -43,7 +42,7 @@ def add_parser(sub) -> None:
     p.add_argument("-o", "--output", required=True, help="output folder")
     add_option(p, "scale")
     add_switch(p, "--already-lr", "the images are already low-resolution: no degradation, only SR by --scale")
-    p.add_argument("--degrade", dest="scale", action=_DegradeAlias, replaced_by="-s/--scale")
+    p.add_argument("--degrade", dest="scale", action=_DegradeAlias, replaced_by="-s/--scale N (--degrade 0: --already-lr)")
     p.add_argument("--method", default="bicubic", help="downscaling kernel: bicubic (MATLAB), bilinear, lanczos, lanczos2")
     add_degradation_args(p, seed=True)
     p.add_argument("--sr", default="espcn", help="SR model: zoo name, weight file, or 'none' to write the LR images")

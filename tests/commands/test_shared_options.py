@@ -144,27 +144,32 @@ def test_seed_shows_its_default():
         assert "training (default: 0)" in text, path
 
 
-def test_hidden_aliases_keep_the_old_spellings_working():
+def test_hidden_aliases_keep_the_old_spellings_working(capsys):
     parse = build_parser().parse_args
-    with pytest.warns(FutureWarning, match="--degrade is deprecated"):
-        args = parse(["materialize", *REQUIRED[("materialize",)], "--degrade", "2"])
+
+    def warned(old, new):
+        err = capsys.readouterr().err
+        assert f"warning: option '{old}' is deprecated; use {new}" in err, err
+
+    args = parse(["materialize", *REQUIRED[("materialize",)], "--degrade", "2"])
     assert (args.scale, args.already_lr) == (2, False)
-    with pytest.warns(FutureWarning):
-        args = parse(["materialize", *REQUIRED[("materialize",)], "--degrade", "0", "--scale", "2"])
+    warned("--degrade", "-s/--scale N (--degrade 0: --already-lr)")
+    args = parse(["materialize", *REQUIRED[("materialize",)], "--degrade", "0", "--scale", "2"])
     assert (args.scale, args.already_lr) == (2, True)  # the images are already LR, SR x2 (as before)
-    with pytest.raises(ScaleError, match="--degrade must be a positive integer"), pytest.warns(FutureWarning):
+    with pytest.raises(ScaleError, match="--degrade must be a positive integer"):
         parse(["materialize", *REQUIRED[("materialize",)], "--degrade", "-1"])
     create = ["mos", "create", *REQUIRED[("mos", "create")]]
-    with pytest.warns(FutureWarning, match="use --overwrite"):
-        assert parse([*create, "--force"]).overwrite is True
-    with pytest.warns(FutureWarning, match="use --seed"):
-        assert parse([*create, "--noise-seed", "3"]).seed == 3
-    with pytest.warns(FutureWarning, match="use --quiet"):
-        assert parse([*create, "--no-progress"]).quiet is True
-    with pytest.warns(FutureWarning, match="use --request-threads"):
-        assert parse(["mos", "serve", "--db", "d", "--threads", "3"]).request_threads == 3
+    assert parse([*create, "--force"]).overwrite is True
+    warned("--force", "--overwrite")
+    assert parse([*create, "--noise-seed", "3"]).seed == 3
+    warned("--noise-seed", "--seed")
+    assert parse([*create, "--no-progress"]).quiet is True
+    warned("--no-progress", "--quiet")
+    assert parse(["mos", "serve", "--db", "d", "--threads", "3"]).request_threads == 3
+    warned("--threads", "--request-threads")
     args = parse(create)
     assert (args.overwrite, args.seed, args.order_seed, args.quiet) == (False, 0, None, False)
     assert parse([*create, "--order-seed", "5", "--seed", "2"]).order_seed == 5
+    assert "deprecated" not in capsys.readouterr().err
     for path, hidden in [(("materialize",), "--degrade"), (("mos", "create"), "--force"), (("mos", "create"), "--noise-seed")]:
         assert hidden not in PARSERS[path].format_help(), (path, hidden)

@@ -13,6 +13,8 @@ Private: the public way to these options is the ``sr4det`` command or ``CompareC
 from __future__ import annotations
 
 import argparse
+import math
+import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -62,14 +64,21 @@ def check_scale(value: object, flag: str = "--scale") -> int:
     return scale
 
 
-def check_tile(value: object, flag: str = "--tile") -> int | str | None:
-    """The tile size: a positive int (or its text), ``"auto"`` or ``"none"``/None (-> None); see
-    :func:`sr4det.tiling.parse_tile`, whose :class:`InputError` names the accepted forms."""
-    from .tiling.plan import parse_tile
-
-    if value is None or isinstance(value, bool):
-        return parse_tile(None if value is None else str(value))
-    return parse_tile(value)  # type: ignore[arg-type]
+def check_tile(value: object) -> int | str | None:
+    """The tile size (``--tile``, :func:`sr4det.tiling.parse_tile`): ``"none"`` (or None) -> None, ``"auto"`` ->
+    ``"auto"``, a positive int (or its text) -> that int; anything else is an :class:`InputError` naming the forms."""
+    text = str(value).strip().lower()
+    if text == "none":
+        return None
+    if text == "auto":
+        return "auto"
+    try:
+        tile = int(text)
+    except ValueError:
+        tile = 0
+    if tile < 1:
+        raise InputError(f"--tile must be a positive integer (tile side in LR pixels, e.g. 256), 'auto' or 'none', got {value!r}")
+    return tile
 
 
 def tile_text(tile: int | str | None) -> str:
@@ -87,10 +96,51 @@ def check_overlap(value: object, flag: str = "--overlap") -> int:
     return overlap
 
 
-def check_max_memory(value: object, flag: str = "--max-memory") -> str:
-    """A memory budget such as ``"1.5GB"`` (:func:`sr4det.tiling.parse_memory`); returned as given."""
-    from .tiling.memory import parse_memory
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 10**3,
+    "kb": 10**3,
+    "m": 10**6,
+    "mb": 10**6,
+    "g": 10**9,
+    "gb": 10**9,
+    "t": 10**12,
+    "tb": 10**12,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+    "tib": 2**40,
+}
 
+
+def parse_memory(value: str | int | float) -> int:
+    """Bytes from ``"1.5GB"``, ``"512MiB"``, ``"800M"``, ``2_000_000_000`` ...
+
+    Decimal units (KB, MB, GB, TB; also K, M, G, T) are powers of 1000, binary ones (KiB, MiB, GiB, TiB)
+    powers of 1024; case and spaces are ignored.
+
+    Raises:
+        InputError: unparsable or not positive.
+    """
+    if isinstance(value, bool):
+        raise InputError(f"memory size must be a number of bytes or a string like '1.5GB', got {value!r}")
+    if isinstance(value, (int, float)):
+        n = float(value)
+    else:
+        m = re.fullmatch(r"\s*([-+]?[0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([A-Za-z]*)\s*", str(value))
+        if m is None or m.group(2).lower() not in _UNITS:
+            raise InputError(f"cannot parse memory size {value!r}; use e.g. '1.5GB', '512MiB' or a number of bytes")
+        n = float(m.group(1)) * _UNITS[m.group(2).lower()]
+    if not math.isfinite(n) or n < 1:  # below one byte (0.1 -> 0) is no budget at all
+        raise InputError(
+            f"memory size must be positive (at least 1 byte), got {value!r}; use e.g. '1.5GB', '512MiB' or a number of bytes"
+        )
+    return int(n)
+
+
+def check_max_memory(value: object, flag: str = "--max-memory") -> str:
+    """A memory budget such as ``"1.5GB"`` (:func:`parse_memory`); returned as given."""
     try:
         parse_memory(value)  # type: ignore[arg-type]
     except InputError as exc:
@@ -201,12 +251,6 @@ class Option:
     kwargs: dict[str, Any] = field(default_factory=dict)
 
 
-def _backend_choices() -> tuple[tuple[str, ...], tuple[str, ...]]:
-    from .models.runtime import BACKENDS, PRECISIONS
-
-    return tuple(BACKENDS), tuple(PRECISIONS)
-
-
 OPTIONS: dict[str, Option] = {
     "scale": Option(
         ("-s", "--scale"),
@@ -266,20 +310,6 @@ OPTIONS: dict[str, Option] = {
         True,
         {"action": Switch},
     ),
-    "backend": Option(
-        ("--backend",),
-        "what runs the SR network: eager torch, or compiled for the CPU by OpenVINO / ONNX Runtime (converted once, "
-        "cached; needs the 'export' extra)",
-        "torch",
-        {},
-    ),
-    "precision": Option(
-        ("--precision",),
-        "precision of a compiled backend: fp32 equals torch within ~1e-5; bf16/fp16 (openvino, where the CPU has them) "
-        "are faster but differ by grey levels",
-        "fp32",
-        {},
-    ),
 }
 
 
@@ -288,8 +318,6 @@ def add_option(parser: argparse.ArgumentParser, name: str, *, default: Any = ...
     ``default`` (and e.g. ``required``) may differ per command, the help text never does."""
     opt = OPTIONS[name]
     kw: dict[str, Any] = {**opt.kwargs, **kwargs}
-    if name in ("backend", "precision"):
-        kw["choices"] = _backend_choices()[0 if name == "backend" else 1]
     if not kw.get("required"):
         kw["default"] = opt.default if default is ... else default
     return parser.add_argument(*opt.flags, dest=name, help=opt.help, **kw)

@@ -37,8 +37,24 @@ def add_model_args(parser: argparse.ArgumentParser, *, default_model: str | None
 
 
 def add_runtime_args(parser: argparse.ArgumentParser) -> None:
-    """``--backend`` and ``--precision``: what runs the SR network (:meth:`sr4det.SRModel.set_runtime`)."""
-    add_options(parser, "backend", "precision")
+    """``--backend`` and ``--precision``: what runs the SR network (:meth:`sr4det.SRModel.set_runtime`); declared here
+    once for every command that runs SR (compare's are ``--sr-runtime``/``--sr-precision``)."""
+    from ..models.runtime import BACKENDS, PRECISIONS
+
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="torch",
+        help="what runs the SR network: eager torch, or compiled for the CPU by OpenVINO / ONNX Runtime (converted once, "
+        "cached; needs the 'export' extra)",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="fp32",
+        help="precision of a compiled backend: fp32 equals torch within ~1e-5; bf16/fp16 (openvino, where the CPU has "
+        "them) are faster but differ by grey levels",
+    )
 
 
 def check_runtime_args(args: argparse.Namespace) -> None:

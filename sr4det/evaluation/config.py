@@ -176,7 +176,7 @@ class CompareConfig:
         for f in dataclasses.fields(cls):
             if not f.metadata["cli"]:
                 continue
-            if f.name in OPTIONS and f.name != "backend":  # compare's --backend is the COCO metrics implementation
+            if f.name in OPTIONS:  # scale, tile, device, threads, seed, overwrite
                 add_option(parser, f.name, default=f.default)
                 continue
             kw = dict(f.metadata["argparse"])

@@ -17,7 +17,13 @@ MANIFEST = "materialize.json"
 def _check_manifest(output: Path, config: dict[str, Any], overwrite: bool, write: bool = True) -> None:
     manifest = output / MANIFEST
     if manifest.is_file() and not overwrite:
-        old = json.loads(manifest.read_text())
+        try:
+            old = json.loads(manifest.read_text())
+        except (OSError, ValueError) as exc:
+            raise InputError(
+                f"{manifest} is not a readable materialize manifest ({exc}); pass --overwrite to replace the folder's "
+                "outputs, or choose another output folder"
+            ) from None
         if _without_digest(old.get("config"), config) != config:
             raise InputError(
                 f"{output} was materialized with other settings ({old.get('config')}); "

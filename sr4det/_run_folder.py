@@ -237,7 +237,9 @@ def open_run_folder(
     run = RunFolder(path, _lock(path / LOCK, path / OWNER, str(path)))
     try:
         remove_stale_temps(path)
-        if identity is None:
+        if identity is None:  # the caller compares runs itself; --overwrite still removes the earlier run's outputs
+            if overwrite:
+                _remove_journaled(path)
             return run
         new = plain({"command": command, **identity})
         manifest = path / MANIFEST

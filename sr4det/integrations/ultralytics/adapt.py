@@ -3,11 +3,11 @@
 The lever a practitioner pulls instead of (or besides) SR: the detector learns the statistics of the images it will
 see. :func:`adapt_detector` runs the whole chain
 
-1. ``detector`` -> a trainable ``ultralytics.YOLO`` (:func:`sr4det.detectors.recover.trainable_yolo`: an OpenVINO
+1. ``detector`` -> a trainable ``ultralytics.YOLO`` (:func:`sr4det.integrations.ultralytics.trainable.trainable_yolo`: an OpenVINO
    export is rebuilt with dequantised weights and re-inserted BatchNorms, re-estimated on the *training* images);
 2. ``data`` (a COCO json such as ``coco_train160`` or an ultralytics yaml) -> a writable ultralytics dataset under
-   ``out/data`` (:func:`sr4det.hooks.yolo_data.yolo_dataset`; images are linked, never copied or modified);
-3. the ultralytics hook (:func:`sr4det.hooks.attach`) makes every training (and the final validation) image
+   ``out/data`` (:func:`sr4det.integrations.ultralytics.yolo_data.yolo_dataset`; images are linked, never copied or modified);
+3. the ultralytics hook (:func:`sr4det.integrations.ultralytics.hooks.attach`) makes every training (and the final validation) image
    ``Degrade(scale)`` then ``sr`` at its original resolution, before ultralytics' own resize and augmentation:
    ``sr="bicubic"`` (default) or any SR model = the input of that ``compare`` condition; ``"lr"`` trains on the
    LR images themselves; ``"hr"`` fine-tunes on the original images (a control: same schedule, no degradation);
@@ -28,9 +28,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .._files import atomic_write, sha256_file
-from .._run_folder import plain, run_folder
-from ..errors import InputError, ScaleError
+from ..._files import atomic_write, sha256_file
+from ..._run_folder import plain, run_folder
+from ...errors import InputError, ScaleError
 
 RESULT = "adapted.json"
 WEIGHTS = "adapted.pt"
@@ -139,10 +139,10 @@ def adapt_detector(
     """
     import torch
 
-    from ..detectors.trainable import trainable_class_names, trainable_yolo
-    from ..hooks.ultralytics import attach
-    from ..hooks.yolo_data import yolo_dataset
-    from ..transforms import Degrade, SRTransform
+    from ...transforms import Degrade, SRTransform
+    from .hooks import attach
+    from .trainable import trainable_class_names, trainable_yolo
+    from .yolo_data import yolo_dataset
 
     sr = "lr" if sr is None or str(sr).lower() in ("none", "lr") else str(sr)
     _check(scale, int(epochs), int(imgsz), int(batch), threads)
@@ -266,6 +266,6 @@ def adapt_detector(
 
 
 def _count_images(data_yaml: Path) -> int:
-    from ..data.io import IMAGE_EXTENSIONS
+    from ...data.io import IMAGE_EXTENSIONS
 
     return sum(1 for p in _training_images(data_yaml).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)

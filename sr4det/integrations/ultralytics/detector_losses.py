@@ -1,7 +1,7 @@
 """Losses through a frozen detector: SR trained for what the detector needs, not for PSNR.
 
 The training detector is a PyTorch ultralytics YOLO (rebuilt from an OpenVINO export by
-:func:`sr4det.detectors.recover.yolo_from_openvino`, or a ``.pt``): frozen (no parameter gets a gradient)
+:func:`sr4det.integrations.ultralytics.recover.yolo_from_openvino`, or a ``.pt``): frozen (no parameter gets a gradient)
 and in eval mode (fused convolutions, inference numerics), while gradients flow through it into the SR
 network. Three terms, each composable with the pixel/feature/GAN terms of :mod:`sr4det.training.losses`:
 
@@ -13,19 +13,22 @@ network. Three terms, each composable with the pixel/feature/GAN terms of :mod:`
   Needs no labels.
 * :class:`DetectionLoss` - the detector's own training loss (ultralytics ``v8DetectionLoss``: task-aligned
   assignment, BCE classes, CIoU + DFL boxes, ultralytics' default gains) against ground-truth boxes.
+
+Beside them, :func:`yolo_feature_extractor`: the frozen first layers of a YOLO, the ``"ultralytics"`` network of the
+perceptual loss (:func:`sr4det.training.build_feature_extractor`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import InputError, WeightsError, WeightsNotAvailableError
+from ...errors import InputError, WeightsError, WeightsNotAvailableError
 
 HeadOutputs = dict  # {"boxes": (B, 4*reg_max, A), "scores": (B, nc, A), "feats": [(B, C_i, H_i, W_i)]}
 
@@ -70,24 +73,12 @@ def load_training_detector(path: str | Path) -> TrainingDetector:
     Raises:
         WeightsNotAvailableError: the path does not exist. WeightsError: not a YOLOv8/11 detection model.
     """
+    from .recover import pytorch_yolo
+
     path = Path(path)
     if not path.exists():
         raise WeightsNotAvailableError(f"training detector not found: {path}")
-    if path.is_dir() or path.suffix == ".xml":
-        from ..detectors.recover import yolo_from_openvino
-
-        model = yolo_from_openvino(path)
-    else:
-        from .._offline import import_ultralytics
-
-        import_ultralytics()
-        from ultralytics import YOLO
-
-        try:
-            # ultralytics infers Model.model as str | None; once a .pt is loaded it is the DetectionModel
-            model = YOLO(str(path)).model.fuse(verbose=False)  # type: ignore[union-attr]
-        except Exception as exc:  # ultralytics raises many types for a bad file
-            raise WeightsError(f"ultralytics cannot load {path}: {exc}") from exc
+    model = pytorch_yolo(path, fuse=True)
     return TrainingDetector(model, name=path.name)
 
 
@@ -150,3 +141,41 @@ class DetectionLoss(nn.Module):
         batch = student["scores"].shape[0]
         total, _ = self._loss(student, targets)
         return total.sum() / batch
+
+
+class _UltralyticsBackbone(nn.Module):
+    """The first ``n_layers`` modules of an ultralytics detection model (a plain chain in YOLOv5/8/11)."""
+
+    def __init__(self, layers: nn.Sequential):
+        super().__init__()
+        self.layers = layers
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+
+def yolo_feature_extractor(weights: str | Path, *, layer: str | int | None = None) -> nn.Module:
+    """The frozen perceptual-loss network ``build_feature_extractor("ultralytics", weights, layer=)`` returns: the first
+    ``layer`` (default 5) modules of a YOLO ``.pt`` or OpenVINO export folder / ``.xml`` (eval mode, no gradients to its
+    parameters); input RGB float (B, 3, H, W) in [0, 1], no ImageNet normalisation (YOLO takes [0, 1] as it is).
+
+    Raises:
+        WeightsNotAvailableError / WeightsError: missing or unreadable file. InputError: those layers are no plain chain.
+    """
+    from .recover import pytorch_yolo
+
+    path = Path(weights)
+    if not path.exists():
+        raise WeightsNotAvailableError(f"feature-extractor weights not found: {path}")
+    det = pytorch_yolo(path)
+    if not isinstance(det, nn.Module) or not hasattr(det, "model"):
+        raise WeightsError(f"{path} is not a PyTorch ultralytics model (exported formats have no features)")
+    n = 5 if layer is None else int(layer)
+    chain = cast(nn.Sequential, det.model)[:n]  # ultralytics' DetectionModel.model is an nn.Sequential
+    if any(getattr(m, "f", -1) != -1 for m in chain):
+        raise InputError(f"the first {n} layers of {path} are not a plain chain; choose a smaller layer")
+    extractor: nn.Module = _UltralyticsBackbone(chain).float()
+    extractor.eval().requires_grad_(False)
+    return extractor

@@ -3,7 +3,7 @@
 ::
 
     from ultralytics import YOLO
-    from sr4det.hooks.ultralytics import attach
+    from sr4det.integrations.ultralytics.hooks import attach
 
     model = YOLO("yolov8n.yaml")
     hook = attach(model, degrade=4, sr="espcn")         # or Degrade(...), SRTransform(...)
@@ -35,9 +35,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..degradation import DegradationSpec
-from ..errors import InputError, ScaleError
-from ..transforms import Degrade, SRTransform
+from ...degradation import DegradationSpec
+from ...errors import InputError, ScaleError
+from ...transforms import Degrade, SRTransform
 
 _ACTIVE = threading.local()  # the hook of the dataset whose load_image is running in this thread
 _MARK = "_sr4det_hook"
@@ -173,7 +173,7 @@ def attach(
     Returns:
         The :class:`SRHook` (``hook.stats`` shows what it processed in this process).
     """
-    from .._offline import configure_ultralytics
+    from .offline import configure_ultralytics
 
     configure_ultralytics()
     hook = SRHook(degrade, sr, train=train, val=val)

@@ -8,7 +8,7 @@ architecture from ultralytics' own YAML and copying the dequantised weights into
 convolutions (export folds BatchNorm into conv + bias) gives the PyTorch network back, up to the INT8
 rounding of its weights; the export's activation quantisation is not reproduced (float activations).
 
-Measured against the OpenVINO output on coco128 image 36 resized to 640x640 (tests/detectors/test_recover.py
+Measured against the OpenVINO output on coco128 image 36 resized to 640x640 (tests/integrations/ultralytics/test_recover.py
 checks the same): class-score correlation 0.9991 (YOLOv8n) / 0.9988 (YOLO11n), median box-coordinate
 difference 0.62 / 0.75 px.
 
@@ -29,9 +29,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..errors import WeightsError
+from ...errors import WeightsError
 from ._openvino import _build, _copy_conv, _load_export
 from .batchnorm_calibration import calibrate_batchnorm
+from .offline import import_ultralytics
 from .trainable import load_trainable_pt, save_yolo_checkpoint, trainable_yolo, trainable_yolo_from_openvino
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "load_trainable_pt",
     "save_yolo_checkpoint",
     "trainable_yolo",
+    "pytorch_yolo",
     "trainable_yolo_from_openvino",
     "yolo_from_openvino",
 ]
@@ -77,3 +79,24 @@ def yolo_from_openvino(path: str | Path, *, arch: str | None = None) -> Any:
     if names:
         model.names = names
     return model.requires_grad_(False)
+
+
+def pytorch_yolo(path: Path, *, fuse: bool = False) -> Any:
+    """The PyTorch ultralytics ``DetectionModel`` of an existing ``path``: an OpenVINO export folder / ``.xml``
+    (:func:`yolo_from_openvino`: exports give no gradients, so the network is rebuilt from their weights; fused) or a
+    YOLO ``.pt`` (``YOLO(path).model``, fused when ``fuse``). The caller checks that ``path`` exists.
+
+    Raises:
+        WeightsError: ultralytics cannot load the ``.pt`` (or :func:`yolo_from_openvino`'s errors for an export).
+    """
+    if path.is_dir() or path.suffix == ".xml":
+        return yolo_from_openvino(path)
+    import_ultralytics()
+    from ultralytics import YOLO
+
+    try:
+        model = YOLO(str(path)).model
+        # ultralytics infers Model.model as str | None; once a .pt is loaded it is the DetectionModel
+        return model.fuse(verbose=False) if fuse else model  # type: ignore[union-attr]
+    except Exception as exc:  # ultralytics raises many types for a bad file
+        raise WeightsError(f"ultralytics cannot load {path}: {exc}") from exc

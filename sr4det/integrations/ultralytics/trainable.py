@@ -1,11 +1,11 @@
 """The *unfused* ultralytics YOLO that ultralytics trains, rebuilt from an OpenVINO export (or loaded from a ``.pt``).
 
 :func:`trainable_yolo_from_openvino` re-inserts a BatchNorm after every convolution, with statistics re-estimated on
-training images (:func:`~sr4det.detectors.batchnorm_calibration.calibrate_batchnorm`) and parameters that keep the
+training images (:func:`~sr4det.integrations.ultralytics.batchnorm_calibration.calibrate_batchnorm`) and parameters that keep the
 eval output equal to the fused one; :func:`save_yolo_checkpoint` writes it as an ultralytics ``.pt`` that
 ``YOLO(path).train()`` / ``.val()`` use offline; :func:`trainable_yolo` does both (cached by the export's digest) and
 :func:`load_trainable_pt` loads such a ``.pt``. The measured agreement with the export is in
-:mod:`sr4det.detectors.recover`, which re-exports these names.
+:mod:`sr4det.integrations.ultralytics.recover`, which re-exports these names.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from .._offline import import_ultralytics
-from .._pickle_scan import check_pickle
-from ..errors import WeightsError, WeightsNotAvailableError
+from ..._pickle_scan import check_pickle
+from ...errors import WeightsError, WeightsNotAvailableError
 from ._openvino import _architecture, _build, _copy_conv, _load_export, _openvino_files
 from .batchnorm_calibration import _calibration_files, calibrate_batchnorm
+from .offline import import_ultralytics
 
 
 def trainable_yolo_from_openvino(
@@ -108,7 +108,7 @@ def save_yolo_checkpoint(model: Any, path: str | Path, *, extra: dict[str, Any] 
     import copy
     from datetime import datetime, timezone
 
-    from ..models.weights import atomic_torch_save
+    from ...models.weights import atomic_torch_save
 
     ultralytics = import_ultralytics()
     path = Path(path).expanduser()
@@ -171,7 +171,7 @@ def trainable_yolo(
         WeightsError: neither an ultralytics OpenVINO export nor a loadable ultralytics detection ``.pt``
             (the message says what to pass instead).
     """
-    from .._files import cache_root
+    from ..._files import cache_root
 
     src = Path(detector).expanduser()
     if not src.exists():
@@ -200,7 +200,7 @@ def trainable_yolo(
                 "source": str(src),
                 "source_sha256": _export_digest(xml, [], 0),
                 "calibration": {"images": len(files), "imgsz": int(imgsz), "files": [f.name for f in files]},
-                "how": "sr4det.detectors.recover.trainable_yolo_from_openvino",
+                "how": "sr4det.detectors.recover.trainable_yolo_from_openvino",  # recorded provenance: kept as written before the move
             },
         )
     return load_trainable_pt(out)

@@ -16,7 +16,7 @@ from sr4det.cli import main
 from sr4det.errors import InputError, WeightsError, WeightsNotAvailableError
 from sr4det.integrations.ultralytics.adapt import adapt_detector
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.mark.shared

@@ -1,8 +1,8 @@
 """Deprecated alias package: the ultralytics training hooks and writable YOLO datasets live in
 :mod:`sr4det.integrations.ultralytics` (:func:`~sr4det.integrations.ultralytics.attach`,
 :class:`~sr4det.integrations.ultralytics.SRHook`, :func:`~sr4det.integrations.ultralytics.yolo_dataset`).
-``sr4det.hooks`` and ``sr4det.hooks.ultralytics`` stay because earlier releases documented them; nothing is imported or
-warned until a name is used. SR dataset copies are :func:`sr4det.data.materialize.materialize`."""
+``sr4det.hooks`` and ``sr4det.hooks.ultralytics`` stay because earlier releases documented them; neither warns, and
+this package imports nothing until a name is used. SR dataset copies are :func:`sr4det.data.materialize.materialize`."""
 
 from __future__ import annotations
 

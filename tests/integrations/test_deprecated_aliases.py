@@ -32,7 +32,7 @@ def test_an_old_path_gives_the_object_of_its_new_home(old, new, names):
     for name in names:
         assert getattr(importlib.import_module(old), name) is getattr(importlib.import_module(new), name)
     with pytest.raises(AttributeError, match="no_such_name"):
-        importlib.import_module(old).no_such_name
+        _ = importlib.import_module(old).no_such_name
 
 
 def test_sr4det_offline_is_the_base_modules_switch():

@@ -11,7 +11,7 @@ from .._files import atomic_write
 from ._breakdown import by_detector_section, cost_section, per_class_section, size_counts_text
 from .plots import EXAMPLE_COLUMNS, EXAMPLE_CONF, ci_level, plot, plot_examples
 from .scoring import bootstrap_note, bootstrap_possible
-from .verdict import best_verdict, busy_note, cost_flags, pct, signed, verdict_lines
+from .verdict import best_verdict, busy_note, cost_flags, count, pct, signed, verdict_lines
 
 if TYPE_CHECKING:
     from .result import CompareResult
@@ -173,7 +173,7 @@ def render_markdown(results: CompareResult | dict[str, Any], examples: str | Non
         ]
         lines += [f"- {v}" if v else "" for v in verdict[:-1]] + [""]
     lines += [
-        f"- data: `{ds['source']}` ({ds['format']}), {results['n_images']} images evaluated, {ds['n_boxes']} boxes "
+        f"- data: `{ds['source']}` ({ds['format']}), {count(results['n_images'], 'image')} evaluated, {count(ds['n_boxes'], 'box', 'boxes')} "
         f"({ds['n_crowd']} crowd), mod-cropped to x{ds['mod_crop']}; sha256 `{ds['sha256'][:16]}`",
         f"- skipped images: {results['n_skipped']}"
         + "".join(f"\n  - `{s['file_name']}`: {s['reason']}" for s in results["skipped_images"]),

@@ -38,8 +38,8 @@ from ..detectors.base import Detector
 from ..errors import DataError, InputError
 from . import _records, scoring
 from ._cost import _PeakMemory
-from ._outputs import check_out_dir, check_save_images
-from .cache import CompareCache, default_cache_dir, det_key, detector_identity, lr_key
+from ._outputs import OUTPUT_FILES, check_out_dir, check_save_images
+from .cache import CompareCache, cache_key, default_cache_dir, det_key, detector_identity, hr_key, lr_key
 from .condition_detectors import check_class_lists
 from .conditions import Condition, Degradation, tiler
 from .distributed import DistContext, RankFailedError
@@ -262,10 +262,40 @@ class Comparison:
                 continue
             try:
                 info = cond.load(self.scale, device=self.device)
+                fingerprint = cond.fingerprint(self.scale)
+                if fingerprint is not None:  # remembered, so that the next run counts its cached entries up front
+                    self.cache.put_json("models", cache_key("model", fingerprint), {"digest": cond.digest})
             finally:
                 cond.release()
             if info.get("model_digest"):
                 self._digests[cond.name] = {"model_digest": info["model_digest"]}
+
+    def forecast_text(self) -> str:
+        """``"cached: 640 of 896 SR outputs and detections ..."`` before any SR model loads: SR conditions' keys come
+        from the model digests the cache remembers from earlier runs (:meth:`SRCondition.fingerprint`); the
+        images' keys from their bytes. Conditions the cache has not seen yet count as to be computed."""
+        if self.cache.root is None or not self.dist.is_main:
+            return ""
+        hr_keys = {}
+        for im in self.gt.images:
+            try:
+                hr_keys[im.id] = hr_key(im.path, self.scale)
+            except OSError:  # missing: the image check names it later
+                continue
+        digests: dict[str, str | None] = {}
+        for cond in self.conditions:
+            if cond.kind == "sr":
+                fingerprint = cond.fingerprint(self.scale)
+                entry = self.cache.get_json("models", None if fingerprint is None else cache_key("model", fingerprint))
+                digests[cond.name] = entry.get("digest") if entry else None
+        unseen = [n for n, d in digests.items() if not d]
+        images = [im for im in self.gt.images if im.id in hr_keys]
+        done, total = self._count_cached(images, hr_keys, {n: d for n, d in digests.items() if d})
+        total += len(unseen) * len(images) * 2  # SR output and detections of each image
+        self._forecast_complete = not unseen
+        new = f"; {len(unseen)} SR condition(s) new to this cache ({', '.join(unseen)})" if unseen else ""
+        rest = "nothing to compute" if done == total else f"computing the other {total - done}"
+        return f"cached: {done} of {total} SR outputs and detections of {len(images)} images{new}; {rest}"
 
     def plan_text(self) -> str:
         """``"compare: 128 images x 7 conditions (hr, lr, ...) at x4 through <detector>; cache <dir>"``: what is
@@ -285,23 +315,32 @@ class Comparison:
         SR and detection work (this rank's shard) the cache already holds."""
         if self.cache.root is None:
             return f"no cache: computing SR and detections of {len(images)} images x {len(self.conditions)} conditions"
+        try:
+            done, total = self._count_cached(images, hr_keys)
+        except (AssertionError, NotImplementedError):  # a condition whose key needs what only running sets
+            return f"computing SR and detections of {len(images)} images x {len(self.conditions)} conditions"
+        shard = " (this process's shard)" if world_size > 1 else ""
+        return f"cached: {done} of {total} SR outputs and detections{shard}; computing the other {total - done}"
+
+    def _count_cached(self, images, hr_keys: dict[int, str], digests: dict[str, str] | None = None) -> tuple[int, int]:
+        """(entries the cache holds, entries needed) for SR outputs and detections of ``images``; with ``digests``
+        only the SR conditions named there (and hr/lr), their keys made with those model digests."""
         done = total = 0
         for cond in self.conditions:
+            if digests is not None and cond.kind == "sr" and cond.name not in digests:
+                continue
             det_id = self.det_ids[id(cond.detector or self.detector)]
+            extra = {} if digests is None or cond.kind != "sr" else {"digest": digests[cond.name]}
             for im in images:
                 lkey = lr_key(hr_keys[im.id], self.deg_key)
-                try:
-                    key = cond.key(hr_keys[im.id], lkey, tile=self.tile, sr_backend=self.sr_backend)
-                except (AssertionError, NotImplementedError):  # a condition whose key needs what only running sets
-                    return f"computing SR and detections of {len(images)} images x {len(self.conditions)} conditions"
+                key = cond.key(hr_keys[im.id], lkey, tile=self.tile, sr_backend=self.sr_backend, **extra)
                 dkey = det_key(key, det_id)
                 steps = [self.cache.path("det", dkey, ".json")] if dkey else []
                 if cond.kind == "sr":
                     steps.append(self.cache.path("sr", key, ".json"))
                 total += max(1, len(steps))
                 done += sum(p.is_file() for p in steps)
-        shard = " (this process's shard)" if world_size > 1 else ""
-        return f"cached: {done} of {total} SR outputs and detections{shard}; computing the other {total - done}"
+        return done, total
 
     def _say(self, text: str) -> None:
         """One line on stderr when progress is shown (rank 0)."""
@@ -314,13 +353,20 @@ class Comparison:
         dist = self.dist
         t0 = time.perf_counter()
         self._say(self.plan_text())
+        forecast = self.forecast_text() if self.progress else ""
+        if forecast:
+            self._say(forecast)
         dist.step(self.check_models, "loading the SR models")  # first: the output check compares model digests
         locked: list[RunFolder] = []
 
         def check() -> None:
             if out_dir is not None and dist.is_main:  # one owner: a concurrent comparison into out_dir is refused
-                locked.append(open_run_folder(out_dir, "compare", None, option="output folder --out (out_dir=)"))
+                # --overwrite: the earlier run's journaled outputs go (check_outputs refuses nothing then)
+                folder = open_run_folder(out_dir, "compare", None, overwrite=overwrite, option="output folder --out (out_dir=)")
+                locked.append(folder)
             self.check_outputs(out_dir, overwrite)
+            if locked:
+                locked[0].record(*(Path(out_dir) / name for name in OUTPUT_FILES))
 
         try:
             dist.step(check, "the output check")
@@ -344,7 +390,8 @@ class Comparison:
             raise DataError("the readable images have no annotations: AP is undefined")
         by_id = {im.id: im for im in shard}
         mine = [by_id[i] for i in checked.valid]
-        self._say(self.cached_text(mine, checked.hr_keys, dist.world_size))
+        if not getattr(self, "_forecast_complete", False):  # the forecast said it all, else the exact count now
+            self._say(self.cached_text(mine, checked.hr_keys, dist.world_size))
         runs = dist.step(lambda: self.run_conditions(mine, checked.hr_keys), "SR and detection")
         t1 = time.perf_counter()
         # every rank gets every condition's detections and scores its share of the conditions (COCO eval and

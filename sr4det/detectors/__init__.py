@@ -7,8 +7,9 @@ mapped back), :class:`SlicedDetector` (:mod:`.sliced`, with SAHI's geometry and 
 :mod:`sr4det.integrations`: ``UltralyticsDetector`` (:mod:`sr4det.integrations.ultralytics.detector`),
 ``TorchvisionDetector`` (:mod:`sr4det.integrations.torchvision.detector`) and ``configure_ultralytics``.
 
-Every name loads lazily (the integrations by module name, so this package imports none of them), so
-``import sr4det.detectors`` imports neither ultralytics nor torchvision's models::
+Only :mod:`.base` is imported with the package; every other name loads when first used (the integrations by module
+name, so this package imports none of them), so ``import sr4det.detectors`` imports neither ultralytics nor
+torchvision's models::
 
     from sr4det.detectors import UltralyticsDetector, TorchvisionDetector, SRDetector, SlicedDetector
 

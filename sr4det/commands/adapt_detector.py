@@ -52,7 +52,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..training.adapt_detector import adapt_detector
+    from ..integrations.ultralytics.adapt import adapt_detector
 
     tile = args.tile  # the shared options were checked while parsing
     data = str(args.data)

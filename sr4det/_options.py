@@ -1,13 +1,10 @@
-"""The options every ``sr4det`` command shares, declared once: flags, help text, default and one validator each.
-
-Each subcommand (:mod:`sr4det.commands`) and the library's config objects
-(:meth:`sr4det.evaluation.config.CompareConfig.add_arguments`) add them with :func:`add_option`, so ``--tile`` or
-``--seed`` means the same thing, with the same help, everywhere. Each option type has ONE validator
-(:func:`check_scale`, :func:`check_tile`, :func:`check_overlap`, :func:`check_max_memory`, :func:`check_threads`,
-:func:`check_seed`, :func:`check_device`): argparse calls it as the option's ``type`` (the ``sr4det`` parser lets
-its typed error through, so a bad value fails the same way, before any work, in every command), and config objects
-call it for values from YAML or Python. Booleans are :class:`Switch` options, shown as ``--x/--no-x (default: --x)``.
-Private: the public way to these options is the ``sr4det`` command or ``CompareConfig``.
+"""The options every ``sr4det`` command shares, declared once (:data:`OPTIONS`: flags, one help text, default) with
+one validator per option type (:func:`check_scale`, :func:`check_tile`, :func:`check_overlap`, :func:`check_max_memory`,
+:func:`check_threads`, :func:`check_seed`, :func:`check_device`). Subcommands (:mod:`sr4det.commands`) and
+:meth:`sr4det.evaluation.config.CompareConfig.add_arguments` add them with :func:`add_option`; argparse calls the
+validator as the option's ``type`` (the ``sr4det`` parser lets its typed error through: the same failure, before any
+work, in every command) and config objects call it for values from YAML or Python. Booleans are :class:`Switch`
+options, shown as ``--x/--no-x (default: --x)``. Private: the public way in is the ``sr4det`` command or ``CompareConfig``.
 """
 
 from __future__ import annotations

@@ -151,8 +151,7 @@ class ExportedNet(nn.Module):
                 "an export's ONNX file is fp32: backend='onnxruntime-cuda' runs it at fp32; for fp16 use "
                 "backend='tensorrt', or load the original weights (sr4det converts them to fp16)"
             )
-        gpu = {"backend": backend} if backend in ("onnxruntime-cuda", "tensorrt") else {}
-        self.compiled = open_compiled(self.folder / self.files[key], precision, threads, **gpu)
+        self.compiled = open_compiled(self.folder / self.files[key], precision, threads, backend=backend)
         return self.compiled
 
     def __getstate__(self) -> dict:

@@ -249,7 +249,7 @@ def compile_net(
     with _MEMORY_LOCK:
         if key not in _MEMORY:
             _MEMORY[key] = open_compiled(
-                path, precision, threads, **({"backend": backend, "device_id": device_id, "out_scale": out_scale} if gpu else {})
+                path, precision, threads, backend=backend, device_id=device_id if gpu else None, out_scale=out_scale
             )
         return _MEMORY[key]
 

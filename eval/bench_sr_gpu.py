@@ -10,7 +10,7 @@ is there) and each LR size (default 120x160 and 270x480; a coco128 image centre-
 degraded as ``sr4det compare`` does, or, where no coco128 image is that large, the image's own centre crop used as
 the LR), the whole ``SRModel`` call on a batch of ``B`` copies runs on the GPU through:
 
-* torch fp32 (the reference) and torch fp16 (``model.to("cuda", torch.float16)``),
+* torch fp32 (the reference; TF32 off, as in onnxruntime-cuda fp32) and torch fp16 (``model.to("cuda", torch.float16)``),
 * ONNX Runtime CUDA execution provider fp32 / fp16 (``set_runtime("onnxruntime-cuda", ...)``),
 * ONNX Runtime TensorRT execution provider fp16 (``set_runtime("tensorrt", "fp16")``; by default at batch 1 only:
   TensorRT builds an engine per new input shape, tens of seconds each).
@@ -176,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import numpy as np
 
+    torch.backends.cudnn.allow_tf32 = False  # torch fp32 is the reference: real fp32, as onnxruntime-cuda fp32 runs
+    torch.backends.cuda.matmul.allow_tf32 = False
     start = time.perf_counter()
     props = torch.cuda.get_device_properties(0)
     print(f"# bench_sr_gpu  {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")

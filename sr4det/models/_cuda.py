@@ -6,8 +6,9 @@ prepared measurement for when a CUDA device exists.
 
 * ``"onnxruntime-cuda"``: the cached ONNX file (fp32), or for ``precision="fp16"`` a copy with fp16 weights and
   arithmetic and float32 input/output (``onnxruntime.transformers.float16``, ``keep_io_types=True``), in a session on
-  the CUDA execution provider.
-* ``"tensorrt"``: the fp32 ONNX file in a session on the TensorRT execution provider (``trt_fp16_enable`` for fp16);
+  the CUDA execution provider; fp32 runs without TF32 (``use_tf32=0``).
+* ``"tensorrt"``: the fp32 ONNX file in a session on the TensorRT execution provider (``trt_fp16_enable`` for fp16;
+  its fp32 may use TF32 where TensorRT chooses to, which ONNX Runtime's options do not switch off);
   TensorRT's engines and timing cache are kept beside the ONNX file in a folder named by the GPU (engines are specific
   to the GPU model and the TensorRT version).
 
@@ -91,6 +92,8 @@ class OrtCudaNet(CompiledNet):
         ort = require_cuda(backend)
         self.backend, self.device_id, self.out_scale = backend, int(device_id), out_scale
         cuda: dict[str, Any] = {"device_id": self.device_id}
+        if precision == "fp32":
+            cuda["use_tf32"] = 0  # fp32 means fp32: no TF32 tensor-core rounding on Ampere and later
         providers: list[Any] = [("CUDAExecutionProvider", cuda), "CPUExecutionProvider"]
         if backend == "tensorrt":
             engines = self.path.parent / f"trt-{device_tag(self.device_id)}-{_tensorrt_version()}"

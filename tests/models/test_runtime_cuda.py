@@ -156,7 +156,8 @@ def test_tensorrt_provider_options_and_a_silent_fallback_is_refused(fake_cuda, t
     assert engines.parent == path.parent and engines.name.startswith("trt-fake-gpu1-sm90-") and engines.is_dir()
     # the CUDA provider did start: onnxruntime-cuda accepts this session
     net = _cuda.OrtCudaNet(path, "fp32", 1, backend="onnxruntime-cuda", device_id=0)
-    assert [p[0] for p in _Session.made[-1].providers[:1]] == ["CUDAExecutionProvider"] and net.backend == "onnxruntime-cuda"
+    assert _Session.made[-1].providers[0] == ("CUDAExecutionProvider", {"device_id": 0, "use_tf32": 0})  # fp32: no TF32
+    assert net.backend == "onnxruntime-cuda" and net.device_id == 0
 
 
 def _bench(*args: str) -> subprocess.CompletedProcess:

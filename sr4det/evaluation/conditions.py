@@ -321,9 +321,8 @@ class SRCondition(Condition):
         assert self.spec is not None  # set in __post_init__
         src = Path(self.spec.source).expanduser()
         try:
-            if src.is_file():
-                file = src
-            else:
+            file: Path | None = src
+            if not src.is_file():
                 card = get_card(self.spec.source)
                 file = resolve_pretrained(card, scale)[0] if card.pretrained_scales else None
             stat = "" if file is None else f"{file.resolve()}:{file.stat().st_size}:{file.stat().st_mtime_ns}"

@@ -389,7 +389,7 @@ class CompareConfig:
         """
         from .._options import check_device
         from ..data.datasets import load_dataset
-        from ..detectors.ultralytics import UltralyticsDetector
+        from ..detectors import UltralyticsDetector
         from .api import compare
         from .distributed import setup
 

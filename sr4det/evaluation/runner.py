@@ -41,7 +41,7 @@ from ._cost import _PeakMemory
 from ._outputs import OUTPUT_FILES, check_out_dir, check_save_images
 from .cache import CompareCache, cache_key, default_cache_dir, det_key, detector_identity, hr_key, lr_key
 from .condition_detectors import check_class_lists
-from .conditions import Condition, Degradation, tiler
+from .conditions import Condition, Degradation, SRCondition, tiler
 from .distributed import DistContext, RankFailedError
 from .examples import write_examples
 from .result import SCHEMA, CompareResult
@@ -262,8 +262,8 @@ class Comparison:
                 continue
             try:
                 info = cond.load(self.scale, device=self.device)
-                fingerprint = cond.fingerprint(self.scale)
-                if fingerprint is not None:  # remembered, so that the next run counts its cached entries up front
+                fingerprint = cond.fingerprint(self.scale) if isinstance(cond, SRCondition) else None
+                if isinstance(cond, SRCondition) and fingerprint is not None:  # the next run counts its cache up front
                     self.cache.put_json("models", cache_key("model", fingerprint), {"digest": cond.digest})
             finally:
                 cond.release()
@@ -284,7 +284,7 @@ class Comparison:
                 continue
         digests: dict[str, str | None] = {}
         for cond in self.conditions:
-            if cond.kind == "sr":
+            if isinstance(cond, SRCondition):
                 fingerprint = cond.fingerprint(self.scale)
                 entry = self.cache.get_json("models", None if fingerprint is None else cache_key("model", fingerprint))
                 digests[cond.name] = entry.get("digest") if entry else None
@@ -365,7 +365,7 @@ class Comparison:
                 folder = open_run_folder(out_dir, "compare", None, overwrite=overwrite, option="output folder --out (out_dir=)")
                 locked.append(folder)
             self.check_outputs(out_dir, overwrite)
-            if locked:
+            if locked and out_dir is not None:
                 locked[0].record(*(Path(out_dir) / name for name in OUTPUT_FILES))
 
         try:

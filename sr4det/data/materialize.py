@@ -201,7 +201,7 @@ def _materialize_yolo(yaml_path: Path, output: Path, pipe: _Pipeline, splits, fm
     import yaml
 
     from .._yaml_file import read_dataset_yaml
-    from .yolo_labels import _label_path
+    from .yolo_labels import label_path
 
     cfg = read_dataset_yaml(yaml_path)  # ConfigError naming file, line and column; nc/names/path/splits checked
     root = Path(cfg["path"]) if cfg.get("path") else yaml_path.parent
@@ -244,8 +244,8 @@ def _materialize_yolo(yaml_path: Path, output: Path, pipe: _Pipeline, splits, fm
     _check_yolo_labels(targets, cfg["names"])  # before any SR: a bad label would otherwise be dropped silently
     out_yaml = output / "data.yaml"
     _refuse_replacing_sources(
-        [*targets, *map(_label_path, targets), yaml_path, *source_lists],
-        [*targets.values(), *map(_label_path, targets.values()), out_yaml, *lists],
+        [*targets, *map(label_path, targets), yaml_path, *source_lists],
+        [*targets.values(), *map(label_path, targets.values()), out_yaml, *lists],
     )
     _on_main(ctx, write_lists, "writing the split lists")
     sizes = _process_images(list(targets.items()), pipe, overwrite, progress, ctx)
@@ -254,9 +254,9 @@ def _materialize_yolo(yaml_path: Path, output: Path, pipe: _Pipeline, splits, fm
         assert sizes is not None  # finish runs on rank 0, which gathered every image's size
         for src, dst in targets.items():
             h, w = sizes[src]
-            lines = _yolo_label_lines(_label_path(src), h, w, pipe)
-            if lines or _label_path(src).is_file():
-                _write_text(_label_path(dst), "".join(line + "\n" for line in lines))
+            lines = _yolo_label_lines(label_path(src), h, w, pipe)
+            if lines or label_path(src).is_file():
+                _write_text(label_path(dst), "".join(line + "\n" for line in lines))
         _write_text(out_yaml, yaml.safe_dump(new_cfg, sort_keys=False))
 
     _on_main(ctx, finish, "writing the labels and data.yaml")
@@ -268,11 +268,11 @@ def _check_yolo_labels(images: dict[Path, Path], names: Any) -> None:
     class ids in ``names``, 4 box or >= 6 polygon values, no empty boxes): the rescaling below would clip pixel
     coordinates to the image edge and drop the box without a word."""
     from .._yaml_file import dataset_names
-    from .yolo_labels import _label_path, _read_yolo_labels
+    from .yolo_labels import _read_yolo_labels, label_path
 
     classes = dataset_names(names, "the dataset yaml")
     for src in images:
-        _read_yolo_labels(_label_path(src), 1, 1, classes)
+        _read_yolo_labels(label_path(src), 1, 1, classes)
 
 
 # ------------------------------------------------------------------------------------------------ COCO

@@ -1,6 +1,6 @@
 """An ultralytics dataset YAML with YOLO ``cls cx cy w h`` label files -> :class:`~sr4det.data.ground_truth.GroundTruth`
 (:func:`load_yolo`): category id = class index, ``iscrowd`` = 0, ``area`` = box area (YOLO labels carry neither crowd
-flags nor mask areas); polygon labels become their bounding boxes. :func:`_label_path` is ultralytics' image ->
+flags nor mask areas); polygon labels become their bounding boxes. :func:`label_path` is ultralytics' image ->
 label path rule (also used by :mod:`sr4det.data.materialize` and :mod:`sr4det.hooks.yolo_data`)."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from .ground_truth import GroundTruth, ImageGT, _box_area, _check_not_empty
 from .io import IMAGE_EXTENSIONS
 
 
-def _label_path(image: Path) -> Path:
+def label_path(image: Path) -> Path:
     """ultralytics' rule: the last ``/images/`` in the path becomes ``/labels/``, the suffix ``.txt``."""
     s = str(image)
     sa, sb = f"{os.sep}images{os.sep}", f"{os.sep}labels{os.sep}"
@@ -89,9 +89,9 @@ def load_yolo(yaml_path: str | Path, split: str = "val") -> GroundTruth:
             unreadable.append(f)
             continue
         h, w = size
-        boxes, cls, dup = _read_yolo_labels(_label_path(f), w, h, names)
+        boxes, cls, dup = _read_yolo_labels(label_path(f), w, h, names)
         if dup:
-            duplicates.append((_label_path(f), dup))
+            duplicates.append((label_path(f), dup))
         out.append(
             ImageGT(
                 id=len(out),

@@ -26,7 +26,7 @@ from .._files import atomic_write
 from .._yaml_file import read_dataset_yaml
 from ..data.datasets import ClassMap, GroundTruth, load_coco, load_yolo
 from ..data.io import image_size
-from ..data.yolo_labels import _label_path
+from ..data.yolo_labels import label_path
 from ..errors import ConfigError, DataError, InputError
 
 
@@ -128,7 +128,7 @@ def yolo_dataset(
             for im in gt.images:
                 rel = im.path.relative_to(base)
                 _link(im.path, out / "images" / split / rel)
-                label = _label_path(im.path)
+                label = label_path(im.path)
                 target = (out / "labels" / split / rel).with_suffix(".txt")
                 target.parent.mkdir(parents=True, exist_ok=True)
                 if label.is_file():

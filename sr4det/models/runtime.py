@@ -212,7 +212,7 @@ def compile_net(
 
 def _converted(net: nn.Module, backend: str, precision: str, channels: int, min_size: int, size_multiple: int) -> Path:
     """The cached network file for this key, written (atomically: a temporary folder renamed) when missing."""
-    from .. import __version__
+    from .._version import __version__
 
     parts = [_FORMAT, backend, precision, channels, state_digest(net), runtime_version(backend), torch.__version__, __version__]
     digest = hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:24]

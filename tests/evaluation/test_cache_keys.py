@@ -10,7 +10,6 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-
 import pytest
 
 from sr4det.data.datasets import load_coco

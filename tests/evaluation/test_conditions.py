@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from sr4det.errors import InputError
-from sr4det.evaluation import Degradation, SRSpec, model_digest, render_markdown, run_sr
+from sr4det.evaluation import Degradation, SRSpec, render_markdown
+from sr4det.evaluation.conditions import model_digest, run_sr
 from sr4det.resize import imresize
 
 

@@ -185,8 +185,6 @@ def resolution_section(results: dict[str, Any], level: str) -> list[str]:
     return lines
 
 
-
-
 def intro_section(results: dict[str, Any], verdict: list[str], level: str) -> list[str]:
     """The verdict (when there is one) and the bullet list: data, skipped images, metrics and intervals, PSNR/SSIM,
     cost."""

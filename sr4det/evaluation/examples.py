@@ -6,19 +6,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from ..data.datasets import GroundTruth
-from ..data.io import read_image, to_rgb8
 from .cache import CompareCache, lr_key
 from .conditions import Condition
 from .result import CompareResult
 from .settings import Settings
-
-if TYPE_CHECKING:
-    from .shard import ConditionRun
+from .shard import ConditionRun, load_hr
 
 
 def write_examples(
@@ -135,9 +132,3 @@ def _crop_box(dets: list[dict], size: tuple[int, int]) -> tuple[int, int, int, i
     y1 = max(d["bbox"][1] + d["bbox"][3] for d in dets)
     pad = max(16.0, 0.25 * max(x1 - x0, y1 - y0))
     return max(0, int(x0 - pad)), max(0, int(y0 - pad)), min(w, int(np.ceil(x1 + pad))), min(h, int(np.ceil(y1 + pad)))
-
-
-def load_hr(im) -> np.ndarray:
-    """The image ``im`` as uint8 RGB (H, W, 3), cropped to its annotated (mod-cropped) size."""
-    arr = to_rgb8(read_image(im.path)[0])
-    return np.ascontiguousarray(arr[: im.height, : im.width])

@@ -26,6 +26,7 @@ that builds it is :func:`~.api.compare`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 import time
@@ -76,7 +77,7 @@ class Comparison:
         if len(set(names)) != len(names):
             raise InputError(f"SR condition names must be unique, got {[n for n in names if n not in ('hr', 'lr')]}")
         check_class_lists(detector, conditions)  # conditions with their own detector: before any work
-        self.settings = settings
+        self.settings = dataclasses.replace(settings, progress=settings.progress and dist.is_main)  # bars: rank 0
         self.gt = gt.head(settings.limit).mod_crop(settings.scale)
         self.detector = detector
         self.conditions = list(conditions)
@@ -84,7 +85,7 @@ class Comparison:
         self.cache = cache
         self.dist = dist
         self.device = dist.device(None if settings.device is None else str(settings.device))
-        self.progress = settings.progress and dist.is_main
+        self.progress = self.settings.progress
         det_ids = {
             id(d): detector_identity(d) for d in {id(c.detector or detector): c.detector or detector for c in conditions}.values()
         }
@@ -96,7 +97,7 @@ class Comparison:
         #: report (``evaluate_s`` = the last two, including waiting for the other ranks' scores); set on rank 0
         self.timings: dict[str, float] = {}
         if cache.root is not None and None in det_ids.values():
-            warnings.warn("the detector has no `config` dict; its detections are not cached", stacklevel=3)
+            warnings.warn("the detector has no `config` dict; its detections are not cached", stacklevel=4)
 
     # ----------------------------------------------------------------------------------- steps
 

@@ -31,7 +31,6 @@ from ._cost import (
 from .cache import CompareCache, det_key, hr_key, lr_key
 from .condition_detectors import detector_label
 from .conditions import Condition
-from .examples import load_hr
 from .settings import Settings
 
 
@@ -275,3 +274,9 @@ def _record_cost(entry: dict, run: ConditionRun, step: str) -> bool:
         if isinstance(entry.get(key), (int, float)):
             getattr(run, f"{step}_{attr}").append(float(entry[key]))
     return True
+
+
+def load_hr(im) -> np.ndarray:
+    """The image ``im`` as uint8 RGB (H, W, 3), cropped to its annotated (mod-cropped) size."""
+    arr = to_rgb8(read_image(im.path)[0])
+    return np.ascontiguousarray(arr[: im.height, : im.width])

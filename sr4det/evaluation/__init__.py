@@ -18,7 +18,7 @@ The CLI and YAML configs build a :class:`CompareConfig` (every option of ``sr4de
 * ``runner.py`` (``Comparison``: the steps), ``shard.py`` (one rank's SR and detection), ``conditions.py``,
   ``condition_detectors.py``, ``native.py`` (what is compared), ``cache.py`` (content-addressed cache), ``_cost.py``
   (time and memory of a step), ``distributed.py`` (torchrun sharding);
-* ``coco.py`` / ``_bootstrap.py`` (COCO metrics, paired bootstrap), ``scoring.py`` (deltas, per-class AP),
+* ``coco.py`` / ``bootstrap.py`` (COCO metrics, paired bootstrap), ``scoring.py`` (deltas, per-class AP),
   ``multiplicity.py`` (family-wise levels, p-values);
 * ``result.py`` (:class:`CompareResult`, results.json), ``_records.py`` (what results.json records about the run),
   ``report.py`` / ``_report_sections.py`` / ``_breakdown.py`` / ``verdict.py`` / ``plots.py`` / ``examples.py``

@@ -110,6 +110,7 @@ def atomic_path(path: str | Path, *, prefix: str | None = None, suffix: str = ".
     """
     path = Path(path)
     ignore_sigxfsz()
+    refuse_folder_at_file_path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = mkstemp(path.parent, prefix="." + path.name + TEMP_MARK if prefix is None else prefix, suffix=suffix)
@@ -138,6 +139,17 @@ def atomic_write(path: str | Path, data: bytes | str, *, suffix: str = ".tmp", f
         if fsync:
             os.fsync(f.fileno())
     return path
+
+
+def refuse_folder_at_file_path(path: str | Path) -> None:
+    """:class:`~sr4det.errors.OutputExistsError` when ``path``, where a file is to be written, is a folder (a rename
+    onto it would fail with a bare ``IsADirectoryError`` after the work whose result it was to hold)."""
+    from .errors import OutputExistsError
+
+    if os.path.isdir(path):
+        raise OutputExistsError(
+            f"{path} is a folder, but sr4det writes a file there; move or remove the folder (or choose another output)"
+        )
 
 
 def writable_dir(folder: str | Path, what: str) -> Path:

@@ -31,7 +31,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from ._files import TEMP_MARK, atomic_write, writable_dir
+from ._files import TEMP_MARK, atomic_write, refuse_folder_at_file_path, writable_dir
 from .errors import InputError, OutputExistsError, RunFolderBusyError
 
 PREFIX = ".sr4det_run"
@@ -153,6 +153,8 @@ def locked_file(path: str | Path) -> Iterator[None]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     owner, lock_file = path.parent / f".{path.name}.owner", path.parent / f".{path.name}.lock"
+    for blocked in (path, owner, lock_file):
+        refuse_folder_at_file_path(blocked)
     lock = _lock(lock_file, owner, str(path))
     try:
         yield
@@ -230,10 +232,14 @@ def open_run_folder(
     """
     refuse_input_folder(folder, inputs, option)
     path = writable_dir(folder, option)
+    for name in BOOKKEEPING:  # a folder where a bookkeeping file belongs: refused before the lock trips on it
+        refuse_folder_at_file_path(path / name)
     run = RunFolder(path, _lock(path / LOCK, path / OWNER, str(path)))
     try:
         remove_stale_temps(path)
-        if identity is None:
+        if identity is None:  # the caller compares runs itself; --overwrite still removes the earlier run's outputs
+            if overwrite:
+                _remove_journaled(path)
             return run
         new = plain({"command": command, **identity})
         manifest = path / MANIFEST

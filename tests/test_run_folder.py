@@ -260,3 +260,44 @@ def test_the_mechanism_refuses_an_input_folder_and_journals_outputs(images):
     assert (images / "o" / JOURNAL).read_text() == "sub/f.txt\n"
     with open_run_folder(images / "o", "x", {"k": 2}, overwrite=True):
         assert not (images / "o" / "sub" / "f.txt").exists()
+
+
+# ------------------------------------------------------------------------------ a folder where a file belongs
+
+
+@pytest.mark.parametrize(
+    "command, blocked",
+    [
+        ("upscale", MANIFEST),  # the run manifest
+        ("upscale", "a.png"),  # an output image
+        ("detect", "detections.json"),
+        ("materialize", "materialize.json"),  # materialize's settings manifest
+        ("mos", "study.sqlite"),  # a file written under its own lock
+    ],
+)
+def test_a_folder_where_a_file_belongs_is_a_typed_error_naming_it(images, monkeypatch, capsys, command, blocked):
+    out = images / "out"
+    (out / blocked).mkdir(parents=True)
+    if command == "upscale":
+        assert _upscale(images / "A", out) == 2
+        err = capsys.readouterr().err
+    elif command == "detect":
+        assert _detect(monkeypatch, images / "A", out) == 2
+        err = capsys.readouterr().err
+    elif command == "materialize":
+        from sr4det.data.materialize import materialize
+
+        (images / "d.yaml").write_text(f"path: {images}\ntrain: A\nnames: ['thing']\n")
+        with pytest.raises(OutputExistsError) as exc:
+            materialize(images / "d.yaml", out, degrade=2, sr=None, progress=False)
+        err = str(exc.value)
+    else:
+        from sr4det._run_folder import locked_file
+
+        with pytest.raises(OutputExistsError) as exc, locked_file(out / blocked):
+            pass
+        err = str(exc.value)
+    assert "Traceback" not in err
+    assert f"{out / blocked} is a folder" in err
+    assert "move or remove the folder" in err
+    assert (out / blocked).is_dir()  # nothing of the user's removed

@@ -42,9 +42,10 @@ def test_threshold_is_per_image(monkeypatch):
     model = sr4det.create_model("bicubic", scale=2)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
+        warnings.filterwarnings("ignore", message=".*default overlap")  # the seam warning is tested below
         tiling.upscale(model, torch.rand(3, 8, 8), tile=2, overlap=0)  # 16 tiles: no warning
     with pytest.warns(UserWarning, match="25 tiles"):
-        tiling.upscale(model, torch.rand(3, 10, 10), tile=2, overlap=0)
+        tiling.upscale(model, torch.rand(3, 10, 10), tile=2, overlap=0)  # (and the seam warning)
 
 
 # ------------------------------------------------------------------------------------------------ OOM inside the probe
@@ -130,3 +131,19 @@ def test_big_endian_arrays_give_the_native_result(dtype):
     got = upscale(model, native.astype(native.dtype.newbyteorder(">")), tile=6, overlap=2)
     assert got.dtype == expected.dtype
     np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("name", ["srcnn", "fsrcnn", "espcn"])
+def test_an_overlap_below_the_receptive_field_warns_with_the_border_count_and_the_default_is_exact(name):
+    model = create_model(name, scale=2)  # random weights: the seams do not depend on training
+    image = np.random.default_rng(0).integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    full = upscale(model, image, tile=None)
+    with pytest.warns(UserWarning, match=r"overlap 0 px is below .* default overlap") as record:
+        seamed = upscale(model, image, tile=16, overlap=0)
+    n_rows, n_cols = -(-40 // 16), -(-50 // 16)  # tiles of 16 px cores without overlap
+    assert f"the {n_rows - 1 + n_cols - 1} tile border(s)" in str(record[0].message)
+    assert np.abs(seamed.astype(int) - full.astype(int)).max() > 0  # the seams it warns about are real
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the card's default overlap: no warning, and the untiled result exactly
+        exact = upscale(model, image, tile=2 * model.card.default_overlap + 16)
+    assert np.abs(exact.astype(int) - full.astype(int)).max() <= 1  # float summation order: a rare rounding step

@@ -145,10 +145,13 @@ def run(args: argparse.Namespace) -> int:
 def _upscale_all(
     args: argparse.Namespace, inputs: list[Path], targets: list[Path], model: Any, dtype: Any, tile: Any, folder: Any
 ) -> int:
+    from .._files import refuse_folder_at_file_path
     from .._progress import tqdm
     from ..data.io import check_format, read_image, write_image
     from ..tiling import upscale
 
+    for dst in targets:  # before any SR: a folder where an output image belongs would be "skipped" or fail late
+        refuse_folder_at_file_path(dst)
     done = skipped = 0
     failed: list[tuple[Path, str]] = []
     for src, dst in tqdm(list(zip(inputs, targets, strict=True)), desc=f"upscale x{model.scale}", unit="img", disable=args.quiet):

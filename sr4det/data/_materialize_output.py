@@ -5,6 +5,7 @@ file may be one of the dataset's own files."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,13 @@ MANIFEST = "materialize.json"
 def _check_manifest(output: Path, config: dict[str, Any], overwrite: bool, write: bool = True) -> None:
     manifest = output / MANIFEST
     if manifest.is_file() and not overwrite:
-        old = json.loads(manifest.read_text())
+        try:
+            old = json.loads(manifest.read_text())
+        except (OSError, ValueError) as exc:
+            raise InputError(
+                f"{manifest} is not a readable materialize manifest ({exc}); pass --overwrite to replace the folder's "
+                "outputs, or choose another output folder"
+            ) from None
         if _without_digest(old.get("config"), config) != config:
             raise InputError(
                 f"{output} was materialized with other settings ({old.get('config')}); "
@@ -32,6 +39,16 @@ def _without_digest(old: Any, new: dict[str, Any]) -> Any:
     if isinstance(old, dict) and isinstance(old.get("sr"), dict) and new.get("sr") and "weights_sha256" not in old["sr"]:
         return {**old, "sr": {**old["sr"], "weights_sha256": new["sr"]["weights_sha256"]}}
     return old
+
+
+def _refuse_dataset_folder(output: Path, data: Path) -> None:
+    """``output`` the folder of the dataset file itself is refused before anything (a lock file included) is made
+    there; outputs elsewhere inside the dataset are caught file by file (:func:`_refuse_replacing_sources`)."""
+    if os.path.realpath(output) == os.path.realpath(data.parent):
+        raise InputError(
+            f"output {output} is the folder of {data.name}: the outputs would replace the dataset's own files; write "
+            "to a folder outside the dataset (-o/--output)"
+        )
 
 
 def _refuse_replacing_sources(sources: list[Path], targets: list[Path]) -> None:

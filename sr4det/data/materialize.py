@@ -28,6 +28,7 @@ outputs are byte-identical to a single process's. Outside torchrun everything ru
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +40,7 @@ from .._run_folder import open_run_folder
 from ..degradation import DegradationSpec
 from ..errors import DataError, InputError, ScaleError
 from ..transforms import Degrade, SRTransform
-from ._materialize_output import _check_manifest, _refuse_replacing_sources
+from ._materialize_output import _check_manifest, _refuse_dataset_folder, _refuse_replacing_sources
 from .io import IMAGE_EXTENSIONS, check_format, read_image, write_image
 
 if TYPE_CHECKING:
@@ -197,7 +198,17 @@ def _yolo_label_lines(label: Path, h: int, w: int, pipe: _Pipeline) -> list[str]
     return out
 
 
-def _materialize_yolo(yaml_path: Path, output: Path, pipe: _Pipeline, splits, fmt, overwrite, progress, ctx: DistContext) -> Path:
+def _materialize_yolo(
+    yaml_path: Path,
+    output: Path,
+    pipe: _Pipeline,
+    splits,
+    fmt,
+    overwrite,
+    progress,
+    ctx: DistContext,
+    record: Callable[..., None],
+) -> Path:
     import yaml
 
     from .._yaml_file import read_dataset_yaml
@@ -243,10 +254,9 @@ def _materialize_yolo(yaml_path: Path, output: Path, pipe: _Pipeline, splits, fm
 
     _check_yolo_labels(targets, cfg["names"])  # before any SR: a bad label would otherwise be dropped silently
     out_yaml = output / "data.yaml"
-    _refuse_replacing_sources(
-        [*targets, *map(label_path, targets), yaml_path, *source_lists],
-        [*targets.values(), *map(label_path, targets.values()), out_yaml, *lists],
-    )
+    outputs = [*targets.values(), *map(label_path, targets.values()), out_yaml, *lists]
+    _refuse_replacing_sources([*targets, *map(label_path, targets), yaml_path, *source_lists], outputs)
+    record(*outputs)  # journaled before the first is written (rank 0)
     _on_main(ctx, write_lists, "writing the split lists")
     sizes = _process_images(list(targets.items()), pipe, overwrite, progress, ctx)
 
@@ -315,7 +325,15 @@ def _scale_rle(seg: Any, h: int, w: int, pipe: _Pipeline) -> dict[str, Any]:
 
 
 def _materialize_coco(
-    json_path: Path, images: Path | None, output: Path, pipe: _Pipeline, fmt, overwrite, progress, ctx: DistContext
+    json_path: Path,
+    images: Path | None,
+    output: Path,
+    pipe: _Pipeline,
+    fmt,
+    overwrite,
+    progress,
+    ctx: DistContext,
+    record: Callable[..., None],
 ) -> Path:
     from .coco_json import _find_image_dir
 
@@ -334,7 +352,9 @@ def _materialize_coco(
         jobs.append((src, output / "images" / new_name))
         by_id[im["id"]] = (im, new_name)
     _check_coco(coco, json_path, image_dir, jobs)
-    _refuse_replacing_sources([*(src for src, _ in jobs), json_path], [*(dst for _, dst in jobs), output / "annotations.json"])
+    outputs = [*(dst for _, dst in jobs), output / "annotations.json"]
+    _refuse_replacing_sources([*(src for src, _ in jobs), json_path], outputs)
+    record(*outputs)  # journaled before the first is written (rank 0)
     sizes = _process_images(jobs, pipe, overwrite, progress, ctx)
     out_json = output / "annotations.json"
 
@@ -433,7 +453,11 @@ def materialize(
     locked: list[Any] = []
     try:
         if ctx.is_main:  # one owner (rank 0 for the launch): a concurrent materialize into output is refused
-            locked.append(open_run_folder(output, "materialize", None, option="-o/--output (output=)"))
+            # the dataset's own folder is refused before a lock file is made there; --overwrite removes the earlier
+            # run's journaled outputs (images, labels, lists, yaml/json) first, so none of them outlives it
+            _refuse_dataset_folder(output, data)
+            locked.append(open_run_folder(output, "materialize", None, overwrite=overwrite, option="-o/--output (output=)"))
+        record = locked[0].record if locked else (lambda *paths: None)
         if device is None or isinstance(device, str):
             device = ctx.device(device)  # cuda:LOCAL_RANK per rank under torchrun
         pipe = _Pipeline(degrade, sr, tile, device, pretrained)
@@ -442,9 +466,11 @@ def materialize(
         # every rank checks the settings, rank 0 alone (re)writes the manifest
         ctx.step(lambda: _check_manifest(output, config, overwrite, write=ctx.is_main), "the settings check")
         if data.suffix.lower() in (".yaml", ".yml"):
-            return _materialize_yolo(data, output, pipe, splits, image_format, overwrite, progress, ctx)
+            return _materialize_yolo(data, output, pipe, splits, image_format, overwrite, progress, ctx, record)
         if data.suffix.lower() == ".json":
-            return _materialize_coco(data, Path(images) if images else None, output, pipe, image_format, overwrite, progress, ctx)
+            return _materialize_coco(
+                data, Path(images) if images else None, output, pipe, image_format, overwrite, progress, ctx, record
+            )
         raise InputError(f"{data}: expected a dataset .yaml (YOLO) or a COCO .json")
     finally:
         for folder in locked:

@@ -7,6 +7,7 @@ the ``save_images`` folder.
   backend or bootstrap settings, or an SR condition of the same name from another source) is not replaced unless
   ``overwrite``: :class:`~sr4det.errors.OutputExistsError` names the differences and the fix. Rerunning the same
   comparison (resume) and adding conditions to it (nothing of the old table is lost) write as before.
+* ``overwrite`` removes the files an earlier comparison wrote there (:data:`OUTPUT_FILES`, as journaled) first.
 * ``save_images`` names each output ``<condition>/<image stem>.png`` (what ``sr4det mos create`` matches): two
   images with one stem would share a file, so they are refused up front.
 """
@@ -22,6 +23,10 @@ from .._files import writable_dir
 from ..errors import InputError, OutputExistsError
 
 RESULTS = "results.json"
+#: every file a comparison may write into its output folder, journaled before the first of them is written (see
+#: :mod:`sr4det._run_folder`), so that ``--overwrite`` removes an earlier run's plots as well (a plot the new run
+#: does not draw, e.g. ``delta_ap_vs_psnr.png`` without an SR model, would otherwise outlive its run)
+OUTPUT_FILES = ("results.json", "report.md", "examples.png", "ap_by_size.png", "delta_ap_vs_psnr.png", "gain_vs_cost.png")
 
 _FIX = "choose another output folder (--out / out_dir=), or pass --overwrite (overwrite=True) to replace them"
 

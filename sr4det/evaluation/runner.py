@@ -40,7 +40,7 @@ from ..data.datasets import ClassMap, GroundTruth
 from ..detectors.base import Detector
 from ..errors import DataError, InputError
 from . import _records, scoring
-from ._outputs import check_out_dir, check_save_images
+from ._outputs import OUTPUT_FILES, check_out_dir, check_save_images
 from .cache import CompareCache, det_key, detector_identity, lr_key
 from .condition_detectors import check_class_lists
 from .conditions import Condition
@@ -281,8 +281,12 @@ class Comparison:
 
         def check() -> None:
             if out_dir is not None and dist.is_main:  # one owner: a concurrent comparison into out_dir is refused
-                locked.append(open_run_folder(out_dir, "compare", None, option="output folder --out (out_dir=)"))
+                # --overwrite: the earlier run's journaled outputs go (check_outputs refuses nothing then)
+                folder = open_run_folder(out_dir, "compare", None, overwrite=overwrite, option="output folder --out (out_dir=)")
+                locked.append(folder)
             self.check_outputs(out_dir, overwrite)
+            if locked:
+                locked[0].record(*(Path(out_dir) / name for name in OUTPUT_FILES))
 
         try:
             dist.step(check, "the output check")

@@ -254,7 +254,9 @@ def _tile_size(
 
 def _tiled(run: _Run, src: _Source, sink: _Sink, card, scale: int, tiles: list, progress: bool) -> None:
     """Every image of ``src`` through ``tiles`` into ``sink``: cropped cores for local models, blended tiles for
-    non-local ones; warns when the tiles are so many that the run will be very slow."""
+    non-local ones; warns when the overlap is below the card's (seams) and when the tiles are so many that the run
+    will be very slow."""
+    _warn_seams(card, run.overlap, tiles)
     if len(tiles) > MANY_TILES:
         n_rows, n_cols = tiles[-1].row + 1, tiles[-1].col + 1
         tile_px, overlap = run.tile, run.overlap
@@ -275,3 +277,18 @@ def _tiled(run: _Run, src: _Source, sink: _Sink, card, scale: int, tiles: list, 
                 _crop_image(run, src, sink, b, tiles, bar)
     finally:
         bar.close()
+
+
+def _warn_seams(card: Any, overlap: int, tiles: list) -> None:
+    """A warning (with the count of tile borders) when ``overlap`` is below the card's default overlap, the context
+    each tile needs for the result to match the untiled one: pixels within the receptive field of a tile border
+    then see the border as an image edge, and the output shows seams (0.7 of the range at worst for a 9 px field)."""
+    if len(tiles) < 2 or overlap >= int(card.default_overlap):
+        return
+    n_rows, n_cols = tiles[-1].row + 1, tiles[-1].col + 1
+    warnings.warn(
+        f"overlap {overlap} px is below {card.name}'s default overlap of {card.default_overlap} px (receptive field "
+        f"{card.receptive_field} px): the {n_rows - 1 + n_cols - 1} tile border(s) between the {len(tiles)} tiles will "
+        f"show as seams the untiled result does not have; use overlap >= {card.default_overlap} (or leave it unset)",
+        stacklevel=4,  # the caller of upscale (upscale -> _tiled -> here)
+    )

@@ -53,6 +53,18 @@ def test_output_into_the_yolo_dataset_itself_is_refused(yolo_data, overwrite):  
     assert "outside the dataset" in str(err.value)
     # data.yaml was replaced (and the images skipped as "already written"; replaced with --overwrite)
     assert [_digest(f) for f in files] == before
+    assert not [p.name for p in root.iterdir() if p.name.startswith(".")]  # no lock or manifest left in the dataset
+
+
+def test_overwrite_removes_the_earlier_runs_outputs_first(yolo_data, tmp_path):  # noqa: F811
+    out = tmp_path / "out"
+    materialize(yolo_data, out, degrade=4, sr="bicubic", progress=False)
+    assert (out / "images" / "val" / "val_a.png").is_file()
+    materialize(yolo_data, out, degrade=4, sr="bicubic", splits=["train"], progress=False, overwrite=True)
+    assert (out / "images" / "train" / "train_a.png").is_file()
+    # the earlier run's val split did not outlive it (data.yaml names train only; a stale val folder misleads)
+    assert not (out / "images" / "val" / "val_a.png").exists()
+    assert not (out / "labels" / "val" / "val_a.txt").exists()
 
 
 def test_output_over_the_coco_images_is_refused(tmp_path):

@@ -167,3 +167,22 @@ def test_a_second_comparison_into_an_out_another_process_writes_is_refused(tmp_p
     finally:
         child.kill()
         child.wait()
+
+
+def test_every_output_of_a_comparison_is_journaled_so_overwrite_removes_it(tmp_path):
+    from sr4det._run_folder import BOOKKEEPING, JOURNAL, open_run_folder
+
+    path = make_dataset(tmp_path / "ds")
+    out = tmp_path / "out"
+    _compare(path, out, sr=["bicubic", "bilinear"], n_resamples=20)
+    written = {p.name for p in out.iterdir() if p.name not in BOOKKEEPING}
+    assert {"results.json", "report.md", "examples.png", "delta_ap_vs_psnr.png"} <= written
+    assert written <= set((out / JOURNAL).read_text().split())  # journaled before they were written
+    (out / "stale.png").write_bytes(b"x")  # a plot of an earlier version that the journal names
+    with open_run_folder(out, "compare", None) as run:
+        run.record(out / "stale.png")
+    _compare(path, out, sr=["bicubic"], scale=2, detector=Oracle(path, scale=2), overwrite=True)
+    assert not (out / "stale.png").exists()  # --overwrite removed the earlier run's journaled outputs first
+    assert not (out / "examples.png").exists()  # (this run draws none: bicubic alone)
+    assert json.loads((out / "results.json").read_text())["config"]["scale"] == 2
+    assert "bilinear" not in (out / "report.md").read_text()

@@ -285,7 +285,7 @@ class Comparison:
                 folder = open_run_folder(out_dir, "compare", None, overwrite=overwrite, option="output folder --out (out_dir=)")
                 locked.append(folder)
             self.check_outputs(out_dir, overwrite)
-            if locked:
+            if locked and out_dir is not None:
                 locked[0].record(*(Path(out_dir) / name for name in OUTPUT_FILES))
 
         try:

@@ -147,45 +147,14 @@ class Comparison:
         boot = {run.name: scored[run.name].boot for run in runs} if self.settings.n_resamples > 0 else {}
         if any(b is None for b in boot.values()):  # too few images for a bootstrap (scoring.MIN_BOOTSTRAP_IMAGES)
             boot = {}
-        conditions_out: dict[str, dict[str, Any]] = {}
         cores = _records.cores_used(self.dist.local_world_size)
-        for run in runs:
-            m: dict[str, Any] = dict(evals[run.name].metrics)
-            m.update(
-                {
-                    "psnr": _mean(run.psnr),
-                    "ssim": _mean(run.ssim),
-                    "sr_seconds_per_image": _mean(run.sr_seconds) if run.kind == "sr" else 0.0,
-                    "detector_seconds_per_image": _mean(run.det_seconds),
-                    "sr_peak_memory_mb": (max(run.sr_peak_mb) if run.sr_peak_mb else None) if run.kind == "sr" else 0.0,
-                    "detector_peak_memory_mb": max(run.det_peak_mb) if run.det_peak_mb else None,
-                    "cost_unmeasured_images": run.cost_unmeasured,
-                    "n_images": n,
-                    "n_detections": run.n_detections,
-                    "unmapped_detections": run.unmapped,
-                    "sr_cached": run.sr_cached,
-                    "detections_cached": run.det_cached,
-                    **run.info,
-                    **_records.usage(run, cores),
-                }
-            )
-            conditions_out[run.name] = m
+        conditions_out = {run.name: _condition_metrics(run, evals[run.name].metrics, n, cores) for run in runs}
         deltas = scoring.deltas(runs, evals, conditions_out, boot, self.settings.confidence, n)
         for name, m in conditions_out.items():
             m["headline"] = headline(name, deltas)
         per_class = scoring.per_class(gt_eval, evals)
-        mos_by_method = None
         mos = self.settings.mos
-        if mos is not None:
-            from ..mos import mos_table
-
-            mos_by_method = mos_table(mos)
-            for name, m in conditions_out.items():
-                entry = mos_by_method.get(name)
-                if entry is not None:
-                    m.update(
-                        {"mos": entry["mos"], "mos_ci_low": entry["ci_low"], "mos_ci_high": entry["ci_high"], "mos_n": entry["n"]}
-                    )
+        mos_by_method = None if mos is None else _add_mos(conditions_out, mos)
         return CompareResult(
             conditions=conditions_out,
             deltas=deltas,
@@ -355,12 +324,57 @@ class Comparison:
                 if not dist.distributed:
                     raise
                 error = exc
-        if not dist.distributed:
-            assert result is not None  # a single process re-raised any error above
-            return result
-        shared = dist.broadcast(result if error is None else {"error": f"{type(error).__name__}: {error}"}, "results")
-        if error is not None:
-            raise error
-        if isinstance(shared, dict):
-            raise RankFailedError(f"rank 0 failed during the evaluation: {shared['error']}")
-        return shared
+        return _shared_result(dist, result, error)
+
+
+def _shared_result(dist: DistContext, result: CompareResult | None, error: Exception | None) -> CompareResult:
+    """Rank 0's result on every rank (one process: the result itself); rank 0's ``error`` is raised on rank 0 and
+    a :class:`RankFailedError` naming it on the others."""
+    if not dist.distributed:
+        assert result is not None  # a single process re-raised any error
+        return result
+    shared = dist.broadcast(result if error is None else {"error": f"{type(error).__name__}: {error}"}, "results")
+    if error is not None:
+        raise error
+    if isinstance(shared, dict):
+        raise RankFailedError(f"rank 0 failed during the evaluation: {shared['error']}")
+    return shared
+
+
+def _condition_metrics(run: ConditionRun, metrics: dict[str, Any], n: int, cores: int) -> dict[str, Any]:
+    """results.json's entry of one condition: its COCO ``metrics``, PSNR/SSIM, cost per image (SR 0 for hr/lr),
+    counts over its ``n`` images, what came from the cache, its model info and CPU usage (``cores``: see
+    :func:`._records.cores_used`)."""
+    m: dict[str, Any] = dict(metrics)
+    m.update(
+        {
+            "psnr": _mean(run.psnr),
+            "ssim": _mean(run.ssim),
+            "sr_seconds_per_image": _mean(run.sr_seconds) if run.kind == "sr" else 0.0,
+            "detector_seconds_per_image": _mean(run.det_seconds),
+            "sr_peak_memory_mb": (max(run.sr_peak_mb) if run.sr_peak_mb else None) if run.kind == "sr" else 0.0,
+            "detector_peak_memory_mb": max(run.det_peak_mb) if run.det_peak_mb else None,
+            "cost_unmeasured_images": run.cost_unmeasured,
+            "n_images": n,
+            "n_detections": run.n_detections,
+            "unmapped_detections": run.unmapped,
+            "sr_cached": run.sr_cached,
+            "detections_cached": run.det_cached,
+            **run.info,
+            **_records.usage(run, cores),
+        }
+    )
+    return m
+
+
+def _add_mos(conditions_out: dict[str, dict[str, Any]], study: str | Path) -> dict[str, Any]:
+    """Put the MOS of the study's method of the same name beside each condition (``mos``, ``mos_ci_low``,
+    ``mos_ci_high``, ``mos_n``); returns the study's MOS per method (:func:`sr4det.mos.mos_table`)."""
+    from ..mos import mos_table
+
+    mos_by_method = mos_table(study)
+    for name, m in conditions_out.items():
+        entry = mos_by_method.get(name)
+        if entry is not None:
+            m.update({"mos": entry["mos"], "mos_ci_low": entry["ci_low"], "mos_ci_high": entry["ci_high"], "mos_n": entry["n"]})
+    return mos_by_method

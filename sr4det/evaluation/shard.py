@@ -181,49 +181,78 @@ def _one_image(
     memory: _PeakMemory,
     warm: set[str],
 ) -> None:
+    """The SR step (SR conditions) and the detection of one image, through the cache, into ``run``."""
+    img_key = cond.key(hkey, lr_key(hkey, settings.deg_key), tile=settings.tile)
+    img, measured = None, True
+    if cond.kind == "sr":
+        img, measured = _sr_step(settings, state.cache, cond, run, im, img_key, memory, warm)
+    det, det_measured = _det_step(settings, state.cache, cond, run, im, img_key, img, detector, det_id, memory, warm)
+    run.cost_unmeasured += not (det_measured and measured)
+    _add_results(run, cond, im, det, settings.scale, state.cmap)
+
+
+def _sr_step(
+    settings: Settings, cache: CompareCache, cond, run: ConditionRun, im, img_key: str, memory: _PeakMemory, warm: set[str]
+) -> tuple[np.ndarray, bool]:
+    """The SR output of ``im`` (uint8 (H, W, 3), HR size): from the cache, else upscaled (timed after a warm-up),
+    scored (PSNR/SSIM) and cached; saved under ``save_images`` when set. Returns it and whether its cost was
+    measured."""
     from ..metrics import psnr_y, ssim_y
 
-    scale, cache, tile = settings.scale, state.cache, settings.tile
-    hr = img = None
-    measured = True
-    lkey = lr_key(hkey, settings.deg_key)
-    img_key = cond.key(hkey, lkey, tile=tile)
-    if cond.kind == "sr":
-        meta = cache.get_json("sr", img_key, _check_sr_entry)
-        img = cache.get_image(img_key) if meta is not None else None
-        if img is not None:
-            run.sr_cached += 1
-        else:
-            hr = load_hr(im)
-            lr = settings.degradation(hr)
-            if "sr" not in warm:
-                cond.upscale(lr, tile)  # warm-up, untimed
-                warm.add("sr")
-            memory.start()
-            with _StepClock() as clock:
-                img, how = cond.upscale(lr, tile)
-            sr_peak = memory.peak_mb()
-            if img.shape[:2] != hr.shape[:2]:
-                raise InputError(
-                    f"{cond.name} returned {img.shape[:2]} for a {lr.shape[:2]} input at x{scale}; expected {hr.shape[:2]}"
-                )
-            meta = {
-                **_cost_fields(clock, sr_peak),
-                "psnr": psnr_y(img, hr, shave=scale),
-                "ssim": ssim_y(img, hr, shave=scale),
-                "how": how,
-            }
-            # image first, then its metadata: a kill in between leaves an entry that is recomputed
-            cache.put_image(img_key, img)
-            cache.put_json("sr", img_key, meta)
-        if settings.save_images is not None:
-            # always this run's output (atomically): a file left by another run (other scale, data or weights under
-            # this condition name) must not stand in for it
-            write_image(Path(settings.save_images) / cond.name / f"{Path(im.file_name).stem}.png", img)
-        assert meta is not None  # read from the cache or computed above
-        run.psnr.append(float(meta["psnr"]))
-        run.ssim.append(float(meta["ssim"]))
-        measured = _record_cost(meta, run, "sr")
+    scale, tile = settings.scale, settings.tile
+    meta = cache.get_json("sr", img_key, _check_sr_entry)
+    img = cache.get_image(img_key) if meta is not None else None
+    if img is not None:
+        run.sr_cached += 1
+    else:
+        hr = load_hr(im)
+        lr = settings.degradation(hr)
+        if "sr" not in warm:
+            cond.upscale(lr, tile)  # warm-up, untimed
+            warm.add("sr")
+        memory.start()
+        with _StepClock() as clock:
+            img, how = cond.upscale(lr, tile)
+        sr_peak = memory.peak_mb()
+        if img.shape[:2] != hr.shape[:2]:
+            raise InputError(
+                f"{cond.name} returned {img.shape[:2]} for a {lr.shape[:2]} input at x{scale}; expected {hr.shape[:2]}"
+            )
+        meta = {
+            **_cost_fields(clock, sr_peak),
+            "psnr": psnr_y(img, hr, shave=scale),
+            "ssim": ssim_y(img, hr, shave=scale),
+            "how": how,
+        }
+        # image first, then its metadata: a kill in between leaves an entry that is recomputed
+        cache.put_image(img_key, img)
+        cache.put_json("sr", img_key, meta)
+    if settings.save_images is not None:
+        # always this run's output (atomically): a file left by another run (other scale, data or weights under
+        # this condition name) must not stand in for it
+        write_image(Path(settings.save_images) / cond.name / f"{Path(im.file_name).stem}.png", img)
+    assert meta is not None  # read from the cache or computed above
+    run.psnr.append(float(meta["psnr"]))
+    run.ssim.append(float(meta["ssim"]))
+    return img, _record_cost(meta, run, "sr")
+
+
+def _det_step(
+    settings: Settings,
+    cache: CompareCache,
+    cond,
+    run: ConditionRun,
+    im,
+    img_key: str,
+    img: np.ndarray | None,
+    detector,
+    det_id,
+    memory: _PeakMemory,
+    warm: set[str],
+) -> tuple[Detections, bool]:
+    """The detections of the condition's image of ``im`` (``img`` for SR conditions, else rendered from the HR
+    image): from the cache, else detected (timed after a warm-up) and cached. Returns them (as a resumed run reads
+    them back) and whether their cost was measured."""
     dkey = det_key(img_key, det_id)
     cached = cache.get_json("det", dkey, _check_det_entry)
     if cached is not None:
@@ -242,8 +271,12 @@ def _one_image(
         cached = _det_to_dict(found, clock, memory.peak_mb())
         cache.put_json("det", dkey, cached)
         det = _det_from_dict(cached, detector.names)  # exactly what a resumed run reads back
-    measured = _record_cost(cached, run, "det") and measured
-    run.cost_unmeasured += not measured
+    return det, _record_cost(cached, run, "det")
+
+
+def _add_results(run: ConditionRun, cond, im, det: Detections, scale: int, cmap: ClassMap) -> None:
+    """``det`` in the HR frame (low-resolution conditions: boxes x ``scale``) as COCO results of dataset categories
+    (``cmap``); detections of classes without a category are counted in ``run.unmapped``."""
     if cond.low_resolution:
         det = det.rescaled(float(scale), image_size=(im.height, im.width))
     elif tuple(det.image_size) not in ((im.height, im.width), (0, 0)):
@@ -251,7 +284,7 @@ def _one_image(
             f"detections of {im.file_name} ({cond.name}) are in a {det.image_size} frame, expected {(im.height, im.width)}"
         )
     run.n_detections += len(det)
-    cats = state.cmap.map_labels(det.labels)
+    cats = cmap.map_labels(det.labels)
     run.unmapped += int((cats < 0).sum())
     for box, score, cat in zip(det.boxes.astype(np.float64), det.scores.astype(np.float64), cats, strict=True):
         if cat < 0:

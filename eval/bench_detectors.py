@@ -40,7 +40,7 @@ def main() -> None:
     files = sorted(folder.glob("*.jpg"))[: args.images]
     hr = [np.asarray(Image.open(f).convert("RGB")) for f in files]
 
-    from sr4det.detectors.ultralytics import UltralyticsDetector
+    from sr4det.detectors import UltralyticsDetector
     from sr4det.transforms import Degrade, SRTransform
 
     lr = [Degrade(4)(im) for im in hr]

@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def worker(args: argparse.Namespace) -> None:
     from sr4det.data.datasets import load_dataset
-    from sr4det.detectors.ultralytics import UltralyticsDetector
+    from sr4det.detectors import UltralyticsDetector
     from sr4det.evaluation.cache import CompareCache
     from sr4det.evaluation.conditions import SRSpec, standard_conditions
     from sr4det.evaluation.config import CompareConfig

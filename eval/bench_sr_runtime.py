@@ -10,6 +10,11 @@ OpenVINO fp32, OpenVINO bf16 (only where OpenVINO reports the BF16 capability), 
 after two untimed warm-up calls) so background load hits them alike; the median of ``--repeats`` rounds is reported.
 Conversion is not timed (it is cached on disk). The load average is printed at the start and the end.
 
+Achieved GFLOP/s = the network's floating-point operations for this input (``torch.utils.flop_counter``: multiply-add
+= 2 FLOPs, convolutions and matmuls only) / the median seconds; it is set against this CPU's fp32 GEMM rate, measured by
+the same script at each thread count (median of 2048x2048 ``torch.mm`` calls), as a share of what the machine reaches
+on the easiest dense kernel. int8/bf16 rows count the same FLOPs (the network's arithmetic, whatever its precision).
+
     python eval/bench_sr_runtime.py --threads 1,2
     python eval/bench_sr_runtime.py --models rfdn_det,espcn --repeats 5
 """
@@ -90,6 +95,32 @@ def _int8(model, calibration: list, threads: int, folder: Path):
     return model
 
 
+def _flops(model, x) -> int:
+    """Convolution and matmul FLOPs of one call of ``model``'s network on ``x`` (torch counts a multiply-add as 2)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with torch.inference_mode(), counter:
+        model(x)
+    return int(counter.get_total_flops())
+
+
+def _gemm_gflops(threads: int, n: int = 2048, repeats: int = 7) -> float:
+    """This CPU's fp32 GEMM rate (GFLOP/s) at ``threads``: the median of ``repeats`` n x n ``torch.mm`` calls."""
+    import torch
+
+    torch.set_num_threads(threads)
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)  # warm-up
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        torch.mm(a, b)
+        times.append(time.perf_counter() - t0)
+    return 2 * n**3 / statistics.median(times) / 1e9
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models", default=_DEFAULT, help="comma-separated zoo names or NAME=PATH (${shared} expands)")
@@ -113,12 +144,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# bench_sr_runtime  {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs; torch {torch.__version__}")
     print(f"input: {image} centre crop -> LR {tuple(x.shape[-2:])} x{args.scale}; load average at start {os.getloadavg()}")
+    thread_counts = [int(t) for t in args.threads.split(",")]
+    gemm = {t: _gemm_gflops(t) for t in thread_counts}
+    print("fp32 GEMM (2048^2 torch.mm): " + ", ".join(f"{gemm[t]:.1f} GFLOP/s at {t} thread(s)" for t in thread_counts))
     rows = []
     calibration = None
     scratch = Path(tempfile.mkdtemp(prefix="bench_sr_runtime_"))
     for spec in [s.strip().replace("${shared}", str(root)) for s in args.models.split(",") if s.strip()]:
         name, _, path = spec.partition("=")
-        for threads in [int(t) for t in args.threads.split(",")]:
+        flops = _flops(resolve_model(path or name, args.scale), x)
+        for threads in thread_counts:
             torch.set_num_threads(threads)
             models = {}
             for backend, precision in _runtimes():
@@ -146,14 +181,19 @@ def main(argv: list[str] | None = None) -> int:
                 mse = float(((outputs[key] - ref).double() ** 2).mean())
                 psnr = float("inf") if mse == 0 else 10 * np.log10(1.0 / mse)
                 med = statistics.median(ts)
-                rows.append((name, threads, *key, med, base / med, diff, psnr))
+                gflops = flops / med / 1e9
+                rows.append((name, threads, *key, med, base / med, diff, psnr, gflops, gflops / gemm[threads]))
     print(f"load average at end {os.getloadavg()}\n")
     print(
-        "| model | threads | backend | precision | s/image (median) | speed-up vs torch | max abs diff vs torch | PSNR vs torch fp32 (dB) |"
+        "| model | threads | backend | precision | s/image (median) | speed-up vs torch | max abs diff vs torch "
+        "| PSNR vs torch fp32 (dB) | GFLOP/s | share of fp32 GEMM |"
     )
-    print("|---|---|---|---|---|---|---|---|")
-    for name, threads, backend, precision, med, speed, diff, psnr in rows:
-        print(f"| {name} | {threads} | {backend} | {precision} | {med:.4f} | {speed:.2f}x | {diff:.2g} | {psnr:.1f} |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name, threads, backend, precision, med, speed, diff, psnr, gflops, share in rows:
+        print(
+            f"| {name} | {threads} | {backend} | {precision} | {med:.4f} | {speed:.2f}x | {diff:.2g} | {psnr:.1f} "
+            f"| {gflops:.1f} | {share:.0%} |"
+        )
     return 0
 
 

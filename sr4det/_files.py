@@ -1,4 +1,5 @@
-"""Atomic writes (write beside the target, then ``os.replace``) with ordinary permissions, and the cache root.
+"""Atomic writes (write beside the target, then ``os.replace``) with ordinary permissions, the cache root and the
+offline switch (:func:`sr4det_offline`).
 
 Every file sr4det writes goes through :func:`atomic_write` (bytes or text) or :func:`atomic_path` (a temporary
 name for writers that need one), so a run killed at any point leaves either the old file or the complete new
@@ -97,6 +98,11 @@ def disk_full(exc: BaseException, path: str | Path) -> BaseException:
 def cache_root() -> Path:
     """sr4det's cache folder: ``$SR4DET_CACHE``, else ``~/.cache/sr4det`` (each user of it takes a sub-folder)."""
     return Path(os.environ.get("SR4DET_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "sr4det"))
+
+
+def sr4det_offline() -> bool:
+    """True when sr4det must not touch the network (``SR4DET_OFFLINE`` set to anything but ``""``/``"0"``)."""
+    return os.environ.get("SR4DET_OFFLINE", "") not in ("", "0")
 
 
 @contextlib.contextmanager

@@ -141,7 +141,7 @@ def test_compare_materialize_hook_training_mos_and_evaluate_sr_see_the_same_lr(r
     np.testing.assert_array_equal(read_image(out / "images" / "a.png")[0], lr)
 
     # the ultralytics hook (ultralytics reads BGR with cv2.imread)
-    from sr4det.hooks.ultralytics import SRHook
+    from sr4det.integrations.ultralytics.hooks import SRHook
 
     bgr = cv2.imread(str(root / "images" / "a.png"))
     np.testing.assert_array_equal(SRHook(SPEC).process(bgr)[..., ::-1], lr)

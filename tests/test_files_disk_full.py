@@ -97,3 +97,78 @@ def test_disk_full_maps_only_the_no_space_errors(tmp_path):
     assert disk_full(other, tmp_path) is other
     atomic_write(tmp_path / "ok.txt", "fine")  # the ordinary path is unchanged
     assert (tmp_path / "ok.txt").read_text() == "fine"
+
+
+# compare, materialize and training through their Python entry points, in a child process under RLIMIT_FSIZE
+_API_CHILD = """
+import json, resource, sys
+from pathlib import Path
+import numpy as np
+limit, what, root = int(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
+if limit:
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+from sr4det.errors import DiskFullError
+try:
+    if what == "compare":
+        from sr4det.data.datasets import load_coco
+        from sr4det.detectors.base import Detections
+        from sr4det.evaluation import compare
+        class Fake:
+            names = {0: "apple"}
+            config = {"type": "fake"}
+            def __call__(self, images):
+                return [Detections([[2.0, 2.0, 20.0, 20.0]], [0.9], [0], self.names, im.shape[:2]) for im in images]
+        compare(load_coco(root / "coco.json"), Fake(), sr=["bicubic"], scale=2, n_resamples=0, progress=False,
+                out_dir=root / "out", cache_dir=root / "cache")
+    elif what == "materialize":
+        from sr4det.data.materialize import materialize
+        materialize(root / "data.yaml", root / "out", degrade=2, sr="bicubic", progress=False)
+    else:
+        from sr4det.training import TrainConfig, train
+        train(TrainConfig(model="espcn", scale=2, data=[str(root / "images")], out=str(root / "out"), steps=2, batch=2,
+                          patch=16, ckpt_every=1, log_every=1, progress=False, resume=(root / "out" / "last.pt").is_file()))
+except DiskFullError as exc:
+    print(exc, file=sys.stderr)
+    sys.exit(2)
+"""
+
+
+def _api_run(limit: int, what: str, root: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [sys.executable, "-c", _API_CHILD, str(limit), what, str(root)], capture_output=True, text=True, env=env, timeout=300
+    )
+
+
+def _tiny_datasets(root: Path) -> None:
+    import json
+
+    rng = np.random.default_rng(0)
+    images = []
+    for i in range(3):  # random pixels: each PNG ~48 KB
+        write_image(root / "images" / f"{i}.png", rng.integers(0, 256, (128, 128, 3), dtype=np.uint8))
+        (root / "labels").mkdir(exist_ok=True)
+        (root / "labels" / f"{i}.txt").write_text("0 0.5 0.5 0.4 0.4\n")
+        images.append({"id": i + 1, "file_name": f"{i}.png", "height": 128, "width": 128})
+    anns = [
+        {"id": i + 1, "image_id": i + 1, "category_id": 1, "bbox": [2, 2, 36, 36], "area": 1296, "iscrowd": 0} for i in range(3)
+    ]
+    (root / "coco.json").write_text(
+        json.dumps({"images": images, "annotations": anns, "categories": [{"id": 1, "name": "apple"}]})
+    )
+    (root / "data.yaml").write_text(f"path: {root}\ntrain: images\nnames: ['apple']\n")
+
+
+@pytest.mark.parametrize("what", ["compare", "materialize", "training"])
+def test_compare_materialize_and_training_on_a_full_disk_fail_typed_and_the_rerun_completes(tmp_path, what):
+    _tiny_datasets(tmp_path)
+    out = tmp_path / "out"
+    full = _api_run(20_000, what, tmp_path)  # larger than a label or the manifest, smaller than an image or checkpoint
+    assert full.returncode == 2, full.stderr
+    assert "Traceback" not in full.stderr
+    assert "no room to write" in full.stderr and "run the same command again" in full.stderr
+    assert not [p for p in out.rglob("*") if ".sr4det-tmp" in p.name]  # nothing half-written left behind
+    done = _api_run(0, what, tmp_path)  # space freed: the same call completes (resumes)
+    assert done.returncode == 0, done.stderr
+    expected = {"compare": "results.json", "materialize": "data.yaml", "training": "last.pt"}[what]
+    assert (out / expected).is_file()

@@ -51,7 +51,7 @@ def test_the_lowest_layers_import_no_subpackage(package):
 
 def test_data_does_not_depend_on_evaluation_detectors_or_higher():
     # materialize's torchrun helpers come from the base module _distributed, not from evaluation
-    higher = {"evaluation", "detectors", "hooks", "training", "mos", "commands"}
+    higher = {"evaluation", "detectors", "integrations", "hooks", "training", "mos", "commands"}
     leaks = {f: sorted(names & higher) for f, names in _uses("data").items() if names & higher}
     assert not leaks, leaks
 
@@ -62,6 +62,103 @@ def test_only_the_command_line_imports_commands():
         f for package in SUBPACKAGES if package != "commands" for f, names in _uses(package).items() if "commands" in names
     )
     assert not leaks, leaks
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """The full sr4det module names (``sr4det.detectors.base``) that ``path`` imports anywhere in its body."""
+    own = ["sr4det", *path.relative_to(PKG).parts[:-1]]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            base = own[: len(own) - node.level + 1] if node.level else []
+            parts = [*base, *(node.module.split(".") if node.module else [])]
+            if parts[:1] == ["sr4det"]:
+                found.add(".".join(parts))
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("sr4det.")}
+    return found
+
+
+# integrations sit beside detectors: they build on the base modules and these packages, and of detectors only on the
+# Detector contract (detectors.base); never on training, evaluation, mos, hooks or commands
+INTEGRATION_BASES = {"degradation", "models", "tiling", "transforms", "data", "detectors"}
+
+
+def test_integrations_build_on_the_layers_below_and_the_detector_contract():
+    above = set(SUBPACKAGES) - INTEGRATION_BASES - {"integrations"}
+    leaks = {f: sorted(names & above) for f, names in _uses("integrations").items() if names & above}
+    assert not leaks, leaks
+    detectors = {
+        str(p.relative_to(PKG)): sorted(
+            m for m in _imported_modules(p) if m.startswith("sr4det.detectors") and m != "sr4det.detectors.base"
+        )
+        for p in (PKG / "integrations").rglob("*.py")
+    }
+    assert not {f: m for f, m in detectors.items() if m}, detectors
+
+
+def test_integrations_import_one_another_not():
+    # ultralytics and torchvision are independent: neither subpackage imports the other
+    for name, other in (("ultralytics", "torchvision"), ("torchvision", "ultralytics")):
+        leaks = sorted(
+            str(p.relative_to(PKG))
+            for p in (PKG / "integrations" / name).rglob("*.py")
+            if any(m.startswith(f"sr4det.integrations.{other}") for m in _imported_modules(p))
+        )
+        assert not leaks, leaks
+
+
+# above the integrations only SR training (its frozen training detector and YOLO perceptual loss), the CLI and the
+# deprecated alias package hooks import them; everything else reaches a detector through sr4det.detectors
+INTEGRATION_USERS = {"training", "commands", "hooks"}
+# below them, a module may name an integration only as a string that importlib resolves when used: the detector
+# factory (sr4det.detectors' lazy names), the deprecated aliases kept in detectors/, and the dataset factory (a dataset
+# YAML name that ultralytics resolves)
+NAMED_BY_STRING = {
+    "detectors/__init__.py",
+    "detectors/offline.py",
+    "detectors/recover.py",
+    "detectors/trainable.py",
+    "data/datasets.py",
+}
+
+
+def test_only_training_the_cli_and_aliases_import_the_integrations():
+    base = {p.name: _imports(p) for p in PKG.glob("*.py") if p.name != "__init__.py"}
+    leaks = sorted(f for f, names in base.items() if "integrations" in names)
+    leaks += sorted(
+        f
+        for package in set(SUBPACKAGES) - INTEGRATION_USERS - {"integrations"}
+        for f, names in _uses(package).items()
+        if "integrations" in names
+    )
+    assert not leaks, leaks
+
+
+def test_below_the_integrations_only_the_factories_name_them():
+    named = sorted(
+        str(p.relative_to(PKG))
+        for p in PKG.rglob("*.py")
+        if p.relative_to(PKG).parts[0] not in INTEGRATION_USERS | {"integrations"}
+        and any(
+            isinstance(n, ast.Constant) and isinstance(n.value, str) and n.value.startswith("sr4det.integrations")
+            for n in ast.walk(ast.parse(p.read_text()))
+        )
+    )
+    assert named == sorted(NAMED_BY_STRING)
+
+
+DEPRECATED_ALIASES = ["detectors/offline.py", "detectors/recover.py", "detectors/trainable.py", "hooks/__init__.py"]
+DEPRECATED_ALIASES += ["hooks/ultralytics.py", "training/detector_losses.py"]
+
+
+@pytest.mark.parametrize("alias", DEPRECATED_ALIASES)
+def test_deprecated_aliases_hold_no_code(alias):
+    # a module kept only for a path an earlier release documented re-exports names and defines nothing else
+    tree = ast.parse((PKG / alias).read_text())
+    defined = [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n.name != "__getattr__"]
+    assert not defined, defined
+    assert "Deprecated alias" in (ast.get_docstring(tree) or "")
 
 
 # ------------------------------------------------------------------------------------------ module graph

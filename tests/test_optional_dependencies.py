@@ -36,8 +36,14 @@ def test_core_imports_and_runs_without_optional_packages(tmp_path):
         import importlib
         for m in ("sr4det", "sr4det.models", "sr4det.tiling", "sr4det.transforms", "sr4det.evaluation", "sr4det.metrics",
                   "sr4det.data", "sr4det.detectors", "sr4det.training", "sr4det.hooks", "sr4det.degradation", "sr4det.cli",
-                  "sr4det.mos"):
+                  "sr4det.mos", "sr4det.integrations", "sr4det.integrations.ultralytics", "sr4det.integrations.torchvision"):
             importlib.import_module(m)
+        # the integration modules themselves import their framework only when used
+        for m in ("detector", "recover", "trainable", "hooks", "yolo_data", "adapt", "detector_losses", "datasets",
+                  "offline"):
+            importlib.import_module("sr4det.integrations.ultralytics." + m)
+        importlib.import_module("sr4det.integrations.torchvision.detector")
+        assert "ultralytics" not in {k for k, v in sys.modules.items() if v is not None}
         import torch
         import sr4det
         model = sr4det.create_model("espcn", scale=2, pretrained=True)
@@ -54,14 +60,18 @@ def test_core_imports_and_runs_without_optional_packages(tmp_path):
 @pytest.mark.parametrize(
     "code,extra",
     [
-        ("from sr4det.detectors.ultralytics import UltralyticsDetector\nUltralyticsDetector('yolo11n.pt')", "ultralytics"),
+        (
+            "from sr4det.integrations.ultralytics.detector import UltralyticsDetector\nUltralyticsDetector('yolo11n.pt')",
+            "ultralytics",
+        ),
+        ("from sr4det.detectors import UltralyticsDetector\nUltralyticsDetector('yolo11n.pt')", "ultralytics"),
         (
             "import torch, sr4det\ntorch.save({'params': {'x.weight': torch.zeros(1)}}, 'w.pth')\nsr4det.load_model('w.pth')",
             "spandrel",
         ),
         (
             "import pathlib\nd = pathlib.Path('m_openvino_model'); d.mkdir(); (d / 'm.xml').write_text('<net/>')\n"
-            "from sr4det.detectors.recover import yolo_from_openvino\nyolo_from_openvino(d, arch='yolov8n')",
+            "from sr4det.integrations.ultralytics.recover import yolo_from_openvino\nyolo_from_openvino(d, arch='yolov8n')",
             "export",
         ),
         ("from sr4det.mos import create_app\ncreate_app('study.db')", "mos"),
@@ -73,7 +83,7 @@ def test_core_imports_and_runs_without_optional_packages(tmp_path):
             "sahi",
         ),
     ],
-    ids=["ultralytics", "spandrel", "openvino", "flask", "sahi"],
+    ids=["ultralytics", "ultralytics-factory", "spandrel", "openvino", "flask", "sahi"],
 )
 def test_a_feature_without_its_extra_names_the_extra(code, extra, tmp_path):
     proc = _run(

@@ -30,7 +30,7 @@ def yolo_pt(tmp_path_factory):
     """An ultralytics checkpoint as YOLO.save writes it (network built from the yaml: offline, random weights)."""
     from ultralytics import YOLO
 
-    import sr4det._offline  # noqa: F401  (YOLO_OFFLINE)
+    import sr4det.integrations.ultralytics.offline  # noqa: F401  (YOLO_OFFLINE)
 
     path = tmp_path_factory.mktemp("yolo") / "yolov8n.pt"
     YOLO("yolov8n.yaml").save(str(path))
@@ -38,7 +38,7 @@ def yolo_pt(tmp_path_factory):
 
 
 def test_an_ultralytics_checkpoint_passes_and_loads(yolo_pt):
-    from sr4det.detectors.ultralytics import UltralyticsDetector
+    from sr4det.integrations.ultralytics.detector import UltralyticsDetector
 
     assert unsafe_globals(yolo_pt) == []
     assert len(UltralyticsDetector(yolo_pt, imgsz=64).names) == 80
@@ -65,8 +65,8 @@ def test_a_checkpoint_that_would_run_code_is_refused_before_unpickling(yolo_pt, 
         assert "system" in err
         assert "--trust-pickle" in err
     else:
-        from sr4det.detectors.trainable import load_trainable_pt
-        from sr4det.detectors.ultralytics import UltralyticsDetector
+        from sr4det.integrations.ultralytics.detector import UltralyticsDetector
+        from sr4det.integrations.ultralytics.trainable import load_trainable_pt
 
         with pytest.raises(UnsafePickleError, match="system") as err:
             (UltralyticsDetector if loader == "UltralyticsDetector" else load_trainable_pt)(bad)
@@ -76,7 +76,7 @@ def test_a_checkpoint_that_would_run_code_is_refused_before_unpickling(yolo_pt, 
 
 
 def test_trust_loads_a_file_with_unknown_but_harmless_globals(yolo_pt, tmp_path, monkeypatch):
-    from sr4det.detectors.ultralytics import UltralyticsDetector
+    from sr4det.integrations.ultralytics.detector import UltralyticsDetector
 
     ckpt = torch.load(yolo_pt, map_location="cpu", weights_only=False)
     ckpt["extra"] = collections.Counter("ab")

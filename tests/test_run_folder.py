@@ -148,9 +148,9 @@ def test_the_same_run_resumes_and_may_add_inputs_with_the_same_model(images, cap
 
 
 def test_adapt_detector_rerun_with_another_sr_is_refused(tmp_path, monkeypatch):
-    import sr4det.detectors.trainable as trainable
-    import sr4det.hooks.yolo_data as yolo_data
-    from sr4det.training.adapt_detector import adapt_detector
+    import sr4det.integrations.ultralytics.trainable as trainable
+    import sr4det.integrations.ultralytics.yolo_data as yolo_data
+    from sr4det.integrations.ultralytics.adapt import adapt_detector
 
     monkeypatch.setattr(trainable, "trainable_class_names", lambda source: {0: "thing"})
 

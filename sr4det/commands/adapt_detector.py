@@ -59,7 +59,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..training.adapt_detector import adapt_detector
+    from ..integrations.ultralytics.adapt import adapt_detector
 
     check_scale(args.scale)
     tile = parse_tile(args.tile)

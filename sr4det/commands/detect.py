@@ -113,8 +113,8 @@ def build(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     """(detector, SRDetector or None, tile) from the parsed options; checks every option before loading anything.
     With ``--slice`` the detector is a :class:`~sr4det.detectors.sliced.SlicedDetector` (inside the SRDetector with
     ``--sr``: slices of the SR image)."""
+    from ..detectors import UltralyticsDetector
     from ..detectors.slicing import Merge, parse_slice
-    from ..detectors.ultralytics import UltralyticsDetector
 
     check_scale(args.scale)
     tile = check_tile_args(args)

@@ -19,10 +19,8 @@ category id. This module holds the entry point, :func:`load_dataset`, which pick
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from pathlib import Path
 
-from .._yaml_file import dataset_names
 from ..errors import DataError
 from .class_map import ClassMap
 from .coco_json import load_coco
@@ -69,26 +67,10 @@ def load_dataset(data: str | Path, images: str | Path | None = None, split: str 
 
 
 def _ultralytics_dataset(name: str, split: str) -> GroundTruth:
-    from .._offline import import_ultralytics, sr4det_offline
+    """A dataset YAML name that is not a local file, resolved by ultralytics
+    (:func:`sr4det.integrations.ultralytics.datasets.ultralytics_dataset`). Reached by module name, lazily: ``data``
+    sits below the integrations and imports none of them (``tests/test_layering.py``)."""
+    import importlib
 
-    if sr4det_offline():
-        raise DataError(f"dataset {name!r} is not a local file and downloads are off (SR4DET_OFFLINE); pass a local path")
-    import_ultralytics()
-    from ultralytics.data.utils import check_det_dataset
-
-    try:
-        info = check_det_dataset(name)  # downloads when needed; returns absolute split paths and names
-    except Exception as exc:  # ultralytics raises SyntaxError/FileNotFoundError/ConnectionError for bad or unreachable data
-        raise DataError(f"ultralytics cannot resolve dataset {name!r}: {type(exc).__name__}: {exc}") from exc
-    if info.get(split) is None:
-        raise DataError(f"dataset {name!r} has no '{split}' split")
-    import tempfile
-
-    import yaml
-
-    with tempfile.TemporaryDirectory() as tmp:
-        entries = info[split] if isinstance(info[split], list) else [info[split]]
-        y = Path(tmp) / "data.yaml"
-        y.write_text(yaml.safe_dump({"names": dict(dataset_names(info["names"], name)), split: [str(e) for e in entries]}))
-        gt = load_yolo(y, split)
-    return replace(gt, source=name)
+    module = importlib.import_module("sr4det.integrations.ultralytics.datasets")
+    return module.ultralytics_dataset(name, split)

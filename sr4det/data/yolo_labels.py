@@ -1,7 +1,7 @@
 """An ultralytics dataset YAML with YOLO ``cls cx cy w h`` label files -> :class:`~sr4det.data.ground_truth.GroundTruth`
 (:func:`load_yolo`): category id = class index, ``iscrowd`` = 0, ``area`` = box area (YOLO labels carry neither crowd
 flags nor mask areas); polygon labels become their bounding boxes. :func:`label_path` is ultralytics' image ->
-label path rule (also used by :mod:`sr4det.data.materialize` and :mod:`sr4det.hooks.yolo_data`)."""
+label path rule (also used by :mod:`sr4det.data.materialize` and :mod:`sr4det.integrations.ultralytics.yolo_data`)."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .verdict import signed
+from .verdict import count, signed
 
 
 def _fmt(v: Any) -> str:
@@ -96,7 +96,7 @@ def per_class_section(results: dict[str, Any], min_boxes: int = MIN_CLASS_BOXES)
         "",
         "## Per-class AP delta vs bicubic",
         "",
-        f"AP (IoU .50:.95) of bicubic, and each condition's difference from it, for the {len(shown)} classes with at "
+        f"AP (IoU .50:.95) of bicubic, and each condition's difference from it, for the {count(len(shown), 'class', 'classes')} with at "
         f"least {min_boxes} ground-truth boxes (GT). These have no interval: a class's AP rests on its GT boxes only, "
         "so its ΔAP is much noisier than the whole set's; read only large differences that several classes share.",
         "",
@@ -113,7 +113,9 @@ def per_class_section(results: dict[str, Any], min_boxes: int = MIN_CLASS_BOXES)
     if folded:
         lines += [
             "",
-            f"{len(folded)} classes with fewer than {min_boxes} boxes ({sum(r['n_gt'] for r in folded)} boxes in all) are "
+            f"{count(len(folded), 'class', 'classes')} with fewer than {min_boxes} boxes "
+            f"({count(sum(r['n_gt'] for r in folded), 'box', 'boxes')} in all) "
+            f"{'is' if len(folded) == 1 else 'are'} "
             f"not listed: each match more or less moves their AP by a large step (the smallest has "
             f"{min(r['n_gt'] for r in folded)}). "
             "results.json `per_class` has them.",

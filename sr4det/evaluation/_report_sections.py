@@ -9,7 +9,7 @@ from typing import Any
 from ._breakdown import cost_section, size_counts_text
 from .plots import EXAMPLE_CONF, ci_level
 from .scoring import bootstrap_note, bootstrap_possible
-from .verdict import cost_flags, pct, signed
+from .verdict import cost_flags, count, pct, signed
 
 
 def as_dict(results: Any) -> dict[str, Any]:
@@ -199,7 +199,8 @@ def intro_section(results: dict[str, Any], verdict: list[str], level: str) -> li
         ]
         lines += [f"- {v}" if v else "" for v in verdict[:-1]] + [""]
     return lines + [
-        f"- data: `{ds['source']}` ({ds['format']}), {results['n_images']} images evaluated, {ds['n_boxes']} boxes "
+        f"- data: `{ds['source']}` ({ds['format']}), {count(results['n_images'], 'image')} evaluated, "
+        f"{count(ds['n_boxes'], 'box', 'boxes')} "
         f"({ds['n_crowd']} crowd), mod-cropped to x{ds['mod_crop']}; sha256 `{ds['sha256'][:16]}`",
         f"- skipped images: {results['n_skipped']}"
         + "".join(f"\n  - `{s['file_name']}`: {s['reason']}" for s in results["skipped_images"]),

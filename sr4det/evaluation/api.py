@@ -194,7 +194,7 @@ def run_from_config(config: CompareConfig) -> dict[str, Any]:
     ``config``, run the comparison (degraded or native), write ``config.out``; returns the results dict."""
     from .._options import check_device
     from ..data.datasets import load_dataset
-    from ..detectors.ultralytics import UltralyticsDetector
+    from ..detectors import UltralyticsDetector
 
     check_device(config.device)
     ctx = setup(config.threads)

@@ -78,7 +78,7 @@ def detector_sources(specs: Sequence[SRSpec], detectors: Mapping[str, Any] | Non
 
 
 def default_loader(main: Any) -> Loader:
-    """Build an :class:`~sr4det.detectors.ultralytics.UltralyticsDetector` from a path, with the run's detector
+    """Build an :class:`~sr4det.integrations.ultralytics.detector.UltralyticsDetector` from a path, with the run's detector
     settings (imgsz, conf, iou, max_det, half, device) when that detector is an ultralytics one."""
     cfg = getattr(main, "config", None)
     kw: dict[str, Any] = {}
@@ -87,7 +87,7 @@ def default_loader(main: Any) -> Loader:
         kw["device"] = getattr(main, "device", None)
 
     def load(source: str):
-        from ..detectors.ultralytics import UltralyticsDetector
+        from ..detectors import UltralyticsDetector
 
         return UltralyticsDetector(source, **kw)
 

@@ -280,11 +280,34 @@ class SRCondition(Condition):
         self.model = None
         gc.collect()
 
-    def key(self, hr_key, lr_key, *, tile):
+    def key(self, hr_key, lr_key, *, tile, digest: str | None = None):
+        """``digest``: a model digest remembered from an earlier run (:meth:`fingerprint`), to forecast the key
+        before :meth:`load`."""
         from .cache import sr_key
 
-        assert self.digest is not None, "load() first"
-        return sr_key(lr_key, self.digest, tile)
+        digest = digest or self.digest
+        assert digest is not None, "load() first"
+        return sr_key(lr_key, digest, tile)
+
+    def fingerprint(self, scale: int) -> str | None:
+        """What identifies this condition's weights without loading them (the file's path, size and modification
+        time, or the zoo name with its pretrained file's), or None when that is unknown: the key under which the
+        cache remembers the model digest, so that cached entries can be counted before any model loads."""
+        from .._version import __version__
+        from ..models.registry import get_card
+        from ..models.weights import resolve_pretrained
+
+        assert self.spec is not None  # set in __post_init__
+        src = Path(self.spec.source).expanduser()
+        try:
+            file: Path | None = src
+            if not src.is_file():
+                card = get_card(self.spec.source)
+                file = resolve_pretrained(card, scale)[0] if card.pretrained_scales else None
+            stat = "" if file is None else f"{file.resolve()}:{file.stat().st_size}:{file.stat().st_mtime_ns}"
+        except Exception:  # unknown name, no local weights, a download needed: known only after loading
+            return None
+        return f"{self.spec.source}|x{scale}|{self.runtime}|{stat}|{__version__}"
 
     def upscale(self, lr: np.ndarray, tile: str | int | None) -> tuple[np.ndarray, str]:
         """uint8 ``lr`` (h, w, 3) -> (uint8 (sh, sw, 3), ``"tiler"``): see :func:`run_sr`."""

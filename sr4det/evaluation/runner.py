@@ -40,8 +40,9 @@ from ..data.datasets import ClassMap, GroundTruth
 from ..detectors.base import Detector
 from ..errors import DataError, InputError
 from . import _records, scoring
+from ._forecast import cached_text, forecast_text, remember_digest
 from ._outputs import OUTPUT_FILES, check_out_dir, check_save_images
-from .cache import CompareCache, det_key, detector_identity, lr_key
+from .cache import CompareCache, detector_identity
 from .condition_detectors import check_class_lists
 from .conditions import Condition
 from .distributed import DistContext, RankFailedError
@@ -91,6 +92,7 @@ class Comparison:
         }
         self.state = ShardState(detector=detector, det_ids=det_ids, cmap=self.cmap, cache=cache, device=self.device)
         self.memory_kind = "cpu_rss"
+        self._forecast_complete = False  # the forecast before the models loaded counted every condition
         self._digests: dict[str, dict[str, str]] = {}  # SR condition -> its model digest, from check_models
         #: wall seconds of this rank's shard (check, SR, detection), of waiting for and sharing all ranks' outputs,
         #: of scoring this rank's share of the conditions (COCO eval + bootstrap), and of rank 0's deltas and
@@ -193,6 +195,7 @@ class Comparison:
                 continue
             try:
                 info = cond.load(self.settings.scale, device=self.device)
+                remember_digest(self.cache, cond, self.settings.scale)  # the next run counts its cache up front
             finally:
                 cond.release()
             if info.get("model_digest"):
@@ -211,29 +214,6 @@ class Comparison:
             f"through {det_name}; {cache}{ranks}; loading the SR models"
         )
 
-    def cached_text(self, images, hr_keys: dict[int, str], world_size: int = 1) -> str:
-        """``"cached: 640 of 896 SR outputs and detections of this run; computing the other 256"``: how much of the
-        SR and detection work (this rank's shard) the cache already holds."""
-        if self.cache.root is None:
-            return f"no cache: computing SR and detections of {len(images)} images x {len(self.conditions)} conditions"
-        done = total = 0
-        for cond in self.conditions:
-            det_id = self.state.det_ids[id(cond.detector or self.detector)]
-            for im in images:
-                lkey = lr_key(hr_keys[im.id], self.settings.deg_key)
-                try:
-                    key = cond.key(hr_keys[im.id], lkey, tile=self.settings.tile)
-                except (AssertionError, NotImplementedError):  # a condition whose key needs what only running sets
-                    return f"computing SR and detections of {len(images)} images x {len(self.conditions)} conditions"
-                dkey = det_key(key, det_id)
-                steps = [self.cache.path("det", dkey, ".json")] if dkey else []
-                if cond.kind == "sr":
-                    steps.append(self.cache.path("sr", key, ".json"))
-                total += max(1, len(steps))
-                done += sum(p.is_file() for p in steps)
-        shard = " (this process's shard)" if world_size > 1 else ""
-        return f"cached: {done} of {total} SR outputs and detections{shard}; computing the other {total - done}"
-
     def _say(self, text: str) -> None:
         """One line on stderr when progress is shown (rank 0)."""
         if self.progress:
@@ -245,6 +225,10 @@ class Comparison:
         dist = self.dist
         t0 = time.perf_counter()
         self._say(self.plan_text())
+        if self.progress and dist.is_main:
+            forecast, self._forecast_complete = forecast_text(self.settings, self.state, self.conditions, self.gt.images)
+            if forecast:
+                self._say(forecast)
         dist.step(self.check_models, "loading the SR models")  # first: the output check compares model digests
         locked: list[RunFolder] = []
 
@@ -279,7 +263,8 @@ class Comparison:
             raise DataError("the readable images have no annotations: AP is undefined")
         by_id = {im.id: im for im in shard}
         mine = [by_id[i] for i in checked.valid]
-        self._say(self.cached_text(mine, checked.hr_keys, dist.world_size))
+        if not self._forecast_complete:  # the forecast said it all, else the exact count now
+            self._say(cached_text(self.settings, self.state, self.conditions, mine, checked.hr_keys, dist.world_size))
         runs, self.memory_kind = dist.step(
             lambda: run_conditions(self.settings, self.state, self.conditions, mine, checked.hr_keys), "SR and detection"
         )

@@ -24,6 +24,12 @@ def signed(v: float | None, digits: int = 3) -> str:
     return text[1:] if float(text) == 0 else text
 
 
+def count(n: Any, noun: str, nouns: str | None = None) -> str:
+    """``"1 class"``, ``"3 classes"``, ``"? images"``: ``n`` with the noun in the number it takes (``nouns``: the
+    plural when it is not ``noun + "s"``)."""
+    return f"{n} {noun if n == 1 else nouns or noun + 's'}"
+
+
 def pct(v: float | None) -> str:
     """``48%``, ``-4%``; a share that rounds to zero is ``0%`` (never ``-0%``); None is ``n/a``."""
     if v is None:
@@ -144,7 +150,7 @@ def best_verdict(results: dict[str, Any]) -> str | None:
             f"(significant after Holm over {m_size}), for {_seconds(m)}."
         )
     return (
-        f"Verdict: no SR condition is told apart from bicubic on {n_images} images after Holm over {m_size} "
+        f"Verdict: no SR condition is told apart from bicubic on {count(n_images, 'image')} after Holm over {m_size} "
         f"(largest ΔAP: {best} {signed(d['delta'])}{_interval(d)}, p {d['p_holm']:.3f}); a larger evaluation set or a "
         "stronger model is needed before SR can be said to help."
     )

@@ -1,27 +1,25 @@
-"""Detector-training hooks: ultralytics callbacks (:func:`attach`) and writable ultralytics datasets for read-only
-YOLO / COCO data (:func:`yolo_dataset`). SR dataset copies are :func:`sr4det.data.materialize.materialize`."""
+"""Deprecated alias package: the ultralytics training hooks and writable YOLO datasets live in
+:mod:`sr4det.integrations.ultralytics` (:func:`~sr4det.integrations.ultralytics.attach`,
+:class:`~sr4det.integrations.ultralytics.SRHook`, :func:`~sr4det.integrations.ultralytics.yolo_dataset`).
+``sr4det.hooks`` and ``sr4det.hooks.ultralytics`` stay because earlier releases documented them; neither warns, and
+this package imports nothing until a name is used. SR dataset copies are :func:`sr4det.data.materialize.materialize`."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 _LAZY = {
-    "attach": ("sr4det.hooks.ultralytics", "attach"),
-    "SRHook": ("sr4det.hooks.ultralytics", "SRHook"),
-    "yolo_dataset": ("sr4det.hooks.yolo_data", "yolo_dataset"),
+    "attach": "sr4det.integrations.ultralytics.hooks",
+    "SRHook": "sr4det.integrations.ultralytics.hooks",
+    "yolo_dataset": "sr4det.integrations.ultralytics.yolo_data",
 }
-
-if TYPE_CHECKING:
-    from .ultralytics import SRHook, attach
-    from .yolo_data import yolo_dataset
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         import importlib
 
-        module, attr = _LAZY[name]
-        return getattr(importlib.import_module(module), attr)
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'sr4det.hooks' has no attribute {name!r}")
 
 

@@ -22,6 +22,13 @@ from torch import nn
 
 from .._files import disk_full
 from ..errors import InputError
+from ..integrations.ultralytics.detector_losses import (
+    DetectionLoss,
+    FeatureDistillation,
+    OutputDistillation,
+    TrainingDetector,
+    load_training_detector,
+)
 from ..models import SRGANDiscriminator, build_network, save_weights
 from ..models.factory import read_weights_for
 from ..models.weights import atomic_torch_save, load_state_into
@@ -31,7 +38,6 @@ from .config import TrainConfig
 from .data import PairedPatches, network_io, pre_upsample_margin
 from .detection_data import DetectionPatches
 from .detection_val import DET_VAL_SEED, FIELDS, DetectionValidation, held_out_ids
-from .detector_losses import DetectionLoss, FeatureDistillation, OutputDistillation, TrainingDetector, load_training_detector
 from .evaluate import evaluate_pairs, load_benchmark, network_model
 from .losses import AdversarialLoss, FeatureLoss, PixelLoss, build_feature_extractor
 

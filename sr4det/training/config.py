@@ -33,7 +33,7 @@ class TrainConfig:
             (:class:`~sr4det.training.detection_data.DetectionPatches`, used instead of ``data`` whenever
             ``det_data`` is set, so a pixel-only baseline can train on the very same crops).
         distill_feature_weight, distill_output_weight, detection_weight: weights of the detector terms
-            (:mod:`sr4det.training.detector_losses`; 0 = off): neck-feature and head-output distillation
+            (:mod:`sr4det.integrations.ultralytics.detector_losses`; 0 = off): neck-feature and head-output distillation
             against the detector on HR, and the detector's own loss against the ground-truth boxes.
         det_warmup: the detector terms' weights ramp linearly from 0 over this many steps (the pixel term
             holds the network near its initialisation meanwhile).

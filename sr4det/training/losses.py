@@ -3,16 +3,14 @@
 Perceptual losses compare features of a *frozen* network. SRGAN used VGG19 (``vgg19``, needs the
 user's torchvision VGG19 weights file, since sr4det never downloads them silently); offline, any frozen
 detector backbone works the same way: a torchvision ResNet (``resnet18``/``resnet34``/``resnet50``)
-or an ultralytics YOLO (its first backbone layers), from a ``.pt`` file or from an ultralytics OpenVINO
-export folder, whose weights :func:`sr4det.detectors.recover.yolo_from_openvino` puts back into the
-PyTorch network (exports themselves give no gradients). All extractors take RGB in [0, 1];
+or an ultralytics YOLO (its first backbone layers, from a ``.pt`` file or an OpenVINO export folder:
+:func:`sr4det.integrations.ultralytics.detector_losses.yolo_feature_extractor`). All extractors take RGB in [0, 1];
 Y-channel outputs are replicated to three channels first.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -49,19 +47,6 @@ class _Normalize(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.std
-
-
-class _UltralyticsBackbone(nn.Module):
-    """The first ``n_layers`` modules of an ultralytics detection model (a plain chain in YOLOv5/8/11)."""
-
-    def __init__(self, layers: nn.Sequential):
-        super().__init__()
-        self.layers = layers
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for layer in self.layers:
-            x = layer(x)
-        return x
 
 
 def _load_state(path: str | Path) -> dict:
@@ -117,35 +102,9 @@ def build_feature_extractor(kind: str, weights: str | Path, *, layer: str | int 
         mods = [net.conv1, net.bn1, net.relu, net.maxpool] + [getattr(net, n) for n in names[: names.index(last) + 1]]
         body = nn.Sequential(*mods)
     elif kind == "ultralytics":
-        path = Path(weights)
-        if not path.exists():
-            raise WeightsNotAvailableError(f"feature-extractor weights not found: {path}")
-        if path.is_dir() or path.suffix == ".xml":
-            # an OpenVINO export has no gradients: rebuild the PyTorch network from its weights
-            from ..detectors.recover import yolo_from_openvino
+        from ..integrations.ultralytics.detector_losses import yolo_feature_extractor
 
-            det = yolo_from_openvino(path)
-        else:
-            from .._offline import import_ultralytics
-
-            import_ultralytics()
-            from ultralytics import YOLO
-
-            try:
-                det = YOLO(str(path)).model
-            except Exception as exc:  # ultralytics raises many types for a bad file
-                raise WeightsError(f"ultralytics cannot load {path}: {exc}") from exc
-        if not isinstance(det, nn.Module) or not hasattr(det, "model"):
-            raise WeightsError(f"{path} is not a PyTorch ultralytics model (exported formats have no features)")
-        n = 5 if layer is None else int(layer)
-        chain = cast(nn.Sequential, det.model)[:n]  # ultralytics' DetectionModel.model is an nn.Sequential
-        if any(getattr(m, "f", -1) != -1 for m in chain):
-            raise InputError(f"the first {n} layers of {path} are not a plain chain; choose a smaller layer")
-        body = _UltralyticsBackbone(chain).float()
-        # YOLO expects RGB in [0, 1], no ImageNet normalisation
-        extractor: nn.Module = body
-        extractor.eval().requires_grad_(False)
-        return extractor
+        return yolo_feature_extractor(weights, layer=layer)
     else:
         raise InputError(f"unknown feature extractor {kind!r}; use vgg19, resnet18/34/50 or ultralytics")
     extractor = nn.Sequential(_Normalize(), body)

@@ -49,7 +49,7 @@ def test_a_dataset_yaml_that_cannot_be_used_is_a_config_error_naming_file_and_fi
 
 
 def test_adapting_on_a_yaml_without_a_train_split_is_a_config_error(tmp_path):
-    from sr4det.hooks.yolo_data import yolo_dataset
+    from sr4det.integrations.ultralytics.yolo_data import yolo_dataset
 
     y = _yolo(tmp_path)  # val only (used to be an untyped KeyError / StopIteration in adapt-detector)
     with pytest.raises(ConfigError, match=r"no 'train' split \(it has \['val'\]\)"):

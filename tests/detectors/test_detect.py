@@ -135,7 +135,7 @@ def test_detect_says_once_before_the_work_that_the_detector_shrinks_the_sr_image
 @pytest.fixture(scope="module")
 def yolo(shared):
     pytest.importorskip("openvino")
-    from sr4det.detectors.ultralytics import UltralyticsDetector
+    from sr4det.integrations.ultralytics.detector import UltralyticsDetector
 
     return UltralyticsDetector(shared("weights", "yolo11n_int8_openvino_model"), conf=0.25)
 
@@ -256,7 +256,7 @@ def test_detect_cli_rejects_frame_sr_without_sr(images, tmp_path, capsys):
 
 def test_an_export_is_loaded_once(shared, capfd):
     pytest.importorskip("openvino")
-    from sr4det.detectors.ultralytics import UltralyticsDetector
+    from sr4det.integrations.ultralytics.detector import UltralyticsDetector
 
     capfd.readouterr()
     det = UltralyticsDetector(shared("weights", "yolo11n_int8_openvino_model"), conf=0.25)

@@ -9,7 +9,7 @@ from sr4det.errors import DetectorError, InputError
 
 def test_openvino_folder_without_metadata_names_metadata_yaml(tmp_path):
     pytest.importorskip("openvino")
-    from sr4det.detectors.ultralytics import UltralyticsDetector
+    from sr4det.integrations.ultralytics.detector import UltralyticsDetector
 
     folder = tmp_path / "fake_openvino_model"
     folder.mkdir()

@@ -52,7 +52,7 @@ def test_maps_boxes_back_to_the_lr_frame():
 @pytest.mark.shared
 def test_real_lr_image_finds_person_and_umbrella(shared):
     pytest.importorskip("openvino")
-    from sr4det.detectors.ultralytics import UltralyticsDetector
+    from sr4det.integrations.ultralytics.detector import UltralyticsDetector
 
     hr = np.asarray(Image.open(shared("data", "coco128", "images", "train2017", "000000000036.jpg")).convert("RGB"))
     lr = Degrade(4)(hr)

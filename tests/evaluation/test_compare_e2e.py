@@ -31,8 +31,8 @@ def test_cli_end_to_end_and_backends_agree(shared, tmp_path, tiny_weights):
     from sr4det.cli import main
     from sr4det.data.datasets import load_dataset
     from sr4det.data.io import read_image
-    from sr4det.detectors.ultralytics import UltralyticsDetector
     from sr4det.evaluation import coco
+    from sr4det.integrations.ultralytics.detector import UltralyticsDetector
 
     data = shared("data", "coco128", "annotations", "instances_train2017.json")
     weights = shared("weights", "yolo11n_int8_openvino_model")

@@ -11,7 +11,7 @@ import pytest
 from sr4det.evaluation import render_summary
 from sr4det.evaluation._breakdown import MIN_CLASS_BOXES
 from sr4det.evaluation.report import render_markdown
-from sr4det.evaluation.verdict import best_verdict, pct, signed, verdict_lines
+from sr4det.evaluation.verdict import best_verdict, count, pct, signed, verdict_lines
 
 _KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100")
 
@@ -164,6 +164,15 @@ def test_per_class_rows_carry_counts_and_small_classes_are_folded():
     assert "toaster" not in section
     assert "hair drier" not in section
     assert f"2 classes with fewer than {MIN_CLASS_BOXES} boxes (3 boxes in all) are not listed" in section
+
+
+def test_counts_take_the_number_of_their_noun():
+    res = copy.deepcopy(results())
+    del res["per_class"]["4"]  # one small class left: the toaster, 1 box
+    section = render_markdown(res).split("## Per-class AP delta vs bicubic")[1]
+    assert f"1 class with fewer than {MIN_CLASS_BOXES} boxes (1 box in all) is not listed" in section
+    assert [count(n, "class", "classes") for n in (0, 1, 2)] == ["0 classes", "1 class", "2 classes"]
+    assert count(1, "image") == "1 image" and count("?", "image") == "? images"
 
 
 @pytest.mark.parametrize("value", [-0.004, -0.0001, -1e-9])

@@ -3,11 +3,11 @@
 The lever a practitioner pulls instead of (or besides) SR: the detector learns the statistics of the images it will
 see. :func:`adapt_detector` runs the whole chain
 
-1. ``detector`` -> a trainable ``ultralytics.YOLO`` (:func:`sr4det.detectors.recover.trainable_yolo`: an OpenVINO
+1. ``detector`` -> a trainable ``ultralytics.YOLO`` (:func:`sr4det.integrations.ultralytics.trainable.trainable_yolo`: an OpenVINO
    export is rebuilt with dequantised weights and re-inserted BatchNorms, re-estimated on the *training* images);
 2. ``data`` (a COCO json such as ``coco_train160`` or an ultralytics yaml) -> a writable ultralytics dataset under
-   ``out/data`` (:func:`sr4det.hooks.yolo_data.yolo_dataset`; images are linked, never copied or modified);
-3. the ultralytics hook (:func:`sr4det.hooks.attach`) makes every training (and the final validation) image
+   ``out/data`` (:func:`sr4det.integrations.ultralytics.yolo_data.yolo_dataset`; images are linked, never copied or modified);
+3. the ultralytics hook (:func:`sr4det.integrations.ultralytics.hooks.attach`) makes every training (and the final validation) image
    ``Degrade(scale)`` then ``sr`` at its original resolution, before ultralytics' own resize and augmentation:
    ``sr="bicubic"`` (default) or any SR model = the input of that ``compare`` condition; ``"lr"`` trains on the
    LR images themselves; ``"hr"`` fine-tunes on the original images (a control: same schedule, no degradation);
@@ -28,9 +28,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .._files import atomic_write, sha256_file
-from .._run_folder import plain, run_folder
-from ..errors import InputError, ScaleError
+from ..._files import atomic_write, sha256_file
+from ..._run_folder import plain, run_folder
+from ..._yaml_file import read_yaml
+from ...errors import InputError, ScaleError
 
 RESULT = "adapted.json"
 WEIGHTS = "adapted.pt"
@@ -60,9 +61,8 @@ def _refuse_evaluation_set(data: Path) -> None:
 
 
 def _training_images(data_yaml: Path) -> Path:
-    import yaml
-
-    cfg = yaml.safe_load(data_yaml.read_text())
+    """The training image folder of the dataset yaml that :func:`yolo_dataset` wrote."""
+    cfg = read_yaml(data_yaml, "dataset yaml")
     return Path(cfg["path"]) / cfg["train"]
 
 
@@ -137,12 +137,7 @@ def adapt_detector(
         DataError: unreadable data; InputError / ScaleError: bad settings. OutputExistsError: ``out`` holds
         another adaptation (or another run is writing there right now: RunFolderBusyError).
     """
-    import torch
-
-    from ..detectors.trainable import trainable_class_names, trainable_yolo
-    from ..hooks.ultralytics import attach
-    from ..hooks.yolo_data import yolo_dataset
-    from ..transforms import Degrade, SRTransform
+    from .trainable import trainable_class_names
 
     sr = "lr" if sr is None or str(sr).lower() in ("none", "lr") else str(sr)
     _check(scale, int(epochs), int(imgsz), int(batch), threads)
@@ -169,103 +164,170 @@ def adapt_detector(
     }
     with run_folder(out, "adapt-detector", identity, overwrite=overwrite, option="--out", what="another adaptation") as folder:
         if threads is not None:
+            import torch
+
             torch.set_num_threads(int(threads))
-        started = time.time()
-
-        # 2. the data, then the BatchNorm calibrated on it
+        clock = {"started": time.time()}
         folder.record(out / "data", out / "train", out / "base.pt", out / WEIGHTS, out / RESULT)
-        data_yaml = yolo_dataset(data, out / "data", names=names, limit=limit)
-        model = trainable_yolo(
-            source,
-            calibration=_training_images(data_yaml),
-            out=out / "base.pt" if source.suffix != ".pt" else None,
-            imgsz=imgsz,
-            max_images=calibration_images,
-        )
-        prepared = time.time()
-
-        # 3. the hook
-        hook = None
-        if sr != "hr":
-            sr_device = f"cuda:{device}" if device is not None and str(device).isdigit() else device  # ultralytics' "0"
-            transform = None if sr == "lr" else SRTransform(sr, scale=scale, tile=tile, device=sr_device)
-            hook = attach(model, degrade=Degrade(scale), sr=transform, train=True, val=True)
+        data_yaml, model = _prepare(source, data, out, names, limit=limit, imgsz=imgsz, calibration_images=calibration_images)
+        clock["prepared"] = time.time()
+        hook = _attach_hook(model, sr, scale, tile=tile, device=device)
         if threads is not None:
             _pin_threads(model, int(threads))
         if amp:
-            import ultralytics.engine.trainer as trainer_module
-
-            trainer_module.check_amp = lambda *_a, **_k: True  # the real check downloads yolo26n.pt
-
-        # 4. train
-        epoch_times: list[float] = []
-        clock: dict[str, float] = {}
-        model.add_callback("on_train_epoch_start", lambda _t: clock.__setitem__("start", time.time()))
-        model.add_callback("on_train_epoch_end", lambda _t: epoch_times.append(time.time() - clock.get("start", time.time())))
-        args = dict(
-            data=str(data_yaml),
-            epochs=int(epochs),
-            imgsz=int(imgsz),
-            batch=int(batch),
-            workers=0,
-            device=device,
-            project=str(out),
-            name="train",
-            exist_ok=True,
-            plots=False,
-            amp=bool(amp),
-            val=bool(val),
-            seed=int(seed),
-            cache=False,
-            verbose=verbose,
-            pretrained=True,
-        )
-        args.update(train_args)
-        model.train(**args)
-        finished = time.time()
-
-        # 5. weights + record
-        trainer = model.trainer
-        last = Path(trainer.last)
-        if not last.is_file():
-            raise RuntimeError(f"ultralytics finished without writing {last}")
-        weights = out / WEIGHTS
-        shutil.copyfile(last, weights)
-        metrics = {k: float(v) for k, v in (getattr(trainer, "metrics", None) or {}).items() if isinstance(v, (int, float))}
-        import ultralytics
-
-        record = {
-            "command": command if command is not None else shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-            "weights": str(weights),
-            "weights_sha256": sha256_file(weights),
-            "detector": str(source),
-            "base_weights": str(model.ckpt_path) if getattr(model, "ckpt_path", None) else None,
-            "data": str(data),
-            "images": _count_images(data_yaml),
-            "condition": "hr" if sr == "hr" else ("lr" if sr == "lr" else sr),
-            "scale": int(scale),
-            "sr": sr,
-            "epochs": int(epochs),
-            "imgsz": int(imgsz),
-            "batch": int(batch),
-            "threads": int(threads) if threads is not None else torch.get_num_threads(),
-            "device": str(trainer.device),
-            "seed": int(seed),
-            "train_args": {k: v for k, v in args.items() if isinstance(v, (str, int, float, bool, type(None)))},
-            "wall_time_s": round(finished - started, 2),
-            "prepare_s": round(prepared - started, 2),
-            "train_s": round(finished - prepared, 2),
-            "epoch_s": [round(t, 2) for t in epoch_times],
-            "final_val_on_training_split": metrics,
-            "hook_images": len(hook.stats.images) if hook is not None else 0,
-            "ultralytics": ultralytics.__version__,
-            "torch": torch.__version__,
-        }
+            _skip_amp_check()
+        args = _yolo_train_args(data_yaml, out, epochs, imgsz, batch, device, amp, val, seed, verbose, train_args)
+        epoch_times = _train(model, args)
+        clock["finished"] = time.time()
+        record = _record(model, out, source, data, data_yaml, sr, scale, hook, args, epoch_times, clock, threads, command)
         atomic_write(out / RESULT, json.dumps(record, indent=2) + "\n")
         return record
 
 
+def _yolo_train_args(
+    data_yaml: Path,
+    out: Path,
+    epochs: int,
+    imgsz: int,
+    batch: int,
+    device: str | None,
+    amp: bool,
+    val: bool,
+    seed: int,
+    verbose: bool,
+    train_args: dict[str, Any],
+) -> dict[str, Any]:
+    """The ``YOLO.train`` arguments: ultralytics' defaults but no workers, plots or cache, results under ``out/train``;
+    ``train_args`` last (they win)."""
+    args = dict(
+        data=str(data_yaml),
+        epochs=int(epochs),
+        imgsz=int(imgsz),
+        batch=int(batch),
+        workers=0,
+        device=device,
+        project=str(out),
+        name="train",
+        exist_ok=True,
+        plots=False,
+        amp=bool(amp),
+        val=bool(val),
+        seed=int(seed),
+        cache=False,
+        verbose=verbose,
+        pretrained=True,
+    )
+    args.update(train_args)
+    return args
+
+
+def _prepare(
+    source: Path, data: Path, out: Path, names: dict[int, str] | None, *, limit: int | None, imgsz: int, calibration_images: int
+) -> tuple[Path, Any]:
+    """Steps 1-2: the writable dataset under ``out/data``, then the trainable ``YOLO`` (an export's BatchNorms
+    calibrated on its training images; ``out/base.pt``)."""
+    from .trainable import trainable_yolo
+    from .yolo_data import yolo_dataset
+
+    data_yaml = yolo_dataset(data, out / "data", names=names, limit=limit)
+    model = trainable_yolo(
+        source,
+        calibration=_training_images(data_yaml),
+        out=out / "base.pt" if source.suffix != ".pt" else None,
+        imgsz=imgsz,
+        max_images=calibration_images,
+    )
+    return data_yaml, model
+
+
+def _attach_hook(model: Any, sr: str, scale: int, *, tile: Any, device: str | None) -> Any:
+    """Step 3: the hook that makes every training and validation image ``Degrade(scale)`` (+ ``sr``); None for
+    ``sr="hr"`` (no degradation)."""
+    if sr == "hr":
+        return None
+    from ...transforms import Degrade, SRTransform
+    from .hooks import attach
+
+    sr_device = f"cuda:{device}" if device is not None and str(device).isdigit() else device  # ultralytics' "0"
+    transform = None if sr == "lr" else SRTransform(sr, scale=scale, tile=tile, device=sr_device)
+    return attach(model, degrade=Degrade(scale), sr=transform, train=True, val=True)
+
+
+def _skip_amp_check() -> None:
+    """ultralytics' AMP self-check downloads a model (yolo26n.pt): treated as passed."""
+    import ultralytics.engine.trainer as trainer_module
+
+    trainer_module.check_amp = lambda *_a, **_k: True
+
+
+def _train(model: Any, args: dict[str, Any]) -> list[float]:
+    """Step 4: ``model.train(**args)``; returns the wall seconds of each epoch."""
+    epoch_times: list[float] = []
+    clock: dict[str, float] = {}
+    model.add_callback("on_train_epoch_start", lambda _t: clock.__setitem__("start", time.time()))
+    model.add_callback("on_train_epoch_end", lambda _t: epoch_times.append(time.time() - clock.get("start", time.time())))
+    model.train(**args)
+    return epoch_times
+
+
+def _record(
+    model: Any,
+    out: Path,
+    source: Path,
+    data: Path,
+    data_yaml: Path,
+    sr: str,
+    scale: int,
+    hook: Any,
+    args: dict[str, Any],
+    epoch_times: list[float],
+    clock: dict[str, float],
+    threads: int | None,
+    command: str | None,
+) -> dict[str, Any]:
+    """Step 5: ultralytics' ``last.pt`` copied to ``out/adapted.pt``, and the record of the adaptation (``args``: the
+    ``YOLO.train`` arguments, whose epochs / imgsz / batch / seed are the function's own)."""
+    import torch
+    import ultralytics
+
+    trainer = model.trainer
+    last = Path(trainer.last)
+    if not last.is_file():
+        raise RuntimeError(f"ultralytics finished without writing {last}")
+    weights = out / WEIGHTS
+    shutil.copyfile(last, weights)
+    metrics = {k: float(v) for k, v in (getattr(trainer, "metrics", None) or {}).items() if isinstance(v, (int, float))}
+    started, prepared, finished = clock["started"], clock["prepared"], clock["finished"]
+    return {
+        "command": command if command is not None else shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "weights": str(weights),
+        "weights_sha256": sha256_file(weights),
+        "detector": str(source),
+        "base_weights": str(model.ckpt_path) if getattr(model, "ckpt_path", None) else None,
+        "data": str(data),
+        "images": _count_images(data_yaml),
+        "condition": "hr" if sr == "hr" else ("lr" if sr == "lr" else sr),
+        "scale": int(scale),
+        "sr": sr,
+        "epochs": args["epochs"],
+        "imgsz": args["imgsz"],
+        "batch": args["batch"],
+        "threads": int(threads) if threads is not None else torch.get_num_threads(),
+        "device": str(trainer.device),
+        "seed": args["seed"],
+        "train_args": {k: v for k, v in args.items() if isinstance(v, (str, int, float, bool, type(None)))},
+        "wall_time_s": round(finished - started, 2),
+        "prepare_s": round(prepared - started, 2),
+        "train_s": round(finished - prepared, 2),
+        "epoch_s": [round(t, 2) for t in epoch_times],
+        "final_val_on_training_split": metrics,
+        "hook_images": len(hook.stats.images) if hook is not None else 0,
+        "ultralytics": ultralytics.__version__,
+        "torch": torch.__version__,
+    }
+
+
 def _count_images(data_yaml: Path) -> int:
-    from ..data.io import IMAGE_EXTENSIONS
+    from ...data.io import IMAGE_EXTENSIONS
 
     return sum(1 for p in _training_images(data_yaml).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)

@@ -1,5 +1,5 @@
 """Reading an ultralytics OpenVINO export back into PyTorch modules, shared by the fused rebuild
-(:func:`sr4det.detectors.recover.yolo_from_openvino`) and the trainable one (:mod:`sr4det.detectors.trainable`).
+(:func:`sr4det.integrations.ultralytics.recover.yolo_from_openvino`) and the trainable one (:mod:`sr4det.integrations.ultralytics.trainable`).
 
 An ultralytics OpenVINO export keeps every convolution's weights (INT8 with a per-channel scale after NNCF
 quantisation, or float) and names each one after the PyTorch module it came from
@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from .._offline import import_ultralytics
-from ..errors import MissingDependencyError, WeightsError, WeightsNotAvailableError
+from ..._yaml_file import read_yaml
+from ...errors import MissingDependencyError, WeightsError, WeightsNotAvailableError
+from .offline import import_ultralytics
 
 _CONV_NAME = re.compile(r"^__module\.(?P<module>.+)/aten::_convolution/(Group)?Convolution$")
 _ARCH_IN_DESCRIPTION = re.compile(r"Ultralytics (?P<arch>\S+) model")
@@ -88,13 +89,16 @@ def _conv_weights(xml: Path) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
 
 
 def _architecture(meta: Path | None, arch: str | None) -> tuple[str, dict[int, str] | None]:
-    """(ultralytics model YAML name, ``{index: class name}`` or None) from ``arch`` or the export's metadata."""
+    """(ultralytics model YAML name, ``{index: class name}`` or None) from ``arch`` or the export's metadata.
+
+    Raises:
+        ConfigError: ``metadata.yaml`` is unreadable, not YAML or not a mapping (names the file, line and column).
+        WeightsError: not a detection export, or no architecture to be found.
+    """
     names = None
     description = ""
     if meta is not None:
-        import yaml
-
-        data = yaml.safe_load(meta.read_text()) or {}
+        data = read_yaml(meta, "OpenVINO export metadata", "a mapping (task: ..., names: ..., description: ...)")
         if data.get("task", "detect") != "detect":
             raise WeightsError(f"{meta}: task {data.get('task')!r}; only detection exports are supported")
         names = {int(k): str(v) for k, v in data["names"].items()} if isinstance(data.get("names"), dict) else None

@@ -8,8 +8,8 @@ import torch
 from torchvision.models import detection
 
 from sr4det.detectors.base import Detections, Detector
-from sr4det.detectors.torchvision import TorchvisionDetector
 from sr4det.errors import InputError, WeightsNotAvailableError
+from sr4det.integrations.torchvision.detector import TorchvisionDetector
 
 BUILDERS = {
     "fasterrcnn": lambda: detection.fasterrcnn_mobilenet_v3_large_fpn(weights=None, weights_backbone=None, num_classes=91),

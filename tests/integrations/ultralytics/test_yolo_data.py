@@ -8,7 +8,7 @@ import yaml
 
 from sr4det.data.datasets import load_coco, load_yolo
 from sr4det.errors import DataError, InputError
-from sr4det.hooks.yolo_data import yolo_dataset
+from sr4det.integrations.ultralytics.yolo_data import yolo_dataset
 
 
 @pytest.mark.shared

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from sr4det.errors import InputError, ScaleError
-from sr4det.hooks.ultralytics import SRHook, attach
+from sr4det.integrations.ultralytics.hooks import SRHook, attach
 from sr4det.transforms import Degrade, SRTransform
 
 # sizes 640x480, 640x426 (not a multiple of 4: mod-crop + pad back), 481x640 and 640x428
@@ -64,7 +64,7 @@ def test_bad_arguments():
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_yolo_train_one_epoch_through_the_hook(tiny_dataset, tmp_path, monkeypatch):
-    from sr4det.detectors.offline import import_ultralytics
+    from sr4det.integrations.ultralytics.offline import import_ultralytics
 
     import_ultralytics()
     from ultralytics import YOLO

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from sr4det.detectors.batchnorm_calibration import _letterbox
-from sr4det.detectors.recover import (
+from sr4det.errors import WeightsError, WeightsNotAvailableError
+from sr4det.integrations.ultralytics.batchnorm_calibration import _letterbox
+from sr4det.integrations.ultralytics.recover import (
     calibrate_batchnorm,
     load_trainable_pt,
     save_yolo_checkpoint,
@@ -17,8 +18,7 @@ from sr4det.detectors.recover import (
     trainable_yolo_from_openvino,
     yolo_from_openvino,
 )
-from sr4det.detectors.trainable import trainable_class_names
-from sr4det.errors import WeightsError, WeightsNotAvailableError
+from sr4det.integrations.ultralytics.trainable import trainable_class_names
 
 EXPORT = ("weights", "yolo11n_int8_openvino_model")
 CALIBRATION = ("data", "coco_train160", "images", "train2017")  # training images: coco128 is only evaluated on
@@ -101,8 +101,8 @@ def test_rebuilt_yolo_val_is_within_001_of_the_export_on_coco128(shared, tmp_pat
     letterboxed inputs (the static export cannot run rectangular batches). Measured mAP50-95, rebuilt vs export:
     YOLO11n 0.5038 vs 0.4953, YOLOv8n 0.4511 vs 0.4573: the rebuilt network keeps float activations where the export
     rounds them to INT8. (ultralytics' default .pt val, rect batches of 8: 0.5053 and 0.4437.)"""
-    from sr4det.detectors.offline import import_ultralytics
-    from sr4det.hooks.yolo_data import yolo_dataset
+    from sr4det.integrations.ultralytics.offline import import_ultralytics
+    from sr4det.integrations.ultralytics.yolo_data import yolo_dataset
 
     import_ultralytics()
     from ultralytics import YOLO

@@ -22,12 +22,12 @@ from pathlib import Path
 
 import yaml
 
-from .._files import atomic_write
-from .._yaml_file import read_dataset_yaml
-from ..data.datasets import ClassMap, GroundTruth, load_coco, load_yolo
-from ..data.io import image_size
-from ..data.yolo_labels import label_path
-from ..errors import ConfigError, DataError, InputError
+from ..._files import atomic_write
+from ..._yaml_file import read_dataset_yaml
+from ...data.datasets import ClassMap, GroundTruth, load_coco, load_yolo
+from ...data.io import image_size
+from ...data.yolo_labels import label_path
+from ...errors import ConfigError, DataError, InputError
 
 
 def _link(target: Path, link: Path) -> None:

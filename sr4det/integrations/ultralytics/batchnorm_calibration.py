@@ -1,4 +1,4 @@
-"""BatchNorm re-estimation for a YOLO rebuilt by :func:`~sr4det.detectors.trainable.trainable_yolo_from_openvino`:
+"""BatchNorm re-estimation for a YOLO rebuilt by :func:`~sr4det.integrations.ultralytics.trainable.trainable_yolo_from_openvino`:
 :func:`calibrate_batchnorm` measures each BatchNorm input's statistics on letterboxed images (:func:`_letterbox`,
 ultralytics' grey padding) and rewrites the BatchNorm so that its eval-mode output is unchanged."""
 
@@ -14,7 +14,7 @@ def _letterbox(path: Path, imgsz: int) -> np.ndarray:
     """uint8 RGB (imgsz, imgsz, 3): long side resized to ``imgsz``, centred on grey 114 (ultralytics' padding)."""
     from PIL import Image
 
-    from ..data.io import read_image, to_rgb8
+    from ...data.io import read_image, to_rgb8
 
     rgb = to_rgb8(read_image(path)[0])
     h, w = rgb.shape[:2]
@@ -28,8 +28,8 @@ def _letterbox(path: Path, imgsz: int) -> np.ndarray:
 
 
 def _calibration_files(images: Any, max_images: int) -> list[Path]:
-    from ..data.io import list_images
-    from ..errors import DataError
+    from ...data.io import list_images
+    from ...errors import DataError
 
     if isinstance(images, (str, Path)):
         files = list_images(images)

@@ -14,9 +14,9 @@ import pytest
 
 from sr4det.cli import main
 from sr4det.errors import InputError, WeightsError, WeightsNotAvailableError
-from sr4det.training.adapt_detector import adapt_detector
+from sr4det.integrations.ultralytics.adapt import adapt_detector
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.mark.shared

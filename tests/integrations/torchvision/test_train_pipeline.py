@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-PIPELINE = Path(__file__).resolve().parents[2] / "pipelines" / "train_torchvision_detector.py"
+PIPELINE = Path(__file__).resolve().parents[3] / "pipelines" / "train_torchvision_detector.py"
 
 
 def _load():

@@ -9,8 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
-from sr4det.detectors.recover import yolo_from_openvino
-from sr4det.errors import WeightsError, WeightsNotAvailableError
+from sr4det.errors import ConfigError, DataError, WeightsError, WeightsNotAvailableError
+from sr4det.integrations.ultralytics.recover import yolo_from_openvino
+from sr4det.integrations.ultralytics.trainable import trainable_class_names
 from sr4det.training.losses import FeatureLoss, build_feature_extractor
 
 IMAGE = ("data", "coco128", "images", "train2017", "000000000036.jpg")
@@ -89,3 +90,24 @@ def test_not_an_export_is_refused(tmp_path):
     empty.mkdir()
     with pytest.raises(WeightsError, match="exactly one"):
         yolo_from_openvino(empty)
+
+
+@pytest.mark.parametrize(
+    "text,where",
+    [
+        ("task: detect\nnames: {0: person, 1: car\ndescription: Ultralytics YOLOv8n model\n", "metadata.yaml:3:"),
+        ("task: detect\nnames: !!python/object/apply:os.system [echo hi]\n", "metadata.yaml:2:"),
+        ("- task\n- detect\n", "not a mapping"),
+    ],
+    ids=["syntax", "python-tag", "list"],
+)
+def test_a_broken_metadata_yaml_is_a_config_error_naming_file_line_and_column(tmp_path, text, where):
+    # read through the project's one YAML reader (sr4det/_yaml_file.py), before OpenVINO reads any weight
+    export = tmp_path / "fake_openvino_model"
+    export.mkdir()
+    (export / "fake.xml").write_text("<net/>")
+    (export / "metadata.yaml").write_text(text)
+    for load in (yolo_from_openvino, trainable_class_names):
+        with pytest.raises(ConfigError, match=f"OpenVINO export metadata .*{where}") as info:
+            load(export)
+        assert isinstance(info.value, DataError)

@@ -12,10 +12,15 @@ import torch
 
 from sr4det.data.io import write_image
 from sr4det.errors import DataError, InputError
+from sr4det.integrations.ultralytics.detector_losses import (
+    DetectionLoss,
+    FeatureDistillation,
+    OutputDistillation,
+    TrainingDetector,
+)
 from sr4det.models import build_network, create_model, read_weights
 from sr4det.training import TrainConfig, train
 from sr4det.training.detection_data import DetectionPatches
-from sr4det.training.detector_losses import DetectionLoss, FeatureDistillation, OutputDistillation, TrainingDetector
 
 NAMES = {0: "person", 1: "car", 2: "dog"}
 
@@ -23,7 +28,7 @@ NAMES = {0: "person", 1: "car", 2: "dog"}
 @pytest.fixture(scope="module")
 def detector():
     """A random-weight YOLOv8n (ultralytics' own YAML, built offline), fused and frozen like a real one."""
-    from sr4det.detectors.offline import import_ultralytics
+    from sr4det.integrations.ultralytics.offline import import_ultralytics
 
     import_ultralytics()
     from ultralytics.nn.tasks import DetectionModel
@@ -244,7 +249,7 @@ def test_short_run_on_four_coco_images_end_to_end(shared, tmp_path):
 @pytest.mark.shared
 @pytest.mark.parametrize("export", ["yolo11n_int8_openvino_model", "yolov8n_int8_openvino_model"])
 def test_both_shared_detectors_serve_as_training_detector(shared, export):
-    from sr4det.training.detector_losses import load_training_detector
+    from sr4det.integrations.ultralytics.detector_losses import load_training_detector
 
     det = load_training_detector(shared("weights", export))
     assert det.names[0] == "person"

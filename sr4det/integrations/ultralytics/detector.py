@@ -12,10 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from .._offline import import_ultralytics, sr4det_offline
-from .._pickle_scan import check_pickle
-from ..errors import DetectorError, InputError, MissingDependencyError, WeightsNotAvailableError
-from .base import Detections, as_rgb_batch
+from ..._files import sr4det_offline
+from ..._pickle_scan import check_pickle
+from ...detectors.base import Detections, as_rgb_batch
+from ...errors import DetectorError, InputError, MissingDependencyError, WeightsNotAvailableError
+from .offline import import_ultralytics
 
 log = logging.getLogger(__name__)
 

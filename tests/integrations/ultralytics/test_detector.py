@@ -31,7 +31,7 @@ def image36(shared):
 @pytest.fixture(scope="module")
 def openvino_det(shared):
     pytest.importorskip("openvino")
-    from sr4det.detectors.ultralytics import UltralyticsDetector
+    from sr4det.integrations.ultralytics.detector import UltralyticsDetector
 
     return UltralyticsDetector(shared("weights", "yolo11n_int8_openvino_model"), conf=0.25)
 
@@ -39,13 +39,13 @@ def openvino_det(shared):
 @pytest.fixture(scope="module")
 def onnx_det(shared):
     pytest.importorskip("onnxruntime")
-    from sr4det.detectors.ultralytics import UltralyticsDetector
+    from sr4det.integrations.ultralytics.detector import UltralyticsDetector
 
     return UltralyticsDetector(shared("weights", "yolov8n_dynamic_int8.onnx"), conf=0.25)
 
 
 def test_offline_helper_places_font_and_config(tmp_path, monkeypatch):
-    from sr4det.detectors.offline import configure_ultralytics
+    from sr4det.integrations.ultralytics.offline import configure_ultralytics
 
     monkeypatch.delenv("YOLO_CONFIG_DIR", raising=False)
     folder = configure_ultralytics()
@@ -137,7 +137,7 @@ def test_gray_input_accepted_and_bad_input_rejected(onnx_det, image36):
 
 
 def test_missing_weights_are_a_typed_error(tmp_path):
-    from sr4det.detectors.ultralytics import UltralyticsDetector
+    from sr4det.integrations.ultralytics.detector import UltralyticsDetector
 
     with pytest.raises(WeightsNotAvailableError):
         UltralyticsDetector(tmp_path / "nope.pt")
@@ -147,8 +147,8 @@ def test_missing_weights_are_a_typed_error(tmp_path):
 
 def test_accepts_a_yolo_object():
     """A YOLO built from a yaml (random weights, no download) runs through the adapter with its own names."""
-    from sr4det.detectors.offline import import_ultralytics
-    from sr4det.detectors.ultralytics import UltralyticsDetector
+    from sr4det.integrations.ultralytics.detector import UltralyticsDetector
+    from sr4det.integrations.ultralytics.offline import import_ultralytics
 
     import_ultralytics()
     from ultralytics import YOLO
@@ -171,7 +171,7 @@ def test_detection_keeps_torch_threads_and_openvino_runs_on_them(shared, image36
     import torch
 
     pytest.importorskip("openvino")
-    from sr4det.detectors.ultralytics import UltralyticsDetector
+    from sr4det.integrations.ultralytics.detector import UltralyticsDetector
 
     before = torch.get_num_threads()
     try:

@@ -4,7 +4,7 @@ Call :func:`configure_ultralytics` before importing or using ``ultralytics``. It
 
 * sets ``YOLO_OFFLINE=1`` (unless the user set ``YOLO_OFFLINE`` already), so ultralytics skips its online
   checks (pip updates, hub pings, analytics). Explicitly named remote weights (``"yolov8n.pt"``) can still
-  download unless ``SR4DET_OFFLINE`` is set, see :func:`sr4det_offline`;
+  download unless ``SR4DET_OFFLINE`` is set, see :func:`sr4det._files.sr4det_offline`;
 * points ``YOLO_CONFIG_DIR`` at a folder of ours (``$SR4DET_CACHE/ultralytics`` or
   ``~/.cache/sr4det/ultralytics``) unless the user set it, so ultralytics' ``settings.json`` never lands
   in the user's ``~/.config``;
@@ -23,15 +23,10 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from ._files import atomic_path, cache_root
-from .errors import MissingDependencyError
+from ..._files import atomic_path, cache_root
+from ...errors import MissingDependencyError
 
 _FONTS = ("Arial.ttf", "Arial.Unicode.ttf")  # the names ultralytics asks for (Latin / non-Latin class names)
-
-
-def sr4det_offline() -> bool:
-    """True when sr4det must not touch the network (``SR4DET_OFFLINE`` set to anything but ``""``/``"0"``)."""
-    return os.environ.get("SR4DET_OFFLINE", "") not in ("", "0")
 
 
 def default_config_dir() -> Path:

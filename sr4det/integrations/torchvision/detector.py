@@ -18,10 +18,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._digest import state_digest
-from .._offline import sr4det_offline
-from ..errors import DetectorError, InputError, WeightsNotAvailableError
-from .base import Detections, as_rgb_batch
+from ..._digest import state_digest
+from ..._files import sr4det_offline
+from ...detectors.base import Detections, as_rgb_batch
+from ...errors import DetectorError, InputError, WeightsNotAvailableError
 
 _SKIP_NAMES = {"__background__", "N/A"}
 

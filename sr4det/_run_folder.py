@@ -78,11 +78,14 @@ class RunFolder:
         self.path = path
         self._lock = lock
         self.resumed = False
-        self._journal: set[str] = set()
+        self._journal: set[str] | None = None  # read at the first record(), after --overwrite removed the old one
 
     def record(self, *outputs: str | Path) -> None:
         """Journal ``outputs`` (files in this folder) as this run's, before writing them: ``--overwrite`` by a later
-        run removes them (a killed run's too)."""
+        run removes them (a killed run's too). Files the journal already names (a resumed run's) are not repeated."""
+        if self._journal is None:
+            journal = self.path / JOURNAL
+            self._journal = set(journal.read_text().splitlines()) if journal.is_file() else set()
         new = []
         for p in outputs:
             rel = os.path.relpath(Path(p).absolute(), self.path.absolute())

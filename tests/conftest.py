@@ -58,3 +58,19 @@ def _shared_stays_untouched():
     yield
     added = sorted(_snapshot(root) - before)
     assert not added, f"tests wrote into the shared data folder {root}: {added[:5]}"
+
+
+@pytest.fixture(autouse=True)
+def _no_logging_into_closed_streams():
+    """A library that configures its logger while a test captures output (ultralytics' trainer does) binds a stream
+    handler to that test's capture stream, which pytest closes: every later log line then fails with "I/O operation
+    on closed file" in whichever test runs next. Such handlers are pointed back at the live stdout after each test."""
+    yield
+    import logging
+    import sys
+
+    loggers = [logging.getLogger(), *(v for v in logging.Logger.manager.loggerDict.values() if isinstance(v, logging.Logger))]
+    for logger in loggers:
+        for handler in logger.handlers:
+            if isinstance(handler, logging.StreamHandler) and getattr(handler.stream, "closed", False):
+                handler.stream = sys.stdout  # (setStream would flush the closed stream first)

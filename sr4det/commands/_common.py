@@ -1,4 +1,4 @@
-"""Arguments shared by several subcommands."""
+"""Arguments shared by several subcommands: the shared option declarations of :mod:`sr4det._options`, grouped."""
 
 from __future__ import annotations
 
@@ -6,19 +6,25 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-# the degradation options and the device check live beside the library's own config objects (evaluation/config.py
-# uses them too); re-exported here for the subcommands
+# the shared options, their validators and the degradation options live beside the library's own config objects
+# (evaluation/config.py uses them too); re-exported here for the subcommands
 from .._files import writable_dir
 from .._options import add_degradation_args as add_degradation_args
+from .._options import add_hidden_alias as add_hidden_alias
+from .._options import add_option as add_option
+from .._options import add_options as add_options
+from .._options import add_switch as add_switch
 from .._options import check_device as check_device
+from .._options import check_scale as check_scale
 from .._options import degradation_from_args as degradation_from_args
-from ..errors import InputError, ScaleError
+from ..errors import InputError
 
 if TYPE_CHECKING:
     from ..models.wrapper import SRModel
 
 
 def add_model_args(parser: argparse.ArgumentParser, *, default_model: str | None = None) -> None:
+    """``-m/--model``, ``-s/--scale``, ``--device``, ``--pretrained/--no-pretrained``, ``--backend``, ``--precision``."""
     parser.add_argument(
         "--model",
         "-m",
@@ -26,16 +32,13 @@ def add_model_args(parser: argparse.ArgumentParser, *, default_model: str | None
         default=default_model,
         help="zoo name (see `sr4det models`) or weight file",
     )
-    parser.add_argument("--scale", "-s", type=int, default=4, help="upscaling factor (default 4)")
-    parser.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda:0 (default: cuda if available)")
-    parser.add_argument(
-        "--no-pretrained", dest="pretrained", action="store_false", help="random weights for zoo models (testing only)"
-    )
+    add_options(parser, "scale", "device", "pretrained")
     add_runtime_args(parser)
 
 
 def add_runtime_args(parser: argparse.ArgumentParser) -> None:
-    """``--backend`` and ``--precision``: what runs the SR network (:meth:`sr4det.SRModel.set_runtime`)."""
+    """``--backend`` and ``--precision``: what runs the SR network (:meth:`sr4det.SRModel.set_runtime`); declared here
+    once for every command that runs SR (compare's are ``--sr-runtime``/``--sr-precision``)."""
     from ..models.runtime import BACKENDS, PRECISIONS
 
     parser.add_argument(
@@ -65,29 +68,8 @@ def check_runtime_args(args: argparse.Namespace) -> None:
 
 
 def add_tile_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--tile", default="auto", help="tile size in LR pixels, 'auto' (from the memory budget) or 'none'")
-    parser.add_argument("--overlap", type=int, default=None, help="tile overlap in LR pixels (default: from the model card)")
-    parser.add_argument("--max-memory", default=None, help="memory budget such as 1.5GB (default: a fraction of free memory)")
-
-
-def check_tile_args(args: argparse.Namespace) -> int | str | None:
-    """Check ``--tile``, ``--overlap`` and ``--max-memory`` (from :func:`add_tile_args`) before any work; returns the tile.
-
-    A bad value must fail once, up front, not once per image after the model has loaded.
-    """
-    from ..tiling import parse_memory, parse_tile
-
-    tile = parse_tile(args.tile)
-    overlap = getattr(args, "overlap", None)
-    if overlap is not None and overlap < 0:
-        raise InputError(f"--overlap must be >= 0 LR pixels, got {overlap}; omit it to use the model card's overlap")
-    max_memory = getattr(args, "max_memory", None)
-    if max_memory is not None:
-        try:
-            parse_memory(max_memory)
-        except InputError as exc:
-            raise InputError(f"--max-memory: {exc}") from exc
-    return tile
+    """``--tile``, ``--overlap`` and ``--max-memory`` (checked by their validators while the command line is parsed)."""
+    add_options(parser, "tile", "overlap", "max_memory")
 
 
 def check_tile_overlap(tile: int | str | None, overlap: int | None, model: Any) -> None:
@@ -102,14 +84,6 @@ def check_tile_overlap(tile: int | str | None, overlap: int | None, model: Any) 
             f"--tile {tile} must be larger than twice the overlap ({source}: {used} LR px): use --tile {2 * used + 1} "
             "or more, --tile auto, or a smaller --overlap"
         )
-
-
-def check_scale(value: int | None, flag: str = "--scale", *, allow_none: bool = False) -> None:
-    """Reject a zero or negative scale before any work (it must never fall back to a default)."""
-    if value is None and allow_none:
-        return
-    if value is None or value < 1:
-        raise ScaleError(f"{flag} must be a positive integer such as 2 or 4, got {value}")
 
 
 def default_device(device: str | None) -> str:
@@ -129,7 +103,6 @@ def check_writable_dir(folder: str | Path, flag: str) -> Path:
 def load_model_from_args(args: argparse.Namespace) -> SRModel:
     from ..models import resolve_model
 
-    check_scale(args.scale)
     check_runtime_args(args)
     backend, precision = getattr(args, "backend", "torch"), getattr(args, "precision", "fp32")
     # compiled backends run on the CPU: no default move to a GPU for them

@@ -6,8 +6,8 @@ import argparse
 import json
 import shlex
 
-from ..tiling import parse_tile
-from ._common import check_device, check_scale, check_writable_dir
+from .._options import tile_text
+from ._common import add_option, add_options, add_switch, check_writable_dir
 
 
 def add_parser(sub) -> None:
@@ -31,40 +31,30 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="training data: COCO instances .json or ultralytics dataset .yaml, e.g. "
         "../shared/data/coco_train160/annotations/instances_train2017.json (never coco128, the evaluation set)",
     )
-    p.add_argument("--scale", "-s", type=int, default=4, help="degradation factor")
+    add_option(p, "scale")
     p.add_argument("--sr", default="bicubic", help="input preparation: bicubic, an SR zoo name or weight file, lr, hr")
     p.add_argument("--epochs", type=int, default=10, help="training epochs")
     p.add_argument("--imgsz", type=int, default=640, help="training image size (multiple of 32)")
     p.add_argument("--batch", type=int, default=8, help="batch size")
     p.add_argument("--out", "-o", "--output", dest="out", required=True, help="output folder")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: ultralytics' min(8, cpus - 1))")
-    p.add_argument("--device", default=None, help="cpu, 0, cuda:0 ... (default: ultralytics' choice)")
+    add_options(p, "threads", "device")  # threads: default ultralytics' min(8, cpus - 1)
     p.add_argument("--limit", type=int, default=None, help="use only the first N training images (quick checks)")
-    p.add_argument("--seed", type=int, default=0, help="ultralytics training seed")
+    add_option(p, "seed")  # ultralytics' training seed
     p.add_argument(
         "--lr0",
         type=float,
         default=None,
         help="initial learning rate, with optimizer AdamW (default: ultralytics' optimizer=auto, AdamW lr 0.000119 for 80 classes)",
     )
-    p.add_argument("--val", action="store_true", help="validate after every epoch (on the degraded training split)")
-    p.add_argument("--amp", action="store_true", help="mixed precision on CUDA (ultralytics' downloading AMP check is skipped)")
-    p.add_argument("--tile", default="auto", help="SR tile size in LR pixels, 'auto' or 'none'")
-    p.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace the outputs of another adaptation (other detector, data, --sr or settings) in --out (default: refuse)",
-    )
-    p.add_argument("--quiet", action="store_true", help="less ultralytics output")
+    add_switch(p, "--val", "validate after every epoch (on the degraded training split)")
+    add_switch(p, "--amp", "mixed precision on CUDA (ultralytics' downloading AMP check is skipped)")
+    add_options(p, "tile", "overwrite", "quiet")  # --quiet: less ultralytics output
 
 
 def run(args: argparse.Namespace) -> int:
     from ..integrations.ultralytics.adapt import adapt_detector
 
-    check_scale(args.scale)
-    tile = parse_tile(args.tile)
-    if args.device and args.device not in ("cpu",) and not args.device.isdigit():
-        check_device(args.device)
+    tile = args.tile  # the shared options were checked while parsing
     data = str(args.data)
     check_writable_dir(args.out, "--out")
     extra = {"lr0": args.lr0, "optimizer": "AdamW"} if args.lr0 is not None else {}  # auto ignores lr0
@@ -98,7 +88,7 @@ def _canonical(args: argparse.Namespace, data: str) -> str:
     """The ``sr4det adapt-detector`` command line that reproduces this run (every option spelled out)."""
     words = ["sr4det", "adapt-detector", "--detector", str(args.detector), "--data", str(data)]
     for flag in ("scale", "sr", "epochs", "imgsz", "batch", "out", "threads", "device", "limit", "seed", "lr0", "tile"):
-        value = getattr(args, flag)
+        value = tile_text(args.tile) if flag == "tile" else getattr(args, flag)
         if value is not None:
             words += [f"--{flag}", str(value)]
     words += [f"--{flag}" for flag in ("val", "amp") if getattr(args, flag)]

@@ -32,11 +32,9 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..evaluation.distributed import env_world_size
-    from ._common import check_device, check_scale, check_writable_dir
+    from ._common import check_writable_dir
 
-    check_scale(args.scale)  # the flag's name in the message
-    config = CompareConfig.from_args(args)
-    check_device(config.device)
+    config = CompareConfig.from_args(args)  # the shared options were checked while parsing
     check_writable_dir(config.out, "--out")
     results = config.run()
     if env_world_size() == 1 or os.environ.get("RANK", "0") == "0":

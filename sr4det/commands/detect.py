@@ -9,15 +9,16 @@ from pathlib import Path
 from typing import Any
 
 from .._files import atomic_write
+from .._options import tile_text
 from .._run_folder import files_digest, refuse_input_folder, run_folder
 from ..errors import DataError, InputError
 from ._common import (
+    add_option,
+    add_options,
     add_runtime_args,
+    add_switch,
     add_tile_args,
-    check_device,
     check_runtime_args,
-    check_scale,
-    check_tile_args,
     check_tile_overlap,
     check_writable_dir,
     default_device,
@@ -46,7 +47,7 @@ def add_parser(sub) -> None:
         help="SR model before the detector: zoo name (see `sr4det models`) or weight file; "
         "default: none, the detector sees the input as is",
     )
-    p.add_argument("--scale", "-s", type=int, default=4, help="SR factor (with --sr)")
+    add_option(p, "scale")  # with --sr
     add_runtime_args(p)
     p.add_argument(
         "--frame",
@@ -77,20 +78,11 @@ def add_parser(sub) -> None:
         help="merge of the slices' boxes with --slice: KIND[:METRIC[:THRESHOLD]] (nms|greedynmm|nmm, iou|ios); "
         "default nms:iou:0.5 (SAHI's greedynmm:ios:0.5 merges small boxes into large ones at low conf)",
     )
-    p.add_argument(
-        "--device", default=None, help="torch device for SR and detector, e.g. cpu or cuda:0 (default: cuda if available)"
-    )
+    add_option(p, "device")  # of SR and detector
     add_tile_args(p)
     p.add_argument("--line-width", type=int, default=None, help="box line width in pixels (default: from the image size)")
-    p.add_argument(
-        "--no-images", dest="save_images", action="store_false", help="write only the JSON and YOLO txt, no annotated images"
-    )
-    p.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace the outputs of another run (other inputs or settings) in the output folder (default: refuse)",
-    )
-    p.add_argument("--quiet", action="store_true", help="no progress output")
+    add_switch(p, "--images", "write annotated images beside the JSON and YOLO txt", default=True, dest="save_images")
+    add_options(p, "overwrite", "quiet")
     p.set_defaults(func=run)
 
 
@@ -116,9 +108,7 @@ def build(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     from ..detectors import UltralyticsDetector
     from ..detectors.slicing import Merge, parse_slice
 
-    check_scale(args.scale)
-    tile = check_tile_args(args)
-    check_device(args.device)
+    tile = args.tile  # the shared options were checked while parsing
     check_runtime_args(args)
     if args.frame == "sr" and args.sr is None:
         raise InputError("--frame sr needs --sr (without SR there is only the input frame)")
@@ -193,7 +183,9 @@ def run(args: argparse.Namespace) -> int:
     settings = {
         # with --sr alone the detector inside the SRDetector (at imgsz x scale); with --slice the SlicedDetector
         "detector": detector.config if sr_det is None or getattr(args, "slice", None) is not None else sr_det.detector.config,
-        "sr": None if sr_det is None else {"model": args.sr, "scale": sr_det.scale, "tile": args.tile, **_runtime(args)},
+        "sr": None
+        if sr_det is None
+        else {"model": args.sr, "scale": sr_det.scale, "tile": tile_text(args.tile), **_runtime(args)},
         "frame": args.frame if sr_det is not None else "lr",
     }
     if sr_det is not None and hasattr(sr_det, "shrink_note"):  # SRDetector; sliced SR keeps the SR resolution

@@ -6,8 +6,7 @@ import argparse
 import json
 
 from ..errors import DataError
-from ..tiling import parse_tile
-from ._common import add_degradation_args, add_model_args, check_device, check_scale, degradation_from_args, load_model_from_args
+from ._common import add_degradation_args, add_model_args, add_option, add_switch, degradation_from_args, load_model_from_args
 
 
 def add_parser(sub) -> None:
@@ -20,9 +19,9 @@ def add_parser(sub) -> None:
     add_model_args(p)
     add_degradation_args(p, seed=True)
     p.add_argument("--data", required=True, help="folder of HR images (e.g. Set5)")
-    p.add_argument("--tile", default="none", help="tile size, 'auto' or 'none' (default: none, as published numbers)")
-    p.add_argument("--json", action="store_true", help="print JSON with per-image scores")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_option(p, "tile", default="none")  # whole images, as the published numbers
+    add_switch(p, "--json", "print JSON with per-image scores")
+    add_option(p, "quiet")
     p.set_defaults(func=run)
 
 
@@ -30,9 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from ..data.io import list_images
     from ..metrics.sr_eval import evaluate_sr
 
-    check_scale(args.scale)
-    tile = parse_tile(args.tile)
-    check_device(args.device)
+    tile = args.tile  # the shared options were checked while parsing
     degradation = degradation_from_args(args, args.scale)  # bad options fail before any work
     paths = list_images(args.data)
     if not paths:

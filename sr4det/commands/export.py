@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ._common import check_scale, check_writable_dir
+from ._common import add_option, check_writable_dir
 
 
 def add_parser(sub) -> None:
@@ -20,7 +20,7 @@ def add_parser(sub) -> None:
         ),
     )
     p.add_argument("--model", "-m", required=True, help="zoo name (see `sr4det models`) or weight file")
-    p.add_argument("--scale", "-s", type=int, default=4, help="upscaling factor (default 4)")
+    add_option(p, "scale")
     p.add_argument("-o", "--output", required=True, help="output folder (model.onnx, model.xml/.bin, sr4det_export.json)")
     p.add_argument(
         "--format", dest="formats", nargs="+", choices=("onnx", "openvino"), default=["onnx", "openvino"], help="what to write"
@@ -32,7 +32,6 @@ def run(args: argparse.Namespace) -> int:
     from ..models import resolve_model
     from ..models.exported import export_model
 
-    check_scale(args.scale)
     folder = check_writable_dir(args.output, "-o/--output")
     model = resolve_model(args.model, args.scale, pretrained=True, device="cpu")
     contract = export_model(model, folder, tuple(dict.fromkeys(args.formats)))

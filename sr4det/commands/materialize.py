@@ -3,9 +3,29 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
-from ..tiling import parse_tile
-from ._common import add_degradation_args, add_runtime_args, check_device, check_runtime_args, check_scale, check_writable_dir
+from .._options import DeprecatedAlias, check_scale
+from ._common import (
+    add_degradation_args,
+    add_option,
+    add_options,
+    add_runtime_args,
+    add_switch,
+    check_runtime_args,
+    check_writable_dir,
+)
+
+
+class _DegradeAlias(DeprecatedAlias):
+    """The old ``--degrade N``: ``-s/--scale N``; ``--degrade 0`` (the images are already LR): ``--already-lr``."""
+
+    def __call__(self, parser: Any, namespace: argparse.Namespace, values: Any, option_string: str | None = None) -> None:
+        self.warn(parser, option_string)
+        if str(values).strip() == "0":
+            namespace.already_lr = True
+        else:
+            namespace.scale = check_scale(values, "--degrade")
 
 
 def add_parser(sub) -> None:
@@ -20,44 +40,31 @@ def add_parser(sub) -> None:
     p.add_argument("--data", required=True, help="ultralytics dataset .yaml or COCO instances .json")
     p.add_argument("--images", default=None, help="COCO only: image folder (default: guessed)")
     p.add_argument("-o", "--output", required=True, help="output folder")
-    p.add_argument("--degrade", type=int, default=4, help="downscaling factor (0: the images are already LR)")
+    add_option(p, "scale")
+    add_switch(p, "--already-lr", "the images are already low-resolution: no degradation, only SR by --scale")
+    p.add_argument("--degrade", dest="scale", action=_DegradeAlias, replaced_by="-s/--scale N (--degrade 0: --already-lr)")
     p.add_argument("--method", default="bicubic", help="downscaling kernel: bicubic (MATLAB), bilinear, lanczos, lanczos2")
     add_degradation_args(p, seed=True)
     p.add_argument("--sr", default="espcn", help="SR model: zoo name, weight file, or 'none' to write the LR images")
-    p.add_argument("--scale", type=int, default=None, help="SR scale (default: the --degrade factor)")
-    p.add_argument("--no-pretrained", dest="pretrained", action="store_false", help="random SR weights (testing only)")
-    p.add_argument("--tile", default="auto", help="tile size in LR pixels, 'auto' or 'none'")
-    p.add_argument("--device", default=None, help="torch device (default: cuda if available)")
+    add_options(p, "pretrained", "tile", "device")
     add_runtime_args(p)
     p.add_argument("--splits", nargs="+", default=None, help="YOLO only: splits to write (default: all present)")
     p.add_argument("--format", default=".png", help="output image extension (default .png, lossless); 'keep' keeps the input's")
-    p.add_argument("--overwrite", action="store_true", help="recompute existing images and accept changed settings")
-    p.add_argument(
-        "--threads",
-        type=int,
-        default=None,
-        help="torch intra-op threads per process (default: torch's; under torchrun cores / processes per node)",
-    )
-    p.add_argument("--quiet", action="store_true", help="no progress bar (under torchrun: rank 0 only)")
+    add_options(p, "overwrite", "threads", "quiet")  # --overwrite recomputes existing images, accepts changed settings
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from .._distributed import setup
     from ..data.materialize import materialize
-    from ..errors import InputError
     from ..transforms import Degrade, SRTransform
 
-    check_scale(args.scale, "--scale", allow_none=True)
-    tile = parse_tile(args.tile)
-    check_device(args.device)
+    tile = args.tile  # the shared options were checked while parsing
     check_runtime_args(args)
-    if args.threads is not None and args.threads < 1:
-        raise InputError(f"--threads must be >= 1, got {args.threads}")
     degrade = None
-    if args.degrade:
+    if not args.already_lr:
         degrade = Degrade(
-            args.degrade,
+            args.scale,
             method=args.method,
             blur_sigma=args.blur_sigma,
             noise_std=args.noise_std,
@@ -70,10 +77,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         sr = None
         if args.sr.lower() != "none":
-            scale = args.scale if args.scale is not None else (degrade.scale if degrade else None)
             sr = SRTransform(
                 args.sr,
-                scale=scale,
+                scale=args.scale,
                 tile=tile,
                 device=ctx.device(args.device) if args.backend == "torch" or args.device else "cpu",
                 pretrained=args.pretrained,

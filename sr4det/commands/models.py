@@ -4,23 +4,42 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
+
+from ._common import add_switch
+
+if TYPE_CHECKING:
+    from ..models.card import ModelCard
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("models", help="list the SR model zoo", description="List the SR model zoo: scales, parameters, weights.")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    add_switch(p, "--json", "machine-readable output")
     p.set_defaults(func=run)
 
 
+def _built_card(name: str, scale: int) -> ModelCard:
+    """The card of the network ``create_model(name, scale, pretrained=True)`` builds: with the width/depth options of
+    the shipped weight file where there is one (they may differ from the architecture's defaults), else the defaults
+    (published weights, fetched on first use, are the architecture's published configuration)."""
+    from ..models import build_network, get_card
+    from ..models.factory import read_weights_for
+    from ..models.weights import shipped_weights
+
+    path = shipped_weights(get_card(name), scale)
+    kwargs = read_weights_for(path, name, scale).kwargs if path is not None else {}
+    return build_network(name, scale, **kwargs)[1]
+
+
 def _rows() -> list[dict]:
-    from ..models import build_network, get_card, list_models
+    from ..models import get_card, list_models
     from ..models.weights import shipped_weights
 
     rows = []
     for name in list_models():
         card = get_card(name)
         scale = 4 if 4 in card.scales else card.scales[0]
-        _, built = build_network(name, scale)
+        built = _built_card(name, scale)
         shipped = [s for s in card.scales if shipped_weights(card, s)]
         if card.upsampling == "none":
             weights = "not needed"
@@ -41,6 +60,7 @@ def _rows() -> list[dict]:
                 "objective": card.objective + (f" ({card.trained_with})" if card.trained_with else ""),
                 "degradations": card.degradations if card.upsampling != "none" else "n/a",
                 "weights": weights,
+                "weights_params": {f"x{s}": built.params if s == scale else _built_card(name, s).params for s in shipped},
             }
         )
     return rows
@@ -63,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
             f"{params:>10,} {str(r['receptive_field']) + ('*' if r['non_local'] else ''):>4}  {r['objective']:<19} {r['degradations'].split(' ')[0]:<7} {r['weights']}"
         )
     print(
-        "\nparams at x4 (or the smallest scale); RF = receptive-field radius in LR pixels (exact-tiling overlap);\n"
+        "\nparams and RF of the network pretrained=True loads (the shipped weights' configuration), at x4 (or the\n"
+        "smallest scale); RF = receptive-field radius in LR pixels (exact-tiling overlap);\n"
         "* = not local (image-wide attention or pooling): tiles are blended, not exact; objective = what the\n"
         "pretrained weights were optimised for (pixel = PSNR; detection = through the named detector); LR = the\n"
         "low-resolution inputs they were trained on (clean = MATLAB bicubic; random = sr4det.degradation.RandomDegradation)"

@@ -6,7 +6,8 @@ import argparse
 import json
 import sys
 
-from ._common import add_degradation_args
+from .._options import OPTIONS
+from ._common import add_degradation_args, add_hidden_alias, add_option, add_options, add_switch
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -21,7 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     c.add_argument("--images", required=True, nargs="+", help="HR image folder(s) or files")
     c.add_argument("--db", required=True, help="SQLite file to create")
-    c.add_argument("--scale", "-s", type=int, default=4, help="SR factor; LR = HR downscaled by it")
+    add_option(c, "scale")
     c.add_argument(
         "--methods",
         default="bicubic",
@@ -35,12 +36,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="each rater sees this many images (balanced: the least-assigned ones first)",
     )
-    c.add_argument("--seed", type=int, default=None, help="seed of image ids and rater orders (random if omitted)")
-    add_degradation_args(c)
-    c.add_argument("--noise-seed", type=int, default=0, help="seed of the LR noise (default 0, as sr4det compare's default)")
-    c.add_argument("--device", default=None, help="torch device (default: cuda if available)")
-    c.add_argument("--force", action="store_true", help="replace an existing database")
-    c.add_argument("--quiet", "--no-progress", dest="no_progress", action="store_true", help="no progress output")
+    c.add_argument(
+        "--order-seed",
+        type=int,
+        default=None,
+        help="seed of the image ids and the raters' orders (default: random; stored in the study)",
+    )
+    add_degradation_args(c, seed=True)  # --seed: the LR noise's, as in compare (it was --noise-seed)
+    add_hidden_alias(c, "--noise-seed", "seed", replaced_by="--seed", type=OPTIONS["seed"].kwargs["type"])
+    add_options(c, "device", "overwrite", "quiet")  # --overwrite replaces an existing database
+    add_hidden_alias(c, "--force", "overwrite", replaced_by="--overwrite", const=True)
+    add_hidden_alias(c, "--no-progress", "quiet", replaced_by="--quiet", const=True)
     c.set_defaults(func=_create)
 
     s = msub.add_parser(
@@ -51,7 +57,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--db", required=True, help="study database (sr4det mos create)")
     s.add_argument("--host", default="127.0.0.1", help="interface to bind (default loopback only)")
     s.add_argument("--port", type=int, default=8765, help="0 picks a free port")
-    s.add_argument("--threads", type=int, default=8, help="request-handling threads")
+    s.add_argument("--request-threads", type=int, default=8, help="threads that handle HTTP requests")
+    add_hidden_alias(s, "--threads", "request_threads", replaced_by="--request-threads", type=int)
     s.set_defaults(func=_serve)
 
     r = msub.add_parser(
@@ -61,10 +68,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "the raters' agreement, from a study database.",
     )
     r.add_argument("--db", required=True, help="study database (sr4det mos create)")
-    r.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_switch(r, "--json", "print JSON instead of a table")
     r.add_argument("--plot", default=None, help="save a bar chart (PNG/PDF/SVG)")
     r.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples")
-    r.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    add_option(r, "seed")  # of the bootstrap
     r.add_argument("--level", type=float, default=0.95, help="confidence level of the intervals")
     r.set_defaults(func=_report)
 
@@ -73,10 +80,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def _create(args: argparse.Namespace) -> int:
     from ..mos import Study, create_study
-    from ._common import check_scale, default_device, degradation_from_args
+    from ._common import default_device, degradation_from_args
 
-    check_scale(args.scale)
-    degradation = degradation_from_args(args, args.scale, seed=args.noise_seed)
+    degradation = degradation_from_args(args, args.scale)  # noise seeded by --seed
 
     path = create_study(
         args.images,
@@ -86,10 +92,10 @@ def _create(args: argparse.Namespace) -> int:
         limit=args.limit,
         max_size=args.max_size,
         images_per_rater=args.images_per_rater,
-        seed=args.seed,
+        seed=args.order_seed,
         device=default_device(args.device),
-        overwrite=args.force,
-        progress=not args.no_progress,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
         degradation=degradation,
     )
     c = Study(path).counts()
@@ -103,7 +109,7 @@ def _serve(args: argparse.Namespace) -> int:
     def ready(url: str) -> None:
         print(f"serving MOS study {args.db} at {url} (Ctrl+C to stop)", flush=True)
 
-    serve(args.db, args.host, args.port, threads=args.threads, on_ready=ready)
+    serve(args.db, args.host, args.port, threads=args.request_threads, on_ready=ready)
     return 0
 
 

@@ -13,11 +13,10 @@ from .._run_folder import RunFolder, run_folder
 from ..errors import DataError, DiskFullError, InputError, SR4DetError
 from ._common import (
     add_model_args,
+    add_options,
+    add_switch,
     add_tile_args,
-    check_device,
     check_runtime_args,
-    check_scale,
-    check_tile_args,
     check_tile_overlap,
     check_writable_dir,
     load_model_from_args,
@@ -34,13 +33,8 @@ def add_parser(sub) -> None:
     add_tile_args(p)
     p.add_argument("--suffix", default="", help="text added to output file stems (e.g. _x4)")
     p.add_argument("--format", default=None, help="output extension (default: same as input)")
-    p.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: skip them, so reruns resume)")
-    p.add_argument(
-        "--half",
-        action="store_true",
-        help="half precision where the model card allows it: float16 on GPU, bfloat16 on CPU (default: float32)",
-    )
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_switch(p, "--half", "half precision where the model card allows it: float16 on GPU, bfloat16 on CPU (else float32)")
+    add_options(p, "overwrite", "quiet")  # without --overwrite existing outputs are skipped, so reruns resume
     p.set_defaults(func=run)
 
 
@@ -117,11 +111,9 @@ def half_dtype(model: Any) -> Any:
 def run(args: argparse.Namespace) -> int:
     from ..data.io import list_images
 
-    # every argument is checked before a model loads or an image is read
-    check_scale(args.scale)
-    tile = check_tile_args(args)
+    # every argument is checked before a model loads or an image is read (the shared options while parsing)
+    tile = args.tile
     _check_format(args.format)
-    check_device(args.device)
     check_runtime_args(args)
     inputs = list_images(*args.inputs)
     if not inputs:

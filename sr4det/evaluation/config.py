@@ -130,19 +130,25 @@ class CompareConfig:
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        """Add every option to ``parser`` (``--max-det`` for ``max_det`` ...), with its default and help."""
-        from .._options import add_degradation_args
+        """Add every option to ``parser`` (``--max-det`` for ``max_det`` ...), with its default and help; the options
+        every ``sr4det`` command shares (``--scale``, ``--tile``, ``--seed`` ...) as :mod:`sr4det._options` declares them."""
+        from .._options import OPTIONS, Switch, add_degradation_args, add_option
 
         for f in dataclasses.fields(cls):
             if not f.metadata["cli"]:
                 continue
+            if f.name in OPTIONS:  # scale, tile, device, threads, seed, overwrite
+                add_option(parser, f.name, default=f.default)
+                continue
             kw = dict(f.metadata["argparse"])
+            if kw.get("action") == "store_true":
+                kw["action"] = Switch
             if not kw.get("required"):
                 kw["default"] = f.default
             parser.add_argument(f"--{f.name.replace('_', '-')}", *f.metadata["flags"], dest=f.name, help=f.metadata["help"], **kw)
         parser.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
         add_degradation_args(parser)
-        parser.add_argument("--quiet", action="store_true", help="no progress bars")
+        add_option(parser, "quiet")
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> CompareConfig:
@@ -177,21 +183,19 @@ class CompareConfig:
 
     def checked(self) -> CompareConfig:
         """Normalise (``sr`` to a list, ``tile`` parsed) and reject bad values before any work."""
-        from ..tiling.plan import parse_tile
+        from .._options import check_scale, check_threads, check_tile
 
         for name in ("data", "detector", "out"):
             if getattr(self, name) in (None, ""):
                 raise InputError(f"compare needs `{name}`")
-        if isinstance(self.scale, bool) or not isinstance(self.scale, int) or self.scale < 1:
+        if not isinstance(self.scale, int):  # "4" from YAML is not a scale; checked with the CLI's own validator
             raise ScaleError(f"scale must be a positive integer such as 2 or 4, got {self.scale!r}")
+        check_scale(self.scale, "scale")
         self.sr = split_sr(self.sr) + split_sr(self.conditions)
         self.conditions = []
         self.detectors = parse_detectors(self.detectors)
         self._check_sr_names(self.specs())  # bad SR@LABEL=DETECTOR syntax, unknown labels and names fail here
-        if isinstance(self.tile, str) or self.tile is None or isinstance(self.tile, bool) or not isinstance(self.tile, int):
-            self.tile = parse_tile(str(self.tile))
-        elif self.tile < 1:
-            parse_tile(self.tile)  # raises, naming the accepted forms
+        self.tile = check_tile(self.tile)
         self._check_types()
         if self.bootstrap < 0:
             raise InputError(f"bootstrap must be >= 0, got {self.bootstrap}")
@@ -203,8 +207,8 @@ class CompareConfig:
             from .cache import check_cache_dir
 
             check_cache_dir(str(self.cache), create=False)  # a file in the way fails now, not after the detector loads
-        if self.threads is not None and self.threads < 1:
-            raise InputError(f"threads must be >= 1, got {self.threads}")
+        if self.threads is not None:
+            check_threads(self.threads, "threads")
         self.degradation_spec()  # bad degradation options fail here
         self._check_native()
         return self

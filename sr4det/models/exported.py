@@ -138,7 +138,7 @@ class ExportedNet(nn.Module):
 
     def compile_runtime(self, backend: str, precision: str, threads: int | None) -> CompiledNet:
         """Compile the file for ``backend`` (``"torch"``: the file loaded first, OpenVINO IR when present)."""
-        key = {"openvino": "openvino", "onnxruntime": "onnx"}.get(backend)
+        key = {"openvino": "openvino", "onnxruntime": "onnx", "onnxruntime-cuda": "onnx", "tensorrt": "onnx"}.get(backend)
         if key is None:  # torch: the export's own choice
             key = self.prefer or ("openvino" if "openvino" in self.files else "onnx")
         if key not in self.files:
@@ -146,7 +146,12 @@ class ExportedNet(nn.Module):
                 f"{self.folder} holds {', '.join(self.files)} only; backend={backend!r} needs its {key} file "
                 "(sr4det export --format ...)"
             )
-        self.compiled = open_compiled(self.folder / self.files[key], precision, threads)
+        if backend == "onnxruntime-cuda" and precision != "fp32":
+            raise InputError(
+                "an export's ONNX file is fp32: backend='onnxruntime-cuda' runs it at fp32; for fp16 use "
+                "backend='tensorrt', or load the original weights (sr4det converts them to fp16)"
+            )
+        self.compiled = open_compiled(self.folder / self.files[key], precision, threads, backend=backend)
         return self.compiled
 
     def __getstate__(self) -> dict:

@@ -7,7 +7,8 @@ networks get BT.601 luma (chroma is upsampled with bicubic), pre-upsampling netw
 a MATLAB-bicubic enlarged input, gray images are run as RGB, and alpha is upsampled with bicubic.
 Inputs are moved to the model's device and dtype; the output keeps the input's dtype.
 
-The network may run compiled (OpenVINO, ONNX Runtime) instead of eager torch: :meth:`SRModel.set_runtime`.
+The network may run compiled (OpenVINO, ONNX Runtime; on CUDA GPUs ONNX Runtime's CUDA or TensorRT provider,
+unverified until a GPU is lent) instead of eager torch: :meth:`SRModel.set_runtime`.
 """
 
 from __future__ import annotations
@@ -88,17 +89,20 @@ class SRModel(nn.Module):
 
         Args:
             backend: ``"torch"`` (eager, the default), ``"openvino"`` or ``"onnxruntime"`` (compiled for the CPU;
-                converted once and cached on disk, see :mod:`sr4det.models.runtime`).
+                converted once and cached on disk, see :mod:`sr4det.models.runtime`), or on a CUDA GPU
+                ``"onnxruntime-cuda"`` / ``"tensorrt"`` (ONNX Runtime's CUDA / TensorRT execution provider on the
+                model's CUDA device, else the current one; unverified until a GPU is lent).
             precision: ``"fp32"`` (equal to torch within about 1e-5), or ``"bf16"`` / ``"fp16"`` with OpenVINO on a CPU
-                that supports them (outputs differ from fp32: measure first).
+                that supports them (outputs differ from fp32: measure first), ``"fp16"`` on the GPU backends.
             threads: intra-op threads of the compiled network (default: ``torch.get_num_threads()`` now).
 
         Interpolation baselines (bicubic, ...) are not networks and stay on torch (``backend`` remains ``"torch"``).
-        A compiled network is inference only (no gradients), runs on the CPU, and is a snapshot of the weights:
-        ``load_state_dict`` compiles again. Raises :class:`InputError` for an unknown or unsupported choice,
-        :class:`~sr4det.errors.MissingDependencyError` (extra ``export``) when the runtime is not installed.
+        A compiled network is inference only (no gradients), runs on the CPU (GPU backends: on the GPU), and is a
+        snapshot of the weights: ``load_state_dict`` compiles again. Raises :class:`InputError` for an unknown or
+        unsupported choice or a GPU backend without a CUDA device, :class:`~sr4det.errors.MissingDependencyError`
+        (extra ``export``; ``onnxruntime-gpu`` for the GPU backends) when the runtime is not installed.
         """
-        from .runtime import check_runtime, compile_net
+        from .runtime import GPU_BACKENDS, check_runtime, compile_net
 
         check_runtime(backend, precision)
         compile_runtime = getattr(self.net, "compile_runtime", None)  # a network loaded from `sr4det export` files
@@ -109,7 +113,8 @@ class SRModel(nn.Module):
         if backend == "torch" or self.card.upsampling == "none":
             self.backend, self.precision, self._compiled = "torch", "fp32", None
             return self
-        if self.device.type != "cpu" or self.dtype != torch.float32:
+        gpu = backend in GPU_BACKENDS  # converted from a CPU copy; runs on the model's CUDA device (or the current one)
+        if self.dtype != torch.float32 or self.device.type not in (("cpu", "cuda") if gpu else ("cpu",)):
             raise InputError(
                 f"backend={backend!r} compiles a float32 model on the CPU, but this one is {self.dtype} on {self.device}; "
                 "call model.to('cpu', torch.float32) first (the runtime's precision is chosen by precision=)"
@@ -123,6 +128,7 @@ class SRModel(nn.Module):
             min_size=self.card.min_size,
             size_multiple=self.card.size_multiple,
             threads=threads,
+            **({"device_id": self.device.index, "out_scale": 1 if self.card.upsampling == "pre" else self.scale} if gpu else {}),
         )
         self.backend, self.precision = backend, precision
         return self

@@ -111,17 +111,23 @@ def create_app(db: str | Path, *, trusted_hosts: list[str] | None = None) -> Any
     DNS rebinding.
     """
     flask = _flask()
-    from werkzeug.exceptions import HTTPException
-
     here = Path(__file__).parent
     app = flask.Flask("sr4det.mos", template_folder=str(here / "templates"), static_folder=str(here / "static"))
     app.config["MAX_CONTENT_LENGTH"] = 16 * 1024  # a rating is a few bytes; refuse anything big
-    # checked here, not with Flask's TRUSTED_HOSTS: werkzeug cannot match IPv6 literals ("[::1]:8765"), so a server
-    # bound to ::1 refused its own requests
-    trusted = None if not trusted_hosts else _trusted_names(trusted_hosts)
     app.json.sort_keys = False
     study = Study(db)
     app.config["SR4DET_STUDY"] = study
+    # checked here, not with Flask's TRUSTED_HOSTS: werkzeug cannot match IPv6 literals ("[::1]:8765"), so a server
+    # bound to ::1 refused its own requests
+    _add_guards(app, flask, None if not trusted_hosts else _trusted_names(trusted_hosts))
+    _add_routes(app, flask, study)
+    return app
+
+
+def _add_guards(app: Any, flask: Any, trusted: set[str] | None) -> None:
+    """Errors as JSON ``{"error", "status"}``, the ``Host`` check (``trusted``: None accepts any host) and the
+    security headers of every response."""
+    from werkzeug.exceptions import HTTPException
 
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
@@ -152,21 +158,50 @@ def create_app(db: str | Path, *, trusted_hosts: list[str] | None = None) -> Any
         resp.headers["Referrer-Policy"] = "no-referrer"
         return resp
 
-    def body() -> dict[str, Any]:
-        try:
-            data = flask.request.get_json(silent=True)
-        except RecursionError:  # json.loads of deeply nested arrays/objects; not a ValueError, so not "silent"
-            raise ApiError(400, "request body is nested too deeply; send a flat JSON object") from None
-        if not isinstance(data, dict):
-            raise ApiError(400, "request body must be a JSON object (Content-Type: application/json)")
-        return data
 
-    def known_rater(value: Any) -> int:
-        name = _rater_name(value)
-        rater_id = study.get_rater(name)
-        if rater_id is None:
-            raise ApiError(404, f"unknown rater {name!r}: register with POST /api/raters first")
-        return rater_id
+def _json_body(flask: Any) -> dict[str, Any]:
+    """The request's JSON object; anything else is a 400."""
+    try:
+        data = flask.request.get_json(silent=True)
+    except RecursionError:  # json.loads of deeply nested arrays/objects; not a ValueError, so not "silent"
+        raise ApiError(400, "request body is nested too deeply; send a flat JSON object") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "request body must be a JSON object (Content-Type: application/json)")
+    return data
+
+
+def _known_rater(study: Study, value: Any) -> int:
+    """The id of a registered rater; 400 for a bad name, 404 for an unknown one."""
+    name = _rater_name(value)
+    rater_id = study.get_rater(name)
+    if rater_id is None:
+        raise ApiError(404, f"unknown rater {name!r}: register with POST /api/raters first")
+    return rater_id
+
+
+def _store_rating(study: Study, data: dict[str, Any]) -> tuple[int, int, int]:
+    """Check a rating request (every field before anything is looked up or written) and store it; returns
+    (rater id, image id, score)."""
+    name, image, score = data.get("rater"), data.get("image"), data.get("score")
+    _rater_name(name)
+    if isinstance(image, bool) or not isinstance(image, int):
+        raise ApiError(400, "image must be an integer image id")
+    if isinstance(score, bool) or not isinstance(score, int):
+        raise ApiError(400, f"score must be an integer from 1 to 5, got {score!r}")
+    if not 1 <= score <= 5:
+        raise ApiError(400, f"score must be an integer from 1 to 5, got {score}")
+    rater_id = _known_rater(study, name)
+    if not 0 < image < 2**63 or study.image(image) is None:  # SQLite integers are 64-bit
+        raise ApiError(404, f"unknown image {image}")
+    if image not in study.assignment(rater_id):
+        raise ApiError(403, f"image {image} is not assigned to this rater")
+    if not study.add_rating(rater_id, image, score):
+        raise ApiError(409, f"image {image} is already rated by this rater; ratings cannot be changed")
+    return rater_id, image, score
+
+
+def _add_routes(app: Any, flask: Any, study: Study) -> None:
+    """The page and the HTTP API of the module docstring."""
 
     @app.get("/")
     def index():
@@ -175,33 +210,17 @@ def create_app(db: str | Path, *, trusted_hosts: list[str] | None = None) -> Any
 
     @app.post("/api/raters")
     def register():
-        name = _rater_name(body().get("name"))
+        name = _rater_name(_json_body(flask).get("name"))
         rater_id, created = study.add_rater(name)
         return flask.jsonify(rater=name, created=created, **_progress(study, rater_id)), 201 if created else 200
 
     @app.get("/api/next")
     def next_image():
-        return flask.jsonify(_progress(study, known_rater(flask.request.args.get("rater"))))
+        return flask.jsonify(_progress(study, _known_rater(study, flask.request.args.get("rater"))))
 
     @app.post("/api/ratings")
     def rate():
-        data = body()
-        name, image, score = data.get("rater"), data.get("image"), data.get("score")
-        # every field is checked before anything is looked up or written
-        _rater_name(name)
-        if isinstance(image, bool) or not isinstance(image, int):
-            raise ApiError(400, "image must be an integer image id")
-        if isinstance(score, bool) or not isinstance(score, int):
-            raise ApiError(400, f"score must be an integer from 1 to 5, got {score!r}")
-        if not 1 <= score <= 5:
-            raise ApiError(400, f"score must be an integer from 1 to 5, got {score}")
-        rater_id = known_rater(name)
-        if not 0 < image < 2**63 or study.image(image) is None:  # SQLite integers are 64-bit
-            raise ApiError(404, f"unknown image {image}")
-        if image not in study.assignment(rater_id):
-            raise ApiError(403, f"image {image} is not assigned to this rater")
-        if not study.add_rating(rater_id, image, score):
-            raise ApiError(409, f"image {image} is already rated by this rater; ratings cannot be changed")
+        rater_id, image, score = _store_rating(study, _json_body(flask))
         return flask.jsonify(saved=True, image=image, score=score, **_progress(study, rater_id)), 201
 
     @app.get("/image/<int:image_id>.png")
@@ -212,8 +231,6 @@ def create_app(db: str | Path, *, trusted_hosts: list[str] | None = None) -> Any
         resp = flask.Response(png, mimetype="image/png")
         resp.headers["Cache-Control"] = "private, max-age=3600"
         return resp
-
-    return app
 
 
 def _url_host(host: str) -> str:

@@ -209,24 +209,8 @@ def create_study(
     """
 
     db = Path(db)
-    if isinstance(scale, bool) or not isinstance(scale, int) or scale < 2:
-        raise InputError(f"scale must be an integer >= 2, got {scale!r}")
-    if db.exists() and not overwrite:
-        raise InputError(f"{db} already exists; choose another path or pass overwrite=True (--force) to replace it")
-    if limit is not None and limit < 1:
-        raise InputError(f"limit must be >= 1, got {limit}")
-    degradation = DegradationSpec(scale) if degradation is None else degradation
-    if not isinstance(degradation, DegradationSpec) or degradation.scale != scale:
-        raise InputError(f"degradation must be a DegradationSpec at the study's scale x{scale}, got {degradation!r}")
-    if images_per_rater is not None and images_per_rater < 1:
-        raise InputError(f"images_per_rater must be >= 1, got {images_per_rater}")
-    paths = list_images(*([images] if isinstance(images, (str, Path)) else images))
-    if not paths:
-        raise DataError(f"no images found in {images}")
-    stems = [p.stem for p in paths]
-    if len(set(stems)) != len(stems):
-        raise DataError("HR image names must be unique without their extension (they name the scenes)")
-    paths = paths[:limit] if limit else paths
+    degradation = _checked_arguments(db, scale, overwrite, limit, degradation, images_per_rater)
+    paths = _hr_paths(images, limit)
     specs = parse_methods(methods)
     models = {m.name: _upscaler(_load(m, scale, device)) for m in specs if m.kind in ("zoo", "weights")}
     seed = secrets.randbelow(2**31) if seed is None else int(seed)
@@ -235,15 +219,50 @@ def create_study(
 
     with locked_file(db):  # one writer: a concurrent create of this db is refused, naming the other process
         if db.exists() and not overwrite:  # created while this one loaded its models
-            raise InputError(f"{db} already exists; choose another path or pass overwrite=True (--force) to replace it")
+            raise InputError(f"{db} already exists; choose another path or pass overwrite=True (--overwrite) to replace it")
         _write_db(db, paths, specs, models, ids, seed, scale, degradation, images_per_rater, max_size, progress)
     return db
+
+
+def _checked_arguments(
+    db: Path,
+    scale: Any,
+    overwrite: bool,
+    limit: int | None,
+    degradation: DegradationSpec | None,
+    images_per_rater: int | None,
+) -> DegradationSpec:
+    """Refuse bad :func:`create_study` arguments before any model loads; returns the degradation (default: plain
+    MATLAB bicubic at ``scale``)."""
+    if isinstance(scale, bool) or not isinstance(scale, int) or scale < 2:
+        raise InputError(f"scale must be an integer >= 2, got {scale!r}")
+    if db.exists() and not overwrite:
+        raise InputError(f"{db} already exists; choose another path or pass overwrite=True (--overwrite) to replace it")
+    if limit is not None and limit < 1:
+        raise InputError(f"limit must be >= 1, got {limit}")
+    degradation = DegradationSpec(scale) if degradation is None else degradation
+    if not isinstance(degradation, DegradationSpec) or degradation.scale != scale:
+        raise InputError(f"degradation must be a DegradationSpec at the study's scale x{scale}, got {degradation!r}")
+    if images_per_rater is not None and images_per_rater < 1:
+        raise InputError(f"images_per_rater must be >= 1, got {images_per_rater}")
+    return degradation
+
+
+def _hr_paths(images: str | Path | Sequence[str | Path], limit: int | None) -> list[Path]:
+    """The HR image files (sorted, the first ``limit``); their stems name the scenes, so they must be unique."""
+    paths = list_images(*([images] if isinstance(images, (str, Path)) else images))
+    if not paths:
+        raise DataError(f"no images found in {images}")
+    stems = [p.stem for p in paths]
+    if len(set(stems)) != len(stems):
+        raise DataError("HR image names must be unique without their extension (they name the scenes)")
+    return paths[:limit] if limit else paths
 
 
 def _write_db(
     db: Path,
     paths: list[Path],
-    specs: list[Any],
+    specs: list[MethodSpec],
     models: dict[str, Any],
     ids: list[int],
     seed: int,
@@ -270,50 +289,10 @@ def _write_db(
                     "images_per_rater": images_per_rater,
                     "methods": [m.name for m in specs],
                 }
-                init_schema(conn, meta)
-                with transaction(conn):
-                    conn.executemany(
-                        "INSERT INTO methods(name, source, anchor) VALUES (?, ?, ?)",
-                        [(m.name, f"{m.kind}:{m.target}", int(m.name in ANCHORS)) for m in specs],
-                    )
-                method_ids = {r["name"]: r["id"] for r in conn.execute("SELECT id, name FROM methods")}
+                method_ids = _init_study(conn, meta, specs)
                 for path in tqdm(paths, desc="mos create", unit="img", disable=not progress):
-                    arr, _ = read_image(path)
-                    hr = prepare_hr(_to_rgb8(arr, path), scale, max_size)
-                    if hr.shape[0] < scale or hr.shape[1] < scale:
-                        raise DataError(f"{path}: too small ({arr.shape[:2]}) for x{scale}")
-                    lr_t = to_tensor(degrade(hr, scale, degradation))
-                    outs: dict[str, np.ndarray] = {}
-                    for m in specs:
-                        if m.kind == "hr":
-                            out = hr
-                        elif m.kind == "outputs":
-                            out = _to_rgb8(read_image(_find_output(Path(m.target), path.stem))[0], path)
-                        else:
-                            out = from_tensor(models[m.name](lr_t), np.uint8)
-                        if out.shape != hr.shape:
-                            raise DataError(f"{m.name} output for {path.name} is {out.shape}, HR is {hr.shape}")
-                        outs[m.name] = out
-                    # one transaction per scene: a scene is either fully in the study or absent
-                    with transaction(conn):
-                        cur = conn.execute(
-                            "INSERT INTO sources(name, width, height) VALUES (?, ?, ?)", (path.stem, hr.shape[1], hr.shape[0])
-                        )
-                        sid = cur.lastrowid
-                        for name, out in outs.items():
-                            png = _png(out)
-                            conn.execute(
-                                "INSERT INTO images(id, source_id, method_id, png, sha256, width, height) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                                (
-                                    ids.pop(),
-                                    sid,
-                                    method_ids[name],
-                                    png,
-                                    hashlib.sha256(png).hexdigest(),
-                                    out.shape[1],
-                                    out.shape[0],
-                                ),
-                            )
+                    hr, outs = _scene(path, specs, models, scale, degradation, max_size)
+                    _insert_scene(conn, path.stem, hr, outs, method_ids, ids)
             finally:
                 conn.close()
             # a stale -wal/-shm of a replaced study would be replayed into the new file: remove them first
@@ -323,3 +302,58 @@ def _write_db(
             for suffix in ("-wal", "-shm"):
                 if os.path.exists(tmp + suffix):
                     os.unlink(tmp + suffix)
+
+
+def _init_study(conn: Any, meta: dict[str, Any], specs: list[MethodSpec]) -> dict[str, int]:
+    """The schema, the study's settings and its methods; returns {method name: method id}."""
+    init_schema(conn, meta)
+    with transaction(conn):
+        conn.executemany(
+            "INSERT INTO methods(name, source, anchor) VALUES (?, ?, ?)",
+            [(m.name, f"{m.kind}:{m.target}", int(m.name in ANCHORS)) for m in specs],
+        )
+    return {r["name"]: r["id"] for r in conn.execute("SELECT id, name FROM methods")}
+
+
+def _scene(
+    path: Path,
+    specs: list[MethodSpec],
+    models: dict[str, Any],
+    scale: int,
+    degradation: DegradationSpec,
+    max_size: int | None,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """One HR image -> (HR uint8 RGB (H, W, 3) mod-cropped, {method name: its output of the same shape})."""
+    arr, _ = read_image(path)
+    hr = prepare_hr(_to_rgb8(arr, path), scale, max_size)
+    if hr.shape[0] < scale or hr.shape[1] < scale:
+        raise DataError(f"{path}: too small ({arr.shape[:2]}) for x{scale}")
+    lr_t = to_tensor(degrade(hr, scale, degradation))
+    outs: dict[str, np.ndarray] = {}
+    for m in specs:
+        if m.kind == "hr":
+            out = hr
+        elif m.kind == "outputs":
+            out = _to_rgb8(read_image(_find_output(Path(m.target), path.stem))[0], path)
+        else:
+            out = from_tensor(models[m.name](lr_t), np.uint8)
+        if out.shape != hr.shape:
+            raise DataError(f"{m.name} output for {path.name} is {out.shape}, HR is {hr.shape}")
+        outs[m.name] = out
+    return hr, outs
+
+
+def _insert_scene(
+    conn: Any, stem: str, hr: np.ndarray, outs: dict[str, np.ndarray], method_ids: dict[str, int], ids: list[int]
+) -> None:
+    """Store one scene and its images (each takes the next of the shuffled ``ids``) in one transaction: a scene is
+    either fully in the study or absent."""
+    with transaction(conn):
+        cur = conn.execute("INSERT INTO sources(name, width, height) VALUES (?, ?, ?)", (stem, hr.shape[1], hr.shape[0]))
+        sid = cur.lastrowid
+        for name, out in outs.items():
+            png = _png(out)
+            conn.execute(
+                "INSERT INTO images(id, source_id, method_id, png, sha256, width, height) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (ids.pop(), sid, method_ids[name], png, hashlib.sha256(png).hexdigest(), out.shape[1], out.shape[0]),
+            )

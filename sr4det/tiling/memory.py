@@ -7,8 +7,6 @@ in memory and in ``$SR4DET_CACHE/tiling/probe.json``; ``_choose_tile`` turns it 
 from __future__ import annotations
 
 import json
-import math
-import re
 import warnings
 import weakref
 from dataclasses import dataclass
@@ -20,7 +18,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
 from .._files import atomic_write, cache_root
-from ..errors import InputError, TileOOMError
+from .._options import parse_memory as parse_memory  # the --max-memory validator, one for every command
+from ..errors import TileOOMError
 from ._device import _amp_dtype, _autocast, _free_device_memory, _is_oom
 from .plan import _align_down, _align_up
 
@@ -35,49 +34,6 @@ _CUDA_BUDGET_FRACTION = 0.8
 # the probe sees tensors, not allocator slack or library workspaces (oneDNN, cuDNN): keep a margin
 _PROBE_SAFETY = 1.25
 _PROBE_SIDES = (32, 64)
-
-
-_UNITS = {
-    "": 1,
-    "b": 1,
-    "k": 10**3,
-    "kb": 10**3,
-    "m": 10**6,
-    "mb": 10**6,
-    "g": 10**9,
-    "gb": 10**9,
-    "t": 10**12,
-    "tb": 10**12,
-    "kib": 2**10,
-    "mib": 2**20,
-    "gib": 2**30,
-    "tib": 2**40,
-}
-
-
-def parse_memory(value: str | int | float) -> int:
-    """Bytes from ``"1.5GB"``, ``"512MiB"``, ``"800M"``, ``2_000_000_000`` ...
-
-    Decimal units (KB, MB, GB, TB; also K, M, G, T) are powers of 1000, binary ones (KiB, MiB, GiB, TiB)
-    powers of 1024; case and spaces are ignored.
-
-    Raises:
-        InputError: unparsable or not positive.
-    """
-    if isinstance(value, bool):
-        raise InputError(f"memory size must be a number of bytes or a string like '1.5GB', got {value!r}")
-    if isinstance(value, (int, float)):
-        n = float(value)
-    else:
-        m = re.fullmatch(r"\s*([-+]?[0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([A-Za-z]*)\s*", str(value))
-        if m is None or m.group(2).lower() not in _UNITS:
-            raise InputError(f"cannot parse memory size {value!r}; use e.g. '1.5GB', '512MiB' or a number of bytes")
-        n = float(m.group(1)) * _UNITS[m.group(2).lower()]
-    if not math.isfinite(n) or n < 1:  # below one byte (0.1 -> 0) is no budget at all
-        raise InputError(
-            f"memory size must be positive (at least 1 byte), got {value!r}; use e.g. '1.5GB', '512MiB' or a number of bytes"
-        )
-    return int(n)
 
 
 # ------------------------------------------------------------------------------------------------ memory probe

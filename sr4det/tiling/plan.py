@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._options import check_tile
 from ..errors import InputError
 
 __all__ = ["Tile", "blend_weights", "parse_tile", "plan_tiles"]
@@ -165,16 +166,5 @@ def blend_weights(t: Tile, h: int, w: int, overlap: int, scale: int) -> np.ndarr
 def parse_tile(value: str | int | None) -> int | str | None:
     """A ``--tile`` / YAML ``tile`` value as :func:`sr4det.tiling.upscale` takes it: ``"none"`` (or None) -> None,
     ``"auto"`` -> ``"auto"``, a positive int (or its text) -> that int; anything else is an :class:`InputError` naming
-    the forms."""
-    text = str(value).strip().lower()
-    if text == "none":
-        return None
-    if text == "auto":
-        return "auto"
-    try:
-        tile = int(text)
-    except ValueError:
-        tile = 0
-    if tile < 1:
-        raise InputError(f"--tile must be a positive integer (tile side in LR pixels, e.g. 256), 'auto' or 'none', got {value!r}")
-    return tile
+    the forms. The one tile validator, which every command's ``--tile`` uses too."""
+    return check_tile(value)

@@ -61,3 +61,25 @@ def test_uint8_rounding_and_errors():
         imresize(torch.zeros(4, 4), scale=2, size=(8, 8))
     with pytest.raises(InputError, match="empty"):
         imresize(torch.zeros(0, 4), scale=2)
+
+
+@pytest.mark.parametrize("scale", [0.25, 0.5, 1 / 3, 2.0, 4.0])
+@pytest.mark.parametrize("kernel", ["cubic", "linear", "lanczos3"])
+def test_the_dense_float64_path_gives_the_gathers_uint8_values(monkeypatch, scale, kernel):
+    """The matmul the uint8 (float64) path uses and the gather it replaced agree to the last uint8 level: the LR images
+    of every degradation, and so the cache keys and results made from them, do not change."""
+    import sr4det.resize as resize
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    image[:, :20] = 200  # flat areas and edges besides noise
+    image[10:20, 30:40] = 0
+    dense = imresize_uint8(image, scale, kernel=kernel)
+    monkeypatch.setattr(resize, "_DENSE_MAX", 0)  # the gather
+    gathered = imresize_uint8(image, scale, kernel=kernel)
+    np.testing.assert_array_equal(dense, gathered)
+    x = torch.from_numpy(image.astype(np.float64)).permute(2, 0, 1)
+    monkeypatch.setattr(resize, "_DENSE_MAX", 2_000_000)
+    a = imresize(x, scale=scale, kernel=kernel)
+    monkeypatch.setattr(resize, "_DENSE_MAX", 0)
+    assert torch.allclose(a, imresize(x, scale=scale, kernel=kernel), atol=1e-9)

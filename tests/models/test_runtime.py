@@ -111,7 +111,8 @@ def test_interpolation_baselines_stay_on_torch():
 @pytest.mark.parametrize(
     ("backend", "precision", "match"),
     [
-        ("tensorrt", "fp32", "backend must be one of"),
+        ("coreml", "fp32", "backend must be one of"),
+        ("tensorrt", "bf16", "runs fp32 or fp16"),
         ("openvino", "fp8", "precision must be one of"),
         ("torch", "bf16", "dtype=torch.bfloat16"),
         ("onnxruntime", "bf16", "use backend='openvino'"),

@@ -21,7 +21,7 @@ class ServerProcess:
     def __init__(self, db: Path, timeout: float = 60.0):
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sr4det.cli", "mos", "serve", "--db", str(db), "--port", "0", "--threads", "4"],
+            [sys.executable, "-m", "sr4det.cli", "mos", "serve", "--db", str(db), "--port", "0", "--request-threads", "4"],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

@@ -205,12 +205,17 @@ def test_cli_create(tmp_path, capsys):
 
     hr = make_hr_dir(tmp_path / "hr")
     db = tmp_path / "cli.sqlite"
-    assert (
-        main(["mos", "create", "--images", str(hr), "--db", str(db), "--methods", "lanczos", "--seed", "3", "--no-progress"]) == 0
-    )
+    argv = ["mos", "create", "--images", str(hr), "--db", str(db), "--methods", "lanczos"]
+    assert main([*argv, "--order-seed", "3", "--seed", "5", "--quiet"]) == 0
     assert "3 scenes x 3 methods = 9 images" in capsys.readouterr().out
-    assert main(["mos", "create", "--images", str(hr), "--db", str(db)]) == 2
+    meta = Study(db).meta()
+    assert (meta["seed"], meta["degradation"]["seed"]) == (3, 5)  # --order-seed: ids and orders; --seed: LR noise
+    assert main(argv) == 2
     assert "already exists" in capsys.readouterr().err
+    # the spellings before --overwrite / --seed / --quiet still work (hidden, with a note)
+    assert main([*argv, "--force", "--noise-seed", "2", "--no-progress"]) == 0
+    assert "option '--force' is deprecated; use --overwrite" in capsys.readouterr().err
+    assert Study(db).meta()["degradation"]["seed"] == 2
 
 
 def test_subsets_cover_the_study_evenly(tmp_path, mos_inputs):

@@ -126,22 +126,23 @@ def rfdn(scale: int, **kwargs) -> nn.Module:
 @register_model(
     ModelCard(
         name="rfdn_real",
-        scales=(4,),
+        scales=(2, 4),
         input_space="rgb",
         upsampling="post",
         non_local=True,
         min_size=15,
         weights_source="sr4det",
-        shipped={4: "rfdn_real_x4.pt"},
+        shipped={2: "rfdn_real_x2.pt", 4: "rfdn_real_x4.pt"},
         license="MIT (RFDN_AIM weights by njulj/RFDN, MIT; fine-tuned by sr4det)",
         objective="detection",
         trained_with="yolo11n",
         degradations=(
-            "random (Real-ESRGAN-style, x4): 15% clean bicubic, 35% one pass, 50% two passes; Gaussian/generalised/sinc "
-            "blur sigma 0.2-3 (x4 HR px), Gaussian noise 1-20 or Poisson, JPEG 30-95"
+            "random (Real-ESRGAN-style, at the model's scale): 15% clean bicubic, 35% one pass, 50% two passes; "
+            "Gaussian/generalised/sinc blur sigma 0.2-3 HR px at x4 (scaled with the factor), Gaussian noise 1-20 or "
+            "Poisson, JPEG 30-95"
         ),
         paper="rfdn_det fine-tuned through a frozen YOLO11n on COCO train2017 crops with random real-world degradations "
-        "(sr4det.degradation.RandomDegradation; eval/RESULTS.md §12)",
+        "(sr4det.degradation.RandomDegradation; eval/RESULTS.md §13, §16)",
     ),
 )
 def rfdn_real(scale: int, **kwargs) -> nn.Module:

@@ -21,6 +21,7 @@ SHIPPED = [
     ("rfdn_det", 2),
     ("rfdn_det", 4),
     ("imdn_det", 2),
+    ("rfdn_real", 2),
     ("rfdn_real", 4),
 ]
 
@@ -127,6 +128,7 @@ def test_robust_model_card_says_what_it_was_trained_on():
     real = create_model("rfdn_real", 4, pretrained=True).card
     assert (real.objective, real.trained_with) == ("detection", "yolo11n")
     assert real.degradations.startswith("random")
-    meta = read_weights(SHIPPED_DIR / "rfdn_real_x4.pt").meta
-    assert meta["data"] == ["coco_train160"] and meta["degradation"].startswith("random")
+    for scale in (2, 4):
+        meta = read_weights(SHIPPED_DIR / f"rfdn_real_x{scale}.pt").meta
+        assert meta["data"] == ["coco_train160"] and meta["degradation"].startswith("random")
     assert create_model("rfdn_det", 4, pretrained=True).card.degradations == "clean"

@@ -53,25 +53,13 @@ def worker(args: argparse.Namespace) -> None:
         det = UltralyticsDetector(cfg.detector, device=ctx.device(cfg.device))
         specs = [SRSpec.parse(s) for s in cfg.sr]
         comparison = Comparison(
+            cfg.settings(),
             load_dataset(cfg.data),
             det,
             standard_conditions(specs),
-            scale=cfg.scale,
-            degradation=cfg.degradation_spec(),
-            backend=cfg.backend,
-            class_map=cfg.class_map,
-            n_resamples=cfg.bootstrap,
-            seed=cfg.seed,
-            confidence=0.95,
             cache=CompareCache(cfg.cache),
-            tile=cfg.tile,
-            device=cfg.device,
-            limit=cfg.limit,
-            progress=False,
-            extra_config=None,
-            mos=None,
-            save_images=None,
             dist=ctx,
+            class_map=cfg.class_map,
         )
         comparison.run(cfg.out)
         if ctx.is_main:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._version import __version__
 from .errors import (
     ArchitectureMismatchError,
     DataError,
@@ -27,18 +28,6 @@ from .errors import (
     WeightsNotAvailableError,
 )
 from .models import ModelCard, SRModel, create_model, get_card, list_models, load_model, register_model, resolve_model
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("sr4det")  # the one place the version is written is pyproject.toml
-    except PackageNotFoundError:  # a source tree on sys.path without `pip install`
-        return "0+unknown"
-
-
-__version__ = _version()
 
 # heavier parts load on first use so `import sr4det` stays fast
 _LAZY = {

@@ -37,10 +37,3 @@ def ycbcr_to_rgb(ycbcr: torch.Tensor) -> torch.Tensor:
     """Inverse of :func:`rgb_to_ycbcr` (not clamped)."""
     offset = _OFFSET.to(device=ycbcr.device, dtype=ycbcr.dtype).view(3, 1, 1)
     return _apply(ycbcr - offset, _INVERSE)
-
-
-def rgb_to_y(rgb: torch.Tensor) -> torch.Tensor:
-    """Luma only: (..., 3, H, W) -> (..., 1, H, W), BT.601 studio range."""
-    m = _MATRIX[0].to(device=rgb.device, dtype=rgb.dtype)
-    y = torch.einsum("j,...jhw->...hw", m, rgb) + 16.0 / 255.0
-    return y.unsqueeze(-3)

@@ -64,7 +64,7 @@ def test_only_the_command_line_imports_commands():
     assert not leaks, leaks
 
 
-def _module_imports(path: Path) -> set[str]:
+def _imported_modules(path: Path) -> set[str]:
     """The full sr4det module names (``sr4det.detectors.base``) that ``path`` imports anywhere in its body."""
     own = ["sr4det", *path.relative_to(PKG).parts[:-1]]
     found: set[str] = set()
@@ -90,7 +90,7 @@ def test_integrations_build_on_the_layers_below_and_the_detector_contract():
     assert not leaks, leaks
     detectors = {
         str(p.relative_to(PKG)): sorted(
-            m for m in _module_imports(p) if m.startswith("sr4det.detectors") and m != "sr4det.detectors.base"
+            m for m in _imported_modules(p) if m.startswith("sr4det.detectors") and m != "sr4det.detectors.base"
         )
         for p in (PKG / "integrations").rglob("*.py")
     }
@@ -103,7 +103,7 @@ def test_integrations_import_one_another_not():
         leaks = sorted(
             str(p.relative_to(PKG))
             for p in (PKG / "integrations" / name).rglob("*.py")
-            if any(m.startswith(f"sr4det.integrations.{other}") for m in _module_imports(p))
+            if any(m.startswith(f"sr4det.integrations.{other}") for m in _imported_modules(p))
         )
         assert not leaks, leaks
 
@@ -159,3 +159,147 @@ def test_deprecated_aliases_hold_no_code(alias):
     defined = [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n.name != "__getattr__"]
     assert not defined, defined
     assert "Deprecated alias" in (ast.get_docstring(tree) or "")
+
+
+# ------------------------------------------------------------------------------------------ module graph
+# Nodes are the modules of sr4det (``sr4det.evaluation.runner``; a package is its ``__init__``). An edge is an
+# import anywhere in a module's body (a lazy import inside a function counts: it is how cycles hide), except under
+# ``if TYPE_CHECKING:`` (annotations only, never executed).
+
+
+def _module_name(path: Path) -> str:
+    parts = ["sr4det", *path.relative_to(PKG).with_suffix("").parts]
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {_module_name(p): p for p in PKG.rglob("*.py")}
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _runtime_nodes(tree: ast.AST):
+    """Every node of ``tree`` outside ``if TYPE_CHECKING:`` blocks."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        yield node
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and _is_type_checking(child):
+                stack.extend(child.orelse)
+            else:
+                stack.append(child)
+
+
+def _resolve(name: str) -> str | None:
+    """The sr4det module ``name`` is (or is in: ``sr4det.a.b.X`` -> ``sr4det.a.b``), or None outside sr4det."""
+    while name and name not in MODULES:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+def _module_imports(path: Path) -> list[tuple[str, str]]:
+    """(imported module, imported name or "") of every runtime import of ``path`` inside sr4det."""
+    me = _module_name(path)
+    package = me if path.name == "__init__.py" else me.rpartition(".")[0]
+    out: list[tuple[str, str]] = []
+    for node in _runtime_nodes(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join([*base, *([node.module] if node.module else [])])
+            else:
+                module = node.module or ""
+            if not module.startswith("sr4det"):
+                continue
+            for alias in node.names:
+                sub = f"{module}.{alias.name}"
+                out.append((sub, "") if sub in MODULES else (module, alias.name))
+        elif isinstance(node, ast.Import):
+            out += [(a.name, "") for a in node.names if a.name.startswith("sr4det")]
+    return out
+
+
+def _graph() -> dict[str, set[str]]:
+    graph: dict[str, set[str]] = {}
+    for name, path in MODULES.items():
+        targets = {_resolve(module) for module, _ in _module_imports(path)}
+        graph[name] = {t for t in targets if t is not None and t != name}
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    out: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                out.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_cycle_finder_finds_a_cycle():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_no_import_cycle_anywhere_in_sr4det():
+    """No two modules import each other, directly or through others (a package counts as its ``__init__``, which
+    its own modules must therefore not import: ``from . import x`` in ``pkg/y.py`` is an import of ``pkg.x`` only)."""
+    import sys
+
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
+    assert _cycles(_graph()) == []
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def test_no_private_name_is_imported_across_packages():
+    """A private name (``_x``, or anything from a private module ``_x.py``) is used only inside the package that
+    defines it. The top-level ``sr4det/_*.py`` modules (``_files``, ``_progress``, ``_run_folder``, ...) are the
+    package-internal helpers of sr4det itself, so every subpackage of sr4det may import them; a private module or
+    name inside a subpackage (``evaluation/_cost.py``, ``tiling._device``) stays inside that subpackage."""
+    leaks = []
+    for name, path in MODULES.items():
+        own = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        for module, attr in _module_imports(path):
+            target = _resolve(module)
+            if target is None:
+                continue
+            home = target if MODULES[target].name == "__init__.py" else target.rpartition(".")[0]
+            private_module = any(_private(part) for part in target.split(".")[1:])
+            if home == "sr4det" and not _private(attr):
+                continue  # a top-level helper module of sr4det: shared by all of sr4det
+            if (private_module or _private(attr)) and not (own == home or own.startswith(home + ".")):
+                leaks.append(f"{name} imports {module}{'.' + attr if attr else ''}")
+    assert leaks == [], leaks

@@ -5,12 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import Any
 
-from ..evaluation.config import CompareConfig, split_sr
-from ..evaluation.report import render_summary
+from ..evaluation import CompareConfig, render_summary
 
-__all__ = ["CompareConfig", "add_parser", "run", "run_compare", "split_sr"]
+__all__ = ["add_parser", "run"]
 
 
 def add_parser(sub) -> None:
@@ -30,16 +28,6 @@ def add_parser(sub) -> None:
     )
     CompareConfig.add_arguments(p)
     p.set_defaults(func=run)
-
-
-def run_compare(data: str, detector: str, out: str, **options: Any) -> dict[str, Any]:
-    """Load the data and the ultralytics detector, run :func:`sr4det.evaluation.compare`, write OUT. Returns results.
-
-    ``options`` are the fields of :class:`~sr4det.evaluation.config.CompareConfig` (``sr``, ``scale``, ``bootstrap``,
-    ``cache``, ``blur_sigma`` ...); ``blur``, ``noise`` and ``jpeg`` are accepted as the older names of ``blur_sigma``,
-    ``noise_std`` and ``jpeg_quality``. Under torchrun the images are sharded over the processes.
-    """
-    return CompareConfig.from_mapping({"data": data, "detector": detector, "out": out, **options}, what="run_compare()").run()
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,21 +6,21 @@ from __future__ import annotations
 
 import os
 import platform
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
-from ..data.datasets import GroundTruth
+from ..data.datasets import ClassMap, GroundTruth
+from .cache import SR_CODE_PATH, CompareCache
 from .condition_detectors import detector_label, detector_record
-from .conditions import MAIN_DETECTOR, SRCondition
-
-if TYPE_CHECKING:
-    from .runner import Comparison
+from .conditions import MAIN_DETECTOR, Condition, SRCondition
+from .settings import Settings
 
 
-def dataset_info(comparison: Comparison, gt_eval: GroundTruth) -> dict[str, Any]:
-    gt = comparison.gt
+def dataset_info(settings: Settings, gt: GroundTruth, gt_eval: GroundTruth) -> dict[str, Any]:
+    """``gt``: the (mod-cropped, limited) ground truth of the run; ``gt_eval``: its readable images."""
     return {
         "source": gt.source,
         "format": gt.format,
@@ -29,9 +29,9 @@ def dataset_info(comparison: Comparison, gt_eval: GroundTruth) -> dict[str, Any]
         "n_boxes": gt_eval.num_boxes,
         "n_crowd": int(sum(int(im.iscrowd.sum()) for im in gt_eval.images)),
         "n_boxes_by_size": boxes_by_size(gt_eval),
-        "mod_crop": comparison.scale,
+        "mod_crop": settings.scale,
         "boxes_dropped_by_crop": gt.dropped_boxes,
-        "limit": comparison.limit,
+        "limit": settings.limit,
     }
 
 
@@ -46,45 +46,56 @@ def boxes_by_size(gt: GroundTruth) -> dict[str, int]:
     }
 
 
-def run_config(comparison: Comparison) -> dict[str, Any]:
-    device = comparison.requested_device
+def run_config(
+    settings: Settings,
+    *,
+    detector: Any,
+    cmap: ClassMap,
+    conditions: Sequence[Condition],
+    cache: CompareCache,
+    memory_kind: str,
+    world_size: int,
+) -> dict[str, Any]:
+    """results.json's ``config``: the settings, the run's ``detector`` and class map, the SR models of
+    ``conditions``, the cache folder, the kind of memory measured and the number of processes."""
+    device = settings.device
     return {
-        "scale": comparison.scale,
-        "degradation": comparison.degradation.config(),
-        "detector": getattr(comparison.detector, "config", repr(comparison.detector)),
-        "class_map": {str(k): v for k, v in comparison.cmap.index_to_category.items()},
-        "backend": comparison.backend,
+        "scale": settings.scale,
+        "degradation": settings.degradation.config(),
+        "detector": getattr(detector, "config", repr(detector)),
+        "class_map": {str(k): v for k, v in cmap.index_to_category.items()},
+        "backend": settings.backend,
         "bootstrap": {
-            "n_resamples": comparison.n_resamples,
-            "seed": comparison.seed,
-            "confidence": comparison.confidence,
+            "n_resamples": settings.n_resamples,
+            "seed": settings.seed,
+            "confidence": settings.confidence,
             "unit": "image",
             "paired": True,
         },
         # kind "sr" is SRCondition, whose __post_init__ always sets spec
-        "sr": {c.name: c.spec.source for c in comparison.conditions if isinstance(c, SRCondition) and c.spec is not None},
-        "tile": comparison.tile,
-        "sr_backend": comparison.sr_backend,
+        "sr": {c.name: c.spec.source for c in conditions if isinstance(c, SRCondition) and c.spec is not None},
+        "tile": settings.tile,
+        "sr_backend": SR_CODE_PATH,
         "device": None if device is None else str(device),
-        "memory": comparison.memory_kind,
-        "psnr_ssim": f"Y channel (BT.601), uint8, border shave {comparison.scale}",
-        "cache_dir": None if comparison.cache.root is None else str(comparison.cache.root),
-        "world_size": comparison.dist.world_size,
-        "detectors": detector_records(comparison),
+        "memory": memory_kind,
+        "psnr_ssim": f"Y channel (BT.601), uint8, border shave {settings.scale}",
+        "cache_dir": None if cache.root is None else str(cache.root),
+        "world_size": world_size,
+        "detectors": detector_records(conditions, detector),
         # only when not COCO's 100: the config of every earlier comparison stays as it was (its output check)
-        **({"max_dets": comparison.max_dets} if comparison.max_dets != 100 else {}),
-        **(comparison.extra_config or {}),
+        **({"max_dets": settings.max_dets} if settings.max_dets != 100 else {}),
+        **(settings.extra_config or {}),
     }
 
 
-def detector_records(comparison: Comparison) -> dict[str, dict[str, Any]]:
+def detector_records(conditions: Sequence[Condition], detector: Any) -> dict[str, dict[str, Any]]:
     """label -> the detector's path, weights digest, settings and cache identity, and the conditions it scored
-    (``main``: the run's detector)."""
+    (``main``: the run's ``detector``)."""
     out: dict[str, dict[str, Any]] = {}
-    for c in comparison.conditions:
+    for c in conditions:
         label = detector_label(c)
         if label not in out:
-            out[label] = {**detector_record(c.detector or comparison.detector), "conditions": []}
+            out[label] = {**detector_record(c.detector or detector), "conditions": []}
         out[label]["conditions"].append(c.name)
     if MAIN_DETECTOR in out:  # the run's detector first
         out = {MAIN_DETECTOR: out.pop(MAIN_DETECTOR), **out}
@@ -119,10 +130,10 @@ def versions() -> dict[str, str]:
 BUSY_MARGIN = 0.5
 
 
-def cores_used(comparison: Comparison) -> int:
+def cores_used(local_world_size: int) -> int:
     """The cores this run keeps busy on its machine: intra-op threads (torch's, and OpenVINO's, matched to them) times
-    the processes on this node, at most the machine's cores."""
-    return max(1, min(os.cpu_count() or 1, torch.get_num_threads() * max(1, comparison.dist.local_world_size)))
+    the ``local_world_size`` processes on this node, at most the machine's cores."""
+    return max(1, min(os.cpu_count() or 1, torch.get_num_threads() * max(1, local_world_size)))
 
 
 def usage(run: Any, cores: int) -> dict[str, Any]:

@@ -1,22 +1,30 @@
-"""The main entry point, :func:`compare`: build the conditions and a :class:`~.runner.Comparison`, run it."""
+"""The Python entry point of a comparison, :func:`compare`: build the :class:`~.settings.Settings`, the
+conditions and a :class:`~.runner.Comparison`, run it. (The CLI and YAML configs build a
+:class:`~.config.CompareConfig`, whose :meth:`~.config.CompareConfig.run` loads the data and detector and calls
+:func:`run_settings`.)"""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..data.datasets import ClassMap, GroundTruth
 from ..detectors.base import Detector
 from ..errors import InputError
 from ..models.runtime import check_runtime
 from .cache import CompareCache
-from .condition_detectors import resolve_detectors
+from .condition_detectors import parse_detectors, resolve_detectors
 from .conditions import Condition, Degradation, SRCondition, SRSpec, standard_conditions
 from .distributed import DistContext, setup
 from .runner import Comparison
+from .settings import Settings
 
-__all__ = ["compare"]
+if TYPE_CHECKING:
+    from .config import CompareConfig
+
+__all__ = ["compare", "run_from_config", "run_settings"]
 
 
 def compare(
@@ -102,47 +110,143 @@ def compare(
         The results dict (:meth:`CompareResult.to_json`, also written to ``out_dir/results.json``):
         ``conditions`` -> metrics, ``deltas``, ``per_class``, ``skipped_images``, ``config``, ``versions``, ``dataset``.
     """
-    if degradation is None:
-        degradation = Degradation(scale=scale)
+    settings = Settings(
+        scale=scale,
+        degradation=Degradation(scale=scale) if degradation is None else degradation,
+        backend=backend,
+        n_resamples=n_resamples,
+        seed=seed,
+        confidence=confidence,
+        tile=tile,
+        device=device,
+        limit=limit,
+        progress=progress,
+        extra_config=extra_config,
+        mos=mos,
+        save_images=save_images,
+        max_dets=max_dets,
+    )
     if conditions is None:
-        specs = [s if isinstance(s, SRSpec) else SRSpec.parse(s) for s in sr]
-        if not any(s.name == "bicubic" for s in specs):
-            specs.insert(0, SRSpec("bicubic", "bicubic"))
-        conditions = standard_conditions(specs, resolve_detectors(specs, detector, detectors, detector_loader))
+        conditions = sr_conditions(sr, detector, detectors, detector_loader)
     elif detectors:
         raise InputError(
             "`detectors` labels the detectors of `sr` entries; with `conditions` set each condition's `detector` instead"
         )
+    set_runtime(conditions, sr_runtime, sr_precision)
+    ctx = dist if dist is not None else setup(threads)
+    try:
+        return run_settings(
+            settings,
+            gt,
+            detector,
+            conditions,
+            out_dir=out_dir,
+            cache_dir=cache_dir,
+            dist=ctx,
+            class_map=class_map,
+            overwrite=overwrite,
+        )
+    finally:
+        if dist is None:
+            ctx.close()
+
+
+def run_settings(
+    settings: Settings,
+    gt: GroundTruth,
+    detector: Detector,
+    conditions: Sequence[Condition],
+    *,
+    out_dir: str | Path | None,
+    cache_dir: str | Path | None | bool,
+    dist: DistContext,
+    class_map: str | ClassMap = "names",
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """Run a comparison of ``conditions`` under ``settings`` in the process group ``dist`` (see :func:`compare`)
+    and return its results dict; the cache is opened from ``cache_dir`` (None: the default folder, False: none)."""
+    cache = CompareCache.from_option(cache_dir, clean_orphans=dist.local_rank == 0)
+    comparison = Comparison(settings, gt, detector, conditions, cache=cache, dist=dist, class_map=class_map)
+    return comparison.run(out_dir, overwrite=overwrite).to_json()
+
+
+def sr_conditions(
+    sr: Sequence[str | SRSpec], detector: Detector, detectors: dict[str, Any] | None = None, detector_loader: Any = None
+) -> list[Condition]:
+    """``hr``, ``lr``, ``bicubic`` (added first when missing) and one condition per ``sr`` entry, each labelled
+    entry with its detector (:func:`~.condition_detectors.resolve_detectors`)."""
+    specs = [s if isinstance(s, SRSpec) else SRSpec.parse(s) for s in sr]
+    if not any(s.name == "bicubic" for s in specs):
+        specs.insert(0, SRSpec("bicubic", "bicubic"))
+    return standard_conditions(specs, resolve_detectors(specs, detector, detectors, detector_loader))
+
+
+def set_runtime(conditions: Sequence[Condition], sr_runtime: str, sr_precision: str) -> None:
+    """Let every SR condition's network run on ``sr_runtime``/``sr_precision`` (checked first)."""
     check_runtime(sr_runtime, sr_precision)
     for cond in conditions if (sr_runtime, sr_precision) != ("torch", "fp32") else ():
         if isinstance(cond, SRCondition):
             cond.runtime = (sr_runtime, sr_precision)
-    ctx = dist if dist is not None else setup(threads)
+
+
+def run_from_config(config: CompareConfig) -> dict[str, Any]:
+    """:meth:`CompareConfig.run <.config.CompareConfig.run>`: load the data and the ultralytics detector of
+    ``config``, run the comparison (degraded or native), write ``config.out``; returns the results dict."""
+    from .._options import check_device
+    from ..data.datasets import load_dataset
+    from ..detectors import UltralyticsDetector
+
+    check_device(config.device)
+    ctx = setup(config.threads)
     try:
-        cache = CompareCache.from_option(cache_dir, clean_orphans=ctx.local_rank == 0)
-        comparison = Comparison(
+        device = ctx.device(config.device)
+        gt = load_dataset(config.data, images=config.images, split=config.split)
+        det_settings: dict[str, Any] = {
+            "imgsz": config.imgsz,
+            "conf": config.conf,
+            "iou": config.iou,
+            "max_det": config.max_det,
+            "device": device,
+        }
+        if config.progress and ctx.is_main:  # something on the screen before the detector and SR models load
+            n = len(gt.images) if config.limit is None else min(config.limit, len(gt.images))
+            print(f"compare: {n} images of {config.data}; loading the detector {config.detector}", file=sys.stderr, flush=True)
+        det = UltralyticsDetector(config.detector, **det_settings)
+        if config.native:
+            settings, conditions = _native_setup(config, det, device)
+        else:
+            settings = config.settings()
+            conditions = sr_conditions(
+                config.sr,
+                det,
+                parse_detectors(config.detectors) or None,
+                lambda path: UltralyticsDetector(path, **det_settings),
+            )
+            set_runtime(conditions, config.sr_runtime, config.sr_precision)
+        return run_settings(
+            settings,
             gt,
-            detector,
+            det,
             conditions,
-            scale=scale,
-            degradation=degradation,
-            backend=backend,
-            class_map=class_map,
-            n_resamples=n_resamples,
-            seed=seed,
-            confidence=confidence,
-            cache=cache,
-            tile=tile,
-            device=device,
-            limit=limit,
-            progress=progress,
-            extra_config=extra_config,
-            mos=mos,
-            save_images=save_images,
+            out_dir=Path(config.out),
+            cache_dir=config.cache,
             dist=ctx,
-            max_dets=max_dets,
+            class_map=config.class_map,
+            overwrite=config.overwrite,
         )
-        return comparison.run(out_dir, overwrite=overwrite).to_json()
     finally:
-        if dist is None:
-            ctx.close()
+        ctx.close()
+
+
+def _native_setup(config: CompareConfig, det: Detector, device: Any) -> tuple[Settings, list[Condition]]:
+    """The settings and conditions of a native-resolution comparison (:mod:`.native`): scale 1 (no degradation, no
+    mod-crop), one detector per condition (SR and/or slicing in front of ``det``)."""
+    from .native import Slicing, native_conditions
+
+    slicing = None if config.slice is None else Slicing.parse(config.slice, config.merge)
+    specs = [s for s in config.specs() if s.name != "bicubic"]
+    specs.insert(0, SRSpec("bicubic", "bicubic"))
+    conditions = native_conditions(det, specs, config.scale, slicing=slicing, tile=config.tile, device=device)
+    extra = {"native": {"sr_scale": config.scale, **({} if slicing is None else slicing.config())}}
+    settings = config.settings(scale=1, degradation=Degradation(scale=1), extra_config={**(config.extra_config or {}), **extra})
+    return settings, conditions

@@ -48,8 +48,14 @@ def lr_key(hr: str, degradation_key: Any) -> str:
     return cache_key("lr", hr, degradation_key)
 
 
-def sr_key(lr: str, model_digest: str, tile: Any, sr_backend: str) -> str:
-    return cache_key("sr", lr, model_digest, tile, sr_backend)
+#: the code path part of SR keys (and results.json's ``config.sr_backend``): every SR output is made by
+#: :func:`sr4det.tiling.upscale`; kept literal so existing caches and records stay valid
+SR_CODE_PATH = "tiler"
+
+
+def sr_key(lr: str, model_digest: str, tile: Any) -> str:
+    """Key of an SR output: its LR key, the model digest and the tile setting."""
+    return cache_key("sr", lr, model_digest, tile, SR_CODE_PATH)
 
 
 def det_key(image: str, detector_id: str | None) -> str | None:

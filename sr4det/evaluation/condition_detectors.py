@@ -17,7 +17,16 @@ from ..errors import DetectorError, DetectorMismatchError, InputError, SR4DetErr
 from .cache import detector_identity, weights_digest
 from .conditions import LABEL_RE, MAIN_DETECTOR, Condition, SRSpec
 
-__all__ = ["check_class_lists", "default_loader", "detector_label", "detector_record", "detector_sources", "resolve_detectors"]
+__all__ = [
+    "check_class_lists",
+    "default_loader",
+    "detector_label",
+    "detector_record",
+    "detector_sources",
+    "parse_detectors",
+    "resolve_detectors",
+    "split_sr",
+]
 
 _FIX = (
     "give a .pt file, an OpenVINO export folder, an .onnx file or an official name after '=' "
@@ -215,3 +224,42 @@ def _same_path(a: str, b: str) -> bool:
 
 def _describe(src: Any) -> str:
     return src if isinstance(src, str) else f"a {type(src).__name__} object"
+
+
+def split_sr(value: str | Sequence[str]) -> list[str]:
+    """``"a,b"`` or ``["a", "b"]`` -> ``["a", "b"]`` (blanks dropped)."""
+    if isinstance(value, str):
+        items = value.split(",")
+    elif isinstance(value, (list, tuple)) and all(v is None or isinstance(v, str) for v in value):
+        items = list(value)
+    else:
+        raise InputError(
+            f"expected a comma-separated text or a list of texts (e.g. sr: [bicubic, espcn]), got {value!r} "
+            f"({type(value).__name__})"
+        )
+    return [s.strip() for s in items if s and s.strip()]
+
+
+def parse_detectors(value: str | Mapping[str, str] | Sequence[str] | None) -> dict[str, str]:
+    """``"a=x.pt,b=y"``, ``["a=x.pt"]`` or ``{"a": "x.pt"}`` -> ``{"a": "x.pt"}`` (labels of ``SR@LABEL`` entries)."""
+    if not value:
+        return {}
+    if isinstance(value, Mapping):
+        items = [(str(k).strip(), v) for k, v in value.items()]
+    else:
+        items = []
+        for entry in split_sr(value):
+            label, eq, path = entry.partition("=")
+            if not eq:
+                raise InputError(f"detectors entry {entry!r}: write LABEL=PATH (e.g. adapted=runs/adapted.pt)")
+            items.append((label.strip(), path))
+    out: dict[str, str] = {}
+    for label, path in items:
+        if not isinstance(path, str) or not path.strip():
+            raise InputError(f"detector {label!r}: give its path (a .pt file, OpenVINO folder, .onnx file or official name)")
+        if label in out and out[label] != path.strip():
+            raise InputError(f"detector label {label!r} is given twice ({out[label]} and {path.strip()})")
+        out[label] = path.strip()
+    for label in out:
+        check_label(label)
+    return out

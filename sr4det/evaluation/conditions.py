@@ -172,35 +172,14 @@ def model_digest(model: torch.nn.Module) -> str:
     return h.hexdigest()
 
 
-def tiler():
-    """:func:`sr4det.tiling.upscale`, or None while that module does not exist."""
-    try:
-        from ..tiling import upscale
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("sr4det.tiling",):
-            raise
-        return None
-    return upscale
-
-
 def run_sr(model, lr: np.ndarray, tile: str | int | None = "auto") -> tuple[np.ndarray, str]:
-    """Upscale a uint8 (h, w, 3) image; returns (uint8 (sh, sw, 3), how) with how = ``"tiler"`` or ``"direct"``.
-
-    Uses :func:`sr4det.tiling.upscale` (memory-aware tiling) when the module exists, else one direct call
-    under ``torch.inference_mode``.
-    """
+    """Upscale a uint8 (h, w, 3) image with :func:`sr4det.tiling.upscale` (memory-aware tiling); returns
+    (uint8 (sh, sw, 3), how) with how = ``"tiler"`` (recorded in the SR cache entries)."""
     from ..data.io import from_tensor, to_tensor
+    from ..tiling import upscale
 
-    x = to_tensor(lr)
-    upscale = tiler()
-    if upscale is not None:
-        y = upscale(model, x, tile=tile)
-        how = "tiler"
-    else:
-        with torch.inference_mode():
-            y = model(x.unsqueeze(0))[0]
-        how = "direct"
-    return from_tensor(y.float().cpu(), np.uint8), how
+    y = upscale(model, to_tensor(lr), tile=tile)
+    return from_tensor(y.float().cpu(), np.uint8), "tiler"
 
 
 # --------------------------------------------------------------------------------------------- conditions
@@ -230,7 +209,7 @@ class Condition:
     def release(self) -> None:
         """Free what :meth:`load` took (before the next condition's peak-memory window)."""
 
-    def key(self, hr_key: str, lr_key: str, *, tile: object, sr_backend: str) -> str:
+    def key(self, hr_key: str, lr_key: str, *, tile: object) -> str:
         """Content key of the image the detector sees."""
         raise NotImplementedError
 
@@ -245,7 +224,7 @@ class HRCondition(Condition):
 
     kind: ClassVar[str] = "hr"
 
-    def key(self, hr_key, lr_key, *, tile, sr_backend):
+    def key(self, hr_key, lr_key, *, tile):
         return hr_key
 
     def render(self, hr, degradation):
@@ -259,7 +238,7 @@ class LRCondition(Condition):
     kind: ClassVar[str] = "lr"
     low_resolution: ClassVar[bool] = True
 
-    def key(self, hr_key, lr_key, *, tile, sr_backend):
+    def key(self, hr_key, lr_key, *, tile):
         return lr_key
 
     def render(self, hr, degradation):
@@ -301,20 +280,20 @@ class SRCondition(Condition):
         self.model = None
         gc.collect()
 
-    def key(self, hr_key, lr_key, *, tile, sr_backend, digest: str | None = None):
+    def key(self, hr_key, lr_key, *, tile, digest: str | None = None):
         """``digest``: a model digest remembered from an earlier run (:meth:`fingerprint`), to forecast the key
         before :meth:`load`."""
         from .cache import sr_key
 
         digest = digest or self.digest
         assert digest is not None, "load() first"
-        return sr_key(lr_key, digest, tile, sr_backend)
+        return sr_key(lr_key, digest, tile)
 
     def fingerprint(self, scale: int) -> str | None:
         """What identifies this condition's weights without loading them (the file's path, size and modification
         time, or the zoo name with its pretrained file's), or None when that is unknown: the key under which the
         cache remembers the model digest, so that cached entries can be counted before any model loads."""
-        from .. import __version__
+        from .._version import __version__
         from ..models.registry import get_card
         from ..models.weights import resolve_pretrained
 
@@ -331,7 +310,7 @@ class SRCondition(Condition):
         return f"{self.spec.source}|x{scale}|{self.runtime}|{stat}|{__version__}"
 
     def upscale(self, lr: np.ndarray, tile: str | int | None) -> tuple[np.ndarray, str]:
-        """uint8 ``lr`` (h, w, 3) -> (uint8 (sh, sw, 3), ``"tiler"`` or ``"direct"``): see :func:`run_sr`."""
+        """uint8 ``lr`` (h, w, 3) -> (uint8 (sh, sw, 3), ``"tiler"``): see :func:`run_sr`."""
         return run_sr(self.model, lr, tile)
 
 

@@ -1,6 +1,6 @@
 """``CompareConfig``: the options of a comparison, listed once (default and help), built by the CLI
-(``sr4det compare``), the YAML config of ``pipelines/coco_map_compare.py`` and the Python API
-(:func:`sr4det.commands.compare.run_compare`, or ``CompareConfig(...).run()``)."""
+(``sr4det compare``) and the YAML config of ``pipelines/coco_map_compare.py`` (``CompareConfig.from_mapping(yaml)
+.run()``); :meth:`CompareConfig.settings` is the frozen :class:`~.settings.Settings` a comparison runs with."""
 
 from __future__ import annotations
 
@@ -9,17 +9,19 @@ import dataclasses
 import math
 import numbers
 import os
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._suggest import did_you_mean
 from ..errors import InputError, ScaleError
 from ..models.runtime import BACKENDS, PRECISIONS
+from .condition_detectors import parse_detectors, split_sr
 
-#: older names of options, accepted by the YAML config and run_compare()
+if TYPE_CHECKING:
+    from .settings import Settings
+
+#: older names of options, accepted by the YAML config and CompareConfig.from_mapping
 ALIASES = {"blur": "blur_sigma", "noise": "noise_std", "jpeg": "jpeg_quality"}
 
 
@@ -29,47 +31,6 @@ def _opt(default: Any, help: str, *, flags: Sequence[str] = (), cli: bool = True
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: type(default)(default), metadata=meta)
     return field(default=default, metadata=meta)
-
-
-def split_sr(value: str | Sequence[str]) -> list[str]:
-    """``"a,b"`` or ``["a", "b"]`` -> ``["a", "b"]`` (blanks dropped)."""
-    if isinstance(value, str):
-        items = value.split(",")
-    elif isinstance(value, (list, tuple)) and all(v is None or isinstance(v, str) for v in value):
-        items = list(value)
-    else:
-        raise InputError(
-            f"expected a comma-separated text or a list of texts (e.g. sr: [bicubic, espcn]), got {value!r} "
-            f"({type(value).__name__})"
-        )
-    return [s.strip() for s in items if s and s.strip()]
-
-
-def parse_detectors(value: str | Mapping[str, str] | Sequence[str] | None) -> dict[str, str]:
-    """``"a=x.pt,b=y"``, ``["a=x.pt"]`` or ``{"a": "x.pt"}`` -> ``{"a": "x.pt"}`` (labels of ``SR@LABEL`` entries)."""
-    if not value:
-        return {}
-    if isinstance(value, Mapping):
-        items = [(str(k).strip(), v) for k, v in value.items()]
-    else:
-        items = []
-        for entry in split_sr(value):
-            label, eq, path = entry.partition("=")
-            if not eq:
-                raise InputError(f"detectors entry {entry!r}: write LABEL=PATH (e.g. adapted=runs/adapted.pt)")
-            items.append((label.strip(), path))
-    out: dict[str, str] = {}
-    for label, path in items:
-        if not isinstance(path, str) or not path.strip():
-            raise InputError(f"detector {label!r}: give its path (a .pt file, OpenVINO folder, .onnx file or official name)")
-        if label in out and out[label] != path.strip():
-            raise InputError(f"detector label {label!r} is given twice ({out[label]} and {path.strip()})")
-        out[label] = path.strip()
-    from .condition_detectors import check_label
-
-    for label in out:
-        check_label(label)
-    return out
 
 
 @dataclass
@@ -386,91 +347,33 @@ class CompareConfig:
 
     # ----------------------------------------------------------------------------------- run
 
-    def run(self) -> dict[str, Any]:
-        """Load the data and the ultralytics detector, run :func:`sr4det.evaluation.compare`, write ``out``.
+    def settings(self, **changes: Any) -> Settings:
+        """The frozen :class:`~.settings.Settings` these options run with (``changes``: fields replaced, e.g. the
+        native mode's ``scale=1``)."""
+        from .settings import Settings
 
-        Under torchrun the process group is set up first, so each rank builds its detector on its own device.
-        """
-        from .._options import check_device
-        from ..data.datasets import load_dataset
-        from ..detectors import UltralyticsDetector
-        from .api import compare
-        from .distributed import setup
-
-        check_device(self.device)
-        ctx = setup(self.threads)
-        try:
-            device = ctx.device(self.device)
-            gt = load_dataset(self.data, images=self.images, split=self.split)
-            settings: dict[str, Any] = {
-                "imgsz": self.imgsz,
-                "conf": self.conf,
-                "iou": self.iou,
-                "max_det": self.max_det,
-                "device": device,
-            }
-            if self.progress and ctx.is_main:  # something on the screen before the detector and SR models load
-                n = len(gt.images) if self.limit is None else min(self.limit, len(gt.images))
-                print(f"compare: {n} images of {self.data}; loading the detector {self.detector}", file=sys.stderr, flush=True)
-            det = UltralyticsDetector(self.detector, **settings)
-            if self.native:
-                return self._run_native(gt, det, ctx)
-            return compare(
-                gt,
-                det,
-                sr=self.sr,
-                scale=self.scale,
-                out_dir=Path(self.out),
-                degradation=self.degradation_spec(),
-                **self._shared_compare_kwargs(ctx),
-                extra_config=self.extra_config or None,
-                detectors=parse_detectors(self.detectors) or None,
-                detector_loader=lambda path: UltralyticsDetector(path, **settings),
-                sr_runtime=self.sr_runtime,
-                sr_precision=self.sr_precision,
-            )
-        finally:
-            ctx.close()
-
-    def _run_native(self, gt: Any, det: Any, ctx: Any) -> dict[str, Any]:
-        """The native-resolution comparison (:mod:`.native`): scale 1 (no degradation, no mod-crop), one detector
-        per condition (SR and/or slicing in front of ``det``)."""
-        from .api import compare
-        from .conditions import Degradation, SRSpec
-        from .native import Slicing, native_conditions
-
-        slicing = None if self.slice is None else Slicing.parse(self.slice, self.merge)
-        specs = [s for s in self.specs() if s.name != "bicubic"]
-        specs.insert(0, SRSpec("bicubic", "bicubic"))
-        conditions = native_conditions(det, specs, self.scale, slicing=slicing, tile=self.tile, device=ctx.device(self.device))
-        extra = {"native": {"sr_scale": self.scale, **({} if slicing is None else slicing.config())}}
-        return compare(
-            gt,
-            det,
-            scale=1,
-            out_dir=Path(self.out),
-            degradation=Degradation(scale=1),
-            extra_config={**(self.extra_config or {}), **extra},
-            conditions=conditions,
-            **self._shared_compare_kwargs(ctx),
-        )
-
-    def _shared_compare_kwargs(self, ctx: Any) -> dict[str, Any]:
-        """The arguments of :func:`~.api.compare` that the degraded and the native comparison take alike."""
-        return {
+        values: dict[str, Any] = {
+            "scale": self.scale,
+            "degradation": self.degradation_spec(),
             "backend": self.backend,
-            "class_map": self.class_map,
             "n_resamples": self.bootstrap,
             "seed": self.seed,
             "confidence": self.ci_level,
-            "cache_dir": self.cache,
             "tile": self.tile,
             "device": self.device,
             "limit": self.limit,
             "progress": self.progress,
+            "extra_config": self.extra_config or None,
             "mos": self.mos,
             "save_images": self.save_images,
-            "dist": ctx,
-            "overwrite": self.overwrite,
             "max_dets": self.max_dets,
         }
+        return Settings(**{**values, **changes})
+
+    def run(self) -> dict[str, Any]:
+        """Load the data and the ultralytics detector, run the comparison, write ``out``; returns the results dict
+        (:func:`~.api.run_from_config`). Under torchrun the process group is set up first, so each rank builds its
+        detector on its own device."""
+        from .api import run_from_config
+
+        return run_from_config(self.checked())

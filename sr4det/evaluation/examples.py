@@ -4,52 +4,63 @@ bicubic, as LR / bicubic / best SR / HR crops with the detector's boxes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 
-from ..data.io import read_image, to_rgb8
-from .cache import lr_key
+from ..data.datasets import GroundTruth
+from .cache import CompareCache, lr_key
+from .conditions import Condition
 from .result import CompareResult
-
-if TYPE_CHECKING:
-    from .runner import Comparison
-    from .shard import ConditionRun
+from .settings import Settings
+from .shard import ConditionRun, load_hr
 
 
 def write_examples(
-    comparison: Comparison, out_dir: Path, result: CompareResult, runs: list[ConditionRun], hr_keys: dict[int, str], n: int = 3
+    settings: Settings,
+    conditions: Sequence[Condition],
+    gt: GroundTruth,
+    cache: CompareCache,
+    device: Any,
+    out_dir: Path,
+    result: CompareResult,
+    runs: list[ConditionRun],
+    hr_keys: dict[int, str],
+    n: int = 3,
 ) -> Path | None:
     """``examples.png``: LR / bicubic / best SR / HR crops with the detector's boxes on the ``n`` images where the
     best SR condition (highest AP, bicubic and the references aside) changed the most detections versus bicubic;
-    None (and no file) without a bicubic and another SR condition. SR images come from the cache (else rerun)."""
+    None (and no file) without a bicubic and another SR condition. SR images come from the cache (else rerun on
+    ``device``); ``gt``: the evaluated (mod-cropped) ground truth."""
     from .plots import EXAMPLE_CONF, plot_examples
 
     target = out_dir / "examples.png"
     target.unlink(missing_ok=True)  # never link a stale figure
-    by_name = {c.name: c for c in comparison.conditions}
+    by_name = {c.name: c for c in conditions}
     # the figure compares SR outputs through one detector: conditions with their own detector are left out
-    sr = [c.name for c in comparison.conditions if c.kind == "sr" and c.name != "bicubic" and c.detector is None]
+    sr = [c.name for c in conditions if c.kind == "sr" and c.name != "bicubic" and c.detector is None]
     if "bicubic" not in by_name or by_name["bicubic"].kind != "sr" or not sr:
         return None
     best = max(sr, key=lambda k: (result.conditions[k].get("AP") is not None, result.conditions[k].get("AP") or 0.0))
     dets = {r.name: _by_image(r.results, EXAMPLE_CONF) for r in runs}
-    ids = [i for i in hr_keys if i in {im.id for im in comparison.gt.images}]
+    ids = [i for i in hr_keys if i in {im.id for im in gt.images}]
     changed = {i: _changed(dets[best].get(i, []), dets["bicubic"].get(i, [])) for i in ids}
     chosen = sorted(ids, key=lambda i: (-len(changed[i]), ids.index(i)))[:n]
     if not chosen:
         return None
-    images = {im.id: im for im in comparison.gt.images}
+    images = {im.id: im for im in gt.images}
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     for i in chosen:
         im = images[i]
-        hr = _load_hr(im, comparison.scale)
-        lr = comparison.degradation(hr)
+        hr = load_hr(im)
+        lr = settings.degradation(hr)
         panels = [("LR", lr, dets.get("lr", {}).get(i, []))]
         for label, name in (("bicubic", "bicubic"), (f"best SR: {best}", best)):
-            panels.append((label, _sr_image(comparison, by_name[name], hr_keys[i], lr), dets[name].get(i, [])))
+            sr_img = _sr_image(settings, cache, device, by_name[name], hr_keys[i], lr)
+            panels.append((label, sr_img, dets[name].get(i, [])))
         panels.append(("HR", hr, dets.get("hr", {}).get(i, [])))
         rows.append(
             {
@@ -59,19 +70,19 @@ def write_examples(
             }
         )
         rows[-1]["panels"] = panels
-    return plot_examples(rows, target, {int(c): str(n) for c, n in comparison.gt.categories.items()})
+    return plot_examples(rows, target, {int(c): str(n) for c, n in gt.categories.items()})
 
 
-def _sr_image(comparison: Comparison, cond, hkey: str, lr: np.ndarray) -> np.ndarray:
+def _sr_image(settings: Settings, cache: CompareCache, device: Any, cond, hkey: str, lr: np.ndarray) -> np.ndarray:
     """The condition's SR output for this image: from the cache, else upscaled again."""
-    lkey = lr_key(hkey, comparison.deg_key)
+    lkey = lr_key(hkey, settings.deg_key)
     if cond.digest is not None:
-        img = comparison.cache.get_image(cond.key(hkey, lkey, tile=comparison.tile, sr_backend=comparison.sr_backend))
+        img = cache.get_image(cond.key(hkey, lkey, tile=settings.tile))
         if img is not None:
             return img
-    cond.load(comparison.scale, device=comparison.device)
+    cond.load(settings.scale, device=device)
     try:
-        return cond.upscale(lr, comparison.tile)[0]
+        return cond.upscale(lr, settings.tile)[0]
     finally:
         cond.release()
 
@@ -121,8 +132,3 @@ def _crop_box(dets: list[dict], size: tuple[int, int]) -> tuple[int, int, int, i
     y1 = max(d["bbox"][1] + d["bbox"][3] for d in dets)
     pad = max(16.0, 0.25 * max(x1 - x0, y1 - y0))
     return max(0, int(x0 - pad)), max(0, int(y0 - pad)), min(w, int(np.ceil(x1 + pad))), min(h, int(np.ceil(y1 + pad)))
-
-
-def _load_hr(im, scale: int) -> np.ndarray:
-    arr = to_rgb8(read_image(im.path)[0])
-    return np.ascontiguousarray(arr[: im.height, : im.width])

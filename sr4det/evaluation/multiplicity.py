@@ -18,7 +18,7 @@ def bootstrap_p_value(a: np.ndarray, b: np.ndarray) -> float | None:
     """Two-sided p-value of "``a - b`` is 0" from paired bootstrap resamples (NaN resamples dropped).
 
     ``a``, ``b``: (B,) statistics of two conditions under the same resamples. The percentile interval of
-    :func:`sr4det.evaluation.coco.paired_delta_ci` at level ``L`` excludes 0 exactly when fewer than
+    :func:`sr4det.evaluation.bootstrap.paired_delta_ci` at level ``L`` excludes 0 exactly when fewer than
     ``(1 - L) / 2`` of the resampled differences lie on one side of 0; this p-value is the smallest ``1 - L``
     at which that happens, with the usual +1 so it is never 0 from finitely many resamples:
     ``min(1, 2 * (min(#{d <= 0}, #{d >= 0}) + 1) / (B + 1))``. None when no resample is finite.

@@ -83,11 +83,8 @@ class CompareResult:
         )
 
     def write(self, out_dir: str | Path) -> Path:
-        """Write ``results.json``, ``report.md`` and the plots to ``out_dir``; returns the ``results.json`` path."""
-        from .report import write_report
-
+        """Write ``results.json`` to ``out_dir`` (``report.md`` and the plots: :func:`~.report.write_report`);
+        returns its path."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        path = atomic_write(out / "results.json", json.dumps(self.to_json(), indent=2, sort_keys=False))
-        write_report(self, out)
-        return path
+        return atomic_write(out / "results.json", json.dumps(self.to_json(), indent=2, sort_keys=False))

@@ -16,14 +16,17 @@ Cost: each condition makes one untimed warm-up call of its SR step and of its de
 (the first condition would otherwise pay for the detector's lazy initialisation), and memory is each step's own
 peak over a baseline taken just before it (:class:`._cost._PeakMemory`).
 
-Beside this module: :mod:`.shard` (the image check, SR and detection of one rank's shard, :class:`ConditionRun`),
-:mod:`._cost` (memory probe, cache entries), :mod:`.scoring` (COCO metrics, bootstrap, deltas,
-per-class AP), :mod:`.examples` (``examples.png``), :mod:`._records` (config, dataset, versions, machine) and
-:mod:`.api` (:func:`~.api.compare`, the entry point).
+A :class:`Comparison` is built from a frozen :class:`~.settings.Settings` and explicit state (ground truth,
+detector, conditions, cache, process group); the modules below it take the settings and the state they need as
+parameters: :mod:`.shard` (the image check, SR and detection of one rank's shard, :class:`~.shard.ConditionRun`),
+:mod:`._cost` (memory probe, cache entries), :mod:`.scoring` (COCO metrics, bootstrap, deltas, per-class AP),
+:mod:`.examples` (``examples.png``) and :mod:`._records` (config, dataset, versions, machine). The entry point
+that builds it is :func:`~.api.compare`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 import time
@@ -37,125 +40,93 @@ from ..data.datasets import ClassMap, GroundTruth
 from ..detectors.base import Detector
 from ..errors import DataError, InputError
 from . import _records, scoring
-from ._cost import _PeakMemory
+from ._forecast import cached_text, forecast_text, remember_digest
 from ._outputs import OUTPUT_FILES, check_out_dir, check_save_images
-from .cache import CompareCache, cache_key, default_cache_dir, det_key, detector_identity, hr_key, lr_key
+from .cache import CompareCache, detector_identity
 from .condition_detectors import check_class_lists
-from .conditions import Condition, Degradation, SRCondition, tiler
+from .conditions import Condition
 from .distributed import DistContext, RankFailedError
 from .examples import write_examples
-from .result import SCHEMA, CompareResult
+from .report import headline, write_report
+from .result import CompareResult
 from .scoring import _mean, _Scored
-from .shard import ConditionRun, _Checked, check_images, run_condition, run_conditions
+from .settings import Settings
+from .shard import ConditionRun, ShardState, check_images, run_conditions
 
-__all__ = ["SCHEMA", "Comparison", "default_cache_dir"]  # and `compare`, from .api (see __getattr__)
+__all__ = ["Comparison"]
 
 log = logging.getLogger(__name__)
 
 
-def __getattr__(name: str) -> Any:
-    """``compare`` lives in :mod:`.api` (which imports this module); still importable from here."""
-    if name == "compare":
-        from .api import compare
-
-        return compare
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 class Comparison:
-    """One comparison, step by step (see :func:`~.api.compare` for the arguments). :meth:`run` does all steps."""
+    """One comparison, step by step: ``settings`` (frozen) plus the state it runs on: the ground truth (cut to
+    ``settings.limit`` images and mod-cropped to the scale here), the run's ``detector``, the ``conditions``, the
+    ``cache`` and the process group ``dist``. :meth:`run` does all steps (built and run by :func:`~.api.compare`)."""
 
     def __init__(
         self,
+        settings: Settings,
         gt: GroundTruth,
         detector: Detector,
         conditions: Sequence[Condition],
         *,
-        scale: int,
-        degradation: Degradation,
-        backend: str,
-        class_map: str | ClassMap,
-        n_resamples: int,
-        seed: int,
-        confidence: float,
         cache: CompareCache,
-        tile: str | int | None,
-        device: Any,
-        limit: int | None,
-        progress: bool,
-        extra_config: dict[str, Any] | None,
-        mos: str | Path | None,
-        save_images: str | Path | None,
         dist: DistContext,
-        max_dets: int = 100,
+        class_map: str | ClassMap = "names",
     ):
-        if degradation.scale != scale:
-            raise InputError(f"degradation scale {degradation.scale} differs from scale {scale}")
-        if n_resamples < 0:
-            raise InputError(f"n_resamples must be >= 0, got {n_resamples}")
         names = [c.name for c in conditions]
         if len(set(names)) != len(names):
             raise InputError(f"SR condition names must be unique, got {[n for n in names if n not in ('hr', 'lr')]}")
         check_class_lists(detector, conditions)  # conditions with their own detector: before any work
-        self.source_gt = gt
-        self.gt = gt.head(limit).mod_crop(scale)
+        self.settings = dataclasses.replace(settings, progress=settings.progress and dist.is_main)  # bars: rank 0
+        self.gt = gt.head(settings.limit).mod_crop(settings.scale)
         self.detector = detector
         self.conditions = list(conditions)
-        self.scale = scale
-        self.degradation = degradation
-        self.deg_key = degradation.key()
-        self.backend = backend
         self.cmap = class_map if isinstance(class_map, ClassMap) else ClassMap.build(detector.names, self.gt, class_map)
-        self.n_resamples, self.seed, self.confidence = n_resamples, seed, confidence
-        self.max_dets = max_dets
         self.cache = cache
-        self.tile = tile
-        self.requested_device = device
-        self.device = dist.device(None if device is None else str(device))
-        self.limit = limit
         self.dist = dist
-        self.progress = progress and dist.is_main
-        self.extra_config = extra_config
-        self.mos = mos
-        self.save_images = save_images
-        self.sr_backend = "tiler" if tiler() is not None else "direct"
-        self.det_ids = {
+        self.device = dist.device(None if settings.device is None else str(settings.device))
+        self.progress = self.settings.progress
+        det_ids = {
             id(d): detector_identity(d) for d in {id(c.detector or detector): c.detector or detector for c in conditions}.values()
         }
+        self.state = ShardState(detector=detector, det_ids=det_ids, cmap=self.cmap, cache=cache, device=self.device)
         self.memory_kind = "cpu_rss"
+        self._forecast_complete = False  # the forecast before the models loaded counted every condition
         self._digests: dict[str, dict[str, str]] = {}  # SR condition -> its model digest, from check_models
         #: wall seconds of this rank's shard (check, SR, detection), of waiting for and sharing all ranks' outputs,
         #: of scoring this rank's share of the conditions (COCO eval + bootstrap), and of rank 0's deltas and
         #: report (``evaluate_s`` = the last two, including waiting for the other ranks' scores); set on rank 0
         self.timings: dict[str, float] = {}
-        if cache.root is not None and None in self.det_ids.values():
-            warnings.warn("the detector has no `config` dict; its detections are not cached", stacklevel=3)
+        if cache.root is not None and None in det_ids.values():
+            warnings.warn("the detector has no `config` dict; its detections are not cached", stacklevel=4)
 
     # ----------------------------------------------------------------------------------- steps
 
-    def check_images(self, images) -> _Checked:
-        """Decode every image once: skip (and list) missing, corrupt or mis-sized images (:func:`.shard.check_images`)."""
-        return check_images(self, images)
-
-    def run_conditions(self, images, hr_keys: dict[int, str]) -> list[ConditionRun]:
-        """SR and detection of every condition on ``images`` (this rank's readable images; :func:`.shard.run_conditions`)."""
-        return run_conditions(self, images, hr_keys)
-
-    def run_condition(self, cond: Condition, images, hr_keys: dict[int, str], memory: _PeakMemory) -> ConditionRun:
-        """One condition on ``images``, each step timed after an untimed warm-up (:func:`.shard.run_condition`)."""
-        return run_condition(self, cond, images, hr_keys, memory)
+    def run_config(self) -> dict[str, Any]:
+        """results.json's ``config`` (:func:`._records.run_config`)."""
+        return _records.run_config(
+            self.settings,
+            detector=self.detector,
+            cmap=self.cmap,
+            conditions=self.conditions,
+            cache=self.cache,
+            memory_kind=self.memory_kind,
+            world_size=self.dist.world_size,
+        )
 
     def score(self, valid_ids: list[int], runs: Sequence[ConditionRun]) -> dict[str, _Scored]:
         """COCO metrics and the bootstrap resamples of each of ``runs`` (see :func:`.scoring.score`)."""
+        s = self.settings
         return scoring.score(
             self.gt,
             valid_ids,
             runs,
-            backend=self.backend,
-            n_resamples=self.n_resamples,
-            seed=self.seed,
+            backend=s.backend,
+            n_resamples=s.n_resamples,
+            seed=s.seed,
             progress=self.progress,
-            max_dets=self.max_dets,
+            max_dets=s.max_dets,
         )
 
     def evaluate(
@@ -175,66 +146,28 @@ class Comparison:
         if scored is None:
             scored = self.score(valid_ids, runs)
         evals = {run.name: scored[run.name].coco for run in runs}
-        boot = {run.name: scored[run.name].boot for run in runs} if self.n_resamples > 0 else {}
+        boot = {run.name: scored[run.name].boot for run in runs} if self.settings.n_resamples > 0 else {}
         if any(b is None for b in boot.values()):  # too few images for a bootstrap (scoring.MIN_BOOTSTRAP_IMAGES)
             boot = {}
-        conditions_out: dict[str, dict[str, Any]] = {}
-        cores = _records.cores_used(self)
-        for run in runs:
-            m: dict[str, Any] = dict(evals[run.name].metrics)
-            m.update(
-                {
-                    "psnr": _mean(run.psnr),
-                    "ssim": _mean(run.ssim),
-                    "sr_seconds_per_image": _mean(run.sr_seconds) if run.kind == "sr" else 0.0,
-                    "detector_seconds_per_image": _mean(run.det_seconds),
-                    "sr_peak_memory_mb": (max(run.sr_peak_mb) if run.sr_peak_mb else None) if run.kind == "sr" else 0.0,
-                    "detector_peak_memory_mb": max(run.det_peak_mb) if run.det_peak_mb else None,
-                    "cost_unmeasured_images": run.cost_unmeasured,
-                    "n_images": n,
-                    "n_detections": run.n_detections,
-                    "unmapped_detections": run.unmapped,
-                    "sr_cached": run.sr_cached,
-                    "detections_cached": run.det_cached,
-                    **run.info,
-                    **_records.usage(run, cores),
-                }
-            )
-            conditions_out[run.name] = m
-        deltas = scoring.deltas(runs, evals, conditions_out, boot, self.confidence, n)
-        from .report import headline
-
+        cores = _records.cores_used(self.dist.local_world_size)
+        conditions_out = {run.name: _condition_metrics(run, evals[run.name].metrics, n, cores) for run in runs}
+        deltas = scoring.deltas(runs, evals, conditions_out, boot, self.settings.confidence, n)
         for name, m in conditions_out.items():
             m["headline"] = headline(name, deltas)
         per_class = scoring.per_class(gt_eval, evals)
-        mos_by_method = None
-        if self.mos is not None:
-            from ..mos import mos_table
-
-            mos_by_method = mos_table(self.mos)
-            for name, m in conditions_out.items():
-                entry = mos_by_method.get(name)
-                if entry is not None:
-                    m.update(
-                        {"mos": entry["mos"], "mos_ci_low": entry["ci_low"], "mos_ci_high": entry["ci_high"], "mos_n": entry["n"]}
-                    )
+        mos = self.settings.mos
+        mos_by_method = None if mos is None else _add_mos(conditions_out, mos)
         return CompareResult(
             conditions=conditions_out,
             deltas=deltas,
             per_class=per_class,
             skipped_images=skipped,
-            dataset=_records.dataset_info(self, gt_eval),
-            config=_records.run_config(self),
-            mos=None if mos_by_method is None else {"study": str(self.mos), "methods": mos_by_method},
+            dataset=_records.dataset_info(self.settings, self.gt, gt_eval),
+            config=self.run_config(),
+            mos=None if mos_by_method is None else {"study": str(mos), "methods": mos_by_method},
             versions=_records.versions(),
             machine=_records.machine(cores),
         )
-
-    def write_examples(
-        self, out_dir: Path, result: CompareResult, runs: list[ConditionRun], hr_keys: dict[int, str], n: int = 3
-    ) -> Path | None:
-        """``examples.png`` (see :func:`.examples.write_examples`)."""
-        return write_examples(self, out_dir, result, runs, hr_keys, n)
 
     # ----------------------------------------------------------------------------------- all steps
 
@@ -244,14 +177,14 @@ class Comparison:
         (:mod:`._outputs`)."""
         if out_dir is not None and self.dist.is_main:  # rank 0 alone writes out_dir
             planned = {
-                "config": _records.run_config(self),
-                "dataset": {"source": self.gt.source, "limit": self.limit},
+                "config": self.run_config(),
+                "dataset": {"source": self.gt.source, "limit": self.settings.limit},
                 # name -> {"model_digest": ...} for SR conditions whose model check_models loaded (see _outputs)
                 "conditions": {c.name: self._digests.get(c.name, {}) for c in self.conditions},
             }
             check_out_dir(out_dir, planned, overwrite=overwrite)
-        if self.save_images is not None:  # every rank writes its shard's images
-            check_save_images(self.save_images, [im.file_name for im in self.gt.images])
+        if self.settings.save_images is not None:  # every rank writes its shard's images
+            check_save_images(self.settings.save_images, [im.file_name for im in self.gt.images])
 
     def check_models(self) -> None:
         """Before any work: every SR condition's model loads at this scale, one at a time, released again (a missing,
@@ -261,41 +194,12 @@ class Comparison:
             if cond.kind != "sr":
                 continue
             try:
-                info = cond.load(self.scale, device=self.device)
-                fingerprint = cond.fingerprint(self.scale) if isinstance(cond, SRCondition) else None
-                if isinstance(cond, SRCondition) and fingerprint is not None:  # the next run counts its cache up front
-                    self.cache.put_json("models", cache_key("model", fingerprint), {"digest": cond.digest})
+                info = cond.load(self.settings.scale, device=self.device)
+                remember_digest(self.cache, cond, self.settings.scale)  # the next run counts its cache up front
             finally:
                 cond.release()
             if info.get("model_digest"):
                 self._digests[cond.name] = {"model_digest": info["model_digest"]}
-
-    def forecast_text(self) -> str:
-        """``"cached: 640 of 896 SR outputs and detections ..."`` before any SR model loads: SR conditions' keys come
-        from the model digests the cache remembers from earlier runs (:meth:`SRCondition.fingerprint`); the
-        images' keys from their bytes. Conditions the cache has not seen yet count as to be computed."""
-        if self.cache.root is None or not self.dist.is_main:
-            return ""
-        hr_keys = {}
-        for im in self.gt.images:
-            try:
-                hr_keys[im.id] = hr_key(im.path, self.scale)
-            except OSError:  # missing: the image check names it later
-                continue
-        digests: dict[str, str | None] = {}
-        for cond in self.conditions:
-            if isinstance(cond, SRCondition):
-                fingerprint = cond.fingerprint(self.scale)
-                entry = self.cache.get_json("models", None if fingerprint is None else cache_key("model", fingerprint))
-                digests[cond.name] = entry.get("digest") if entry else None
-        unseen = [n for n, d in digests.items() if not d]
-        images = [im for im in self.gt.images if im.id in hr_keys]
-        done, total = self._count_cached(images, hr_keys, {n: d for n, d in digests.items() if d})
-        total += len(unseen) * len(images) * 2  # SR output and detections of each image
-        self._forecast_complete = not unseen
-        new = f"; {len(unseen)} SR condition(s) new to this cache ({', '.join(unseen)})" if unseen else ""
-        rest = "nothing to compute" if done == total else f"computing the other {total - done}"
-        return f"cached: {done} of {total} SR outputs and detections of {len(images)} images{new}; {rest}"
 
     def plan_text(self) -> str:
         """``"compare: 128 images x 7 conditions (hr, lr, ...) at x4 through <detector>; cache <dir>"``: what is
@@ -306,41 +210,9 @@ class Comparison:
         cache = "no cache" if self.cache.root is None else f"cache {self.cache.root}"
         ranks = f", {self.dist.world_size} processes" if self.dist.world_size > 1 else ""
         return (
-            f"compare: {len(self.gt.images)} images x {len(self.conditions)} conditions ({names}) at x{self.scale} "
+            f"compare: {len(self.gt.images)} images x {len(self.conditions)} conditions ({names}) at x{self.settings.scale} "
             f"through {det_name}; {cache}{ranks}; loading the SR models"
         )
-
-    def cached_text(self, images, hr_keys: dict[int, str], world_size: int = 1) -> str:
-        """``"cached: 640 of 896 SR outputs and detections of this run; computing the other 256"``: how much of the
-        SR and detection work (this rank's shard) the cache already holds."""
-        if self.cache.root is None:
-            return f"no cache: computing SR and detections of {len(images)} images x {len(self.conditions)} conditions"
-        try:
-            done, total = self._count_cached(images, hr_keys)
-        except (AssertionError, NotImplementedError):  # a condition whose key needs what only running sets
-            return f"computing SR and detections of {len(images)} images x {len(self.conditions)} conditions"
-        shard = " (this process's shard)" if world_size > 1 else ""
-        return f"cached: {done} of {total} SR outputs and detections{shard}; computing the other {total - done}"
-
-    def _count_cached(self, images, hr_keys: dict[int, str], digests: dict[str, str] | None = None) -> tuple[int, int]:
-        """(entries the cache holds, entries needed) for SR outputs and detections of ``images``; with ``digests``
-        only the SR conditions named there (and hr/lr), their keys made with those model digests."""
-        done = total = 0
-        for cond in self.conditions:
-            if digests is not None and cond.kind == "sr" and cond.name not in digests:
-                continue
-            det_id = self.det_ids[id(cond.detector or self.detector)]
-            extra = {} if digests is None or cond.kind != "sr" else {"digest": digests[cond.name]}
-            for im in images:
-                lkey = lr_key(hr_keys[im.id], self.deg_key)
-                key = cond.key(hr_keys[im.id], lkey, tile=self.tile, sr_backend=self.sr_backend, **extra)
-                dkey = det_key(key, det_id)
-                steps = [self.cache.path("det", dkey, ".json")] if dkey else []
-                if cond.kind == "sr":
-                    steps.append(self.cache.path("sr", key, ".json"))
-                total += max(1, len(steps))
-                done += sum(p.is_file() for p in steps)
-        return done, total
 
     def _say(self, text: str) -> None:
         """One line on stderr when progress is shown (rank 0)."""
@@ -353,9 +225,10 @@ class Comparison:
         dist = self.dist
         t0 = time.perf_counter()
         self._say(self.plan_text())
-        forecast = self.forecast_text() if self.progress else ""
-        if forecast:
-            self._say(forecast)
+        if self.progress and dist.is_main:
+            forecast, self._forecast_complete = forecast_text(self.settings, self.state, self.conditions, self.gt.images)
+            if forecast:
+                self._say(forecast)
         dist.step(self.check_models, "loading the SR models")  # first: the output check compares model digests
         locked: list[RunFolder] = []
 
@@ -378,7 +251,7 @@ class Comparison:
     def _run_checked(self, out_dir: str | Path | None, t0: float) -> CompareResult:
         dist = self.dist
         shard = dist.shard(self.gt.images)
-        checked = dist.step(lambda: self.check_images(shard), "the image check")
+        checked = dist.step(lambda: check_images(shard, self.settings.scale, self.progress), "the image check")
         parts = dist.all_gather(checked, "checked")
         valid = [i for p in parts for i in p.valid]
         skipped = [s for p in parts for s in p.skipped]
@@ -390,9 +263,11 @@ class Comparison:
             raise DataError("the readable images have no annotations: AP is undefined")
         by_id = {im.id: im for im in shard}
         mine = [by_id[i] for i in checked.valid]
-        if not getattr(self, "_forecast_complete", False):  # the forecast said it all, else the exact count now
-            self._say(self.cached_text(mine, checked.hr_keys, dist.world_size))
-        runs = dist.step(lambda: self.run_conditions(mine, checked.hr_keys), "SR and detection")
+        if not self._forecast_complete:  # the forecast said it all, else the exact count now
+            self._say(cached_text(self.settings, self.state, self.conditions, mine, checked.hr_keys, dist.world_size))
+        runs, self.memory_kind = dist.step(
+            lambda: run_conditions(self.settings, self.state, self.conditions, mine, checked.hr_keys), "SR and detection"
+        )
         t1 = time.perf_counter()
         # every rank gets every condition's detections and scores its share of the conditions (COCO eval and
         # bootstrap are the expensive, rank-0-only part otherwise); rank 0 then assembles the result
@@ -412,8 +287,11 @@ class Comparison:
                 result = self.evaluate(valid, skipped, merged, all_scored)
                 if out_dir is not None:
                     hr_keys = {k: v for p in parts for k, v in p.hr_keys.items()}
-                    self.write_examples(Path(out_dir), result, merged, hr_keys)
+                    write_examples(
+                        self.settings, self.conditions, self.gt, self.cache, self.device, Path(out_dir), result, merged, hr_keys
+                    )
                     result.write(out_dir)
+                    write_report(result, out_dir)
                 end = time.perf_counter()
                 self.timings = {
                     "shard_s": t1 - t0,
@@ -431,12 +309,57 @@ class Comparison:
                 if not dist.distributed:
                     raise
                 error = exc
-        if not dist.distributed:
-            assert result is not None  # a single process re-raised any error above
-            return result
-        shared = dist.broadcast(result if error is None else {"error": f"{type(error).__name__}: {error}"}, "results")
-        if error is not None:
-            raise error
-        if isinstance(shared, dict):
-            raise RankFailedError(f"rank 0 failed during the evaluation: {shared['error']}")
-        return shared
+        return _shared_result(dist, result, error)
+
+
+def _shared_result(dist: DistContext, result: CompareResult | None, error: Exception | None) -> CompareResult:
+    """Rank 0's result on every rank (one process: the result itself); rank 0's ``error`` is raised on rank 0 and
+    a :class:`RankFailedError` naming it on the others."""
+    if not dist.distributed:
+        assert result is not None  # a single process re-raised any error
+        return result
+    shared = dist.broadcast(result if error is None else {"error": f"{type(error).__name__}: {error}"}, "results")
+    if error is not None:
+        raise error
+    if isinstance(shared, dict):
+        raise RankFailedError(f"rank 0 failed during the evaluation: {shared['error']}")
+    return shared
+
+
+def _condition_metrics(run: ConditionRun, metrics: dict[str, Any], n: int, cores: int) -> dict[str, Any]:
+    """results.json's entry of one condition: its COCO ``metrics``, PSNR/SSIM, cost per image (SR 0 for hr/lr),
+    counts over its ``n`` images, what came from the cache, its model info and CPU usage (``cores``: see
+    :func:`._records.cores_used`)."""
+    m: dict[str, Any] = dict(metrics)
+    m.update(
+        {
+            "psnr": _mean(run.psnr),
+            "ssim": _mean(run.ssim),
+            "sr_seconds_per_image": _mean(run.sr_seconds) if run.kind == "sr" else 0.0,
+            "detector_seconds_per_image": _mean(run.det_seconds),
+            "sr_peak_memory_mb": (max(run.sr_peak_mb) if run.sr_peak_mb else None) if run.kind == "sr" else 0.0,
+            "detector_peak_memory_mb": max(run.det_peak_mb) if run.det_peak_mb else None,
+            "cost_unmeasured_images": run.cost_unmeasured,
+            "n_images": n,
+            "n_detections": run.n_detections,
+            "unmapped_detections": run.unmapped,
+            "sr_cached": run.sr_cached,
+            "detections_cached": run.det_cached,
+            **run.info,
+            **_records.usage(run, cores),
+        }
+    )
+    return m
+
+
+def _add_mos(conditions_out: dict[str, dict[str, Any]], study: str | Path) -> dict[str, Any]:
+    """Put the MOS of the study's method of the same name beside each condition (``mos``, ``mos_ci_low``,
+    ``mos_ci_high``, ``mos_n``); returns the study's MOS per method (:func:`sr4det.mos.mos_table`)."""
+    from ..mos import mos_table
+
+    mos_by_method = mos_table(study)
+    for name, m in conditions_out.items():
+        entry = mos_by_method.get(name)
+        if entry is not None:
+            m.update({"mos": entry["mos"], "mos_ci_low": entry["ci_low"], "mos_ci_high": entry["ci_high"], "mos_n": entry["n"]})
+    return mos_by_method

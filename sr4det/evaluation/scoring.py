@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..data.datasets import GroundTruth
-from . import coco, multiplicity
+from . import bootstrap, coco, multiplicity
 
 if TYPE_CHECKING:
     from .shard import ConditionRun
@@ -68,14 +68,14 @@ def score(
     if n_resamples > 0 and not bootstrap_possible(len(valid_ids)):
         warnings.warn(bootstrap_note(len(valid_ids)), stacklevel=3)
         n_resamples = 0
-    weights = coco.bootstrap_weights(len(valid_ids), n_resamples, seed) if n_resamples > 0 else None
+    weights = bootstrap.bootstrap_weights(len(valid_ids), n_resamples, seed) if n_resamples > 0 else None
     out: dict[str, _Scored] = {}
     for run in tqdm(runs, desc="COCO eval + bootstrap", disable=not progress, leave=False):
         ev = coco.evaluate(gt_coco, run.results, backend=backend, keep_matches=weights is not None, max_dets=max_dets)
         boot = None
         if weights is not None:
             assert ev.matches is not None  # kept because keep_matches=True
-            boot = coco.bootstrap_ap({run.name: ev.matches}, weights)[run.name]
+            boot = bootstrap.bootstrap_ap({run.name: ev.matches}, weights)[run.name]
             ev.matches = None  # large, and not needed once resampled
         out[run.name] = _Scored(ev, boot)
     return out
@@ -113,7 +113,7 @@ def deltas(runs, evals, conditions_out, boot, confidence: float, n_images: int) 
 
 def paired(name: str, base: str, evals, boot, confidence: float, n_images: int) -> dict[str, Any]:
     """AP and AP50 of ``name`` minus ``base``, each with its paired-bootstrap interval, resolution (``se``,
-    ``resolvable``, ``n_images_needed``: see :class:`.coco.DeltaResolution`) and two-sided bootstrap p-value
+    ``resolvable``, ``n_images_needed``: see :class:`.bootstrap.DeltaResolution`) and two-sided bootstrap p-value
     (``p``, :func:`.multiplicity.bootstrap_p_value`); None where there is no bootstrap."""
     entry: dict[str, Any] = {}
     for key in ("AP", "AP50"):
@@ -122,9 +122,9 @@ def paired(name: str, base: str, evals, boot, confidence: float, n_images: int) 
         d.update(se=None, resolvable=None, n_images_needed=None, p=None)
         if boot:
             d["p"] = multiplicity.bootstrap_p_value(boot[name][key], boot[base][key])
-            lo, hi = coco.paired_delta_ci(boot[name][key], boot[base][key], confidence, estimate=d["delta"])
+            lo, hi = bootstrap.paired_delta_ci(boot[name][key], boot[base][key], confidence, estimate=d["delta"])
             d["ci_low"], d["ci_high"] = _finite(lo), _finite(hi)
-            res = coco.delta_resolution(boot[name][key], boot[base][key], n_images, confidence, estimate=d["delta"])
+            res = bootstrap.delta_resolution(boot[name][key], boot[base][key], n_images, confidence, estimate=d["delta"])
             if res is not None:
                 d.update(se=res.se, resolvable=res.resolvable, n_images_needed=res.n_images_needed)
         entry[key] = d
@@ -146,7 +146,7 @@ def _adjust_family(entries: dict[str, dict[str, Any]], base: str, boot, confiden
             d.update(family_size=None, p_holm=None, ci_low_family=None, ci_high_family=None)
             if name not in family or d["p"] is None or level is None:
                 continue
-            lo, hi = coco.paired_delta_ci(boot[name][key], boot[base][key], level, estimate=d["delta"])
+            lo, hi = bootstrap.paired_delta_ci(boot[name][key], boot[base][key], level, estimate=d["delta"])
             d.update(family_size=len(family), p_holm=adjusted[name], ci_low_family=_finite(lo), ci_high_family=_finite(hi))
 
 
@@ -160,7 +160,9 @@ def gap_recovered(name: str, base: str, evals, boot, confidence: float) -> dict[
         return out
     out["estimate"] = (a - b) / (top - b)
     if boot:
-        lo, hi = coco.gap_fraction_ci(boot[name]["AP"], boot[base]["AP"], boot["hr"]["AP"], confidence, estimate=out["estimate"])
+        lo, hi = bootstrap.gap_fraction_ci(
+            boot[name]["AP"], boot[base]["AP"], boot["hr"]["AP"], confidence, estimate=out["estimate"]
+        )
         out["ci_low"], out["ci_high"] = _finite(lo), _finite(hi)
     return out
 

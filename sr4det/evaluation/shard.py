@@ -1,8 +1,8 @@
 """One rank's share of a comparison (all of it outside torchrun): check the images (:func:`check_images`), then run
 every condition's SR step and detector on each image through the :class:`~.cache.CompareCache`, timing each step
 after an untimed warm-up and measuring its own peak memory (:func:`run_conditions`), into one :class:`ConditionRun`
-per condition. :class:`~.runner.Comparison` calls these as its ``check_images`` / ``run_conditions`` /
-``run_condition`` steps."""
+per condition. :class:`~.runner.Comparison` calls these with its :class:`~.settings.Settings` and a
+:class:`ShardState` (the detector, cache, class map and device), never itself."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from ..data.datasets import ClassMap
 from ..data.io import read_image, to_rgb8, write_image
 from ..detectors.base import Detections
 from ..errors import DataError, DetectorError, InputError
@@ -27,13 +28,10 @@ from ._cost import (
     _PeakMemory,
     _StepClock,
 )
-from .cache import det_key, hr_key, lr_key
+from .cache import CompareCache, det_key, hr_key, lr_key
 from .condition_detectors import detector_label
 from .conditions import Condition
-from .examples import _load_hr
-
-if TYPE_CHECKING:
-    from .runner import Comparison
+from .settings import Settings
 
 
 @dataclass
@@ -78,6 +76,19 @@ class ConditionRun:
 _USAGE = ("sr_cpu_seconds", "det_cpu_seconds", "sr_load", "det_load")
 
 
+@dataclass(frozen=True)
+class ShardState:
+    """What SR and detection use beside the :class:`~.settings.Settings`: the run's detector (for conditions
+    without their own), each detector's cache identity (``id(detector)`` -> :func:`~.cache.detector_identity`),
+    the class map, the cache and the resolved device."""
+
+    detector: Any
+    det_ids: dict[int, str | None]
+    cmap: ClassMap
+    cache: CompareCache
+    device: Any
+
+
 @dataclass
 class _Checked:
     """The image check of one shard: readable images (ids) and the skipped ones, in dataset order."""
@@ -87,13 +98,12 @@ class _Checked:
     hr_keys: dict[int, str]
 
 
-def check_images(comparison: Comparison, images) -> _Checked:
-    """Decode every image once: skip (and list) missing, corrupt or mis-sized images."""
+def check_images(images, scale: int, progress: bool = False) -> _Checked:
+    """Decode every image once: skip (and list) missing, corrupt or mis-sized images (mod-cropped to ``scale``)."""
     from .._progress import tqdm
 
-    scale = comparison.scale
     out = _Checked([], [], {})
-    for im in tqdm(images, desc="check images", disable=not comparison.progress, leave=False):
+    for im in tqdm(images, desc="check images", disable=not progress, leave=False):
         try:
             if im.height == 0 or im.width == 0:
                 raise DataError(f"unreadable image or smaller than the scale {scale} (size unknown or below {scale} px)")
@@ -106,7 +116,6 @@ def check_images(comparison: Comparison, images) -> _Checked:
                     f"decoded size {h0}x{w0}{turned} does not match the annotated size (mod-cropped {im.height}x{im.width})"
                 )
         except DataError as exc:
-            # stacklevel 3: the caller of Comparison.check_images, as before this function left the class
             warnings.warn(f"skipping {im.file_name}: {exc}", stacklevel=3)
             out.skipped.append({"image_id": im.id, "file_name": im.file_name, "reason": str(exc)})
             continue
@@ -115,30 +124,34 @@ def check_images(comparison: Comparison, images) -> _Checked:
     return out
 
 
-def run_conditions(comparison: Comparison, images, hr_keys: dict[int, str]) -> list[ConditionRun]:
-    """SR and detection of every condition on ``images`` (this rank's readable images)."""
-    memory = _PeakMemory(comparison.device)
-    comparison.memory_kind = memory.kind
+def run_conditions(
+    settings: Settings, state: ShardState, conditions: Sequence[Condition], images, hr_keys: dict[int, str]
+) -> tuple[list[ConditionRun], str]:
+    """SR and detection of every condition on ``images`` (this rank's readable images); returns the runs and the
+    kind of memory measured (:class:`._cost._PeakMemory`)."""
+    memory = _PeakMemory(state.device)
     try:
-        return [comparison.run_condition(c, images, hr_keys, memory) for c in comparison.conditions]
+        return [run_condition(settings, state, c, images, hr_keys, memory) for c in conditions], memory.kind
     finally:
         memory.close()
 
 
-def run_condition(comparison: Comparison, cond: Condition, images, hr_keys: dict[int, str], memory: _PeakMemory) -> ConditionRun:
+def run_condition(
+    settings: Settings, state: ShardState, cond: Condition, images, hr_keys: dict[int, str], memory: _PeakMemory
+) -> ConditionRun:
     """One condition on ``images``. Before the first timed SR step and the first timed detection of the condition,
     the same call runs once untimed (warm-up: lazy initialisation, kernel selection, caches), so no condition's
     cost depends on the conditions that ran before it."""
     from .._progress import tqdm
 
     run = ConditionRun(cond.name, cond.kind)
-    run.info = {**cond.load(comparison.scale, device=comparison.device), "detector": detector_label(cond)}
-    detector = cond.detector or comparison.detector
-    det_id = comparison.det_ids[id(detector)]
+    run.info = {**cond.load(settings.scale, device=state.device), "detector": detector_label(cond)}
+    detector = cond.detector or state.detector
+    det_id = state.det_ids[id(detector)]
     warm: set[str] = set()
     try:
-        for im in tqdm(images, desc=cond.name, disable=not comparison.progress, leave=False):
-            _one_image(comparison, cond, run, im, hr_keys[im.id], detector, det_id, memory, warm)
+        for im in tqdm(images, desc=cond.name, disable=not settings.progress, leave=False):
+            _one_image(settings, state, cond, run, im, hr_keys[im.id], detector, det_id, memory, warm)
     finally:
         cond.release()  # free the SR model before the next condition's peak-memory window
     return run
@@ -157,51 +170,89 @@ def _detect(detector, img: np.ndarray, cond, im) -> Detections:
 
 
 def _one_image(
-    comparison: Comparison, cond, run: ConditionRun, im, hkey: str, detector, det_id, memory: _PeakMemory, warm: set[str]
+    settings: Settings,
+    state: ShardState,
+    cond,
+    run: ConditionRun,
+    im,
+    hkey: str,
+    detector,
+    det_id,
+    memory: _PeakMemory,
+    warm: set[str],
 ) -> None:
+    """The SR step (SR conditions) and the detection of one image, through the cache, into ``run``."""
+    img_key = cond.key(hkey, lr_key(hkey, settings.deg_key), tile=settings.tile)
+    img, measured = None, True
+    if cond.kind == "sr":
+        img, measured = _sr_step(settings, state.cache, cond, run, im, img_key, memory, warm)
+    det, det_measured = _det_step(settings, state.cache, cond, run, im, img_key, img, detector, det_id, memory, warm)
+    run.cost_unmeasured += not (det_measured and measured)
+    _add_results(run, cond, im, det, settings.scale, state.cmap)
+
+
+def _sr_step(
+    settings: Settings, cache: CompareCache, cond, run: ConditionRun, im, img_key: str, memory: _PeakMemory, warm: set[str]
+) -> tuple[np.ndarray, bool]:
+    """The SR output of ``im`` (uint8 (H, W, 3), HR size): from the cache, else upscaled (timed after a warm-up),
+    scored (PSNR/SSIM) and cached; saved under ``save_images`` when set. Returns it and whether its cost was
+    measured."""
     from ..metrics import psnr_y, ssim_y
 
-    scale, cache = comparison.scale, comparison.cache
-    hr = img = None
-    measured = True
-    lkey = lr_key(hkey, comparison.deg_key)
-    img_key = cond.key(hkey, lkey, tile=comparison.tile, sr_backend=comparison.sr_backend)
-    if cond.kind == "sr":
-        meta = cache.get_json("sr", img_key, _check_sr_entry)
-        img = cache.get_image(img_key) if meta is not None else None
-        if img is not None:
-            run.sr_cached += 1
-        else:
-            hr = _load_hr(im, scale)
-            lr = comparison.degradation(hr)
-            if "sr" not in warm:
-                cond.upscale(lr, comparison.tile)  # warm-up, untimed
-                warm.add("sr")
-            memory.start()
-            with _StepClock() as clock:
-                img, how = cond.upscale(lr, comparison.tile)
-            sr_peak = memory.peak_mb()
-            if img.shape[:2] != hr.shape[:2]:
-                raise InputError(
-                    f"{cond.name} returned {img.shape[:2]} for a {lr.shape[:2]} input at x{scale}; expected {hr.shape[:2]}"
-                )
-            meta = {
-                **_cost_fields(clock, sr_peak),
-                "psnr": psnr_y(img, hr, shave=scale),
-                "ssim": ssim_y(img, hr, shave=scale),
-                "how": how,
-            }
-            # image first, then its metadata: a kill in between leaves an entry that is recomputed
-            cache.put_image(img_key, img)
-            cache.put_json("sr", img_key, meta)
-        if comparison.save_images is not None:
-            # always this run's output (atomically): a file left by another run (other scale, data or weights under
-            # this condition name) must not stand in for it
-            write_image(Path(comparison.save_images) / cond.name / f"{Path(im.file_name).stem}.png", img)
-        assert meta is not None  # read from the cache or computed above
-        run.psnr.append(float(meta["psnr"]))
-        run.ssim.append(float(meta["ssim"]))
-        measured = _record_cost(meta, run, "sr")
+    scale, tile = settings.scale, settings.tile
+    meta = cache.get_json("sr", img_key, _check_sr_entry)
+    img = cache.get_image(img_key) if meta is not None else None
+    if img is not None:
+        run.sr_cached += 1
+    else:
+        hr = load_hr(im)
+        lr = settings.degradation(hr)
+        if "sr" not in warm:
+            cond.upscale(lr, tile)  # warm-up, untimed
+            warm.add("sr")
+        memory.start()
+        with _StepClock() as clock:
+            img, how = cond.upscale(lr, tile)
+        sr_peak = memory.peak_mb()
+        if img.shape[:2] != hr.shape[:2]:
+            raise InputError(
+                f"{cond.name} returned {img.shape[:2]} for a {lr.shape[:2]} input at x{scale}; expected {hr.shape[:2]}"
+            )
+        meta = {
+            **_cost_fields(clock, sr_peak),
+            "psnr": psnr_y(img, hr, shave=scale),
+            "ssim": ssim_y(img, hr, shave=scale),
+            "how": how,
+        }
+        # image first, then its metadata: a kill in between leaves an entry that is recomputed
+        cache.put_image(img_key, img)
+        cache.put_json("sr", img_key, meta)
+    if settings.save_images is not None:
+        # always this run's output (atomically): a file left by another run (other scale, data or weights under
+        # this condition name) must not stand in for it
+        write_image(Path(settings.save_images) / cond.name / f"{Path(im.file_name).stem}.png", img)
+    assert meta is not None  # read from the cache or computed above
+    run.psnr.append(float(meta["psnr"]))
+    run.ssim.append(float(meta["ssim"]))
+    return img, _record_cost(meta, run, "sr")
+
+
+def _det_step(
+    settings: Settings,
+    cache: CompareCache,
+    cond,
+    run: ConditionRun,
+    im,
+    img_key: str,
+    img: np.ndarray | None,
+    detector,
+    det_id,
+    memory: _PeakMemory,
+    warm: set[str],
+) -> tuple[Detections, bool]:
+    """The detections of the condition's image of ``im`` (``img`` for SR conditions, else rendered from the HR
+    image): from the cache, else detected (timed after a warm-up) and cached. Returns them (as a resumed run reads
+    them back) and whether their cost was measured."""
     dkey = det_key(img_key, det_id)
     cached = cache.get_json("det", dkey, _check_det_entry)
     if cached is not None:
@@ -209,7 +260,7 @@ def _one_image(
         run.det_cached += 1
     else:
         if cond.kind != "sr":
-            img = cond.render(_load_hr(im, scale), comparison.degradation)
+            img = cond.render(load_hr(im), settings.degradation)
         assert img is not None  # SR conditions set it above
         if "det" not in warm:
             _detect(detector, img, cond, im)  # warm-up, untimed
@@ -220,8 +271,12 @@ def _one_image(
         cached = _det_to_dict(found, clock, memory.peak_mb())
         cache.put_json("det", dkey, cached)
         det = _det_from_dict(cached, detector.names)  # exactly what a resumed run reads back
-    measured = _record_cost(cached, run, "det") and measured
-    run.cost_unmeasured += not measured
+    return det, _record_cost(cached, run, "det")
+
+
+def _add_results(run: ConditionRun, cond, im, det: Detections, scale: int, cmap: ClassMap) -> None:
+    """``det`` in the HR frame (low-resolution conditions: boxes x ``scale``) as COCO results of dataset categories
+    (``cmap``); detections of classes without a category are counted in ``run.unmapped``."""
     if cond.low_resolution:
         det = det.rescaled(float(scale), image_size=(im.height, im.width))
     elif tuple(det.image_size) not in ((im.height, im.width), (0, 0)):
@@ -229,7 +284,7 @@ def _one_image(
             f"detections of {im.file_name} ({cond.name}) are in a {det.image_size} frame, expected {(im.height, im.width)}"
         )
     run.n_detections += len(det)
-    cats = comparison.cmap.map_labels(det.labels)
+    cats = cmap.map_labels(det.labels)
     run.unmapped += int((cats < 0).sum())
     for box, score, cat in zip(det.boxes.astype(np.float64), det.scores.astype(np.float64), cats, strict=True):
         if cat < 0:
@@ -252,3 +307,9 @@ def _record_cost(entry: dict, run: ConditionRun, step: str) -> bool:
         if isinstance(entry.get(key), (int, float)):
             getattr(run, f"{step}_{attr}").append(float(entry[key]))
     return True
+
+
+def load_hr(im) -> np.ndarray:
+    """The image ``im`` as uint8 RGB (H, W, 3), cropped to its annotated (mod-cropped) size."""
+    arr = to_rgb8(read_image(im.path)[0])
+    return np.ascontiguousarray(arr[: im.height, : im.width])

@@ -25,8 +25,8 @@ import numpy as np
 import torch
 
 from ..errors import InputError, MissingDependencyError
+from ._compiled import CompiledNet
 from ._convert import require
-from .runtime import CompiledNet
 
 #: backend -> the ONNX Runtime execution provider that must run it (no silent fallback to another provider)
 PROVIDERS = {"onnxruntime-cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}

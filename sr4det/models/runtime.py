@@ -42,6 +42,7 @@ from torch import nn
 from .._digest import state_digest
 from .._files import cache_root, mkstemp
 from ..errors import InputError
+from ._compiled import CompiledNet
 from ._convert import example_input, openvino_model, require, write_onnx, write_openvino
 
 BACKENDS = ("torch", "openvino", "onnxruntime")
@@ -95,29 +96,6 @@ def runtime_version(backend: str) -> str:
     if backend == "onnxruntime" or backend in GPU_BACKENDS:
         return str(require("onnxruntime", "the ONNX Runtime backend").__version__)
     return torch.__version__
-
-
-class CompiledNet:
-    """A network compiled by a runtime: ``net(x)`` with x float (B, C, H, W) -> float32 (B, C, sH, sW) on the CPU, no
-    gradient. ``backend``, ``precision`` and ``path`` (the file it was built from) say what it is."""
-
-    backend = "none"
-
-    def __init__(self, path: Path, precision: str, threads: int):
-        self.path, self.precision, self.threads = Path(path), precision, int(threads)
-        self._lock = threading.Lock()  # one inference request / session run at a time per object
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        arr = np.ascontiguousarray(x.detach().to(device="cpu", dtype=torch.float32).numpy())
-        with self._lock:  # the output may be a view of the runtime's buffer: copied before the next call
-            out = np.array(self._run(arr), dtype=np.float32, copy=True)
-        return torch.from_numpy(out).to(x.device)
-
-    def _run(self, x: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.path.name}, precision={self.precision}, threads={self.threads})"
 
 
 _CORE: Any = None
@@ -257,7 +235,7 @@ def compile_net(
 def cache_folder(net: nn.Module, backend: str, precision: str, channels: int) -> tuple[list[Any], Path]:
     """The key of ``net``'s converted file and the cache folder named by it: format, backend, precision, channels,
     weights digest, runtime, torch and sr4det versions, and for :data:`GPU_BACKENDS` the execution provider."""
-    from .. import __version__
+    from .._version import __version__
 
     parts: list[Any] = [
         _FORMAT,

@@ -162,6 +162,30 @@ def upscale(
         return restore(result)
     src = _Source(image)
     card, scale = model.card, int(model.scale)
+    device, amp = _prepare_model(model, device, dtype, channels_last)
+    overlap = _checked_overlap(overlap, card)
+    batch_tiles = _checked_batch_tiles(batch_tiles)
+    mult = max(1, int(card.size_multiple))
+    min_tile = max(2 * overlap + 1, int(card.min_size), min(_MIN_TILE_FLOOR, max(src.h, src.w)))
+    min_tile = _align_up(min_tile, mult)
+    budget = parse_memory(max_memory) if max_memory is not None else None
+    plan = (src, scale, overlap, min_tile, mult, batch_tiles)
+    tile_px, mem, sink_budget = _tile_size(model, tile, plan, budget, out is None, device, dtype, channels_last)
+    sink = _Sink(src, scale, out, sink_budget)
+    run = _Run(model, device, amp, channels_last, overlap, min_tile, tile_px, batch_tiles, mem, budget)
+    if tile_px is None:
+        y = _untiled(run, src)
+        for b in range(src.batch):
+            sink.write(b, 0, 0, y[b])
+    else:
+        _tiled(run, src, sink, card, scale, plan_tiles(src.h, src.w, tile_px, overlap, mult), progress)
+    sink.release_pages()
+    return sink.result
+
+
+def _prepare_model(model, device, dtype, channels_last: bool) -> tuple[torch.device, torch.dtype | None]:
+    """Move ``model`` to ``device`` (checked; None: where it is) and to channels-last when asked; returns the device
+    and the autocast dtype (None: float32) that ``dtype`` gives on it."""
     check_device(device, flag="device")
     if device is not None:
         device = torch.device(device)
@@ -171,6 +195,11 @@ def upscale(
     amp = _amp_dtype(model, device, dtype)
     if channels_last:
         model.to(memory_format=torch.channels_last)
+    return device, amp
+
+
+def _checked_overlap(overlap: Any, card) -> int:
+    """``overlap`` as LR pixels (None: the card's default overlap); an :class:`InputError` unless a whole number >= 0."""
     if overlap is None:
         overlap = int(card.default_overlap)
     if isinstance(overlap, bool) or not isinstance(overlap, (int, np.integer)):
@@ -181,59 +210,61 @@ def upscale(
     overlap = int(overlap)
     if overlap < 0:
         raise InputError(f"overlap must be >= 0, got {overlap}")
+    return overlap
+
+
+def _checked_batch_tiles(batch_tiles: Any) -> int:
+    """``batch_tiles`` (None: 1); an :class:`InputError` unless a positive int."""
     if batch_tiles is None:
         batch_tiles = 1
     if isinstance(batch_tiles, bool) or not isinstance(batch_tiles, int) or batch_tiles < 1:
         raise InputError(f"batch_tiles must be a positive int or None, got {batch_tiles!r}")
-    mult = max(1, int(card.size_multiple))
-    min_tile = max(2 * overlap + 1, int(card.min_size), min(_MIN_TILE_FLOOR, max(src.h, src.w)))
-    min_tile = _align_up(min_tile, mult)
-    budget = parse_memory(max_memory) if max_memory is not None else None
+    return batch_tiles
 
-    mem: _MemoryModel | None = None
-    sink_budget: int | None
+
+def _tile_size(
+    model, tile: Any, plan: tuple, budget: int | None, new_out: bool, device, dtype, channels_last: bool
+) -> tuple[int | None, _MemoryModel | None, int | None]:
+    """(tile side in LR px or None for untiled, the memory model measured for ``"auto"`` or None, the output's
+    memory budget) for ``tile``; ``plan`` = (source, scale, overlap, minimum tile, size multiple, tiles per call)."""
+    src, scale, overlap, min_tile, mult, batch_tiles = plan
+    card = model.card
     if isinstance(tile, str):
         if tile != "auto":
             raise InputError(f"tile must be 'auto', a positive int or None, got {tile!r}")
         total = budget if budget is not None else _available_memory(device)
-        out_bytes = _output_bytes(src, scale) if out is None else 0
-        sink_budget = total
+        out_bytes = _output_bytes(src, scale) if new_out else 0
         # an output that does not fit half the budget goes to disk and costs (almost) no RAM
         tile_budget = total - (out_bytes if out_bytes <= total // 2 else 0)
         mem = estimate_memory(model, device=device, dtype=dtype, channels=src.channels, channels_last=channels_last)
         tile_px = _choose_tile(mem, tile_budget, src, scale, batch_tiles, card.non_local, min_tile, mult, str(device))
-    elif tile is None:
-        tile_px = None
-        sink_budget = budget
-    else:
-        if isinstance(tile, bool) or not isinstance(tile, (int, np.integer)) or tile < 1:
-            raise InputError(f"tile must be 'auto', a positive int or None, got {tile!r}")
-        tile_px = int(tile)
-        if tile_px <= 2 * overlap and tile_px < max(src.h, src.w):
-            raise InputError(
-                f"tile {tile_px} px must be larger than twice the overlap ({overlap} px); use tile >= {2 * overlap + 1}"
-                f" or a smaller overlap (the model card's default overlap is {card.default_overlap})"
-            )
-        sink_budget = budget
-    sink = _Sink(src, scale, out, sink_budget)
-    run = _Run(model, device, amp, channels_last, overlap, min_tile, tile_px, batch_tiles, mem, budget)
+        return tile_px, mem, total
+    if tile is None:
+        return None, None, budget
+    if isinstance(tile, bool) or not isinstance(tile, (int, np.integer)) or tile < 1:
+        raise InputError(f"tile must be 'auto', a positive int or None, got {tile!r}")
+    tile_px = int(tile)
+    if tile_px <= 2 * overlap and tile_px < max(src.h, src.w):
+        raise InputError(
+            f"tile {tile_px} px must be larger than twice the overlap ({overlap} px); use tile >= {2 * overlap + 1}"
+            f" or a smaller overlap (the model card's default overlap is {card.default_overlap})"
+        )
+    return tile_px, None, budget
 
-    if tile_px is None:
-        y = _untiled(run, src)
-        for b in range(src.batch):
-            sink.write(b, 0, 0, y[b])
-        sink.release_pages()
-        return sink.result
 
-    tiles = plan_tiles(src.h, src.w, tile_px, overlap, mult)
-    _warn_seams(card, overlap, tiles)
+def _tiled(run: _Run, src: _Source, sink: _Sink, card, scale: int, tiles: list, progress: bool) -> None:
+    """Every image of ``src`` through ``tiles`` into ``sink``: cropped cores for local models, blended tiles for
+    non-local ones; warns when the overlap is below the card's (seams) and when the tiles are so many that the run
+    will be very slow."""
+    _warn_seams(card, run.overlap, tiles)
     if len(tiles) > MANY_TILES:
         n_rows, n_cols = tiles[-1].row + 1, tiles[-1].col + 1
+        tile_px, overlap = run.tile, run.overlap
         warnings.warn(
             f"tile {tile_px} px (overlap {overlap} px) splits the {src.h}x{src.w} image into {len(tiles)} tiles "
             f"({n_rows} x {n_cols}), one model call each{f', for each of {src.batch} images' if src.batch > 1 else ''}: "
             f"this will be very slow. Use a larger tile (e.g. {min(max(src.h, src.w), 512)}), tile='auto' or tile=None",
-            stacklevel=2,
+            stacklevel=3,
         )
     from .._progress import tqdm
 
@@ -246,8 +277,6 @@ def upscale(
                 _crop_image(run, src, sink, b, tiles, bar)
     finally:
         bar.close()
-    sink.release_pages()
-    return sink.result
 
 
 def _warn_seams(card: Any, overlap: int, tiles: list) -> None:
@@ -261,5 +290,5 @@ def _warn_seams(card: Any, overlap: int, tiles: list) -> None:
         f"overlap {overlap} px is below {card.name}'s default overlap of {card.default_overlap} px (receptive field "
         f"{card.receptive_field} px): the {n_rows - 1 + n_cols - 1} tile border(s) between the {len(tiles)} tiles will "
         f"show as seams the untiled result does not have; use overlap >= {card.default_overlap} (or leave it unset)",
-        stacklevel=3,
+        stacklevel=4,  # the caller of upscale (upscale -> _tiled -> here)
     )

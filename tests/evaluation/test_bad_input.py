@@ -86,22 +86,22 @@ def test_sr_metadata_entry_of_the_wrong_shape_is_recomputed(tmp_path):
 def test_paired_delta_ci_always_contains_the_point_estimate():
     import numpy as np
 
-    from sr4det.evaluation import coco
+    from sr4det.evaluation import bootstrap
 
     a, b = np.full(50, 0.30000000000000004), np.full(50, 0.1)  # every resample equal (one image): d = 0.2 + 4e-17
     estimate = 0.19999999999999998
-    lo, hi = coco.paired_delta_ci(a, b, estimate=estimate)
+    lo, hi = bootstrap.paired_delta_ci(a, b, estimate=estimate)
     assert lo <= estimate <= hi
-    assert coco.paired_delta_ci(a, b)[0] > estimate  # the raw percentile misses it: the case that crashed the plot
-    assert coco.paired_delta_ci(np.arange(10.0), np.zeros(10), estimate=4.5) == coco.paired_delta_ci(
+    assert bootstrap.paired_delta_ci(a, b)[0] > estimate  # the raw percentile misses it: the case that crashed the plot
+    assert bootstrap.paired_delta_ci(np.arange(10.0), np.zeros(10), estimate=4.5) == bootstrap.paired_delta_ci(
         np.arange(10.0), np.zeros(10)
     )
 
 
 def test_compare_limit_1_with_rounding_in_the_bootstrap_writes_its_plots(tmp_path, monkeypatch):
-    from sr4det.evaluation import coco
+    from sr4det.evaluation import bootstrap
 
-    real = coco.bootstrap_ap
+    real = bootstrap.bootstrap_ap
 
     def off_by_rounding(*args, **kwargs):  # the re-accumulated AP differs from the headline AP in the last bit
         boot = real(*args, **kwargs)
@@ -110,7 +110,7 @@ def test_compare_limit_1_with_rounding_in_the_bootstrap_writes_its_plots(tmp_pat
                 per_key[key] = per_key[key] + (1e-16 if name != "bicubic" else 0.0)
         return boot
 
-    monkeypatch.setattr(coco, "bootstrap_ap", off_by_rounding)
+    monkeypatch.setattr(bootstrap, "bootstrap_ap", off_by_rounding)
     path = make_dataset(tmp_path / "d")
     out = tmp_path / "out"
     # one image: every resample is that image, a zero-width interval calling any difference significant; since

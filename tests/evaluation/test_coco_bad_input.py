@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from sr4det.errors import InputError
-from sr4det.evaluation import evaluate
+from sr4det.evaluation.coco import evaluate
 
 GT = {
     "images": [{"id": 1, "height": 100, "width": 100, "file_name": "a.png"}],

@@ -9,7 +9,7 @@ import io
 import numpy as np
 import pytest
 
-from sr4det.evaluation import coco
+from sr4det.evaluation import bootstrap, coco
 
 
 def _gt(boxes_per_image, cats=(1, 2, 3), crowd=None, sizes=None):
@@ -179,16 +179,16 @@ def test_weights_equal_literally_duplicated_images():
 
 
 def test_bootstrap_is_seeded_and_paired():
-    w1 = coco.bootstrap_weights(10, 50, seed=3)
-    w2 = coco.bootstrap_weights(10, 50, seed=3)
+    w1 = bootstrap.bootstrap_weights(10, 50, seed=3)
+    w2 = bootstrap.bootstrap_weights(10, 50, seed=3)
     np.testing.assert_array_equal(w1, w2)
     assert (w1.sum(1) == 10).all()
-    assert not np.array_equal(w1, coco.bootstrap_weights(10, 50, seed=4))
+    assert not np.array_equal(w1, bootstrap.bootstrap_weights(10, 50, seed=4))
     gt, results = _random_case(5, n_images=10)
     m = coco.evaluate(gt, results, keep_matches=True).matches
-    boot = coco.bootstrap_ap({"a": m, "b": m}, w1)
+    boot = bootstrap.bootstrap_ap({"a": m, "b": m}, w1)
     # a condition compared with itself: every paired difference is exactly zero
-    assert coco.paired_delta_ci(boot["a"]["AP"], boot["b"]["AP"]) == (0.0, 0.0)
+    assert bootstrap.paired_delta_ci(boot["a"]["AP"], boot["b"]["AP"]) == (0.0, 0.0)
     assert np.std(boot["a"]["AP"]) > 0  # resampling does move the AP
 
 
@@ -231,7 +231,7 @@ def test_compacted_precision_equals_accumulating_every_detection(seed):
     """Keeping only true-positive and ignored positions changes no bit, for any multiplicities (zeros, crowds, ties)."""
     gt, results = _random_case(100 + seed, n_images=9, n_cats=4)
     m = coco.evaluate(gt, results, keep_matches=True).matches
-    weights = coco.bootstrap_weights(9, 40, seed=seed)
+    weights = bootstrap.bootstrap_weights(9, 40, seed=seed)
     weights[0] = 1
     weights[1, :] = 0
     weights[1, seed % 9] = 3  # one image drawn three times, the rest never

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from sr4det.errors import InputError
-from sr4det.evaluation import Degradation, SRSpec, model_digest, render_markdown, run_sr
+from sr4det.evaluation import Degradation, SRSpec, render_markdown
+from sr4det.evaluation.conditions import model_digest, run_sr
 from sr4det.resize import imresize
 
 
@@ -122,7 +123,7 @@ def test_report_shows_na_and_intervals():
     assert "+0.050 [+0.010, +0.090]" in md
     assert "`x.jpg`: corrupt" in md
     assert "| person |" not in md  # 3 boxes: folded away (under the minimum count), not read as a finding
-    assert "fewer than 10 boxes (3 boxes in all) are not listed" in md
+    assert "1 class with fewer than 10 boxes (3 boxes in all) is not listed" in md
     assert "| -1" not in md
     assert "-1.000" not in md
     assert "| 0.000 | 0.100 | 0.0 | 12.5 |" in md

@@ -10,7 +10,7 @@ import pytest
 from sr4det.data.datasets import load_coco
 from sr4det.data.io import read_image
 from sr4det.detectors.base import Detections
-from sr4det.evaluation import coco, compare
+from sr4det.evaluation import bootstrap, compare
 from sr4det.evaluation.conditions import HRCondition, LRCondition, SRCondition, SRSpec
 from sr4det.evaluation.report import headline, render_markdown
 
@@ -111,13 +111,13 @@ def test_gap_fraction_ci():
     rng = np.random.default_rng(0)
     base, top = rng.normal(0.2, 0.01, 500), rng.normal(0.4, 0.01, 500)
     cond = base + 0.5 * (top - base)
-    lo, hi = coco.gap_fraction_ci(cond, base, top, estimate=0.5)
+    lo, hi = bootstrap.gap_fraction_ci(cond, base, top, estimate=0.5)
     assert lo == pytest.approx(0.5)
     assert hi == pytest.approx(0.5)
-    lo, hi = coco.gap_fraction_ci(cond + rng.normal(0, 0.02, 500), base, top)
+    lo, hi = bootstrap.gap_fraction_ci(cond + rng.normal(0, 0.02, 500), base, top)
     assert lo < 0.5 < hi
     # most resamples without a gap: no interval rather than one made of the few that have it
-    assert np.isnan(coco.gap_fraction_ci(cond, base, base - 0.01 + 0.02 * (rng.random(500) < 0.1))[0])
+    assert np.isnan(bootstrap.gap_fraction_ci(cond, base, base - 0.01 + 0.02 * (rng.random(500) < 0.1))[0])
 
 
 def test_report_of_an_older_results_json_without_gap_entries_still_renders():

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from sr4det.data.datasets import load_coco
-from sr4det.evaluation import coco, compare
+from sr4det.evaluation import bootstrap, compare
 from sr4det.evaluation.conditions import HRCondition, LRCondition, SRCondition
 from sr4det.evaluation.multiplicity import bonferroni_level, bootstrap_p_value, holm
 from sr4det.evaluation.report import family_text, render_markdown, render_summary
@@ -48,7 +48,7 @@ def test_bootstrap_p_value_agrees_with_the_percentile_interval():
     for mu in np.linspace(0, 3.5, 60):
         d = rng.normal(mu, 1.0, 1000)
         p = bootstrap_p_value(d, zero)
-        lo, hi = coco.paired_delta_ci(d, zero, 0.95)
+        lo, hi = bootstrap.paired_delta_ci(d, zero, 0.95)
         excludes = lo > 0 or hi < 0
         if p < 0.045:
             assert excludes, (mu, p, lo)

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from sr4det.data.datasets import load_coco
-from sr4det.evaluation import coco, compare, delta_resolution
+from sr4det.evaluation import bootstrap, compare
+from sr4det.evaluation.bootstrap import delta_resolution
 from sr4det.evaluation.conditions import HRCondition, LRCondition, SRCondition
 from sr4det.evaluation.report import render_markdown, render_summary, resolution_text
 
@@ -25,7 +26,7 @@ def test_standard_error_and_half_width_follow_the_normal_theory():
     assert res.resolvable == pytest.approx(1.959964 * res.se, rel=1e-6)
     assert res.n_images_needed == int(np.ceil(100 * (res.resolvable / 0.02) ** 2))
     # the percentile interval the report decides with has about the same half-width
-    lo, hi = coco.paired_delta_ci(a, np.zeros_like(a))
+    lo, hi = bootstrap.paired_delta_ci(a, np.zeros_like(a))
     assert (hi - lo) / 2 == pytest.approx(res.resolvable, rel=0.05)
 
 

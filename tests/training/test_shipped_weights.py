@@ -110,21 +110,25 @@ def test_shipped_srgan_trades_psnr_for_sharpness(set5_scores):
 def test_detection_trained_model_states_its_objective_and_helps_the_detector(shared, tmp_path):
     """rfdn_det's documented detection check: on the first 24 coco128 images at x4, YOLO11n scores higher AP
     on its output than on bicubic's (the full 128-image table with CIs is eval/RESULTS.md §7)."""
-    from sr4det.commands.compare import run_compare
+    from sr4det.evaluation import CompareConfig
 
     for name, scale in [("rfdn_det", 2), ("rfdn_det", 4), ("imdn_det", 2)]:
         card = create_model(name, scale, pretrained=True).card
         assert (card.objective, card.trained_with) == ("detection", "yolo11n"), name
         assert read_weights(SHIPPED_DIR / f"{name}_x{scale}.pt").meta["data"] == ["coco_train160"], name  # never coco128
-    res = run_compare(
-        str(shared("data", "coco128", "annotations", "instances_train2017.json")),
-        str(shared("weights", "yolo11n_int8_openvino_model")),
-        str(tmp_path / "out"),
-        sr=["bicubic", "rfdn_det"],
-        limit=24,
-        bootstrap=50,
-        cache=str(tmp_path / "cache"),
-        progress=False,
+    res = (
+        CompareConfig(
+            data=str(shared("data", "coco128", "annotations", "instances_train2017.json")),
+            detector=str(shared("weights", "yolo11n_int8_openvino_model")),
+            out=str(tmp_path / "out"),
+            sr=["bicubic", "rfdn_det"],
+            limit=24,
+            bootstrap=50,
+            cache=str(tmp_path / "cache"),
+            progress=False,
+        )
+        .checked()
+        .run()
     )
     ap = {k: v["AP"] for k, v in res["conditions"].items()}
     assert ap["rfdn_det"] > ap["bicubic"] + 0.02, ap

@@ -19,17 +19,27 @@ def ci_level(results: dict[str, Any]) -> str:
 
 
 def plot(results: dict[str, Any], out_dir: Path) -> list[Path]:
+    """Draw ``ap_by_size.png``, ``delta_ap_vs_psnr.png`` and ``gain_vs_cost.png`` into ``out_dir``; their paths."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
+    conds = results["conditions"]
+    vs = results.get("deltas", {}).get("vs_bicubic", {})
+    sr_names = [n for n in conds if n not in ("hr", "lr", "bicubic") and conds[n].get("psnr") is not None and n in vs]
+    return [
+        _plot_ap_by_size(results, out_dir / "ap_by_size.png"),
+        _plot_delta_vs_psnr(results, sr_names, out_dir / "delta_ap_vs_psnr.png"),
+        _plot_gain_vs_cost(results, sr_names, out_dir / "gain_vs_cost.png"),
+    ]
+
+
+def _plot_ap_by_size(results: dict[str, Any], path: Path) -> Path:
+    """AP by object size per condition (undefined sizes are left empty, not drawn as 0 or -1)."""
     import matplotlib.pyplot as plt
     import numpy as np
 
     conds = results["conditions"]
     names = list(conds)
-    written = []
-
-    # AP by object size per condition (undefined sizes are left empty, not drawn as 0 or -1)
     fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(names) + 2), 4))
     width = 0.8 / 4
     x = np.arange(len(names))
@@ -42,13 +52,14 @@ def plot(results: dict[str, Any], out_dir: Path) -> list[Path]:
     ax.set_title("AP by object size (empty bar: n/a, no objects of that size)")
     ax.set_ylim(0, 1.15)
     ax.legend(ncol=2, loc="upper center", fontsize="small")
-    written.append(_save(fig, out_dir / "ap_by_size.png"))
+    return _save(fig, path)
 
-    vs = results.get("deltas", {}).get("vs_bicubic", {})
-    level = ci_level(results)
-    sr_names = [n for n in names if n not in ("hr", "lr", "bicubic") and conds[n].get("psnr") is not None and n in vs]
 
-    # ΔAP vs PSNR per SR model: the review's point is that the two need not agree
+def _plot_delta_vs_psnr(results: dict[str, Any], sr_names: list[str], path: Path) -> Path:
+    """ΔAP vs PSNR per SR model: the review's point is that the two need not agree."""
+    import matplotlib.pyplot as plt
+
+    conds, vs = results["conditions"], results.get("deltas", {}).get("vs_bicubic", {})
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for n in sr_names:
         d = vs[n]["AP"]
@@ -56,15 +67,16 @@ def plot(results: dict[str, Any], out_dir: Path) -> list[Path]:
         ax.annotate(n, (conds[n]["psnr"], d["delta"]), textcoords="offset points", xytext=(4, 4))
     if conds.get("bicubic", {}).get("psnr") is not None:
         ax.axvline(conds["bicubic"]["psnr"], color="grey", lw=0.8, ls="--", label="bicubic PSNR (ΔAP 0 by definition)")
-    written.append(
-        _finish_delta_ap(
-            fig, ax, level, "PSNR-Y vs HR (dB)", "Detection gain vs image fidelity", out_dir / "delta_ap_vs_psnr.png"
-        )
-    )
+    return _finish_delta_ap(fig, ax, ci_level(results), "PSNR-Y vs HR (dB)", "Detection gain vs image fidelity", path)
 
-    # gain vs cost
+
+def _plot_gain_vs_cost(results: dict[str, Any], sr_names: list[str], path: Path) -> Path:
+    """ΔAP vs seconds per image (SR + detector) per SR model, with hr, lr and bicubic as references."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
+
+    conds, vs = results["conditions"], results.get("deltas", {}).get("vs_bicubic", {})
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    plotted_ref = False
     for n in sr_names:
         cost = _cost(conds[n])
         if cost is None:
@@ -72,35 +84,20 @@ def plot(results: dict[str, Any], out_dir: Path) -> list[Path]:
         d = vs[n]["AP"]
         ax.errorbar([cost], [d["delta"]], yerr=_yerr(d), fmt="o", capsize=3, label=f"{n} (SR model)")
         ax.annotate(n, (cost, d["delta"]), textcoords="offset points", xytext=(4, 4))
+    plotted_ref = False
     for n in ("hr", "lr", "bicubic"):  # references: no SR, or the free baseline (ΔAP 0 by definition)
         cost = _cost(conds.get(n, {}))
-        if cost is None:
-            continue
         d = {"delta": 0.0} if n == "bicubic" else vs.get(n, {}).get("AP", {})
-        if d.get("delta") is None:
+        if cost is None or d.get("delta") is None:
             continue
-        ax.errorbar(
-            [cost],
-            [d["delta"]],
-            yerr=_yerr(d),
-            fmt="x",
-            color="k",
-            capsize=3,
-            label=None if plotted_ref else "references: hr, lr (no SR), bicubic",
-        )
+        label = None if plotted_ref else "references: hr, lr (no SR), bicubic"
+        ax.errorbar([cost], [d["delta"]], yerr=_yerr(d), fmt="x", color="k", capsize=3, label=label)
         plotted_ref = True
         ax.annotate(n, (cost, d["delta"]), textcoords="offset points", xytext=(4, 4))
     ax.set_xscale("log")
-    # a span of less than a decade gets labelled minor ticks that overlap; label the major ones only
-    from matplotlib.ticker import NullFormatter
-
-    ax.xaxis.set_minor_formatter(NullFormatter())
-    written.append(
-        _finish_delta_ap(
-            fig, ax, level, "seconds per image, SR + detector (log scale)", "Gain vs cost", out_dir / "gain_vs_cost.png"
-        )
-    )
-    return written
+    ax.xaxis.set_minor_formatter(NullFormatter())  # under a decade, labelled minor ticks overlap: majors only
+    xlabel = "seconds per image, SR + detector (log scale)"
+    return _finish_delta_ap(fig, ax, ci_level(results), xlabel, "Gain vs cost", path)
 
 
 def _finish_delta_ap(fig, ax, level: str, xlabel: str, title: str, path: Path) -> Path:

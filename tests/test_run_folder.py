@@ -214,22 +214,27 @@ def held(tmp_path):
     child.wait()
 
 
+def _refused(command, images, out, monkeypatch, capsys, error) -> str:
+    """Run ``command`` (upscale, detect: CLI exit 2; materialize: ``error`` raised) into ``out``; its message."""
+    if command == "upscale":
+        assert _upscale(images / "A", out) == 2
+        return capsys.readouterr().err
+    if command == "detect":
+        assert _detect(monkeypatch, images / "A", out) == 2
+        return capsys.readouterr().err
+    from sr4det.data.materialize import materialize
+
+    (images / "d.yaml").write_text(f"path: {images}\ntrain: A\nnames: ['thing']\n")
+    with pytest.raises(error) as exc:
+        materialize(images / "d.yaml", out, degrade=2, sr=None, progress=False)
+    return str(exc.value)
+
+
 @pytest.mark.parametrize("command", ["upscale", "detect", "materialize", "api"])
 def test_every_folder_command_refuses_a_folder_another_process_writes(images, held, monkeypatch, capsys, command):
     out, pid = held
-    if command == "upscale":
-        assert _upscale(images / "A", out) == 2
-        err = capsys.readouterr().err
-    elif command == "detect":
-        assert _detect(monkeypatch, images / "A", out) == 2
-        err = capsys.readouterr().err
-    elif command == "materialize":
-        from sr4det.data.materialize import materialize
-
-        (images / "d.yaml").write_text(f"path: {images}\ntrain: A\nnames: ['thing']\n")
-        with pytest.raises(RunFolderBusyError) as exc:
-            materialize(images / "d.yaml", out, degrade=2, sr=None, progress=False)
-        err = str(exc.value)
+    if command != "api":
+        err = _refused(command, images, out, monkeypatch, capsys, RunFolderBusyError)
     else:  # the mechanism itself
         with pytest.raises(RunFolderBusyError) as exc:
             open_run_folder(out, "upscale", {"model": "x"})
@@ -278,19 +283,8 @@ def test_the_mechanism_refuses_an_input_folder_and_journals_outputs(images):
 def test_a_folder_where_a_file_belongs_is_a_typed_error_naming_it(images, monkeypatch, capsys, command, blocked):
     out = images / "out"
     (out / blocked).mkdir(parents=True)
-    if command == "upscale":
-        assert _upscale(images / "A", out) == 2
-        err = capsys.readouterr().err
-    elif command == "detect":
-        assert _detect(monkeypatch, images / "A", out) == 2
-        err = capsys.readouterr().err
-    elif command == "materialize":
-        from sr4det.data.materialize import materialize
-
-        (images / "d.yaml").write_text(f"path: {images}\ntrain: A\nnames: ['thing']\n")
-        with pytest.raises(OutputExistsError) as exc:
-            materialize(images / "d.yaml", out, degrade=2, sr=None, progress=False)
-        err = str(exc.value)
+    if command != "mos":
+        err = _refused(command, images, out, monkeypatch, capsys, OutputExistsError)
     else:
         from sr4det._run_folder import locked_file
 

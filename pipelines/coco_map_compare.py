@@ -101,6 +101,13 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="override the config's degradation preset (clean, camera, web, video: sr4det.degradation.presets)",
     )
+    ap.add_argument(
+        "--pair",
+        dest="pairs",
+        action="append",
+        default=None,
+        help="head-to-head A:B of two conditions (repeatable or comma-separated; replaces the config's `pairs`)",
+    )
     ap.add_argument("--bootstrap", type=int, default=None)
     ap.add_argument("--ci-level", type=float, default=None, help="level of the intervals (default 0.95)")
     ap.add_argument("--device", default=None)
@@ -125,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.overwrite:
             cfg["overwrite"] = True
         keys = ("data", "images", "limit", "out", "detector", "sr", "degradation", "bootstrap", "ci_level", "device", "cache")
-        for key in (*keys, "threads"):
+        for key in (*keys, "threads", "pairs"):
             if getattr(args, key) is not None:
                 cfg[key] = getattr(args, key)
         specs, skipped = resolve_sr(cfg)

@@ -84,6 +84,7 @@ def run_config(
         "detectors": detector_records(conditions, detector),
         # only when not COCO's 100: the config of every earlier comparison stays as it was (its output check)
         **({"max_dets": settings.max_dets} if settings.max_dets != 100 else {}),
+        **({"pairs": [f"{a}:{b}" for a, b in settings.pairs]} if settings.pairs else {}),  # likewise: only when given
         **(settings.extra_config or {}),
     }
 

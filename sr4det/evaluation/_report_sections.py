@@ -273,6 +273,9 @@ def deltas_sections(deltas: dict[str, Any], level: str) -> list[str]:
     their own detector."""
     lines: list[str] = []
     for base, rows in deltas.items():
+        if base == "pairs":
+            lines += head_to_head_section(rows, level)
+            continue
         if base == "vs_same_input":
             lines += [
                 "",
@@ -297,6 +300,36 @@ def deltas_sections(deltas: dict[str, Any], level: str) -> list[str]:
             lines.append(f"| {name} | {_ci(d['AP'])} | {_ci(d['AP50'])} | {_signed(d.get('psnr'), 2)} | {share} |")
         if base == "vs_bicubic":
             lines += ["", "![ΔAP vs bicubic against PSNR-Y: fidelity and detection need not agree](delta_ap_vs_psnr.png)"]
+    return lines
+
+
+def head_to_head_lines(rows: dict[str, Any]) -> list[str]:
+    """One line per pre-declared pair: ``"rfdn_real - RealESRGAN: ΔAP +0.012 [+0.004, +0.020] (p 0.002, Holm 0.004)"``."""
+    out = []
+    for key, d in rows.items():
+        a = key[: -len(d["reference"]) - 1]
+        ap = d["AP"]
+        holm = f", Holm {ap['p_holm']:.3f}" if ap.get("p_holm") is not None and (ap.get("family_size") or 0) > 1 else ""
+        p = f" (p {ap['p']:.3f}{holm})" if ap.get("p") is not None else ""
+        out.append(f"{a} - {d['reference']}: ΔAP {_ci(ap)}{p}, ΔAP50 {_ci(d['AP50'])}")
+    return out
+
+
+def head_to_head_section(rows: dict[str, Any], level: str) -> list[str]:
+    """## Head-to-head: the pre-declared pairs (A minus B on the same images)."""
+    lines = [
+        "",
+        f"## Head-to-head: pre-declared pairs, A minus B on the same images ({level}% CI)",
+        "",
+        "| A | B | ΔAP | ΔAP50 | p | p (Holm over the pairs) | ΔPSNR (dB) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for key, d in rows.items():
+        a, ap = key[: -len(d["reference"]) - 1], d["AP"]
+        lines.append(
+            f"| {a} | {d['reference']} | {_ci(ap)} | {_ci(d['AP50'])} | {_p(ap.get('p'))} | {_p(ap.get('p_holm'))} "
+            f"| {_signed(d.get('psnr'), 2)} |"
+        )
     return lines
 
 

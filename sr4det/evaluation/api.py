@@ -57,6 +57,7 @@ def compare(
     max_dets: int = 100,
     sr_runtime: str = "torch",
     sr_precision: str = "fp32",
+    pairs: Sequence[str | tuple[str, str]] | str | None = None,
 ) -> dict[str, Any]:
     """Measure detection accuracy, image quality and cost of ``hr``, ``lr``, ``bicubic`` and each SR model.
 
@@ -105,6 +106,10 @@ def compare(
             A compiled runtime is part of the SR cache keys and the model digests (torch fp32 keys are unchanged).
         overwrite: replace the ``results.json`` (and report, plots) of another comparison in ``out_dir``.
         max_dets: COCO's detections per image that count (default 100; recorded in the config when not 100).
+        pairs: pre-declared head-to-head comparisons, ``"A:B"`` texts (or ``(A, B)`` pairs) of two conditions of the
+            run: "does A beat B on the same images?". Each gives ``deltas["pairs"]["A:B"]`` (A minus B: AP and AP50
+            delta, paired-bootstrap interval, p, and Holm's adjustment over the pairs); a name that is not a condition
+            is an :class:`~sr4det.errors.InputError` before any work. Recorded in the config when given.
 
     Returns:
         The results dict (:meth:`CompareResult.to_json`, also written to ``out_dir/results.json``):
@@ -125,6 +130,7 @@ def compare(
         mos=mos,
         save_images=save_images,
         max_dets=max_dets,
+        pairs=pairs,  # type: ignore[arg-type]  # any form parse_pairs takes; Settings stores the parsed pairs
     )
     if conditions is None:
         conditions = sr_conditions(sr, detector, detectors, detector_loader)

@@ -17,6 +17,7 @@ from ._report_sections import (
     deltas_sections,
     examples_section,
     family_text,
+    head_to_head_lines,
     intro_section,
     mos_section,
     resolution_section,
@@ -91,6 +92,9 @@ def render_summary(results: CompareResult | dict[str, Any]) -> str:
     family = family_text(results)
     if family:
         lines.append(family)
+    pairs = results["deltas"].get("pairs")
+    if pairs:
+        lines += ["", f"head-to-head (A - B on the same images, {ci_level(results)}% CI):", *head_to_head_lines(pairs)]
     if results["n_skipped"]:
         lines.append(f"skipped images: {results['n_skipped']} (see results.json)")
     return "\n".join(lines)

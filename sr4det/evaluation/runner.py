@@ -50,7 +50,7 @@ from .examples import write_examples
 from .report import headline, write_report
 from .result import CompareResult
 from .scoring import _mean, _Scored
-from .settings import Settings
+from .settings import Settings, parse_pairs
 from .shard import ConditionRun, ShardState, check_images, run_conditions
 
 __all__ = ["Comparison"]
@@ -78,6 +78,7 @@ class Comparison:
         if len(set(names)) != len(names):
             raise InputError(f"SR condition names must be unique, got {[n for n in names if n not in ('hr', 'lr')]}")
         check_class_lists(detector, conditions)  # conditions with their own detector: before any work
+        parse_pairs(settings.pairs, names)  # head-to-head pairs name conditions of this run: before any work
         self.settings = dataclasses.replace(settings, progress=settings.progress and dist.is_main)  # bars: rank 0
         self.gt = gt.head(settings.limit).mod_crop(settings.scale)
         self.detector = detector
@@ -151,7 +152,7 @@ class Comparison:
             boot = {}
         cores = _records.cores_used(self.dist.local_world_size)
         conditions_out = {run.name: _condition_metrics(run, evals[run.name].metrics, n, cores) for run in runs}
-        deltas = scoring.deltas(runs, evals, conditions_out, boot, self.settings.confidence, n)
+        deltas = scoring.deltas(runs, evals, conditions_out, boot, self.settings.confidence, n, self.settings.pairs)
         for name, m in conditions_out.items():
             m["headline"] = headline(name, deltas)
         per_class = scoring.per_class(gt_eval, evals)

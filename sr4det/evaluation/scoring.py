@@ -81,10 +81,13 @@ def score(
     return out
 
 
-def deltas(runs, evals, conditions_out, boot, confidence: float, n_images: int) -> dict[str, dict[str, Any]]:
+def deltas(
+    runs, evals, conditions_out, boot, confidence: float, n_images: int, pairs: Sequence[tuple[str, str]] = ()
+) -> dict[str, dict[str, Any]]:
     """Every condition against each baseline (``vs_bicubic``, ``vs_lr``) and against the same input through the
     main detector (``vs_same_input``): see :func:`paired`, plus the PSNR delta and the share of the HR gap, and for
-    the family of each baseline the multiplicity-adjusted fields of :func:`_adjust_family`."""
+    the family of each baseline the multiplicity-adjusted fields of :func:`_adjust_family`; and each pre-declared
+    head-to-head pair ``(A, B)`` of ``pairs`` under ``"pairs"`` (:func:`head_to_head`; no entry without pairs)."""
     deltas: dict[str, dict[str, Any]] = {}
     for base in _BASELINES:
         if base not in evals:
@@ -108,7 +111,34 @@ def deltas(runs, evals, conditions_out, boot, confidence: float, n_images: int) 
                 "reference": same,
                 **paired(run.name, same, evals, boot, confidence, n_images),
             }
+    if pairs:
+        deltas["pairs"] = head_to_head(pairs, evals, conditions_out, boot, confidence, n_images)
     return deltas
+
+
+def head_to_head(
+    pairs: Sequence[tuple[str, str]], evals, conditions_out, boot, confidence: float, n_images: int
+) -> dict[str, dict[str, Any]]:
+    """``"A:B"`` -> ``{"reference": B, "AP": ..., "AP50": ..., "psnr": ΔPSNR}`` for each pair ``(A, B)``: A minus B
+    over the same images (:func:`paired`), and over the pairs as one family (they are the run's pre-declared
+    claims "A beats B") ``family_size``, ``p_holm`` (Holm-adjusted ``p``) and ``ci_low_family``/``ci_high_family``
+    (Bonferroni level, simultaneous over the pairs); those are None without a bootstrap."""
+    out: dict[str, dict[str, Any]] = {}
+    for a, b in pairs:
+        entry = {"reference": b, **paired(a, b, evals, boot, confidence, n_images)}
+        entry["psnr"] = _diff(conditions_out[a]["psnr"], conditions_out[b]["psnr"])
+        out[f"{a}:{b}"] = entry
+    level = multiplicity.bonferroni_level(confidence, len(pairs)) if pairs else None
+    for key in ("AP", "AP50"):
+        adjusted = multiplicity.holm({k: e[key]["p"] for k, e in out.items()})
+        for (a, b), (name, entry) in zip(pairs, out.items(), strict=True):
+            d = entry[key]
+            d.update(family_size=None, p_holm=None, ci_low_family=None, ci_high_family=None)
+            if d["p"] is None or level is None:
+                continue
+            lo, hi = bootstrap.paired_delta_ci(boot[a][key], boot[b][key], level, estimate=d["delta"])
+            d.update(family_size=len(pairs), p_holm=adjusted[name], ci_low_family=_finite(lo), ci_high_family=_finite(hi))
+    return out
 
 
 def paired(name: str, base: str, evals, boot, confidence: float, n_images: int) -> dict[str, Any]:

@@ -53,7 +53,6 @@ def _int8_condition(shared: Path, scale: int, n_calib: int, threads: int, folder
     class Int8Condition(SRCondition):
         def load(self, scale, device=None):
             from sr4det.models import resolve_model
-
             from sr4det.models.runtime import OpenVINONet
 
             model = resolve_model(self.spec.source, scale, pretrained=True)
@@ -143,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--time-images", type=int, default=10, help="images timed round-robin after the run (0: none)")
     args = ap.parse_args(argv)
 
+    from sr4det.data.datasets import load_dataset
     from sr4det.degradation import with_preset
     from sr4det.detectors import UltralyticsDetector
     from sr4det.evaluation import compare
@@ -150,7 +150,6 @@ def main(argv: list[str] | None = None) -> int:
     from sr4det.evaluation.cache import CompareCache
     from sr4det.evaluation.conditions import SRCondition, SRSpec
     from sr4det.evaluation.distributed import setup
-    from sr4det.data.datasets import load_dataset
 
     has_nncf = importlib.util.find_spec("nncf") is not None
     int8 = has_nncf if args.int8 is None else args.int8
@@ -202,7 +201,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"load average after the round-robin timing: {os.getloadavg()}", flush=True)
     cache = CompareCache.from_option(args.cache)
     conds = res["conditions"]
-    print(f"\n{res['dataset']['n_images']} images of {args.data}, x{args.scale} clean, {args.bootstrap} resamples, seed {args.seed}")
+    print(
+        f"\n{res['dataset']['n_images']} images of {args.data}, x{args.scale} clean, {args.bootstrap} resamples, seed {args.seed}"
+    )
     print(f"{'condition':<16} {'AP':>6} {'AP50':>6} {'SR s/img':>9} {'SR load':>8} {'SR cached':>9} {'timed s/img':>11}")
     for name in ("hr", "lr", "bicubic", "rfdn_det", *(c.name for c in extra)):
         m = conds[name]
@@ -213,7 +214,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     if timed:
         print(f"{'rfdn_det_openvino_fp32':<24} {'(timed only)':>46} {timed['rfdn_det_openvino_fp32']:11.3f}")
-        print(f"(timed s/img: median over images 1..{args.time_images} of round-robin calls in this process, {args.threads} thread(s))")
+        print(
+            f"(timed s/img: median over images 1..{args.time_images} of round-robin calls in this process, {args.threads} thread(s))"
+        )
     print(f"\nprecision vs fp32 (rule: offered as a default only if the ΔAP interval lies within ±{TOLERANCE})")
     for cond in extra:
         d = res["deltas"]["pairs"][f"{cond.name}:rfdn_det"]["AP"]

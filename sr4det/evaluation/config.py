@@ -218,7 +218,9 @@ class CompareConfig:
             check_threads(self.threads, "threads")
         self.degradation_spec()  # bad degradation options fail here
         self._check_native()
-        self.pairs = _pair_texts(self.pairs, None if self.native else ["hr", "lr", "bicubic", *(s.name for s in self.specs())])
+        self.pairs = _pair_texts(
+            self.pairs, None if self.native else ["hr", "lr", *dict.fromkeys(["bicubic", *(s.name for s in self.specs())])]
+        )
         return self
 
     def _check_native(self) -> None:

@@ -53,7 +53,9 @@ class Settings:
         object.__setattr__(self, "pairs", parse_pairs(self.pairs))
 
 
-def parse_pairs(value: str | Iterable[str | Sequence[str]] | None, names: Sequence[str] | None = None) -> tuple[tuple[str, str], ...]:
+def parse_pairs(
+    value: str | Iterable[str | Sequence[str]] | None, names: Sequence[str] | None = None
+) -> tuple[tuple[str, str], ...]:
     """Head-to-head pairs ``(A, B)`` ("does A beat B on the same images?") from ``"A:B"`` texts (one text may hold
     several, comma-separated: ``"a:b,c:d"``), ``(A, B)`` pairs, or a list of either; None: no pairs.
 

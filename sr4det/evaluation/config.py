@@ -17,6 +17,7 @@ from .._suggest import did_you_mean
 from ..errors import InputError, ScaleError
 from ..models.runtime import BACKENDS, PRECISIONS
 from .condition_detectors import parse_detectors, split_sr
+from .settings import pair_texts
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -120,11 +121,7 @@ class CompareConfig:
         "fp32", "precision of a compiled SR runtime: fp32, or bf16/fp16 (openvino, where the CPU has them)", choices=PRECISIONS
     )
     pairs: str | list[str] | None = _opt(
-        None,
-        "head-to-head A:B (repeatable, or comma-separated): condition A minus condition B on the same images "
-        "(ΔAP, paired-bootstrap CI, p; Holm over the pairs); both must be conditions of the run",
-        flags=("--pair",),
-        action="append",
+        None, "head-to-head A:B (repeatable or comma-separated): A minus B, same images", flags=("--pair",), action="append"
     )
     progress: bool = _opt(True, "progress bars (--quiet: none; under torchrun rank 0 only)", cli=False)
     extra_config: dict[str, Any] = _opt({}, "extra entries of results.json's config", cli=False)
@@ -218,9 +215,7 @@ class CompareConfig:
             check_threads(self.threads, "threads")
         self.degradation_spec()  # bad degradation options fail here
         self._check_native()
-        self.pairs = _pair_texts(
-            self.pairs, None if self.native else ["hr", "lr", *dict.fromkeys(["bicubic", *(s.name for s in self.specs())])]
-        )
+        self.pairs = pair_texts(self.pairs, None if self.native else ["hr", "lr", "bicubic", *(s.name for s in self.specs())])
         return self
 
     def _check_native(self) -> None:
@@ -388,10 +383,3 @@ class CompareConfig:
         from .api import run_from_config
 
         return run_from_config(self.checked())
-
-
-def _pair_texts(value: Any, names: list[str] | None) -> list[str] | None:
-    """``pairs`` as ``"A:B"`` texts (:func:`~.settings.parse_pairs`: bad syntax, and names not in ``names``, refused)."""
-    from .settings import parse_pairs
-
-    return [f"{a}:{b}" for a, b in parse_pairs(value, names)] or None

@@ -93,3 +93,8 @@ def parse_pairs(
                         f"{did_you_mean(name, names)}; the conditions are: {', '.join(names)}"
                     )
     return tuple(out)
+
+
+def pair_texts(value: Any, names: Sequence[str] | None) -> list[str] | None:
+    """``pairs`` as ``"A:B"`` texts, None for none (:func:`parse_pairs`; ``names`` repeated are counted once)."""
+    return [f"{a}:{b}" for a, b in parse_pairs(value, None if names is None else list(dict.fromkeys(names)))] or None

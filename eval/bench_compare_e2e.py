@@ -12,7 +12,8 @@ detection (``shard._detect``), PSNR/SSIM, cache writes (``CompareCache.put_image
 eval + bootstrap (``scoring.score``), ``malloc_trim`` (``trim_heap``). Times are exclusive (a timed step inside
 another is subtracted from it) and split by thread: the main thread's steps are on the critical path, other
 threads' (this checkout's prefetch and writer) run beside it. ``other`` = wall - the main thread's steps (model
-loading, Python overhead, waiting on the pipeline). Inference share = main-thread SR + detection / wall.
+loading, Python overhead, waiting on the pipeline). Inference share = main-thread SR + detection / wall. Process CPU
+s: user + system seconds of the child, all threads (the work done, whatever the load).
 
 Runs alternate before, after, before, after ... (``--repeats`` pairs); the table gives each run and the ratio of
 the medians. The results (every condition's COCO metrics, PSNR, SSIM, n_detections and all deltas) of the two
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -135,15 +137,18 @@ def _run(checkout: Path, args, label: str, work: Path) -> dict:
     }
     timings = run_dir / "timings.json"
     load0 = os.getloadavg()[0]
+    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run(  # cwd: not a checkout (``-c`` puts the working folder first on sys.path)
         [sys.executable, "-c", _CHILD, str(timings), *argv], env=env, capture_output=True, text=True, cwd=run_dir
     )
     process_s = time.perf_counter() - t0
+    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_s = cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime
     if proc.returncode != 0:
         raise SystemExit(f"{label} run failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
     out = json.loads(timings.read_text())
-    out.update(label=label, process_s=process_s, load_start=load0, load_end=os.getloadavg()[0])
+    out.update(label=label, process_s=process_s, cpu_s=cpu_s, load_start=load0, load_end=os.getloadavg()[0])
     out["results"] = json.loads((run_dir / "out" / "results.json").read_text())
     return out
 
@@ -191,22 +196,24 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{label} ({where}): wall {run['wall_s']:.1f} s (load {run['load_start']:.1f} -> {run['load_end']:.1f})")
     print(f"\n{args.limit} images x 4 conditions (hr, lr, bicubic, rfdn_det), {args.threads} thread(s), cold cache")
     cols = [*STEPS, "other"]
-    print("| run | wall s | " + " | ".join(cols) + " | background s | inference share | load |")
-    print("|---" * (len(cols) + 5) + "|")
+    print("| run | wall s | " + " | ".join(cols) + " | background s | inference share | process CPU s | load |")
+    print("|---" * (len(cols) + 6) + "|")
     for run in runs:
         m = _main_steps(run)
         share = (m.get("sr", 0.0) + m.get("detection", 0.0)) / run["wall_s"]
         cells = " | ".join(f"{m.get(c, 0.0):.1f}" for c in cols)
         load = f"{run['load_start']:.1f}-{run['load_end']:.1f}"
-        print(f"| {run['label']} | {run['wall_s']:.1f} | {cells} | {_bg(run):.1f} | {share:.0%} | {load} |")
+        print(f"| {run['label']} | {run['wall_s']:.1f} | {cells} | {_bg(run):.1f} | {share:.0%} | {run['cpu_s']:.1f} | {load} |")
     for run in runs:
         bg = run["steps"].get("background")
         if bg:
             print(f"{run['label']} background threads: " + ", ".join(f"{k} {v['seconds']:.1f} s" for k, v in sorted(bg.items())))
     for run in runs:  # the steps' own cost as results.json records it (background work beside a step can add to it)
         conds = run["results"]["conditions"].items()
-        print(f"{run['label']} SR / det s/img: " + ", ".join(
-            f"{n} {c['sr_seconds_per_image']:.3f}/{c['detector_seconds_per_image']:.3f}" for n, c in conds))
+        print(
+            f"{run['label']} SR / det s/img: "
+            + ", ".join(f"{n} {c['sr_seconds_per_image']:.3f}/{c['detector_seconds_per_image']:.3f}" for n, c in conds)
+        )
         print(f"{run['label']} SR / det peak MiB: " + ", ".join(
             f"{n} {c['sr_peak_memory_mb'] or 0:.0f}/{c['detector_peak_memory_mb'] or 0:.0f}" for n, c in conds))  # fmt: skip
     if args.before is not None:

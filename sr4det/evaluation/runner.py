@@ -122,7 +122,7 @@ class Comparison:
             self.gt,
             valid_ids,
             runs,
-            backend=s.backend,
+            coco_eval=s.coco_eval,
             n_resamples=s.n_resamples,
             seed=s.seed,
             progress=self.progress,

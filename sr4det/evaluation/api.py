@@ -256,7 +256,7 @@ def _native_setup(config: CompareConfig, det: Detector, device: Any) -> tuple[Se
     slicing = None if config.slice is None else Slicing.parse(config.slice, config.merge)
     specs = [s for s in config.specs() if s.name != "bicubic"]
     specs.insert(0, SRSpec("bicubic", "bicubic"))
-    check_runtime(config.sr_runtime, config.sr_precision)
+    check_runtime(config.backend, config.precision)
     conditions = native_conditions(
         det,
         specs,
@@ -264,7 +264,7 @@ def _native_setup(config: CompareConfig, det: Detector, device: Any) -> tuple[Se
         slicing=slicing,
         tile=config.tile,
         device=device,
-        runtime=(config.sr_runtime, config.sr_precision),
+        runtime=(config.backend, config.precision),
     )
     extra = {"native": {"sr_scale": config.scale, **({} if slicing is None else slicing.config())}}
     settings = config.settings(scale=1, degradation=Degradation(scale=1), extra_config={**(config.extra_config or {}), **extra})

@@ -173,3 +173,16 @@ def test_compare_keywords_old_and_new_write_the_same_results_json(tmp_path):
     config = {k: v for k, v in new["config"].items() if k not in ("cache_dir", "detectors")}
     assert config == CONFIG
     assert list(new["config"]) == [*list(CONFIG)[:12], "cache_dir", "world_size", "detectors"]  # keys and their order
+
+
+@pytest.mark.parametrize("spelling", [{"backend": "openvino"}, {"sr_runtime": "openvino"}])
+def test_native_mode_runs_its_sr_conditions_on_the_backend(spelling):
+    pytest.importorskip("openvino")
+    from sr4det.evaluation.api import _native_setup
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # the old spelling's, tested above
+        cfg = CompareConfig(**BASE, native=True, sr="espcn", scale=2, tile="none", **spelling).checked()
+    _, conditions = _native_setup(cfg, Fixed(), "cpu")
+    assert [c.name for c in conditions] == ["native", "bicubic", "espcn"]
+    assert conditions[-1].detector.sr.model.backend == "openvino"

@@ -5,11 +5,16 @@ and in :class:`~.config.CompareConfig`, :func:`~.api.compare` and the YAML confi
 ``coco_eval`` (``--coco-eval``). Before, compare called the SR runtime ``sr_runtime``/``sr_precision`` and the COCO
 implementation ``backend``. The two value sets are disjoint, so ``backend="faster-coco-eval"`` is routed by its value.
 results.json is an on-disk format and keeps its keys: ``config.backend`` is still the COCO implementation there.
+On the command line :class:`BackendOption` routes ``--backend faster-coco-eval``, and ``--sr-runtime``/
+``--sr-precision`` are hidden aliases (:meth:`~.config.CompareConfig.add_arguments`); both say the new spelling.
 """
 
 from __future__ import annotations
 
+import argparse
+import sys
 import warnings
+from typing import Any
 
 from ..errors import InputError
 from .coco import BACKENDS as COCO_EVALS
@@ -55,3 +60,27 @@ def renamed_options(
             raise InputError(f"{old}={value!r} and {new}={runtime[new]!r} disagree; give only {new}")
         runtime[new] = value
     return runtime["backend"], runtime["precision"], coco_eval
+
+
+class RuntimeChoices(tuple[str, ...]):
+    """compare's ``--backend`` choices: the SR runtimes (all that ``--help`` and errors list), and the COCO
+    implementations it named before (accepted, see :class:`BackendOption`)."""
+
+    def __contains__(self, value: object) -> bool:
+        return super().__contains__(value) or value in COCO_EVALS
+
+
+class BackendOption(argparse.Action):
+    """compare's ``--backend``: the SR runtime; a COCO implementation (what ``--backend`` meant here before; the value
+    sets are disjoint) is stored as ``--coco-eval`` with a warning on stderr, as deprecated options say it."""
+
+    def __call__(self, parser: Any, namespace: argparse.Namespace, values: Any, option_string: str | None = None) -> None:
+        if values in COCO_EVALS:
+            print(
+                f"{parser.prog}: warning: '--backend {values}' is deprecated; use --coco-eval {values} "
+                "(--backend is the SR runtime now, as in every command)",
+                file=sys.stderr,
+            )
+            namespace.coco_eval = values
+        else:
+            namespace.backend = values

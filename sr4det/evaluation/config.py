@@ -9,7 +9,6 @@ import dataclasses
 import math
 import numbers
 import os
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import InitVar, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -17,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from .._suggest import did_you_mean
 from ..errors import InputError, ScaleError
 from ..models.runtime import BACKENDS, GPU_BACKENDS, PRECISIONS
-from ._renamed import RENAMED, renamed_options
+from ._renamed import RENAMED, BackendOption, RuntimeChoices, renamed_options
 from .coco import BACKENDS as COCO_EVALS
 from .condition_detectors import parse_detectors, split_sr
 
@@ -34,30 +33,6 @@ def _opt(default: Any, help: str, *, flags: Sequence[str] = (), cli: bool = True
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: type(default)(default), metadata=meta)
     return field(default=default, metadata=meta)
-
-
-class _RuntimeChoices(tuple[str, ...]):
-    """compare's ``--backend`` choices: the SR runtimes (all that ``--help`` and errors list), and the COCO
-    implementations it named before (accepted, see :class:`_BackendOption`)."""
-
-    def __contains__(self, value: object) -> bool:
-        return super().__contains__(value) or value in COCO_EVALS
-
-
-class _BackendOption(argparse.Action):
-    """compare's ``--backend``: the SR runtime; a COCO implementation (what ``--backend`` meant here before; the value
-    sets are disjoint) is stored as ``--coco-eval`` with a warning on stderr, as deprecated options say it."""
-
-    def __call__(self, parser: Any, namespace: argparse.Namespace, values: Any, option_string: str | None = None) -> None:
-        if values in COCO_EVALS:
-            print(
-                f"{parser.prog}: warning: '--backend {values}' is deprecated; use --coco-eval {values} "
-                "(--backend is the SR runtime now, as in every command)",
-                file=sys.stderr,
-            )
-            namespace.coco_eval = values
-        else:
-            namespace.backend = values
 
 
 @dataclass
@@ -171,7 +146,7 @@ class CompareConfig:
             if not f.metadata["cli"]:
                 continue
             if f.name in OPTIONS:  # scale, tile, device, threads, seed, overwrite, backend, precision
-                old_values = {"choices": _RuntimeChoices(BACKENDS), "action": _BackendOption} if f.name == "backend" else {}
+                old_values = {"choices": RuntimeChoices(BACKENDS), "action": BackendOption} if f.name == "backend" else {}
                 add_option(parser, f.name, default=f.default, **old_values)
                 continue
             kw = dict(f.metadata["argparse"])

@@ -74,3 +74,19 @@ def _no_logging_into_closed_streams():
         for handler in logger.handlers:
             if isinstance(handler, logging.StreamHandler) and getattr(handler.stream, "closed", False):
                 handler.stream = sys.stdout  # (setStream would flush the closed stream first)
+
+
+@pytest.fixture(autouse=True)
+def _one_torchrun_at_a_time(request, tmp_path_factory):
+    """Tests marked ``torchrun`` launch 2-process jobs; on this 2-core machine two such jobs under ``pytest -n auto``
+    (4 ranks, plus the other worker's tests) starved each other past their collective and start-up timeouts. A file
+    lock shared by the xdist workers (in pytest's base temp folder) runs them one at a time."""
+    if request.node.get_closest_marker("torchrun") is None:
+        yield
+        return
+    from filelock import FileLock
+
+    root = tmp_path_factory.getbasetemp()
+    root = root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root  # the folder all workers share
+    with FileLock(str(root / "torchrun.lock")):
+        yield

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.torchrun
 TORCHRUN = Path(sys.executable).with_name("torchrun")
 
 _SCRIPT = """
@@ -68,15 +69,22 @@ def test_ranks_stop_within_seconds_when_the_launcher_is_killed(tmp_path):
     script = tmp_path / "run.py"
     script.write_text(_LONG_STEP)
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    launcher = subprocess.Popen(
-        [str(TORCHRUN), "--standalone", "--nproc_per_node", "2", str(script)], env=env, stdout=subprocess.PIPE, text=True
-    )
+    err = tmp_path / "stderr.txt"
+    with err.open("w") as err_file:
+        launcher = subprocess.Popen(
+            [str(TORCHRUN), "--standalone", "--nproc_per_node", "2", str(script)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=err_file,  # a file, not a pipe nobody reads: the launcher never blocks on it
+            text=True,
+            start_new_session=True,  # its own process group, apart from pytest's workers
+        )
     pids = []
     try:
         assert launcher.stdout is not None
         while len(pids) < 2:
             line = launcher.stdout.readline()
-            assert line, "torchrun ended before both ranks started"
+            assert line, f"torchrun ended (exit {launcher.wait()}) before both ranks started:\n{err.read_text()[-3000:]}"
             if line.startswith("rank"):
                 pids.append(int(line.split()[2]))
         time.sleep(1)

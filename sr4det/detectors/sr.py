@@ -73,12 +73,7 @@ class SRDetector:
         return {
             "type": "sr",
             # the weights' digest: two SR models of one name (checkpoints of a training run) are different detectors
-            "sr": {
-                "model": self.sr.model_name,
-                "scale": self.sr.scale,
-                "tile": self.sr.tile,
-                "weights_digest": state_digest(self.sr.model),
-            },
+            "sr": sr_stage_config(self.sr),
             "detector": dict(getattr(self.detector, "config", {"type": type(self.detector).__name__})),
             "map_back": self.map_back,
             "imgsz": self.imgsz_mode,
@@ -128,3 +123,19 @@ class SRDetector:
             return dets
         s = self.sr.scale
         return [d.rescaled(1 / s, image_size=tuple(im.shape[:2])) for d, im in zip(dets, lr, strict=True)]
+
+
+def sr_stage_config(sr: Any) -> dict[str, Any]:
+    """What decides an :class:`~sr4det.transforms.SRTransform`'s output, for detector configs (and so cache keys):
+    model name, scale, tile, the weights' digest (two SR models of one name, e.g. checkpoints of a training run, are
+    different detectors) and, for a compiled runtime, ``"runtime": "backend/precision"`` (its outputs differ from
+    torch's by up to ~1e-5 in fp32, more in bf16; torch fp32 configs carry no entry, so their keys are unchanged)."""
+    model = sr.model
+    backend = getattr(model, "backend", "torch")
+    return {
+        "model": sr.model_name,
+        "scale": sr.scale,
+        "tile": sr.tile,  # exact bands for local models; a non-local model's seams depend on the tiles
+        "weights_digest": state_digest(model),
+        **({} if backend == "torch" else {"runtime": f"{backend}/{model.precision}"}),
+    }

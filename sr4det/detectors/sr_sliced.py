@@ -23,6 +23,7 @@ from ..errors import InputError
 from .base import Detections, Detector, as_rgb_batch
 from .sliced import SlicedDetector, _Found
 from .slicing import DEFAULT_MERGE, Merge
+from .sr import sr_stage_config
 
 #: memory kept back from each band's SR budget for the slices being detected and the boxes found so far (bytes)
 HEADROOM = 64 * 2**20
@@ -76,16 +77,9 @@ class SRSlicedDetector:
     @property
     def config(self) -> dict[str, Any]:
         """What decides the boxes (not ``batch`` or ``max_memory``), for recording alongside results (and cache keys)."""
-        from .._digest import state_digest
-
         return {
             "type": "sr_sliced",
-            "sr": {
-                "model": self.sr.model_name,
-                "scale": self.scale,
-                "tile": self.sr.tile,  # exact bands for local models; a non-local model's seams depend on the tiles
-                "weights_digest": state_digest(self.sr.model),
-            },
+            "sr": sr_stage_config(self.sr),
             **{k: v for k, v in self.sliced.config.items() if k != "type"},
             "map_back": self.map_back,
         }

@@ -57,10 +57,13 @@ def native_conditions(
     tile: str | int | None = "auto",
     device: Any = None,
     batch: int = 8,
+    runtime: tuple[str, str] = ("torch", "fp32"),
 ) -> list[Condition]:
     """The conditions of a native-resolution comparison: ``native`` (and ``native@whole`` when sliced), then one per
     SR spec at ``scale``, each with its detector (sliced when ``slicing`` is given). Specs with a detector label
-    (``SR@LABEL``) or the reserved inputs are refused."""
+    (``SR@LABEL``) or the reserved inputs are refused. ``runtime`` (backend, precision) runs every SR network
+    (:meth:`~sr4det.models.SRModel.set_runtime`); a compiled runtime runs on the CPU unless ``device`` is given, and
+    is part of each SR condition's detector config, so its cached detections never mix with torch's."""
     from ..detectors.sliced import SlicedDetector
     from ..detectors.sr import SRDetector
     from ..detectors.sr_sliced import SRSlicedDetector
@@ -81,7 +84,7 @@ def native_conditions(
                 f"native mode: {s.name!r} is not an SR model; the conditions are {NATIVE!r} (always) and SR models "
                 "(zoo names, weight files, name=path); detectors per condition (SR@LABEL) are not supported here"
             )
-        model = s.load(scale, device=device)
+        model = s.load(scale, device=device, runtime=runtime)
         sr = SRTransform(model, tile=tile, device=device)
         if slicing is None:
             sr_det: Any = SRDetector(sr, detector)

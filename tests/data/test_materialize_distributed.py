@@ -22,7 +22,10 @@ BIN = Path(sys.executable).parent
 TORCHRUN = BIN / "torchrun"
 SR4DET = BIN / "sr4det"
 
-pytestmark = pytest.mark.skipif(not (TORCHRUN.exists() and SR4DET.exists()), reason="torchrun or the sr4det script is missing")
+pytestmark = [
+    pytest.mark.torchrun,
+    pytest.mark.skipif(not (TORCHRUN.exists() and SR4DET.exists()), reason="torchrun or the sr4det script is missing"),
+]
 
 # degradation with seeded noise and JPEG: every rank must make exactly the LR image one process makes
 ARGS = [

@@ -448,6 +448,7 @@ compare(load_coco(path), Oracle(path), sr=["bicubic", "bicubic@j", "hr@j"], dete
 """
 
 
+@pytest.mark.torchrun
 def test_sharded_run_with_two_detectors_equals_one_process(tmp_path):
     repo = Path(__file__).resolve().parents[2]
     torchrun = Path(sys.executable).parent / "torchrun"

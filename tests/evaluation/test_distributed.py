@@ -23,7 +23,10 @@ REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 TORCHRUN = BIN / "torchrun"
 
-pytestmark = pytest.mark.skipif(not TORCHRUN.exists(), reason="torchrun is not installed beside this python")
+pytestmark = [
+    pytest.mark.torchrun,
+    pytest.mark.skipif(not TORCHRUN.exists(), reason="torchrun is not installed beside this python"),
+]
 
 
 #: the per-condition numbers two equivalent runs must share (cost numbers aside)

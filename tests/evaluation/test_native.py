@@ -174,3 +174,33 @@ def test_cli_native_sliced_on_a_visdrone_image(shared, tmp_path):
         assert m["AP"] is not None and m["n_detections"] > 0
     # 1920x1080 image: slicing finds more of its small objects than one 640 letterbox
     assert c["native"]["AR100"] > c["native@whole"]["AR100"]
+
+
+def test_a_compiled_sr_runtime_runs_the_native_sr_conditions_and_keys_their_detections(tmp_path):
+    """``runtime`` reaches every native SR condition: its network is compiled, the detector config (the cache
+    identity of its detections) names the runtime, so openvino and torch detections never share cache entries;
+    the boxes agree (fp32 outputs within ~1e-5)."""
+    pytest.importorskip("openvino")
+    gt = load_dataset(_visdrone(tmp_path / "vd", n_images=1, size=(90, 120)))
+    spec = SRSpec("espcn", "espcn")
+    results = {}
+    for runtime in (("torch", "fp32"), ("openvino", "fp32")):
+        conds = native_conditions(BrightBoxes(), [spec], 2, runtime=runtime, tile=None)
+        assert conds[-1].detector.sr.model.backend == runtime[0]
+        results[runtime[0]] = compare(
+            gt,
+            BrightBoxes(),
+            scale=1,
+            degradation=Degradation(scale=1),
+            conditions=conds,
+            n_resamples=0,
+            cache_dir=tmp_path / "cache",  # one cache: the two runtimes must not read each other's detections
+            out_dir=tmp_path / runtime[0],
+            progress=False,
+        )
+    torch_sr = results["torch"]["config"]["detectors"]["espcn"]["settings"]["sr"]
+    ov_sr = results["openvino"]["config"]["detectors"]["espcn"]["settings"]["sr"]
+    assert "runtime" not in torch_sr and ov_sr["runtime"] == "openvino/fp32"
+    assert ov_sr["weights_digest"] == torch_sr["weights_digest"]
+    assert results["openvino"]["conditions"]["espcn"]["detections_cached"] == 0  # computed, not torch's entries
+    assert results["openvino"]["conditions"]["espcn"]["AP"] == pytest.approx(results["torch"]["conditions"]["espcn"]["AP"])

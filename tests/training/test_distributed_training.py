@@ -22,6 +22,7 @@ from sr4det.training.detection_data import DetectionBatch
 from .test_training_loop import _cfg, _rows, folder  # noqa: F401  (folder is a fixture)
 
 REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.torchrun
 TORCHRUN = Path(sys.executable).parent / "torchrun"
 needs_torchrun = pytest.mark.skipif(not TORCHRUN.exists(), reason="torchrun is not installed beside this python")
 

@@ -1,7 +1,7 @@
 """SR + sliced detection of one large frame, per SR runtime: the cost per image of issue 29's pipeline.
 
-One VisDrone val frame at its native size (1360x765 unless ``--image``), the SR model at ``--scale`` through the
-memory-aware tiler (``tile="auto"``) on each runtime (torch, OpenVINO fp32 and bf16, ONNX Runtime fp32; compiled once,
+One VisDrone val frame at its native size (1360x765, the size of 108 of the 137 frames, unless ``--image``), the SR model at ``--scale`` through the
+memory-aware tiler (``tile="auto"`` under ``--max-memory``) on each runtime (torch, OpenVINO fp32 and bf16, ONNX Runtime fp32; compiled once,
 untimed), then YOLO11n on 640 slices (overlap 0.2, plus the whole-image pass) of the SR frame with the slices batched
 ``--batch`` at a time. Times are the median of ``--repeats`` rounds, the runtimes of a round run back to back, so
 their ratios share the machine's load. Usage::
@@ -38,6 +38,7 @@ def main() -> None:
     ap.add_argument("--scale", type=int, default=2)
     ap.add_argument("--image", default=None, help="default: the first VisDrone val frame (1360x765)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--max-memory", default="2GB", help="the SR tiler's budget")
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--batch", default="1,8", help="slice batch sizes of the detector (comma-separated)")
     ap.add_argument("--runtimes", default=",".join(f"{b}/{p}" for b, p in RUNTIMES))
@@ -51,7 +52,7 @@ def main() -> None:
     from sr4det.data.io import read_image, to_rgb8
     from sr4det.detectors import SlicedDetector, UltralyticsDetector
 
-    src = args.image or shared_path("data", "visdrone_val", "images", "0000001_03999_d_0000007.jpg")
+    src = args.image or shared_path("data", "visdrone_val", "images", "0000026_00000_d_0000024.jpg")
     weights = shared_path("weights", "yolo11n_int8_openvino_model")
     if src is None or weights is None:
         raise SystemExit("needs shared/data/visdrone_val and shared/weights/yolo11n_int8_openvino_model")
@@ -73,12 +74,15 @@ def main() -> None:
     reference = None
     rows = []
     for spec, model in models.items():
-        seconds, out = _median_seconds(lambda m=model: sr4det.upscale(m, image, tile="auto", progress=False), args.repeats)
+        seconds, out = _median_seconds(
+            lambda m=model: sr4det.upscale(m, image, tile="auto", max_memory=args.max_memory, progress=False), args.repeats
+        )
         out = np.asarray(out)
         if reference is None:
             reference = out
         diff = int(np.abs(out.astype(np.int16) - reference.astype(np.int16)).max())
         rows.append((spec, seconds, diff))
+        print(f"  {spec}: {seconds:.2f} s", flush=True)  # as it goes: a long run shows where it is
     sr_image = reference
     det = UltralyticsDetector(str(weights), conf=0.001)
     det_rows = []

@@ -1,6 +1,7 @@
 """The options every ``sr4det`` command shares, declared once (:data:`OPTIONS`: flags, one help text, default) with
 one validator per option type (:func:`check_scale`, :func:`check_tile`, :func:`check_overlap`, :func:`check_max_memory`,
-:func:`check_threads`, :func:`check_seed`, :func:`check_device`). Subcommands (:mod:`sr4det.commands`) and
+:func:`check_threads`, :func:`check_seed`, :func:`check_device`; ``--backend``/``--precision`` take the SR runtimes
+of :mod:`._runtime_choices`). Subcommands (:mod:`sr4det.commands`) and
 :meth:`sr4det.evaluation.config.CompareConfig.add_arguments` add them with :func:`add_option`; argparse calls the
 validator as the option's ``type`` (the ``sr4det`` parser lets its typed error through: the same failure, before any
 work, in every command) and config objects call it for values from YAML or Python. Booleans are :class:`Switch`
@@ -17,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ._runtime_choices import BACKENDS, PRECISIONS
 from .errors import InputError, ScaleError
 
 if TYPE_CHECKING:
@@ -306,6 +308,20 @@ OPTIONS: dict[str, Option] = {
         "the zoo model's pretrained weights; --no-pretrained: random weights (testing only)",
         True,
         {"action": Switch},
+    ),
+    "backend": Option(
+        ("--backend",),
+        "what runs the SR networks: eager torch, or compiled for the CPU by OpenVINO / ONNX Runtime (converted once, "
+        "cached; needs the 'export' extra)",
+        "torch",
+        {"choices": BACKENDS},
+    ),
+    "precision": Option(
+        ("--precision",),
+        "precision of a compiled backend: fp32 equals torch within ~1e-5; bf16/fp16 (openvino, where the CPU has them) "
+        "are faster but differ by grey levels",
+        "fp32",
+        {"choices": PRECISIONS},
     ),
 }
 

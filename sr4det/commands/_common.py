@@ -37,24 +37,9 @@ def add_model_args(parser: argparse.ArgumentParser, *, default_model: str | None
 
 
 def add_runtime_args(parser: argparse.ArgumentParser) -> None:
-    """``--backend`` and ``--precision``: what runs the SR network (:meth:`sr4det.SRModel.set_runtime`); declared here
-    once for every command that runs SR (compare's are ``--sr-runtime``/``--sr-precision``)."""
-    from ..models.runtime import BACKENDS, PRECISIONS
-
-    parser.add_argument(
-        "--backend",
-        choices=BACKENDS,
-        default="torch",
-        help="what runs the SR network: eager torch, or compiled for the CPU by OpenVINO / ONNX Runtime (converted once, "
-        "cached; needs the 'export' extra)",
-    )
-    parser.add_argument(
-        "--precision",
-        choices=PRECISIONS,
-        default="fp32",
-        help="precision of a compiled backend: fp32 equals torch within ~1e-5; bf16/fp16 (openvino, where the CPU has "
-        "them) are faster but differ by grey levels",
-    )
+    """``--backend`` and ``--precision``: what runs the SR network (:meth:`sr4det.SRModel.set_runtime`), as
+    :mod:`sr4det._options` declares them for every command that runs SR (``compare`` too)."""
+    add_options(parser, "backend", "precision")
 
 
 def check_runtime_args(args: argparse.Namespace) -> None:

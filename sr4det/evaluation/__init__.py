@@ -14,7 +14,7 @@ The CLI and YAML configs build a :class:`CompareConfig` (every option of ``sr4de
 ``CompareConfig.from_mapping(yaml_dict).run()``. What lives here (data path in ``docs/ARCHITECTURE.md``):
 
 * ``api.py`` (:func:`compare`), ``config.py`` (:class:`CompareConfig`), ``settings.py`` (the frozen ``Settings``
-  that flows through a run);
+  that flows through a run), ``_renamed.py`` (old option spellings, routed with a warning);
 * ``runner.py`` (``Comparison``: the steps), ``shard.py`` (one rank's SR and detection), ``conditions.py``,
   ``condition_detectors.py``, ``native.py`` (what is compared), ``cache.py`` (content-addressed cache), ``_cost.py``
   (time and memory of a step), ``distributed.py`` (torchrun sharding);

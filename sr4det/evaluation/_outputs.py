@@ -46,7 +46,7 @@ def identity(config: Mapping[str, Any], dataset: Mapping[str, Any]) -> dict[str,
             "scale": config.get("scale"),
             "degradation": config.get("degradation"),
             "class_map": config.get("class_map"),
-            "backend": config.get("backend"),
+            "coco_eval": config.get("backend"),  # results.json's key of the COCO implementation
             "bootstrap": {k: boot.get(k) for k in ("n_resamples", "seed", "confidence")},
         }
     )

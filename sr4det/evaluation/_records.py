@@ -64,7 +64,7 @@ def run_config(
         "degradation": settings.degradation.config(),
         "detector": getattr(detector, "config", repr(detector)),
         "class_map": {str(k): v for k, v in cmap.index_to_category.items()},
-        "backend": settings.backend,
+        "backend": settings.coco_eval,  # results.json keeps its key (an on-disk format)
         "bootstrap": {
             "n_resamples": settings.n_resamples,
             "seed": settings.seed,

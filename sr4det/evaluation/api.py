@@ -14,6 +14,7 @@ from ..data.datasets import ClassMap, GroundTruth
 from ..detectors.base import Detector
 from ..errors import InputError
 from ..models.runtime import check_runtime
+from ._renamed import renamed_options
 from .cache import CompareCache
 from .condition_detectors import parse_detectors, resolve_detectors
 from .conditions import Condition, Degradation, SRCondition, SRSpec, standard_conditions
@@ -35,7 +36,9 @@ def compare(
     *,
     out_dir: str | Path | None = None,
     degradation: Degradation | None = None,
-    backend: str = "pycocotools",
+    backend: str = "torch",
+    precision: str = "fp32",
+    coco_eval: str = "pycocotools",
     class_map: str | ClassMap = "names",
     n_resamples: int = 1000,
     seed: int = 0,
@@ -55,8 +58,8 @@ def compare(
     detector_loader: Any = None,
     overwrite: bool = False,
     max_dets: int = 100,
-    sr_runtime: str = "torch",
-    sr_precision: str = "fp32",
+    sr_runtime: str | None = None,
+    sr_precision: str | None = None,
     pairs: Sequence[str | tuple[str, str]] | str | None = None,
 ) -> dict[str, Any]:
     """Measure detection accuracy, image quality and cost of ``hr``, ``lr``, ``bicubic`` and each SR model.
@@ -78,7 +81,12 @@ def compare(
             this comparison or one with fewer conditions (else :class:`~sr4det.errors.OutputExistsError`, unless
             ``overwrite``).
         degradation: the LR maker (default MATLAB bicubic x1/scale).
-        backend: ``"pycocotools"`` or ``"faster-coco-eval"`` for the headline metrics.
+        backend, precision: what runs every SR network (:meth:`sr4det.SRModel.set_runtime`), as ``--backend`` and
+            ``--precision`` in every command: ``"torch"`` (default), ``"openvino"`` or ``"onnxruntime"``; ``"fp32"``
+            (default) or ``"bf16"``/``"fp16"`` (OpenVINO). A compiled runtime is part of the SR cache keys and the
+            model digests (torch fp32 keys are unchanged).
+        coco_eval: ``"pycocotools"`` or ``"faster-coco-eval"`` (identical numbers) for the COCO metrics (recorded
+            as results.json's ``config.backend``).
         class_map: ``"names"`` / ``"index"`` / ``"sorted"`` (see :meth:`ClassMap.build`) or a ClassMap.
         n_resamples, seed, confidence: paired bootstrap over images for the delta intervals.
         cache_dir: cache folder; None = :func:`default_cache_dir`, False = no cache.
@@ -101,9 +109,8 @@ def compare(
             list of ``detector``. Unknown labels, detectors that do not load and other class lists raise before any
             work (:class:`~sr4det.errors.InputError`, :class:`~sr4det.errors.DetectorError` or
             :class:`~sr4det.errors.WeightsNotAvailableError`, :class:`~sr4det.errors.DetectorMismatchError`).
-        sr_runtime, sr_precision: what runs every SR network (:meth:`sr4det.SRModel.set_runtime`): ``"torch"``
-            (default), ``"openvino"`` or ``"onnxruntime"``; ``"fp32"`` (default) or ``"bf16"``/``"fp16"`` (OpenVINO).
-            A compiled runtime is part of the SR cache keys and the model digests (torch fp32 keys are unchanged).
+        sr_runtime, sr_precision: deprecated spellings of ``backend``/``precision`` (a :class:`FutureWarning`); so is
+            ``backend="pycocotools"``/``"faster-coco-eval"``, which sets ``coco_eval``.
         overwrite: replace the ``results.json`` (and report, plots) of another comparison in ``out_dir``.
         max_dets: COCO's detections per image that count (default 100; recorded in the config when not 100).
         pairs: pre-declared head-to-head comparisons, ``"A:B"`` texts (or ``(A, B)`` pairs) of two conditions of the
@@ -115,10 +122,13 @@ def compare(
         The results dict (:meth:`CompareResult.to_json`, also written to ``out_dir/results.json``):
         ``conditions`` -> metrics, ``deltas``, ``per_class``, ``skipped_images``, ``config``, ``versions``, ``dataset``.
     """
+    backend, precision, coco_eval = renamed_options(
+        backend, precision, coco_eval, sr_runtime=sr_runtime, sr_precision=sr_precision, stacklevel=3
+    )
     settings = Settings(
         scale=scale,
         degradation=Degradation(scale=scale) if degradation is None else degradation,
-        backend=backend,
+        coco_eval=coco_eval,
         n_resamples=n_resamples,
         seed=seed,
         confidence=confidence,
@@ -138,7 +148,7 @@ def compare(
         raise InputError(
             "`detectors` labels the detectors of `sr` entries; with `conditions` set each condition's `detector` instead"
         )
-    set_runtime(conditions, sr_runtime, sr_precision)
+    set_runtime(conditions, backend, precision)
     ctx = dist if dist is not None else setup(threads)
     try:
         return run_settings(
@@ -187,12 +197,12 @@ def sr_conditions(
     return standard_conditions(specs, resolve_detectors(specs, detector, detectors, detector_loader))
 
 
-def set_runtime(conditions: Sequence[Condition], sr_runtime: str, sr_precision: str) -> None:
-    """Let every SR condition's network run on ``sr_runtime``/``sr_precision`` (checked first)."""
-    check_runtime(sr_runtime, sr_precision)
-    for cond in conditions if (sr_runtime, sr_precision) != ("torch", "fp32") else ():
+def set_runtime(conditions: Sequence[Condition], backend: str, precision: str) -> None:
+    """Let every SR condition's network run on ``backend``/``precision`` (checked first)."""
+    check_runtime(backend, precision)
+    for cond in conditions if (backend, precision) != ("torch", "fp32") else ():
         if isinstance(cond, SRCondition):
-            cond.runtime = (sr_runtime, sr_precision)
+            cond.runtime = (backend, precision)
 
 
 def run_from_config(config: CompareConfig) -> dict[str, Any]:
@@ -228,7 +238,7 @@ def run_from_config(config: CompareConfig) -> dict[str, Any]:
                 parse_detectors(config.detectors) or None,
                 lambda path: UltralyticsDetector(path, **det_settings),
             )
-            set_runtime(conditions, config.sr_runtime, config.sr_precision)
+            set_runtime(conditions, config.backend, config.precision)
         return run_settings(
             settings,
             gt,
@@ -252,7 +262,7 @@ def _native_setup(config: CompareConfig, det: Detector, device: Any) -> tuple[Se
     slicing = None if config.slice is None else Slicing.parse(config.slice, config.merge)
     specs = [s for s in config.specs() if s.name != "bicubic"]
     specs.insert(0, SRSpec("bicubic", "bicubic"))
-    check_runtime(config.sr_runtime, config.sr_precision)
+    check_runtime(config.backend, config.precision)
     conditions = native_conditions(
         det,
         specs,
@@ -260,7 +270,7 @@ def _native_setup(config: CompareConfig, det: Detector, device: Any) -> tuple[Se
         slicing=slicing,
         tile=config.tile,
         device=device,
-        runtime=(config.sr_runtime, config.sr_precision),
+        runtime=(config.backend, config.precision),
     )
     extra = {"native": {"sr_scale": config.scale, **({} if slicing is None else slicing.config())}}
     settings = config.settings(scale=1, degradation=Degradation(scale=1), extra_config={**(config.extra_config or {}), **extra})

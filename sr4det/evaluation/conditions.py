@@ -257,7 +257,7 @@ class SRCondition(Condition):
             self.spec = SRSpec(self.name, self.name)
         self.model = None
         self.digest: str | None = None
-        #: (backend, precision) that runs the SR network (SRModel.set_runtime); set by compare(sr_runtime=...)
+        #: (backend, precision) that runs the SR network (SRModel.set_runtime); set by compare(backend=...)
         self.runtime: tuple[str, str] = ("torch", "fp32")
 
     def load(self, scale, device=None):

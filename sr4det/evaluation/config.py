@@ -10,12 +10,14 @@ import math
 import numbers
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .._suggest import did_you_mean
 from ..errors import InputError, ScaleError
-from ..models.runtime import BACKENDS, PRECISIONS
+from ..models.runtime import BACKENDS, GPU_BACKENDS, PRECISIONS
+from ._renamed import RENAMED, BackendOption, RuntimeChoices, renamed_options
+from .coco import BACKENDS as COCO_EVALS
 from .condition_detectors import parse_detectors, split_sr
 from .settings import pair_texts
 
@@ -85,7 +87,11 @@ class CompareConfig:
         "device for SR and detector (cpu, cuda:0); default: the libraries' choice "
         "(under torchrun: cuda:LOCAL_RANK when CUDA exists)",
     )
-    backend: str = _opt("pycocotools", "COCO metrics implementation", choices=("pycocotools", "faster-coco-eval"))
+    coco_eval: str = _opt(
+        "pycocotools",
+        "COCO metrics implementation (identical numbers; results.json records it as config.backend)",
+        choices=COCO_EVALS,
+    )
     class_map: str = _opt(
         "names",
         "detector class -> dataset category: by name (default), index i -> id i, or i -> i-th smallest id",
@@ -111,20 +117,22 @@ class CompareConfig:
     threads: int | None = _opt(
         None, "torch intra-op threads per process (default: torch's; under torchrun cores / processes per node)", type=int
     )
-    sr_runtime: str = _opt(
-        "torch",
-        "what runs the SR networks: eager torch, or compiled for the CPU by OpenVINO / ONNX Runtime (fp32 equals torch "
-        "within ~1e-5; needs the 'export' extra)",
-        choices=BACKENDS,
-    )
-    sr_precision: str = _opt(
-        "fp32", "precision of a compiled SR runtime: fp32, or bf16/fp16 (openvino, where the CPU has them)", choices=PRECISIONS
-    )
+    backend: str = _opt("torch", "what runs the SR networks (as in every command)", choices=BACKENDS)
+    precision: str = _opt("fp32", "precision of a compiled SR runtime (as in every command)", choices=PRECISIONS)
     pairs: str | list[str] | None = _opt(
         None, "head-to-head A:B (repeatable or comma-separated): A minus B, same images", flags=("--pair",), action="append"
     )
     progress: bool = _opt(True, "progress bars (--quiet: none; under torchrun rank 0 only)", cli=False)
     extra_config: dict[str, Any] = _opt({}, "extra entries of results.json's config", cli=False)
+    #: deprecated keywords (YAML keys) of ``backend``/``precision``; a COCO implementation given as ``backend`` is
+    #: ``coco_eval`` (:mod:`._renamed`: moved there with a FutureWarning)
+    sr_runtime: InitVar[str | None] = None
+    sr_precision: InitVar[str | None] = None
+
+    def __post_init__(self, sr_runtime: str | None, sr_precision: str | None) -> None:
+        self.backend, self.precision, self.coco_eval = renamed_options(
+            self.backend, self.precision, self.coco_eval, sr_runtime=sr_runtime, sr_precision=sr_precision, stacklevel=4
+        )
 
     # ----------------------------------------------------------------------------------- builders
 
@@ -136,13 +144,14 @@ class CompareConfig:
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
         """Add every option to ``parser`` (``--max-det`` for ``max_det`` ...), with its default and help; the options
         every ``sr4det`` command shares (``--scale``, ``--tile``, ``--seed`` ...) as :mod:`sr4det._options` declares them."""
-        from .._options import OPTIONS, Switch, add_degradation_args, add_option
+        from .._options import OPTIONS, Switch, add_degradation_args, add_hidden_alias, add_option
 
         for f in dataclasses.fields(cls):
             if not f.metadata["cli"]:
                 continue
-            if f.name in OPTIONS:  # scale, tile, device, threads, seed, overwrite
-                add_option(parser, f.name, default=f.default)
+            if f.name in OPTIONS:  # scale, tile, device, threads, seed, overwrite, backend, precision
+                old_values = {"choices": RuntimeChoices(BACKENDS), "action": BackendOption} if f.name == "backend" else {}
+                add_option(parser, f.name, default=f.default, **old_values)
                 continue
             kw = dict(f.metadata["argparse"])
             if kw.get("action") == "store_true":
@@ -153,6 +162,8 @@ class CompareConfig:
         parser.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
         add_degradation_args(parser)
         add_option(parser, "quiet")
+        add_hidden_alias(parser, "--sr-runtime", "backend", replaced_by="--backend", choices=BACKENDS)
+        add_hidden_alias(parser, "--sr-precision", "precision", replaced_by="--precision", choices=PRECISIONS)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> CompareConfig:
@@ -165,14 +176,15 @@ class CompareConfig:
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], *, what: str = "options", ignore: Sequence[str] = ()) -> CompareConfig:
         """From a dict (a YAML config, keyword arguments); ``blur``/``noise``/``jpeg`` are accepted as the older names
-        of ``blur_sigma``/``noise_std``/``jpeg_quality``. Unknown keys are an :class:`InputError` naming the allowed ones."""
+        of ``blur_sigma``/``noise_std``/``jpeg_quality``, ``sr_runtime``/``sr_precision`` (deprecated, with a warning)
+        of ``backend``/``precision``. Unknown keys are an :class:`InputError` naming the allowed ones."""
         names = set(cls.option_names())
-        unknown = sorted(map(str, set(values) - names - set(ALIASES) - set(ignore)))
+        unknown = sorted(map(str, set(values) - names - set(ALIASES) - set(RENAMED) - set(ignore)))
         if unknown:
             allowed = names | set(ALIASES)
             hints = "".join(f"; {key!r}{did_you_mean(key, allowed)}" for key in unknown if did_you_mean(key, allowed))
             raise InputError(f"{what}: unknown keys {unknown}{hints}; allowed: {sorted(allowed)}")
-        out = {k: v for k, v in values.items() if k in names}
+        out = {k: v for k, v in values.items() if k in names or k in RENAMED}
         for old, new in ALIASES.items():
             if values.get(old) is not None:
                 if out.get(new) is not None and out[new] != values[old]:
@@ -311,13 +323,14 @@ class CompareConfig:
             fail("threads", "an integer >= 1 or None")
         if self.device is not None and not isinstance(self.device, str):
             fail("device", "a device name such as 'cpu' or 'cuda:0' (text), or None")
-        for name, choices in (("backend", ("pycocotools", "faster-coco-eval")), ("class_map", ("names", "index", "sorted"))):
+        runtimes = BACKENDS + GPU_BACKENDS
+        for name, choices in (("coco_eval", COCO_EVALS), ("class_map", ("names", "index", "sorted")), ("backend", runtimes)):
             value = getattr(self, name)
             if value not in choices:
                 raise InputError(f"{name} must be one of {list(choices)}, got {value!r}{did_you_mean(value, choices)}")
         from ..models.runtime import check_runtime
 
-        check_runtime(self.sr_runtime, self.sr_precision)
+        check_runtime(self.backend, self.precision)
         if not (self.cache is None or isinstance(self.cache, bool) or is_path(self.cache)):
             fail("cache", "a folder (text), False (no cache) or None (the default folder)")
         for name in ("progress", "overwrite"):
@@ -360,7 +373,7 @@ class CompareConfig:
         values: dict[str, Any] = {
             "scale": self.scale,
             "degradation": self.degradation_spec(),
-            "backend": self.backend,
+            "coco_eval": self.coco_eval,
             "n_resamples": self.bootstrap,
             "seed": self.seed,
             "confidence": self.ci_level,

@@ -33,7 +33,7 @@ import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._run_folder import RunFolder, open_run_folder
 from ..data.datasets import ClassMap, GroundTruth
@@ -52,6 +52,10 @@ from .result import CompareResult
 from .scoring import _mean, _Scored
 from .settings import Settings, parse_pairs
 from .shard import ConditionRun, ShardState, check_images, run_conditions
+
+if TYPE_CHECKING:
+    from ..data.ground_truth import ImageGT
+    from .shard import _Checked
 
 __all__ = ["Comparison"]
 
@@ -123,7 +127,7 @@ class Comparison:
             self.gt,
             valid_ids,
             runs,
-            backend=s.backend,
+            coco_eval=s.coco_eval,
             n_resamples=s.n_resamples,
             seed=s.seed,
             progress=self.progress,
@@ -250,25 +254,12 @@ class Comparison:
                 folder.release()
 
     def _run_checked(self, out_dir: str | Path | None, t0: float) -> CompareResult:
+        """The work after the output check (``t0``: when the run began): the image check, this rank's SR and
+        detection, every rank's share of the scoring, rank 0's result and files; every rank returns the result."""
         dist = self.dist
-        shard = dist.shard(self.gt.images)
-        checked = dist.step(lambda: check_images(shard, self.settings.scale, self.progress), "the image check")
-        parts = dist.all_gather(checked, "checked")
+        mine, checked, parts = self._check_images()
         valid = [i for p in parts for i in p.valid]
-        skipped = [s for p in parts for s in p.skipped]
-        if not valid:
-            raise DataError(
-                f"no readable images among {len(self.gt.images)} (first problem: {skipped[0]['reason'] if skipped else '-'})"
-            )
-        if self.gt.subset(valid).num_boxes == 0:
-            raise DataError("the readable images have no annotations: AP is undefined")
-        by_id = {im.id: im for im in shard}
-        mine = [by_id[i] for i in checked.valid]
-        if not self._forecast_complete:  # the forecast said it all, else the exact count now
-            self._say(cached_text(self.settings, self.state, self.conditions, mine, checked.hr_keys, dist.world_size))
-        runs, self.memory_kind = dist.step(
-            lambda: run_conditions(self.settings, self.state, self.conditions, mine, checked.hr_keys), "SR and detection"
-        )
+        runs = self._run_shard(mine, checked.hr_keys)
         t1 = time.perf_counter()
         # every rank gets every condition's detections and scores its share of the conditions (COCO eval and
         # bootstrap are the expensive, rank-0-only part otherwise); rank 0 then assembles the result
@@ -285,32 +276,68 @@ class Comparison:
             try:
                 self.memory_kind = gathered[0][1]
                 all_scored = {k: v for part in parts_scored for k, v in part.items()}
-                result = self.evaluate(valid, skipped, merged, all_scored)
-                if out_dir is not None:
-                    hr_keys = {k: v for p in parts for k, v in p.hr_keys.items()}
-                    write_examples(
-                        self.settings, self.conditions, self.gt, self.cache, self.device, Path(out_dir), result, merged, hr_keys
-                    )
-                    result.write(out_dir)
-                    write_report(result, out_dir)
-                end = time.perf_counter()
-                self.timings = {
-                    "shard_s": t1 - t0,
-                    "gather_s": t2 - t1,
-                    "score_s": t3 - t2,
-                    "report_s": end - t3,
-                    "evaluate_s": end - t2,
-                }
-                log.info(
-                    "rank 0: shard %.1f s, gather %.2f s, COCO eval + bootstrap of its conditions %.1f s, "
-                    "deltas and report %.1f s",
-                    *list(self.timings.values())[:4],
-                )
+                result = self._result(out_dir, parts, merged, all_scored)
+                self._record_timings(t0, t1, t2, t3)
             except Exception as exc:
                 if not dist.distributed:
                     raise
                 error = exc
         return _shared_result(dist, result, error)
+
+    def _check_images(self) -> tuple[list[ImageGT], _Checked, list[_Checked]]:
+        """The image check of this rank's shard, shared by all ranks: this rank's readable images, its check (with
+        their ``hr_keys``) and every rank's; no readable image, or none annotated, is a :class:`DataError`."""
+        dist = self.dist
+        shard = dist.shard(self.gt.images)
+        checked = dist.step(lambda: check_images(shard, self.settings.scale, self.progress), "the image check")
+        parts = dist.all_gather(checked, "checked")
+        valid = [i for p in parts for i in p.valid]
+        skipped = [s for p in parts for s in p.skipped]
+        if not valid:
+            raise DataError(
+                f"no readable images among {len(self.gt.images)} (first problem: {skipped[0]['reason'] if skipped else '-'})"
+            )
+        if self.gt.subset(valid).num_boxes == 0:
+            raise DataError("the readable images have no annotations: AP is undefined")
+        by_id = {im.id: im for im in shard}
+        return [by_id[i] for i in checked.valid], checked, parts
+
+    def _run_shard(self, mine: list[ImageGT], hr_keys: dict[int, str]) -> list[ConditionRun]:
+        """SR and detection of every condition on this rank's readable images ``mine`` (sets :attr:`memory_kind`),
+        after saying how much of it the cache holds (unless the forecast already said it all)."""
+        if not self._forecast_complete:
+            self._say(cached_text(self.settings, self.state, self.conditions, mine, hr_keys, self.dist.world_size))
+        runs, self.memory_kind = self.dist.step(
+            lambda: run_conditions(self.settings, self.state, self.conditions, mine, hr_keys), "SR and detection"
+        )
+        return runs
+
+    def _result(
+        self, out_dir: str | Path | None, parts: list[_Checked], merged: list[ConditionRun], scored: dict[str, _Scored]
+    ) -> CompareResult:
+        """Rank 0: the result of every rank's image checks ``parts`` and ``merged`` runs, ``scored`` by all ranks;
+        written to ``out_dir`` (examples.png, results.json, report.md and plots) unless None."""
+        valid = [i for p in parts for i in p.valid]
+        skipped = [s for p in parts for s in p.skipped]
+        result = self.evaluate(valid, skipped, merged, scored)
+        if out_dir is not None:
+            hr_keys = {k: v for p in parts for k, v in p.hr_keys.items()}
+            write_examples(
+                self.settings, self.conditions, self.gt, self.cache, self.device, Path(out_dir), result, merged, hr_keys
+            )
+            result.write(out_dir)
+            write_report(result, out_dir)
+        return result
+
+    def _record_timings(self, t0: float, t1: float, t2: float, t3: float) -> None:
+        """:attr:`timings` from the run's start ``t0``, the shard's end ``t1``, the gather's ``t2`` and the scoring's
+        ``t3`` to now (rank 0, after the report), logged."""
+        end = time.perf_counter()
+        self.timings = {"shard_s": t1 - t0, "gather_s": t2 - t1, "score_s": t3 - t2, "report_s": end - t3, "evaluate_s": end - t2}
+        log.info(
+            "rank 0: shard %.1f s, gather %.2f s, COCO eval + bootstrap of its conditions %.1f s, deltas and report %.1f s",
+            *list(self.timings.values())[:4],
+        )
 
 
 def _shared_result(dist: DistContext, result: CompareResult | None, error: Exception | None) -> CompareResult:

@@ -53,7 +53,7 @@ def score(
     valid_ids: list[int],
     runs: Sequence[ConditionRun],
     *,
-    backend: str,
+    coco_eval: str,
     n_resamples: int,
     seed: int,
     progress: bool,
@@ -71,7 +71,7 @@ def score(
     weights = bootstrap.bootstrap_weights(len(valid_ids), n_resamples, seed) if n_resamples > 0 else None
     out: dict[str, _Scored] = {}
     for run in tqdm(runs, desc="COCO eval + bootstrap", disable=not progress, leave=False):
-        ev = coco.evaluate(gt_coco, run.results, backend=backend, keep_matches=weights is not None, max_dets=max_dets)
+        ev = coco.evaluate(gt_coco, run.results, backend=coco_eval, keep_matches=weights is not None, max_dets=max_dets)
         boot = None
         if weights is not None:
             assert ev.matches is not None  # kept because keep_matches=True

@@ -19,16 +19,17 @@ from .conditions import Degradation
 class Settings:
     """How a comparison runs (see :func:`~sr4det.evaluation.compare` for each field's meaning).
 
-    ``degradation`` is the LR maker (its ``scale`` must be ``scale``); ``n_resamples``/``seed``/``confidence`` are
-    the paired bootstrap's; ``tile`` goes to :func:`sr4det.tiling.upscale`; ``device`` is the requested SR device
-    (None: the libraries' choice); ``extra_config`` adds entries to results.json's ``config``; ``pairs``: the
-    pre-declared head-to-head comparisons ``(A, B)`` of two conditions (:func:`parse_pairs`; given as ``"A:B"`` texts
-    or pairs, stored as a tuple of pairs).
+    ``degradation`` is the LR maker (its ``scale`` must be ``scale``); ``coco_eval`` the COCO metrics implementation
+    (results.json's ``config.backend``); ``n_resamples``/``seed``/``confidence`` are the paired bootstrap's; ``tile``
+    goes to :func:`sr4det.tiling.upscale`; ``device`` is the requested SR device (None: the libraries' choice);
+    ``extra_config`` adds entries to results.json's ``config``; ``pairs``: the pre-declared head-to-head
+    comparisons ``(A, B)`` of two conditions (:func:`parse_pairs`; given as ``"A:B"`` texts or pairs, stored as a
+    tuple of pairs).
     """
 
     scale: int
     degradation: Degradation
-    backend: str = "pycocotools"
+    coco_eval: str = "pycocotools"
     n_resamples: int = 1000
     seed: int = 0
     confidence: float = 0.95

@@ -6,6 +6,7 @@ per condition. :class:`~.runner.Comparison` calls these with its :class:`~.setti
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .._files import ignore_sigxfsz
 from ..data.datasets import ClassMap
 from ..data.io import read_image, to_rgb8, write_image
 from ..detectors.base import Detections
@@ -28,10 +30,13 @@ from ._cost import (
     _PeakMemory,
     _StepClock,
 )
+from ._pipeline import LRStore, Pending, Prefetch, Writer
 from .cache import CompareCache, det_key, hr_key, lr_key
 from .condition_detectors import detector_label
 from .conditions import Condition
 from .settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -128,20 +133,33 @@ def run_conditions(
     settings: Settings, state: ShardState, conditions: Sequence[Condition], images, hr_keys: dict[int, str]
 ) -> tuple[list[ConditionRun], str]:
     """SR and detection of every condition on ``images`` (this rank's readable images); returns the runs and the
-    kind of memory measured (:class:`._cost._PeakMemory`)."""
+    kind of memory measured (:class:`._cost._PeakMemory`). Each image's LR is made once for all conditions
+    (:class:`._pipeline.LRStore`)."""
     memory = _PeakMemory(state.device)
+    lrs = LRStore(settings.degradation)
+    ignore_sigxfsz()  # from the main thread: a write over `ulimit -f` in the writer thread is a DiskFullError
     try:
-        return [run_condition(settings, state, c, images, hr_keys, memory) for c in conditions], memory.kind
+        return [run_condition(settings, state, c, images, hr_keys, memory, lrs) for c in conditions], memory.kind
     finally:
         memory.close()
 
 
 def run_condition(
-    settings: Settings, state: ShardState, cond: Condition, images, hr_keys: dict[int, str], memory: _PeakMemory
+    settings: Settings,
+    state: ShardState,
+    cond: Condition,
+    images,
+    hr_keys: dict[int, str],
+    memory: _PeakMemory,
+    lrs: LRStore | None = None,
 ) -> ConditionRun:
     """One condition on ``images``. Before the first timed SR step and the first timed detection of the condition,
     the same call runs once untimed (warm-up: lazy initialisation, kernel selection, caches), so no condition's
-    cost depends on the conditions that ran before it."""
+    cost depends on the conditions that ran before it.
+
+    The main thread runs SR and detection; the next images' inputs are read ahead (:class:`._pipeline.Prefetch`)
+    and the cache writes, PSNR/SSIM and saved images are done behind it (:class:`._pipeline.Writer`), in image
+    order, so the results are those of the serial loop."""
     from .._progress import tqdm
 
     run = ConditionRun(cond.name, cond.kind)
@@ -149,12 +167,67 @@ def run_condition(
     detector = cond.detector or state.detector
     det_id = state.det_ids[id(detector)]
     warm: set[str] = set()
+    lrs = lrs if lrs is not None else LRStore(settings.degradation)
+    scores: list[Any] = []  # per SR image: (psnr, ssim) or the Pending value the writer computes
+    prefetch = Prefetch(lambda im: _fetch(settings, state.cache, cond, im, hr_keys[im.id], det_id, lrs), images)
+    writer = Writer()
+    failed: BaseException | None = None
     try:
-        for im in tqdm(images, desc=cond.name, disable=not settings.progress, leave=False):
-            _one_image(settings, state, cond, run, im, hr_keys[im.id], detector, det_id, memory, warm)
+        for im, got in tqdm(
+            zip(images, prefetch, strict=True), desc=cond.name, disable=not settings.progress, total=len(images), leave=False
+        ):
+            writer.check()
+            _one_image(settings, state, cond, run, im, got, detector, memory, warm, writer, scores)
+    except BaseException as exc:
+        failed = exc
+        raise
     finally:
+        prefetch.close()
+        try:
+            writer.close(drop=isinstance(failed, KeyboardInterrupt))
+        except BaseException as exc:  # the first error is the one raised; a write error after it is only logged
+            if failed is None:
+                raise
+            log.warning("a cache write failed after %s: %s", type(failed).__name__, exc)
         cond.release()  # free the SR model before the next condition's peak-memory window
+    for score in scores:
+        psnr, ssim = score.get() if isinstance(score, Pending) else score
+        run.psnr.append(psnr)
+        run.ssim.append(ssim)
     return run
+
+
+@dataclass
+class _Inputs:
+    """What the prefetch read for one image of one condition: its keys, the cached SR entry (metadata and image)
+    and detections, and the images the main thread's steps need (None when the cache has their result)."""
+
+    img_key: str
+    dkey: str | None
+    sr_meta: dict | None = None
+    sr_img: np.ndarray | None = None
+    det: dict | None = None
+    hr: np.ndarray | None = None
+    lr: np.ndarray | None = None
+    det_img: np.ndarray | None = None
+
+
+def _fetch(settings: Settings, cache: CompareCache, cond, im, hkey: str, det_id, lrs: LRStore) -> _Inputs:
+    """The cache entries of ``im`` under ``cond`` and, for the steps the cache does not hold, the decoded HR image
+    and its LR (from ``lrs``: made once per image), or the rendered detector input of hr/lr conditions."""
+    lkey = lr_key(hkey, settings.deg_key)
+    img_key = cond.key(hkey, lkey, tile=settings.tile)
+    got = _Inputs(img_key, det_key(img_key, det_id))
+    if cond.kind == "sr":
+        got.sr_meta = cache.get_json("sr", img_key, _check_sr_entry)
+        got.sr_img = cache.get_image(img_key) if got.sr_meta is not None else None
+        if got.sr_img is None:
+            got.hr = load_hr(im)
+            got.lr = lrs.get(lkey, got.hr)
+    got.det = cache.get_json("det", got.dkey, _check_det_entry)
+    if got.det is None and cond.kind != "sr":
+        got.det_img = cond.render(load_hr(im), lambda hr: lrs.get(lkey, hr))
+    return got
 
 
 def _detect(detector, img: np.ndarray, cond, im) -> Detections:
@@ -175,38 +248,46 @@ def _one_image(
     cond,
     run: ConditionRun,
     im,
-    hkey: str,
+    got: _Inputs,
     detector,
-    det_id,
     memory: _PeakMemory,
     warm: set[str],
+    writer: Writer,
+    scores: list[Any],
 ) -> None:
     """The SR step (SR conditions) and the detection of one image, through the cache, into ``run``."""
-    img_key = cond.key(hkey, lr_key(hkey, settings.deg_key), tile=settings.tile)
     img, measured = None, True
     if cond.kind == "sr":
-        img, measured = _sr_step(settings, state.cache, cond, run, im, img_key, memory, warm)
-    det, det_measured = _det_step(settings, state.cache, cond, run, im, img_key, img, detector, det_id, memory, warm)
+        img, measured = _sr_step(settings, state.cache, cond, run, im, got, memory, warm, writer, scores)
+    det, det_measured = _det_step(state.cache, cond, run, im, got, img, detector, memory, warm, writer)
     run.cost_unmeasured += not (det_measured and measured)
     _add_results(run, cond, im, det, settings.scale, state.cmap)
 
 
 def _sr_step(
-    settings: Settings, cache: CompareCache, cond, run: ConditionRun, im, img_key: str, memory: _PeakMemory, warm: set[str]
+    settings: Settings,
+    cache: CompareCache,
+    cond,
+    run: ConditionRun,
+    im,
+    got: _Inputs,
+    memory: _PeakMemory,
+    warm: set[str],
+    writer: Writer,
+    scores: list[Any],
 ) -> tuple[np.ndarray, bool]:
     """The SR output of ``im`` (uint8 (H, W, 3), HR size): from the cache, else upscaled (timed after a warm-up),
-    scored (PSNR/SSIM) and cached; saved under ``save_images`` when set. Returns it and whether its cost was
-    measured."""
-    from ..metrics import psnr_y, ssim_y
-
+    then scored (PSNR/SSIM) and cached by the writer; saved under ``save_images`` when set. Returns it and whether
+    its cost was measured."""
     scale, tile = settings.scale, settings.tile
-    meta = cache.get_json("sr", img_key, _check_sr_entry)
-    img = cache.get_image(img_key) if meta is not None else None
+    meta, img = got.sr_meta, got.sr_img
     if img is not None:
+        assert meta is not None  # the image is read only for a complete entry
         run.sr_cached += 1
+        scores.append((float(meta["psnr"]), float(meta["ssim"])))
     else:
-        hr = load_hr(im)
-        lr = settings.degradation(hr)
+        hr, lr = got.hr, got.lr
+        assert hr is not None and lr is not None  # read ahead for an image the cache does not hold
         if "sr" not in warm:
             cond.upscale(lr, tile)  # warm-up, untimed
             warm.add("sr")
@@ -218,50 +299,54 @@ def _sr_step(
             raise InputError(
                 f"{cond.name} returned {img.shape[:2]} for a {lr.shape[:2]} input at x{scale}; expected {hr.shape[:2]}"
             )
-        meta = {
-            **_cost_fields(clock, sr_peak),
-            "psnr": psnr_y(img, hr, shave=scale),
-            "ssim": ssim_y(img, hr, shave=scale),
-            "how": how,
-        }
-        # image first, then its metadata: a kill in between leaves an entry that is recomputed
-        cache.put_image(img_key, img)
-        cache.put_json("sr", img_key, meta)
+        meta = {**_cost_fields(clock, sr_peak), "how": how}
+        pending = Pending()
+        scores.append(pending)
+        writer.submit(lambda: _score_and_cache(cache, got.img_key, img, hr, scale, meta, pending))
     if settings.save_images is not None:
         # always this run's output (atomically): a file left by another run (other scale, data or weights under
         # this condition name) must not stand in for it
-        write_image(Path(settings.save_images) / cond.name / f"{Path(im.file_name).stem}.png", img)
-    assert meta is not None  # read from the cache or computed above
-    run.psnr.append(float(meta["psnr"]))
-    run.ssim.append(float(meta["ssim"]))
+        target = Path(settings.save_images) / cond.name / f"{Path(im.file_name).stem}.png"
+        writer.submit(lambda: write_image(target, img))
     return img, _record_cost(meta, run, "sr")
 
 
+def _score_and_cache(
+    cache: CompareCache, img_key: str, img: np.ndarray, hr: np.ndarray, scale: int, meta: dict, pending: Pending
+) -> None:
+    """PSNR/SSIM of an SR output against its HR image into ``meta`` and ``pending``, then the output and its
+    metadata into the cache: image first, then metadata (a kill in between leaves an entry that is recomputed)."""
+    from ..metrics import psnr_y, ssim_y
+
+    score = (psnr_y(img, hr, shave=scale), ssim_y(img, hr, shave=scale))
+    cache.put_image(img_key, img)
+    cache.put_json("sr", img_key, {**meta, "psnr": score[0], "ssim": score[1]})
+    pending.value = score
+
+
 def _det_step(
-    settings: Settings,
     cache: CompareCache,
     cond,
     run: ConditionRun,
     im,
-    img_key: str,
+    got: _Inputs,
     img: np.ndarray | None,
     detector,
-    det_id,
     memory: _PeakMemory,
     warm: set[str],
+    writer: Writer,
 ) -> tuple[Detections, bool]:
     """The detections of the condition's image of ``im`` (``img`` for SR conditions, else rendered from the HR
-    image): from the cache, else detected (timed after a warm-up) and cached. Returns them (as a resumed run reads
-    them back) and whether their cost was measured."""
-    dkey = det_key(img_key, det_id)
-    cached = cache.get_json("det", dkey, _check_det_entry)
+    image by the prefetch): from the cache, else detected (timed after a warm-up) and cached by the writer.
+    Returns them (as a resumed run reads them back) and whether their cost was measured."""
+    cached = got.det
     if cached is not None:
         det = _det_from_dict(cached, detector.names)
         run.det_cached += 1
     else:
         if cond.kind != "sr":
-            img = cond.render(load_hr(im), settings.degradation)
-        assert img is not None  # SR conditions set it above
+            img = got.det_img
+        assert img is not None  # SR conditions set it above, the prefetch rendered the others'
         if "det" not in warm:
             _detect(detector, img, cond, im)  # warm-up, untimed
             warm.add("det")
@@ -269,7 +354,7 @@ def _det_step(
         with _StepClock() as clock:
             found = _detect(detector, img, cond, im)
         cached = _det_to_dict(found, clock, memory.peak_mb())
-        cache.put_json("det", dkey, cached)
+        writer.submit(lambda: cache.put_json("det", got.dkey, cached))
         det = _det_from_dict(cached, detector.names)  # exactly what a resumed run reads back
     return det, _record_cost(cached, run, "det")
 

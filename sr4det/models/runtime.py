@@ -41,14 +41,13 @@ from torch import nn
 
 from .._digest import state_digest
 from .._files import cache_root, mkstemp
+from .._runtime_choices import BACKENDS, PRECISIONS
 from ..errors import InputError
 from ._compiled import CompiledNet
 from ._convert import example_input, openvino_model, require, write_onnx, write_openvino
 
-BACKENDS = ("torch", "openvino", "onnxruntime")
 #: CUDA backends (unverified until a GPU is lent); not among BACKENDS, the CPU choices the command line offers
 GPU_BACKENDS = ("onnxruntime-cuda", "tensorrt")
-PRECISIONS = ("fp32", "bf16", "fp16", "int8")
 #: bumped when the files written for a key change meaning
 _FORMAT = 1
 _OV_HINT = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}

@@ -69,8 +69,6 @@ def test_help_parses_and_shared_options_have_one_help_text(path):
     assert exc.value.code == 0
     assert out.getvalue().startswith(f"usage: sr4det {' '.join(path)}")
     for dest, action in _shared(PARSERS[path]).items():
-        if path == ("compare",) and dest == "backend":  # compare's --backend is its COCO metrics implementation
-            continue
         assert action.help == OPTIONS[dest].help, (path, dest)
         assert tuple(action.option_strings[: len(OPTIONS[dest].flags)]) == OPTIONS[dest].flags, (path, dest)
         assert action.type is OPTIONS[dest].kwargs.get("type"), (path, dest)
@@ -86,6 +84,8 @@ def test_commands_share_the_options_the_issue_names():
         assert has(path, "overwrite") and has(path, "quiet"), path
     for path in [("compare",), ("materialize",), ("evaluate-sr",), ("adapt-detector",), ("mos", "create"), ("mos", "report")]:
         assert has(path, "seed"), path
+    for path in [("upscale",), ("detect",), ("compare",), ("materialize",), ("evaluate-sr",)]:  # the SR runtime
+        assert has(path, "backend") and has(path, "precision"), path
     assert has(("export",), "scale") and has(("mos", "create"), "scale")
     assert has(("materialize",), "threads") and has(("compare",), "threads") and has(("adapt-detector",), "threads")
     assert PARSERS[("materialize",)]._option_string_actions["-s"].dest == "scale"

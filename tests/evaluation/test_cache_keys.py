@@ -170,7 +170,7 @@ CASES = {
     "bicubic": dict(sr=["bicubic"], scale=2),
     "tile": dict(sr=["bicubic", "espcn"], scale=2, tile=16),
     "camera": dict(sr=["bicubic"], scale=2, degradation=preset("camera", 2)),
-    "openvino": dict(sr=["espcn"], scale=2, sr_runtime="openvino"),
+    "openvino": dict(sr=["espcn"], scale=2, backend="openvino"),
 }
 
 

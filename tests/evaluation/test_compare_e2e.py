@@ -94,9 +94,9 @@ def test_cli_end_to_end_and_backends_agree(shared, tmp_path, tiny_weights):
     direct = coco.evaluate(gt.mod_crop(4).to_coco(), results).metrics
     assert conds["hr"]["AP"] == pytest.approx(direct["AP"], abs=1e-9)
 
-    # faster-coco-eval backend: identical numbers (a rerun is served from the cache)
+    # faster-coco-eval: identical numbers (a rerun is served from the cache)
     pytest.importorskip("faster_coco_eval")
-    assert main([*args, "--out", str(tmp_path / "b"), "--backend", "faster-coco-eval"]) == 0
+    assert main([*args, "--out", str(tmp_path / "b"), "--coco-eval", "faster-coco-eval"]) == 0
     res_b = json.loads((tmp_path / "b" / "results.json").read_text())
     assert res_b["conditions"]["tiny"]["detections_cached"] == N
     for name in conds:

@@ -1,4 +1,4 @@
-"""compare(sr_runtime=...): a compiled SR runtime gets its own SR cache entries and digests; torch keys stay as they were."""
+"""compare(backend=...): a compiled SR runtime gets its own SR cache entries and digests; torch keys stay as they were."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def test_a_compiled_runtime_has_its_own_sr_cache_entries(tmp_path):
     kw = dict(sr=["bicubic", "espcn"], scale=2, n_resamples=0, cache_dir=cache, progress=False)
     torch_run = compare(gt, Fixed(), **kw)
     torch_files = set(_listing(cache)["sr"])
-    ov_run = compare(gt, Fixed(), **kw, sr_runtime="openvino")
+    ov_run = compare(gt, Fixed(), **kw, backend="openvino")
     ov_files = set(_listing(cache)["sr"]) - torch_files
     # espcn: 2 new images (+ their json), bicubic (no network: stays on torch) reuses its entries
     assert len(ov_files) == 4
@@ -34,4 +34,4 @@ def test_a_compiled_runtime_has_its_own_sr_cache_entries(tmp_path):
 def test_bad_runtime_options_fail_in_the_config():
     base = dict(data="d.json", detector="y.pt", out="o")
     with pytest.raises(InputError, match="use backend='openvino'"):
-        CompareConfig(**base, sr_runtime="onnxruntime", sr_precision="bf16").checked()
+        CompareConfig(**base, backend="onnxruntime", precision="bf16").checked()

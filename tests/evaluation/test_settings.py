@@ -26,7 +26,7 @@ def test_compare_config_settings_carry_every_option_under_its_run_name():
             "tile": "96",
             "limit": 3,
             "max_dets": 300,
-            "backend": "faster-coco-eval",
+            "coco_eval": "faster-coco-eval",
             "degradation": "camera",
             "progress": False,
             "mos": "s.sqlite",
@@ -36,7 +36,7 @@ def test_compare_config_settings_carry_every_option_under_its_run_name():
     )
     s = cfg.settings()
     assert (s.scale, s.n_resamples, s.confidence, s.seed, s.tile, s.limit, s.max_dets) == (2, 17, 0.9, 5, 96, 3, 300)
-    assert (s.backend, s.progress, s.mos, s.save_images, s.device) == ("faster-coco-eval", False, "s.sqlite", "imgs", "cpu")
+    assert (s.coco_eval, s.progress, s.mos, s.save_images, s.device) == ("faster-coco-eval", False, "s.sqlite", "imgs", "cpu")
     assert s.degradation == cfg.degradation_spec() and s.degradation.preset == "camera"
     assert s.deg_key == cfg.degradation_spec().key()
     assert s.extra_config is None  # no extra entries: results.json's config stays as before

@@ -56,14 +56,17 @@ import os, sys, time
 from sr4det._distributed import setup
 
 ctx = setup(1)
-print("rank", ctx.rank, os.getpid(), flush=True)
+sys.stdout.write(f"rank {ctx.rank} {os.getpid()}\n")  # one write: print's pieces of two ranks interleave
+sys.stdout.flush()
 ctx.step(lambda: time.sleep(600), "a long SR step")  # no collective for minutes
 """
 
 
 @pytest.mark.skipif(not TORCHRUN.exists(), reason="torchrun is installed with torch")
 def test_ranks_stop_within_seconds_when_the_launcher_is_killed(tmp_path):
+    import queue
     import signal
+    import threading
     import time
 
     script = tmp_path / "run.py"
@@ -82,9 +85,19 @@ def test_ranks_stop_within_seconds_when_the_launcher_is_killed(tmp_path):
     pids = []
     try:
         assert launcher.stdout is not None
+        # lines read in a thread, waited for with a deadline: a missing line must fail the test, not hang it for the
+        # ranks' 600 s step
+        lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=lambda: [lines.put(x) for x in launcher.stdout], daemon=True).start()
+        deadline = time.monotonic() + 180
         while len(pids) < 2:
-            line = launcher.stdout.readline()
-            assert line, f"torchrun ended (exit {launcher.wait()}) before both ranks started:\n{err.read_text()[-3000:]}"
+            try:
+                line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(
+                    f"no 'rank' line of both ranks within 180 s (pids {pids}, torchrun exit {launcher.poll()}):\n"
+                    f"{err.read_text()[-3000:]}"
+                ) from None
             if line.startswith("rank"):
                 pids.append(int(line.split()[2]))
         time.sleep(1)
@@ -97,6 +110,9 @@ def test_ranks_stop_within_seconds_when_the_launcher_is_killed(tmp_path):
             alive = [p for p in pids if _alive(p)]
         assert not alive, f"ranks {alive} still run 10 s after the launcher died"
     finally:
+        if launcher.poll() is None:  # a failed test: its ranks go with their launcher (parent-death signal)
+            launcher.kill()
+            launcher.wait()
         for pid in pids:
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)

@@ -56,7 +56,7 @@ import os, sys, time
 from sr4det._distributed import setup
 
 ctx = setup(1)
-sys.stdout.write(f"rank {ctx.rank} {os.getpid()}\n")  # one write: print's pieces of two ranks interleave
+sys.stdout.write(f"rank {ctx.rank} {os.getpid()}\\n")  # one write: print's pieces of two ranks interleave
 sys.stdout.flush()
 ctx.step(lambda: time.sleep(600), "a long SR step")  # no collective for minutes
 """
@@ -87,8 +87,14 @@ def test_ranks_stop_within_seconds_when_the_launcher_is_killed(tmp_path):
         assert launcher.stdout is not None
         # lines read in a thread, waited for with a deadline: a missing line must fail the test, not hang it for the
         # ranks' 600 s step
-        lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=lambda: [lines.put(x) for x in launcher.stdout], daemon=True).start()
+        lines: queue.Queue[str | None] = queue.Queue()
+
+        def read() -> None:
+            for x in launcher.stdout:
+                lines.put(x)
+            lines.put(None)  # end of output: torchrun ended
+
+        threading.Thread(target=read, daemon=True).start()
         deadline = time.monotonic() + 180
         while len(pids) < 2:
             try:
@@ -98,6 +104,9 @@ def test_ranks_stop_within_seconds_when_the_launcher_is_killed(tmp_path):
                     f"no 'rank' line of both ranks within 180 s (pids {pids}, torchrun exit {launcher.poll()}):\n"
                     f"{err.read_text()[-3000:]}"
                 ) from None
+            assert line is not None, (
+                f"torchrun ended (exit {launcher.wait()}) before both ranks started:\n{err.read_text()[-3000:]}"
+            )
             if line.startswith("rank"):
                 pids.append(int(line.split()[2]))
         time.sleep(1)

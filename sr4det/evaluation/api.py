@@ -262,7 +262,6 @@ def _native_setup(config: CompareConfig, det: Detector, device: Any) -> tuple[Se
     slicing = None if config.slice is None else Slicing.parse(config.slice, config.merge)
     specs = [s for s in config.specs() if s.name != "bicubic"]
     specs.insert(0, SRSpec("bicubic", "bicubic"))
-    check_runtime(config.backend, config.precision)
     conditions = native_conditions(
         det,
         specs,

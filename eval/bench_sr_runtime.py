@@ -148,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     gemm = {t: _gemm_gflops(t) for t in thread_counts}
     print("fp32 GEMM (2048^2 torch.mm): " + ", ".join(f"{gemm[t]:.1f} GFLOP/s at {t} thread(s)" for t in thread_counts))
     rows = []
+    failed: list[str] = []
     calibration = None
     scratch = Path(tempfile.mkdtemp(prefix="bench_sr_runtime_"))
     for spec in [s.strip().replace("${shared}", str(root)) for s in args.models.split(",") if s.strip()]:
@@ -166,8 +167,15 @@ def main(argv: list[str] | None = None) -> int:
             times: dict[tuple[str, str], list[float]] = {k: [] for k in models}
             outputs = {}
             with torch.inference_mode():
-                for key, model in models.items():
-                    outputs[key] = model(x)
+                for key, model in list(models.items()):
+                    try:  # the first call converts and compiles: a network a runtime cannot take is a row, not a crash
+                        outputs[key] = model(x)
+                    except Exception as exc:
+                        if key == ("torch", "fp32"):
+                            raise
+                        failed.append(f"{name} {threads} thread(s) {key[0]} {key[1]}: {type(exc).__name__}: {str(exc)[:200]}")
+                        del models[key], times[key]
+                        continue
                     model(x)
                 for _ in range(args.repeats):
                     for key, model in models.items():
@@ -194,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
             f"| {name} | {threads} | {backend} | {precision} | {med:.4f} | {speed:.2f}x | {diff:.2g} | {psnr:.1f} "
             f"| {gflops:.1f} | {share:.0%} |"
         )
+    for line in failed:
+        print(f"not run: {line}")
     return 0
 
 

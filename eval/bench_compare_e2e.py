@@ -113,7 +113,7 @@ STEPS = ("decode", "degrade", "sr", "detection", "psnr_ssim", "cache_read", "cac
 _SAME = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR100", "psnr", "ssim", "n_detections", "unmapped_detections")
 
 
-def _run(checkout: Path, args, label: str, work: Path) -> dict:
+def _run(checkout: Path, args, label: str, work: Path, extra: tuple[str, ...] = ()) -> dict:
     from _shared import shared_root
 
     shared = shared_root()
@@ -126,7 +126,7 @@ def _run(checkout: Path, args, label: str, work: Path) -> dict:
         "--scale", "4", "--sr", "bicubic,rfdn_det", "--limit", str(args.limit),
         "--bootstrap", str(args.bootstrap), "--seed", "0",
         "--cache", str(run_dir / "cache"), "--out", str(run_dir / "out"),
-        "--threads", str(args.threads), "--quiet",
+        "--threads", str(args.threads), "--quiet", *extra,
     ]  # fmt: skip
     env = {
         **os.environ,
@@ -182,15 +182,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=1, help="before/after pairs, alternating")
     ap.add_argument("--before", type=Path, help="checkout of the code to compare against (e.g. a git archive of main)")
     ap.add_argument("--json", type=Path, help="also write every run's timings here")
+    ap.add_argument(
+        "--after-backend",
+        choices=("openvino", "onnxruntime"),
+        help="also run this checkout with this compiled SR runtime (label 'after+RUNTIME[-PRECISION]')",
+    )
+    ap.add_argument("--after-precision", default="fp32", choices=("fp32", "bf16"), help="precision of --after-backend")
     args = ap.parse_args(argv)
 
     sys.path.insert(0, str(HERE))
-    checkouts = [("after", ROOT)] if args.before is None else [("before", args.before.resolve()), ("after", ROOT)]
+    checkouts: list[tuple[str, Path, tuple[str, ...]]] = [("after", ROOT, ())]
+    if args.before is not None:
+        checkouts.insert(0, ("before", args.before.resolve(), ()))
+    if args.after_backend:
+        extra = ("--backend", args.after_backend, "--precision", args.after_precision)
+        suffix = "" if args.after_precision == "fp32" else f"-{args.after_precision}"
+        checkouts.append((f"after+{args.after_backend}{suffix}", ROOT, extra))
     runs: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="bench_compare_e2e-") as work:
         for _ in range(args.repeats):
-            for label, checkout in checkouts:
-                run = _run(checkout, args, label, Path(work))
+            for label, checkout, extra in checkouts:
+                run = _run(checkout, args, label, Path(work), extra)
                 runs.append(run)
                 where = Path(run["sr4det"]).parents[1]
                 print(f"{label} ({where}): wall {run['wall_s']:.1f} s (load {run['load_start']:.1f} -> {run['load_end']:.1f})")
@@ -216,12 +228,24 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"{run['label']} SR / det peak MiB: " + ", ".join(
             f"{n} {c['sr_peak_memory_mb'] or 0:.0f}/{c['detector_peak_memory_mb'] or 0:.0f}" for n, c in conds))  # fmt: skip
+    walls = {lab: statistics.median(r["wall_s"] for r in runs if r["label"] == lab) for lab, _, _ in checkouts}
     if args.before is not None:
-        walls = {lab: statistics.median(r["wall_s"] for r in runs if r["label"] == lab) for lab, _ in checkouts}
-        print(f"\nmedian wall: before {walls['before']:.1f} s, after {walls['after']:.1f} s: after/before = "
-              f"{walls['after'] / walls['before']:.2f} ({walls['before'] / walls['after']:.2f}x faster)")  # fmt: skip
-        diffs = _same_results(runs[0]["results"], runs[1]["results"])
-        print("results identical (COCO metrics, PSNR, SSIM, detections, deltas):", "yes" if not diffs else f"NO: {diffs[:5]}")
+        print()
+        for lab in walls:
+            if lab != "before":
+                print(f"median wall: before {walls['before']:.1f} s, {lab} {walls[lab]:.1f} s: {lab}/before = "
+                      f"{walls[lab] / walls['before']:.2f} ({walls['before'] / walls[lab]:.2f}x faster)")  # fmt: skip
+        by_label = {r["label"]: r for r in runs}
+        diffs = _same_results(by_label["before"]["results"], by_label["after"]["results"])
+        print("before vs after, results identical (COCO metrics, PSNR, SSIM, detections, deltas):",
+              "yes" if not diffs else f"NO: {diffs[:5]}")  # fmt: skip
+    if args.after_backend:  # compiled fp32 equals torch within 1e-5 before rounding to 8 bits: a few pixels may differ
+        by_label = {r["label"]: r for r in runs}
+        lab = checkouts[-1][0]
+        ref, comp = by_label["after"]["results"]["conditions"], by_label[lab]["results"]["conditions"]
+        print(f"{lab} - after: " + ", ".join(
+            f"{n} AP {comp[n]['AP'] - ref[n]['AP']:+.4f} PSNR {(comp[n].get('psnr') or 0) - (ref[n].get('psnr') or 0):+.3f} dB"
+            for n in ref if n in comp))  # fmt: skip
     if args.json is not None:
         args.json.write_text(json.dumps([{k: v for k, v in r.items() if k != "results"} for r in runs], indent=1))
     return 0

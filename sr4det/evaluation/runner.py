@@ -42,6 +42,7 @@ from ..errors import DataError, InputError
 from . import _records, scoring
 from ._forecast import cached_text, forecast_text, remember_digest
 from ._outputs import OUTPUT_FILES, check_out_dir, check_save_images
+from ._scoring_process import ScoringProcess, free_core
 from .cache import CompareCache, detector_identity
 from .condition_detectors import check_class_lists
 from .conditions import Condition
@@ -259,16 +260,24 @@ class Comparison:
         dist = self.dist
         mine, checked, parts = self._check_images()
         valid = [i for p in parts for i in p.valid]
-        runs = self._run_shard(mine, checked.hr_keys)
-        t1 = time.perf_counter()
-        # every rank gets every condition's detections and scores its share of the conditions (COCO eval and
-        # bootstrap are the expensive, rank-0-only part otherwise); rank 0 then assembles the result
-        gathered = dist.all_gather((runs, self.memory_kind), "detections")
-        merged = [ConditionRun.merge([g[0][k] for g in gathered]) for k in range(len(self.conditions))]
-        t2 = time.perf_counter()
-        mine_to_score = merged[dist.rank :: dist.world_size]
-        scored = dist.step(lambda: self.score(valid, mine_to_score), "the COCO evaluation")
-        t3 = time.perf_counter()
+        scorer = self._scoring_process(valid)  # a single process with a free core: each condition scored beside the next
+        try:
+            runs = self._run_shard(mine, checked.hr_keys, None if scorer is None else scorer.submit)
+            t1 = time.perf_counter()
+            # every rank gets every condition's detections and scores its share of the conditions (COCO eval and
+            # bootstrap are the expensive, rank-0-only part otherwise); rank 0 then assembles the result
+            gathered = dist.all_gather((runs, self.memory_kind), "detections")
+            merged = [ConditionRun.merge([g[0][k] for g in gathered]) for k in range(len(self.conditions))]
+            t2 = time.perf_counter()
+            mine_to_score = merged[dist.rank :: dist.world_size]
+            if scorer is None:
+                scored = dist.step(lambda: self.score(valid, mine_to_score), "the COCO evaluation")
+            else:  # one process: the merged runs are its own runs, whose scores the worker computed
+                scored = scorer.results(mine_to_score)
+            t3 = time.perf_counter()
+        finally:
+            if scorer is not None:
+                scorer.close()
         parts_scored = dist.gather(scored, "scores")
         result, error = None, None
         if dist.is_main:
@@ -302,15 +311,27 @@ class Comparison:
         by_id = {im.id: im for im in shard}
         return [by_id[i] for i in checked.valid], checked, parts
 
-    def _run_shard(self, mine: list[ImageGT], hr_keys: dict[int, str]) -> list[ConditionRun]:
+    def _run_shard(self, mine: list[ImageGT], hr_keys: dict[int, str], on_done=None) -> list[ConditionRun]:
         """SR and detection of every condition on this rank's readable images ``mine`` (sets :attr:`memory_kind`),
-        after saying how much of it the cache holds (unless the forecast already said it all)."""
+        after saying how much of it the cache holds (unless the forecast already said it all); ``on_done(run)``
+        after each condition."""
         if not self._forecast_complete:
             self._say(cached_text(self.settings, self.state, self.conditions, mine, hr_keys, self.dist.world_size))
         runs, self.memory_kind = self.dist.step(
-            lambda: run_conditions(self.settings, self.state, self.conditions, mine, hr_keys), "SR and detection"
+            lambda: run_conditions(self.settings, self.state, self.conditions, mine, hr_keys, on_done), "SR and detection"
         )
         return runs
+
+    def _scoring_process(self, valid_ids: list[int]) -> ScoringProcess | None:
+        """A :class:`._scoring_process.ScoringProcess` where scoring beside the inference can pay, else None."""
+        import torch
+
+        if not free_core(torch.get_num_threads(), self.dist.world_size, len(valid_ids)):
+            return None
+        s = self.settings
+        return ScoringProcess(
+            self.gt, valid_ids, coco_eval=s.coco_eval, n_resamples=s.n_resamples, seed=s.seed, max_dets=s.max_dets
+        )
 
     def _result(
         self, out_dir: str | Path | None, parts: list[_Checked], merged: list[ConditionRun], scored: dict[str, _Scored]

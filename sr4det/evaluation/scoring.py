@@ -48,6 +48,32 @@ class _Scored:
     boot: dict[str, np.ndarray] | None
 
 
+def prepare(gt: GroundTruth, valid_ids: list[int], n_resamples: int, seed: int) -> tuple[dict[str, Any], np.ndarray | None]:
+    """The COCO ground truth of the readable images and the bootstrap resample weights ((B, n_images) or None: no
+    bootstrap, with a warning when there are too few images for one) that every condition is scored with."""
+    gt_coco = gt.subset(valid_ids).to_coco()
+    if n_resamples > 0 and not bootstrap_possible(len(valid_ids)):
+        warnings.warn(bootstrap_note(len(valid_ids)), stacklevel=4)
+        n_resamples = 0
+    weights = bootstrap.bootstrap_weights(len(valid_ids), n_resamples, seed) if n_resamples > 0 else None
+    return gt_coco, weights
+
+
+def score_one(
+    gt_coco: dict[str, Any], results: list[dict], *, coco_eval: str, weights: np.ndarray | None, max_dets: int = 100
+) -> _Scored:
+    """One condition's COCO metrics (``results`` against ``gt_coco``, both from :func:`prepare`) and its AP/AP50
+    under each bootstrap resample of ``weights``. A pure function: the same inputs give the same floats in any
+    process (:mod:`._scoring_process` runs it beside the inference)."""
+    ev = coco.evaluate(gt_coco, results, backend=coco_eval, keep_matches=weights is not None, max_dets=max_dets)
+    boot = None
+    if weights is not None:
+        assert ev.matches is not None  # kept because keep_matches=True
+        boot = bootstrap.bootstrap_ap({"run": ev.matches}, weights)["run"]
+        ev.matches = None  # large, and not needed once resampled
+    return _Scored(ev, boot)
+
+
 def score(
     gt: GroundTruth,
     valid_ids: list[int],
@@ -64,21 +90,11 @@ def score(
     resamples stay paired across conditions whichever rank scored them."""
     from .._progress import tqdm
 
-    gt_coco = gt.subset(valid_ids).to_coco()
-    if n_resamples > 0 and not bootstrap_possible(len(valid_ids)):
-        warnings.warn(bootstrap_note(len(valid_ids)), stacklevel=3)
-        n_resamples = 0
-    weights = bootstrap.bootstrap_weights(len(valid_ids), n_resamples, seed) if n_resamples > 0 else None
-    out: dict[str, _Scored] = {}
-    for run in tqdm(runs, desc="COCO eval + bootstrap", disable=not progress, leave=False):
-        ev = coco.evaluate(gt_coco, run.results, backend=coco_eval, keep_matches=weights is not None, max_dets=max_dets)
-        boot = None
-        if weights is not None:
-            assert ev.matches is not None  # kept because keep_matches=True
-            boot = bootstrap.bootstrap_ap({run.name: ev.matches}, weights)[run.name]
-            ev.matches = None  # large, and not needed once resampled
-        out[run.name] = _Scored(ev, boot)
-    return out
+    gt_coco, weights = prepare(gt, valid_ids, n_resamples, seed)
+    return {
+        run.name: score_one(gt_coco, run.results, coco_eval=coco_eval, weights=weights, max_dets=max_dets)
+        for run in tqdm(runs, desc="COCO eval + bootstrap", disable=not progress, leave=False)
+    }
 
 
 def deltas(

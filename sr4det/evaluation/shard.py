@@ -7,7 +7,7 @@ per condition. :class:`~.runner.Comparison` calls these with its :class:`~.setti
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -127,15 +127,26 @@ def check_images(images, scale: int, progress: bool = False) -> _Checked:
 
 
 def run_conditions(
-    settings: Settings, state: ShardState, conditions: Sequence[Condition], images, hr_keys: dict[int, str]
+    settings: Settings,
+    state: ShardState,
+    conditions: Sequence[Condition],
+    images,
+    hr_keys: dict[int, str],
+    on_done: Callable[[ConditionRun], None] | None = None,
 ) -> tuple[list[ConditionRun], str]:
     """SR and detection of every condition on ``images`` (this rank's readable images); returns the runs and the
     kind of memory measured (:class:`._cost._PeakMemory`). Each image's LR is made once for all conditions
-    (:class:`._pipeline.LRStore`)."""
+    (:class:`._pipeline.LRStore`). ``on_done(run)``: called when a condition's run is complete (to score it while
+    the next one runs)."""
     memory = _PeakMemory(state.device)
     lrs = LRStore(settings.degradation)
+    runs = []
     try:
-        return [run_condition(settings, state, c, images, hr_keys, memory, lrs) for c in conditions], memory.kind
+        for c in conditions:
+            runs.append(run_condition(settings, state, c, images, hr_keys, memory, lrs))
+            if on_done is not None:
+                on_done(runs[-1])
+        return runs, memory.kind
     finally:
         memory.close()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
@@ -206,6 +207,16 @@ def run(args: argparse.Namespace) -> int:
         return _detect_all(args, inputs, stems, folder, detector, sr_det, tile, settings)
 
 
+def _write_outputs(labels: Path, png: Path | None, det: Any, shown: Any, line_width: int | None) -> None:
+    """One image's outputs (run in the writer thread): its YOLO labels, then ``shown`` (uint8 (h, w, 3) in the boxes'
+    frame) with the boxes drawn as ``png`` (None: no image), each written atomically."""
+    from ..data.io import write_image
+
+    atomic_write(labels, det.to_yolo())
+    if png is not None:
+        write_image(png, det.draw(shown, line_width=line_width))
+
+
 def _detect_all(
     args: argparse.Namespace,
     inputs: list[Path],
@@ -216,47 +227,58 @@ def _detect_all(
     tile: Any,
     settings: dict[str, Any],
 ) -> int:
+    from .._overlap import WRITE_QUEUE, overlapped
     from .._progress import tqdm
-    from ..data.io import read_image, to_rgb8, write_image
+    from ..data.io import read_image, to_rgb8
     from ..tiling import upscale
+
+    def fetch(src: Path) -> Any:
+        """The decoded RGB uint8 image, or the error of a bad file as a value (reported, the others go on)."""
+        try:
+            return to_rgb8(read_image(src)[0])
+        except (DataError, OSError) as exc:
+            return exc
 
     out = folder.path
     records: list[dict[str, Any]] = []
     failed: list[tuple[Path, str]] = []
     n_boxes = 0
-    for src, stem in tqdm(list(zip(inputs, stems, strict=True)), desc="detect", unit="img", disable=args.quiet):
-        try:
-            image = to_rgb8(read_image(src)[0])
-        except (DataError, OSError) as exc:  # one bad file must not stop the others; all are reported below
-            failed.append((src, f"{type(exc).__name__}: {exc}"))
-            continue
-        if sr_det is None:
-            shown, (det,) = image, detector([image])
-        elif getattr(args, "slice", None) is not None:  # an SRSlicedDetector: boxes in the frame asked for
-            (det,) = sr_det([image])
-            shown = image
-            if args.frame == "sr" and args.save_images:  # the SR image only to draw on (a memmap beyond the budget)
-                shown = upscale(sr_det.sr.model, image, tile=tile, overlap=args.overlap, max_memory=args.max_memory)
-        else:
-            sr = upscale(sr_det.sr.model, image, tile=tile, overlap=args.overlap, max_memory=args.max_memory)
-            (det,) = sr_det.detect_sr([sr])  # boxes in the SR frame
-            shown = sr
-            if args.frame == "lr":
-                det, shown = det.rescaled(1 / sr_det.scale, image_size=image.shape[:2]), image
-        n_boxes += len(det)
-        records.append(
-            {
-                "file": str(src),
-                "frame": args.frame if sr_det is not None else "lr",
-                "image_size": [int(v) for v in det.image_size],
-                "detections": det.summary(),
-            }
-        )
-        labels = out / "labels" / f"{stem}.txt"
-        folder.record(labels, *([out / f"{stem}.png"] if args.save_images else []))
-        atomic_write(labels, det.to_yolo())
-        if args.save_images:
-            write_image(out / f"{stem}.png", det.draw(shown, line_width=args.line_width))
+    # the next images decoded ahead, the labels and annotated PNGs (drawing included) written behind, in order; with
+    # SR images to draw, one waits behind (each may be as large as the tiling budget)
+    sr_shown = sr_det is not None and args.frame == "sr" and args.save_images
+    with overlapped(fetch, inputs, write_queue=min(WRITE_QUEUE, 1) if sr_shown else None) as (decoded, writer):
+        for src, stem, image in tqdm(
+            zip(inputs, stems, decoded, strict=True), desc="detect", unit="img", disable=args.quiet, total=len(inputs)
+        ):
+            writer.check()
+            if isinstance(image, BaseException):
+                failed.append((src, f"{type(image).__name__}: {image}"))
+                continue
+            if sr_det is None:
+                shown, (det,) = image, detector([image])
+            elif getattr(args, "slice", None) is not None:  # an SRSlicedDetector: boxes in the frame asked for
+                (det,) = sr_det([image])
+                shown = image
+                if args.frame == "sr" and args.save_images:  # the SR image only to draw on (a memmap beyond the budget)
+                    shown = upscale(sr_det.sr.model, image, tile=tile, overlap=args.overlap, max_memory=args.max_memory)
+            else:
+                sr = upscale(sr_det.sr.model, image, tile=tile, overlap=args.overlap, max_memory=args.max_memory)
+                (det,) = sr_det.detect_sr([sr])  # boxes in the SR frame
+                shown = sr
+                if args.frame == "lr":
+                    det, shown = det.rescaled(1 / sr_det.scale, image_size=image.shape[:2]), image
+            n_boxes += len(det)
+            records.append(
+                {
+                    "file": str(src),
+                    "frame": args.frame if sr_det is not None else "lr",
+                    "image_size": [int(v) for v in det.image_size],
+                    "detections": det.summary(),
+                }
+            )
+            png = out / f"{stem}.png" if args.save_images else None
+            folder.record(out / "labels" / f"{stem}.txt", *([png] if png else []))  # journaled before written
+            writer.submit(functools.partial(_write_outputs, out / "labels" / f"{stem}.txt", png, det, shown, args.line_width))
     inputs_text = [str(p) for p in inputs]
     folder.record(out / "detections.json")
     atomic_write(out / "detections.json", json.dumps({"settings": settings, "inputs": inputs_text, "images": records}, indent=1))

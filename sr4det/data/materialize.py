@@ -27,6 +27,7 @@ outputs are byte-identical to a single process's. Outside torchrun everything ru
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -122,20 +123,40 @@ def _process_images(
 def _process_shard(
     jobs: list[tuple[Path, Path]], pipe: _Pipeline, overwrite: bool, progress: bool
 ) -> dict[Path, tuple[int, int]]:
-    """Run the pipeline on (source, target) pairs; returns the source (H, W) of every image."""
+    """Run the pipeline on (source, target) pairs; returns the source (H, W) of every image. The next sources are
+    decoded ahead and the outputs written behind, in order (:func:`sr4det._overlap.overlapped`): the files are those
+    of the serial loop, and an error is raised for the image whose turn it is (a write error at the next image)."""
+    from .._overlap import overlapped
     from .._progress import tqdm
 
-    sizes: dict[Path, tuple[int, int]] = {}
-    for src, dst in tqdm(jobs, desc="materialize", unit="img", disable=not progress):
-        if dst.is_file() and not overwrite:
-            sizes[src] = _source_size(src)
-            continue
+    items: list[tuple[Path, Path, bool]] = []
+    seen: set[Path] = set()
+    for src, dst in jobs:  # (source, target, target written by an earlier job of this shard: two sources, one target)
+        items.append((src, dst, dst in seen))
+        seen.add(dst)
+
+    def fetch(item: tuple[Path, Path, bool]) -> tuple[str, Any]:
+        """("skip", source (H, W)) where the serial loop finds the target written (before the run, or by an earlier
+        job) and does not ``overwrite``; else ("image", the decoded image)."""
+        src, dst, earlier = item
+        if not overwrite and (earlier or dst.is_file()):
+            return "skip", _source_size(src)
         image, info = read_image(src)
         check_format(dst.suffix, info.dtype, info.channels, src)  # e.g. 16-bit/RGBA input with format ".jpg"
-        sizes[src] = image.shape[:2]
-        if min(image.shape[:2]) < pipe.down:
-            raise DataError(f"{src} ({image.shape[1]}x{image.shape[0]}) is smaller than the scale {pipe.down}")
-        write_image(dst, pipe(image))
+        return "image", image
+
+    sizes: dict[Path, tuple[int, int]] = {}
+    with overlapped(fetch, items) as (fetched, writer):
+        for (src, dst), (kind, value) in tqdm(
+            zip(jobs, fetched, strict=True), desc="materialize", unit="img", disable=not progress, total=len(jobs)
+        ):
+            writer.check()
+            sizes[src] = value if kind == "skip" else value.shape[:2]
+            if kind == "skip":
+                continue
+            if min(value.shape[:2]) < pipe.down:
+                raise DataError(f"{src} ({value.shape[1]}x{value.shape[0]}) is smaller than the scale {pipe.down}")
+            writer.submit(functools.partial(write_image, dst, pipe(value)))
     return sizes
 
 

@@ -4,16 +4,15 @@ detections and SR metadata as cache entries with their wall seconds and peak MiB
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
 from .._heap import trim_heap
+from .._overlap import background_cpu_seconds
 from ..detectors.base import Detections
 
 
@@ -87,50 +86,17 @@ class _StepClock:
     """Wall and process CPU seconds of one step, and the 1-minute load average when it ends.
 
     CPU seconds are the whole process's (every thread: torch's and OpenVINO's intra-op threads, and the memory
-    sampler's) less those of the threads that work beside the step (:func:`background_thread`: compare's prefetch
-    and writer); the load average is the system's (None where the OS has none)."""
+    sampler's) less those of the threads that work beside the step (:func:`sr4det._overlap.background_thread`:
+    compare's prefetch and writer); the load average is the system's (None where the OS has none)."""
 
     def __enter__(self) -> _StepClock:
-        self._t0, self._c0 = time.perf_counter(), time.process_time() - _background_cpu()
+        self._t0, self._c0 = time.perf_counter(), time.process_time() - background_cpu_seconds()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.seconds = time.perf_counter() - self._t0
-        self.cpu_seconds = max(0.0, time.process_time() - _background_cpu() - self._c0)
+        self.cpu_seconds = max(0.0, time.process_time() - background_cpu_seconds() - self._c0)
         self.load_1min = load_average()
-
-
-#: CPU seconds of the background threads that ended, and the CPU clocks of those running (see background_thread)
-_BACKGROUND_LOCK = threading.Lock()
-_BACKGROUND: dict[int, int] = {}
-_background_done = 0.0
-
-
-@contextlib.contextmanager
-def background_thread() -> Iterator[None]:
-    """Run the calling thread's work as background work: its CPU seconds are left out of :class:`_StepClock`'s
-    (the thread's own CPU clock, where the OS has one; elsewhere they are counted, as before)."""
-    global _background_done
-    ident = threading.get_ident()
-    try:
-        clock = time.pthread_getcpuclockid(ident)
-    except (AttributeError, OSError):  # no per-thread CPU clocks here
-        yield
-        return
-    with _BACKGROUND_LOCK:
-        _BACKGROUND[ident] = clock
-    try:
-        yield
-    finally:
-        with _BACKGROUND_LOCK:  # read and removed before the thread ends: a clock is never read after its thread
-            _background_done += time.clock_gettime(clock)
-            del _BACKGROUND[ident]
-
-
-def _background_cpu() -> float:
-    """CPU seconds of every background thread so far (running and ended)."""
-    with _BACKGROUND_LOCK:
-        return _background_done + sum(time.clock_gettime(c) for c in _BACKGROUND.values())
 
 
 def load_average() -> float | None:

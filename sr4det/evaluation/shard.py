@@ -6,7 +6,6 @@ per condition. :class:`~.runner.Comparison` calls these with its :class:`~.setti
 
 from __future__ import annotations
 
-import logging
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -15,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .._files import ignore_sigxfsz
+from .._overlap import Pending, Writer, overlapped
 from ..data.datasets import ClassMap
 from ..data.io import read_image, to_rgb8, write_image
 from ..detectors.base import Detections
@@ -30,13 +29,11 @@ from ._cost import (
     _PeakMemory,
     _StepClock,
 )
-from ._pipeline import LRStore, Pending, Prefetch, Writer
+from ._pipeline import LRStore
 from .cache import CompareCache, det_key, hr_key, lr_key
 from .condition_detectors import detector_label
 from .conditions import Condition
 from .settings import Settings
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -143,7 +140,6 @@ def run_conditions(
     the next one runs)."""
     memory = _PeakMemory(state.device)
     lrs = LRStore(settings.degradation)
-    ignore_sigxfsz()  # from the main thread: a write over `ulimit -f` in the writer thread is a DiskFullError
     runs = []
     try:
         for c in conditions:
@@ -168,8 +164,8 @@ def run_condition(
     the same call runs once untimed (warm-up: lazy initialisation, kernel selection, caches), so no condition's
     cost depends on the conditions that ran before it.
 
-    The main thread runs SR and detection; the next images' inputs are read ahead (:class:`._pipeline.Prefetch`)
-    and the cache writes, PSNR/SSIM and saved images are done behind it (:class:`._pipeline.Writer`), in image
+    The main thread runs SR and detection; the next images' inputs are read ahead (:class:`sr4det._overlap.Prefetch`)
+    and the cache writes, PSNR/SSIM and saved images are done behind it (:class:`sr4det._overlap.Writer`), in image
     order, so the results are those of the serial loop."""
     from .._progress import tqdm
 
@@ -180,26 +176,18 @@ def run_condition(
     warm: set[str] = set()
     lrs = lrs if lrs is not None else LRStore(settings.degradation)
     scores: list[Any] = []  # per SR image: (psnr, ssim) or the Pending value the writer computes
-    prefetch = Prefetch(lambda im: _fetch(settings, state.cache, cond, im, hr_keys[im.id], det_id, lrs), images)
-    writer = Writer()
-    failed: BaseException | None = None
+
+    def fetch(im: Any) -> _Inputs:
+        return _fetch(settings, state.cache, cond, im, hr_keys[im.id], det_id, lrs)
+
     try:
-        for im, got in tqdm(
-            zip(images, prefetch, strict=True), desc=cond.name, disable=not settings.progress, total=len(images), leave=False
-        ):
-            writer.check()
-            _one_image(settings, state, cond, run, im, got, detector, memory, warm, writer, scores)
-    except BaseException as exc:
-        failed = exc
-        raise
+        with overlapped(fetch, images) as (prefetch, writer):
+            for im, got in tqdm(
+                zip(images, prefetch, strict=True), desc=cond.name, disable=not settings.progress, total=len(images), leave=False
+            ):
+                writer.check()
+                _one_image(settings, state, cond, run, im, got, detector, memory, warm, writer, scores)
     finally:
-        prefetch.close()
-        try:
-            writer.close(drop=isinstance(failed, KeyboardInterrupt))
-        except BaseException as exc:  # the first error is the one raised; a write error after it is only logged
-            if failed is None:
-                raise
-            log.warning("a cache write failed after %s: %s", type(failed).__name__, exc)
         cond.release()  # free the SR model before the next condition's peak-memory window
     for score in scores:
         psnr, ssim = score.get() if isinstance(score, Pending) else score

@@ -1,5 +1,6 @@
-"""compare's pipeline (sr4det/evaluation/_pipeline.py): each image's LR made once, the prefetch and writer threads give
-the serial loop's results and cache, and their errors surface typed with nothing half-written."""
+"""compare's pipeline (sr4det/evaluation/_pipeline.py, and the threads of sr4det/_overlap.py): each image's LR made
+once, the prefetch and writer threads give the serial loop's results and cache, and their errors surface typed with
+nothing half-written. The threads on their own: tests/test_overlap.py."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sr4det import _overlap
+from sr4det._overlap import background_thread
 from sr4det.data.datasets import load_coco
 from sr4det.degradation import DegradationSpec
 from sr4det.errors import DataError, DiskFullError
 from sr4det.evaluation import _pipeline, compare
-from sr4det.evaluation._cost import _StepClock, background_thread
+from sr4det.evaluation._cost import _StepClock
 from sr4det.evaluation.cache import CompareCache
 
 from .test_runner import Oracle, make_dataset
@@ -24,8 +27,8 @@ SAME = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR100", "psnr", "ssim", "n_d
 
 def _serial(monkeypatch) -> None:
     """The loop as before the pipeline: everything inline in the main thread, no LR kept between conditions."""
-    monkeypatch.setattr(_pipeline, "PREFETCH", 0)
-    monkeypatch.setattr(_pipeline, "WRITE_QUEUE", 0)
+    monkeypatch.setattr(_overlap, "PREFETCH", 0)
+    monkeypatch.setattr(_overlap, "WRITE_QUEUE", 0)
     monkeypatch.setattr(_pipeline, "LR_STORE_BYTES", 0)
 
 
@@ -191,40 +194,6 @@ def test_keyboard_interrupt_stops_the_threads_and_leaves_only_complete_entries(t
     assert _no_pipeline_threads()
     assert {p.stem for p in cache.glob("sr/*/*.json")} <= {p.stem for p in cache.glob("sr/*/*.png")}
     assert not [p for p in cache.rglob("*") if p.name.endswith(".tmp") or ".sr4det-tmp" in p.name]
-
-
-def test_writer_keeps_order_drops_after_a_failure_and_raises_it_once():
-    done = []
-    w = _pipeline.Writer(depth=2)
-    w.submit(lambda: done.append(1))
-    w.submit(lambda: (_ for _ in ()).throw(DiskFullError(28, "full")))
-    raised = 0
-    for i in range(2, 6):
-        try:
-            w.submit(lambda i=i: done.append(i))
-        except DiskFullError:
-            raised += 1
-    try:
-        w.close()
-    except DiskFullError:
-        raised += 1
-    w.close()  # raised once only
-    assert raised == 1 and done == [1]
-
-
-def test_prefetch_keeps_order_and_raises_an_items_error_at_its_turn():
-    def fetch(i):
-        if i == 3:
-            raise DataError("bad 3")
-        return i * 10
-
-    got = []
-    p = _pipeline.Prefetch(fetch, range(6), depth=2)
-    with pytest.raises(DataError, match="bad 3"):
-        for v in p:
-            got.append(v)
-    p.close()
-    assert got == [0, 10, 20]
 
 
 def test_cpu_seconds_of_a_step_leave_out_the_background_threads():

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from _shared import shared_root
 
+from sr4det._options import add_option
 from sr4det._suggest import did_you_mean
 from sr4det._yaml_file import read_yaml
 from sr4det.errors import SR4DetError
@@ -120,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="replace the results of another comparison in the output folder (default: refuse)",
     )
+    for name in ("backend", "precision"):  # the SR runtime, as in `sr4det compare`; default: the config's
+        add_option(ap, name, default=None)
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
     try:
@@ -132,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.overwrite:
             cfg["overwrite"] = True
         keys = ("data", "images", "limit", "out", "detector", "sr", "degradation", "bootstrap", "ci_level", "device", "cache")
-        for key in (*keys, "threads", "pairs"):
+        for key in (*keys, "threads", "pairs", "backend", "precision"):
             if getattr(args, key) is not None:
                 cfg[key] = getattr(args, key)
         specs, skipped = resolve_sr(cfg)

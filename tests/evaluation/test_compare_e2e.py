@@ -139,6 +139,27 @@ def test_pipeline_wrapper(shared, tmp_path, monkeypatch):
     sys.modules.pop("coco_map_compare", None)
 
 
+def test_pipeline_wrapper_takes_the_sr_runtime(shared, tmp_path, monkeypatch):
+    """--backend/--precision reach the SR conditions as in `sr4det compare` (the config's value otherwise)."""
+    shared("data", "coco128")
+    shared("weights", "yolo11n_int8_openvino_model")
+    repo = Path(__file__).resolve().parents[2]
+    monkeypatch.syspath_prepend(str(repo / "pipelines"))
+    import coco_map_compare
+
+    config = str(repo / "pipelines" / "configs" / "coco128_x4.yaml")
+    common = ["--config", config, "--limit", "1", "--sr", "espcn", "--bootstrap", "0", "--cache", str(tmp_path / "c")]
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert coco_map_compare.main([*common, "--backend", "onnxruntime", "--out", str(tmp_path / "ort"), "--quiet"]) == 0
+        assert coco_map_compare.main([*common, "--out", str(tmp_path / "torch"), "--quiet"]) == 0
+    ort = json.loads((tmp_path / "ort" / "results.json").read_text())["conditions"]["espcn"]
+    eager = json.loads((tmp_path / "torch" / "results.json").read_text())["conditions"]["espcn"]
+    assert ort["runtime"] == "onnxruntime/fp32"
+    assert "runtime" not in eager
+    assert ort["psnr"] == pytest.approx(eager["psnr"], abs=0.01)  # fp32 ONNX Runtime equals torch within ~1e-5
+    sys.modules.pop("coco_map_compare", None)
+
+
 def test_pipeline_runs_the_main_job_on_another_coco_json(shared, tmp_path, monkeypatch):
     """--data/--images replace the config's dataset (and the config's image folder with it)."""
     src = shared("data", "coco128", "annotations", "instances_train2017.json")

@@ -1,18 +1,28 @@
 """Where :func:`~sr4det.data.materialize.materialize` may write: the settings manifest (``materialize.json``: a rerun
 with other settings, or other SR weights of the same architecture, is refused unless ``overwrite``) and no output
-file may be one of the dataset's own files."""
+file may be one of the dataset's own files; and how the YOLO and COCO writers (:mod:`._materialize_yolo`,
+:mod:`._materialize_coco`) write there: an output image's name, text files written atomically, and the files only
+rank 0 writes under torchrun."""
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._files import atomic_write, replacing_sources
 from ..errors import InputError
 
+if TYPE_CHECKING:
+    from .._distributed import DistContext
+
 MANIFEST = "materialize.json"
+
+# the image loop of sr4det.data.materialize with the run's settings bound: (source, target) pairs -> the source (H, W)
+# of every image on rank 0, None on the other ranks
+ImageLoop = Callable[[list[tuple[Path, Path]]], dict[Path, tuple[int, int]] | None]
 
 
 def _check_manifest(output: Path, config: dict[str, Any], overwrite: bool, write: bool = True) -> None:
@@ -60,3 +70,17 @@ def _refuse_replacing_sources(sources: list[Path], targets: list[Path]) -> None:
             f"{len(clashes)} output file(s) would replace the dataset's own files (e.g. {clashes[0]}); write to a "
             "folder outside the dataset (-o/--output)"
         )
+
+
+def _out_name(path: Path, fmt: str | None) -> Path:
+    """``path`` with the output image extension ``fmt`` (``".png"``); None keeps its own."""
+    return path.with_suffix(fmt) if fmt else path
+
+
+def _write_text(path: Path, text: str) -> None:
+    atomic_write(path, text)
+
+
+def _on_main(ctx: DistContext, fn, what: str) -> None:
+    """Run ``fn`` on rank 0 only; if it raises, every rank raises (the others a RankFailedError naming it)."""
+    ctx.step(lambda: fn() if ctx.is_main else None, what)

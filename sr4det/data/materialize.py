@@ -23,25 +23,28 @@ of the images (one output file per image, written atomically, so ranks never wri
 are gathered to rank 0, which alone writes ``materialize.json``, the split lists, the labels and
 ``data.yaml`` / ``annotations.json``; a rank that raises fails the run on every rank with its message. The
 outputs are byte-identical to a single process's. Outside torchrun everything runs in one process.
+
+This module holds the entry point, the Degrade + SR pipeline and the image loop; each format's reading, label checks
+and label / list / yaml / json writing live in :mod:`._materialize_yolo` and :mod:`._materialize_coco`, the output
+folder's checks (manifest, no dataset file replaced) in :mod:`._materialize_output`.
 """
 
 from __future__ import annotations
 
 import functools
-import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .._digest import state_digest
-from .._files import atomic_write
 from .._run_folder import open_run_folder
 from ..degradation import DegradationSpec
 from ..errors import DataError, InputError, ScaleError
 from ..transforms import Degrade, SRTransform
-from ._materialize_output import _check_manifest, _refuse_dataset_folder, _refuse_replacing_sources
+from ._materialize_coco import _materialize_coco
+from ._materialize_output import _check_manifest, _refuse_dataset_folder
+from ._materialize_yolo import _materialize_yolo
 from .io import IMAGE_EXTENSIONS, check_format, read_image, write_image
 
 if TYPE_CHECKING:
@@ -96,15 +99,6 @@ def _runtime(model: Any) -> dict[str, str]:
     """A compiled SR runtime (SRModel.set_runtime), recorded only when not torch: configs of torch runs stay as they were."""
     backend = getattr(model, "backend", "torch")
     return {} if backend == "torch" else {"backend": backend, "precision": model.precision}
-
-
-def _write_text(path: Path, text: str) -> None:
-    atomic_write(path, text)
-
-
-def _on_main(ctx: DistContext, fn, what: str) -> None:
-    """Run ``fn`` on rank 0 only; if it raises, every rank raises (the others a RankFailedError naming it)."""
-    ctx.step(lambda: fn() if ctx.is_main else None, what)
 
 
 def _process_images(
@@ -167,259 +161,6 @@ def _source_size(path: Path) -> tuple[int, int]:
     if size is None:
         raise DataError(f"cannot read the size of {path}")
     return size
-
-
-def _out_name(path: Path, fmt: str | None) -> Path:
-    return path.with_suffix(fmt) if fmt else path
-
-
-# ------------------------------------------------------------------------------------------------ YOLO
-def _yolo_files(entry: str, root: Path, yaml_path: Path) -> list[Path]:
-    p = Path(entry) if Path(entry).is_absolute() else root / entry
-    if p.is_dir():
-        return sorted(q for q in p.rglob("*") if q.suffix.lower() in IMAGE_EXTENSIONS)
-    if p.is_file() and p.suffix == ".txt":
-        out = []
-        for line in p.read_text().splitlines():
-            if line.strip():
-                q = Path(line.strip())
-                out.append(q if q.is_absolute() else (p.parent / q).resolve())
-        return out
-    raise DataError(f"{yaml_path}: split entry {entry!r} is neither a folder nor a .txt list ({p})")
-
-
-def _yolo_label_lines(label: Path, h: int, w: int, pipe: _Pipeline) -> list[str]:
-    """Re-normalise YOLO label lines (boxes ``c cx cy w h`` or polygons ``c x1 y1 ...``) to the output frame."""
-    if not label.is_file():
-        return []
-    ch, cw = pipe.crop_size(h, w)
-    out = []
-    for n, line in enumerate(label.read_text().splitlines(), 1):
-        parts = line.split()
-        if not parts:
-            continue
-        try:
-            cls, vals = int(parts[0]), np.array([float(v) for v in parts[1:]], dtype=np.float64)
-        except ValueError as exc:
-            raise DataError(f"{label}:{n}: malformed label line {line!r}") from exc
-        if len(vals) == 4:
-            cx, cy, bw, bh = vals
-            x0, x1 = np.clip([(cx - bw / 2) * w, (cx + bw / 2) * w], 0, cw)
-            y0, y1 = np.clip([(cy - bh / 2) * h, (cy + bh / 2) * h], 0, ch)
-            if x1 <= x0 or y1 <= y0:
-                continue  # the object lay entirely in the mod-cropped strip
-            new = [(x0 + x1) / 2 / cw, (y0 + y1) / 2 / ch, (x1 - x0) / cw, (y1 - y0) / ch]
-        elif len(vals) >= 6 and len(vals) % 2 == 0:
-            pts = vals.reshape(-1, 2) * [w, h]
-            pts = np.clip(pts, 0, [cw, ch]) / [cw, ch]
-            new = pts.reshape(-1).tolist()
-        else:
-            raise DataError(f"{label}:{n}: expected 4 box values or an even number (>= 6) of polygon values")
-        out.append(" ".join([str(cls)] + [f"{v:.6f}" for v in new]))
-    return out
-
-
-def _materialize_yolo(
-    yaml_path: Path,
-    output: Path,
-    pipe: _Pipeline,
-    splits,
-    fmt,
-    overwrite,
-    progress,
-    ctx: DistContext,
-    record: Callable[..., None],
-) -> Path:
-    import yaml
-
-    from .._yaml_file import read_dataset_yaml
-    from .yolo_labels import label_path
-
-    cfg = read_dataset_yaml(yaml_path)  # ConfigError naming file, line and column; nc/names/path/splits checked
-    root = Path(cfg["path"]) if cfg.get("path") else yaml_path.parent
-    if not root.is_absolute():
-        root = (yaml_path.parent / root) if (yaml_path.parent / root).exists() else root.resolve()
-    splits = [s for s in (splits or ("train", "val", "test")) if cfg.get(s)]
-    if not splits:
-        raise DataError(f"{yaml_path} has none of the splits train/val/test")
-    new_cfg: dict[str, Any] = {"path": str(output.resolve())}
-    targets: dict[Path, Path] = {}
-    lists: dict[Path, str] = {}
-    source_lists: list[Path] = []
-    for split in splits:
-        entries = cfg[split] if isinstance(cfg[split], list) else [cfg[split]]
-        new_entries = []
-        for entry in entries:
-            files = _yolo_files(str(entry), root, yaml_path)
-            for f in files:
-                try:
-                    rel = f.resolve().relative_to(root.resolve())
-                except ValueError:
-                    rel = Path("images") / "_external" / f.name
-                targets.setdefault(f, output / _out_name(rel, fmt))
-            p = Path(str(entry))
-            if p.suffix == ".txt":
-                source_lists.append(p if p.is_absolute() else root / p)
-            if p.is_absolute() or p.suffix == ".txt":  # rewrite as a list file of the new images
-                lst = output / f"{split}.txt"
-                lists[lst] = "".join(f"{targets[f]}\n" for f in files)
-                new_entries.append(lst.name)
-            else:
-                new_entries.append(str(entry))
-        new_cfg[split] = new_entries if len(new_entries) > 1 else new_entries[0]
-    new_cfg["names"] = cfg["names"]
-
-    def write_lists() -> None:
-        for lst, text in lists.items():
-            _write_text(lst, text)
-
-    _check_yolo_labels(targets, cfg["names"])  # before any SR: a bad label would otherwise be dropped silently
-    out_yaml = output / "data.yaml"
-    outputs = [*targets.values(), *map(label_path, targets.values()), out_yaml, *lists]
-    _refuse_replacing_sources([*targets, *map(label_path, targets), yaml_path, *source_lists], outputs)
-    record(*outputs)  # journaled before the first is written (rank 0)
-    _on_main(ctx, write_lists, "writing the split lists")
-    sizes = _process_images(list(targets.items()), pipe, overwrite, progress, ctx)
-
-    def finish() -> None:
-        assert sizes is not None  # finish runs on rank 0, which gathered every image's size
-        for src, dst in targets.items():
-            h, w = sizes[src]
-            lines = _yolo_label_lines(label_path(src), h, w, pipe)
-            if lines or label_path(src).is_file():
-                _write_text(label_path(dst), "".join(line + "\n" for line in lines))
-        _write_text(out_yaml, yaml.safe_dump(new_cfg, sort_keys=False))
-
-    _on_main(ctx, finish, "writing the labels and data.yaml")
-    return out_yaml
-
-
-def _check_yolo_labels(images: dict[Path, Path], names: Any) -> None:
-    """Check every label file of ``images`` as :func:`~sr4det.data.load_yolo` does (coordinates normalised to [0, 1],
-    class ids in ``names``, 4 box or >= 6 polygon values, no empty boxes): the rescaling below would clip pixel
-    coordinates to the image edge and drop the box without a word."""
-    from .._yaml_file import dataset_names
-    from .yolo_labels import _read_yolo_labels, label_path
-
-    classes = dataset_names(names, "the dataset yaml")
-    for src in images:
-        _read_yolo_labels(label_path(src), 1, 1, classes)
-
-
-# ------------------------------------------------------------------------------------------------ COCO
-def _check_coco(coco: Any, json_path: Path, image_dir: Path, jobs: list[tuple[Path, Path]]) -> None:
-    """Check the json as :func:`~sr4det.data.load_coco` does (ids, categories, boxes; annotations may be absent) and
-    every image's header size against its ``height`` / ``width``, before any image is processed: a negative-width
-    box or an unknown category would otherwise be dropped or copied silently, a size mismatch found after all SR."""
-    from .coco_json import _coco_ground_truth
-    from .io import image_size
-
-    if not isinstance(coco, dict) or not isinstance(coco.get("images"), list):
-        raise DataError(f"{json_path} is not a COCO instances file: no 'images' list")
-    checked = []
-    for (src, _), im in zip(jobs, coco["images"], strict=True):
-        size = image_size(src)  # EXIF orientation applied, as read_image; None: unreadable, reported when decoded
-        json_size = (im.get("height"), im.get("width"))
-        if size is not None and json_size != (None, None) and json_size != size:
-            raise DataError(
-                f"{json_path}: image {im['file_name']} is {size[1]}x{size[0]} but the json says "
-                f"{im.get('width')}x{im.get('height')}; fix the json's sizes (or the image) so the boxes match its pixels"
-            )
-        fill = size or (1, 1)
-        checked.append({**im, "height": im.get("height", fill[0]), "width": im.get("width", fill[1])})
-    data = {"categories": [], **coco, "annotations": coco.get("annotations") or [], "images": checked}
-    _coco_ground_truth(data, json_path, image_dir)
-
-
-def _scale_rle(seg: Any, h: int, w: int, pipe: _Pipeline) -> dict[str, Any]:
-    import cv2
-    from pycocotools import mask as mask_utils
-
-    rle = mask_utils.frPyObjects(seg, h, w) if isinstance(seg.get("counts"), list) else seg
-    m = mask_utils.decode(rle)
-    ch, cw = pipe.crop_size(h, w)
-    oh, ow = pipe.out_size(h, w)
-    m = cv2.resize(np.ascontiguousarray(m[:ch, :cw]), (ow, oh), interpolation=cv2.INTER_NEAREST)
-    out = mask_utils.encode(np.asfortranarray(m.astype(np.uint8)))
-    out["counts"] = out["counts"].decode("ascii")
-    return out
-
-
-def _materialize_coco(
-    json_path: Path,
-    images: Path | None,
-    output: Path,
-    pipe: _Pipeline,
-    fmt,
-    overwrite,
-    progress,
-    ctx: DistContext,
-    record: Callable[..., None],
-) -> Path:
-    from .coco_json import _find_image_dir
-
-    try:
-        coco = json.loads(json_path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise DataError(f"cannot read COCO json {json_path}: {exc}") from exc
-    image_dir = Path(images) if images else _find_image_dir(json_path)
-    by_id = {}
-    jobs = []
-    for im in coco.get("images", []):
-        src = image_dir / im["file_name"]
-        if not src.is_file():
-            raise DataError(f"{json_path}: image {im['file_name']} not found in {image_dir}")
-        new_name = str(_out_name(Path(im["file_name"]), fmt))
-        jobs.append((src, output / "images" / new_name))
-        by_id[im["id"]] = (im, new_name)
-    _check_coco(coco, json_path, image_dir, jobs)
-    outputs = [*(dst for _, dst in jobs), output / "annotations.json"]
-    _refuse_replacing_sources([*(src for src, _ in jobs), json_path], outputs)
-    record(*outputs)  # journaled before the first is written (rank 0)
-    sizes = _process_images(jobs, pipe, overwrite, progress, ctx)
-    out_json = output / "annotations.json"
-
-    def finish() -> None:
-        assert sizes is not None  # finish runs on rank 0, which gathered every image's size
-        new_images, dims = [], {}
-        for (src, _), im in zip(jobs, coco.get("images", []), strict=True):
-            h, w = sizes[src]
-            if (im.get("height"), im.get("width")) not in ((h, w), (None, None)):
-                raise DataError(
-                    f"{json_path}: image {im['file_name']} is {w}x{h} but the json says {im.get('width')}x{im.get('height')}"
-                )
-            oh, ow = pipe.out_size(h, w)
-            dims[im["id"]] = (h, w)
-            new_images.append({**im, "file_name": by_id[im["id"]][1], "height": oh, "width": ow})
-        f = pipe.factor
-        new_anns = []
-        for ann in coco.get("annotations", []):
-            if ann["image_id"] not in dims:
-                raise DataError(f"{json_path}: annotation {ann.get('id')} refers to unknown image {ann['image_id']}")
-            h, w = dims[ann["image_id"]]
-            ch, cw = pipe.crop_size(h, w)
-            x, y, bw, bh = ann["bbox"]
-            x0, x1 = np.clip([x, x + bw], 0, cw)
-            y0, y1 = np.clip([y, y + bh], 0, ch)
-            if x1 <= x0 or y1 <= y0:
-                continue
-            kept = (x1 - x0) * (y1 - y0) / max(bw * bh, 1e-12)  # share of the box left after the mod-crop
-            new = {**ann, "bbox": [float(x0 * f), float(y0 * f), float((x1 - x0) * f), float((y1 - y0) * f)]}
-            if "area" in ann:
-                new["area"] = float(ann["area"] * f * f * kept)
-            seg = ann.get("segmentation")
-            if isinstance(seg, list):
-                new["segmentation"] = [
-                    (np.clip(np.asarray(poly, dtype=np.float64).reshape(-1, 2), 0, [cw, ch]) * f).reshape(-1).tolist()
-                    for poly in seg
-                ]
-            elif isinstance(seg, dict):
-                new["segmentation"] = _scale_rle(seg, h, w, pipe)
-            new_anns.append(new)
-        _write_text(out_json, json.dumps({**coco, "images": new_images, "annotations": new_anns}))
-
-    _on_main(ctx, finish, "writing annotations.json")
-    return out_json
 
 
 # ------------------------------------------------------------------------------------------------ API
@@ -486,11 +227,16 @@ def materialize(
         config = {**pipe.config(), "source": str(data.resolve()), "image_format": image_format}
         # every rank checks the settings, rank 0 alone (re)writes the manifest
         ctx.step(lambda: _check_manifest(output, config, overwrite, write=ctx.is_main), "the settings check")
+
+        def process_images(jobs: list[tuple[Path, Path]]) -> dict[Path, tuple[int, int]] | None:
+            """The image loop with these settings (:func:`_process_images`, looked up when called)."""
+            return _process_images(jobs, pipe, overwrite, progress, ctx)
+
         if data.suffix.lower() in (".yaml", ".yml"):
-            return _materialize_yolo(data, output, pipe, splits, image_format, overwrite, progress, ctx, record)
+            return _materialize_yolo(data, output, pipe, splits, image_format, process_images, ctx, record)
         if data.suffix.lower() == ".json":
             return _materialize_coco(
-                data, Path(images) if images else None, output, pipe, image_format, overwrite, progress, ctx, record
+                data, Path(images) if images else None, output, pipe, image_format, process_images, ctx, record
             )
         raise InputError(f"{data}: expected a dataset .yaml (YOLO) or a COCO .json")
     finally:

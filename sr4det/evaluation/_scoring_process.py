@@ -22,6 +22,7 @@ from . import scoring
 
 if TYPE_CHECKING:
     from ..data.datasets import GroundTruth
+    from .settings import Settings
     from .shard import ConditionRun
 
 #: False: every condition is scored after the last one ran, in the main process (the tests compare the two)
@@ -68,3 +69,14 @@ class ScoringProcess:
     def close(self) -> None:
         """Drop what has not started and let the worker exit (after its current condition, seconds)."""
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def start(gt: GroundTruth, valid_ids: list[int], settings: Settings, world_size: int) -> ScoringProcess | None:
+    """A :class:`ScoringProcess` for a comparison of ``valid_ids`` where scoring beside the inference can pay
+    (:func:`free_core` with torch's intra-op threads), else None (score in the main process)."""
+    import torch
+
+    if not free_core(torch.get_num_threads(), world_size, len(valid_ids)):
+        return None
+    s = settings
+    return ScoringProcess(gt, valid_ids, coco_eval=s.coco_eval, n_resamples=s.n_resamples, seed=s.seed, max_dets=s.max_dets)

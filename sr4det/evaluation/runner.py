@@ -39,10 +39,9 @@ from .._run_folder import RunFolder, open_run_folder
 from ..data.datasets import ClassMap, GroundTruth
 from ..detectors.base import Detector
 from ..errors import DataError, InputError
-from . import _records, scoring
+from . import _records, _scoring_process, scoring
 from ._forecast import cached_text, forecast_text, remember_digest
 from ._outputs import OUTPUT_FILES, check_out_dir, check_save_images
-from ._scoring_process import ScoringProcess, free_core
 from .cache import CompareCache, detector_identity
 from .condition_detectors import check_class_lists
 from .conditions import Condition
@@ -260,7 +259,8 @@ class Comparison:
         dist = self.dist
         mine, checked, parts = self._check_images()
         valid = [i for p in parts for i in p.valid]
-        scorer = self._scoring_process(valid)  # a single process with a free core: each condition scored beside the next
+        # one process with a free core: each condition is scored beside the next one's inference
+        scorer = _scoring_process.start(self.gt, valid, self.settings, self.dist.world_size)
         try:
             runs = self._run_shard(mine, checked.hr_keys, None if scorer is None else scorer.submit)
             t1 = time.perf_counter()
@@ -321,17 +321,6 @@ class Comparison:
             lambda: run_conditions(self.settings, self.state, self.conditions, mine, hr_keys, on_done), "SR and detection"
         )
         return runs
-
-    def _scoring_process(self, valid_ids: list[int]) -> ScoringProcess | None:
-        """A :class:`._scoring_process.ScoringProcess` where scoring beside the inference can pay, else None."""
-        import torch
-
-        if not free_core(torch.get_num_threads(), self.dist.world_size, len(valid_ids)):
-            return None
-        s = self.settings
-        return ScoringProcess(
-            self.gt, valid_ids, coco_eval=s.coco_eval, n_resamples=s.n_resamples, seed=s.seed, max_dets=s.max_dets
-        )
 
     def _result(
         self, out_dir: str | Path | None, parts: list[_Checked], merged: list[ConditionRun], scored: dict[str, _Scored]

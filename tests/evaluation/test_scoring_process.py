@@ -9,7 +9,7 @@ import pytest
 from sr4det.data.datasets import load_coco
 from sr4det.detectors.base import Detections
 from sr4det.errors import InputError
-from sr4det.evaluation import _scoring_process, compare, runner
+from sr4det.evaluation import _scoring_process, compare
 from sr4det.evaluation.shard import ConditionRun
 
 from .test_runner import Oracle, make_dataset
@@ -45,11 +45,11 @@ def test_scoring_beside_the_inference_gives_the_same_results(tmp_path, monkeypat
         submit(self, run)
 
     with monkeypatch.context() as m:
-        m.setattr(runner, "free_core", lambda *a: True)
+        m.setattr(_scoring_process, "free_core", lambda *a: True)
         m.setattr(_scoring_process.ScoringProcess, "submit", spy)
         beside = _compare(path, tmp_path / "c1")
     with monkeypatch.context() as m:
-        m.setattr(runner, "free_core", lambda *a: False)
+        m.setattr(_scoring_process, "free_core", lambda *a: False)
         after = _compare(path, tmp_path / "c2")
     assert submitted == ["hr", "lr", "bicubic"]  # every condition went to the worker, when it was done
     assert beside["conditions"].keys() == after["conditions"].keys()

@@ -1,6 +1,6 @@
 """The options every ``sr4det`` command shares, declared once (:data:`OPTIONS`: flags, one help text, default) with
 one validator per option type (:func:`check_scale`, :func:`check_tile`, :func:`check_overlap`, :func:`check_max_memory`,
-:func:`check_threads`, :func:`check_seed`, :func:`check_device`: defined in :mod:`._validators`, re-exported here;
+:func:`check_threads`, :func:`check_seed`, :func:`check_device`: defined in :mod:`._validators`;
 ``--backend``/``--precision`` take the SR runtimes of :mod:`._runtime_choices`). Subcommands (:mod:`sr4det.commands`) and
 :meth:`sr4det.evaluation.config.CompareConfig.add_arguments` add them with :func:`add_option`; argparse calls the
 validator as the option's ``type`` (the ``sr4det`` parser lets its typed error through: the same failure, before any
@@ -17,17 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ._runtime_choices import BACKENDS, PRECISIONS
-from ._validators import check_device as check_device
-from ._validators import check_dtype as check_dtype
-from ._validators import check_max_memory as check_max_memory
-from ._validators import check_overlap as check_overlap
-from ._validators import check_scale as check_scale
-from ._validators import check_seed as check_seed
-from ._validators import check_threads as check_threads
-from ._validators import check_tile as check_tile
-from ._validators import device_arg as device_arg
-from ._validators import parse_memory as parse_memory
-from ._validators import tile_text as tile_text
+from ._validators import check_max_memory, check_overlap, check_scale, check_seed, check_threads, check_tile, device_arg
 
 if TYPE_CHECKING:
     from .degradation import DegradationSpec

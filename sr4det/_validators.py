@@ -3,8 +3,7 @@
 (:func:`parse_memory`), :func:`check_threads`, :func:`check_seed`, :func:`check_device` (:func:`device_arg`, the
 typed ``--device``) and :func:`check_dtype`. Each takes a value from the command line, a YAML config or Python and
 returns it checked, or raises a typed error (:class:`~sr4det.errors.InputError`, :class:`~sr4det.errors.ScaleError`)
-naming the flag and the forms it takes. The argparse declarations that use them are in :mod:`._options` (which
-re-exports them); the library (tiling, models, transforms) calls them on keyword arguments. Private."""
+naming the flag and the forms it takes. The argparse declarations that use them are in :mod:`._options`; the library (tiling, models, transforms) calls them on keyword arguments. Private."""
 
 from __future__ import annotations
 

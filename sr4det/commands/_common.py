@@ -14,9 +14,9 @@ from .._options import add_hidden_alias as add_hidden_alias
 from .._options import add_option as add_option
 from .._options import add_options as add_options
 from .._options import add_switch as add_switch
-from .._options import check_device as check_device
-from .._options import check_scale as check_scale
 from .._options import degradation_from_args as degradation_from_args
+from .._validators import check_device as check_device
+from .._validators import check_scale as check_scale
 from ..errors import InputError
 
 if TYPE_CHECKING:

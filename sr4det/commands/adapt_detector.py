@@ -6,7 +6,7 @@ import argparse
 import json
 import shlex
 
-from .._options import tile_text
+from .._validators import tile_text
 from ._common import add_option, add_options, add_switch, check_writable_dir
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from .._files import atomic_write
-from .._options import tile_text
 from .._run_folder import files_digest, refuse_input_folder, run_folder
+from .._validators import tile_text
 from ..errors import DataError, InputError
 from ._common import (
     add_option,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .._options import DeprecatedAlias, check_scale
+from .._options import DeprecatedAlias
+from .._validators import check_scale
 from ._common import (
     add_degradation_args,
     add_option,

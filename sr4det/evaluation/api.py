@@ -208,7 +208,7 @@ def set_runtime(conditions: Sequence[Condition], backend: str, precision: str) -
 def run_from_config(config: CompareConfig) -> dict[str, Any]:
     """:meth:`CompareConfig.run <.config.CompareConfig.run>`: load the data and the ultralytics detector of
     ``config``, run the comparison (degraded or native), write ``config.out``; returns the results dict."""
-    from .._options import check_device
+    from .._validators import check_device
     from ..data.datasets import load_dataset
     from ..detectors import UltralyticsDetector
 

@@ -199,7 +199,7 @@ class CompareConfig:
 
     def checked(self) -> CompareConfig:
         """Normalise (``sr`` to a list, ``tile`` parsed) and reject bad values before any work."""
-        from .._options import check_scale, check_threads, check_tile
+        from .._validators import check_scale, check_threads, check_tile
 
         for name in ("data", "detector", "out"):
             if getattr(self, name) in (None, ""):

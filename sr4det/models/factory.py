@@ -17,8 +17,8 @@ from typing import Any
 
 import torch
 
-from .._options import check_device, check_dtype
 from .._suggest import did_you_mean
+from .._validators import check_device, check_dtype
 from ..errors import ArchitectureMismatchError, ScaleError, ScaleMismatchError, UnknownModelError, WeightsError
 from ._detect import Detected
 from .exported import find_export, load_export

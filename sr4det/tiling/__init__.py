@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
-from .._options import check_device
+from .._validators import check_device
 from ..errors import InputError
 from ._device import _amp_dtype
 from .executor import _blend_image, _crop_image, _Run, _untiled

@@ -18,7 +18,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
 from .._files import atomic_write, cache_root
-from .._options import parse_memory as parse_memory  # the --max-memory validator, one for every command
+from .._validators import parse_memory as parse_memory  # the --max-memory validator, one for every command
 from ..errors import TileOOMError
 from ._device import _amp_dtype, _autocast, _free_device_memory, _is_oom
 from .plan import _align_down, _align_up

@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._options import check_tile
+from .._validators import check_tile
 from ..errors import InputError
 
 __all__ = ["Tile", "blend_weights", "parse_tile", "plan_tiles"]

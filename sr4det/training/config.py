@@ -131,7 +131,7 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raise an :class:`InputError` naming the fix for inconsistent options (before data or detectors load)."""
-        from .._options import check_device
+        from .._validators import check_device
 
         check_device(self.device, flag="device")
         if self.steps < 1 or self.batch < 1 or self.patch < 2:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._options import check_device
+from .._validators import check_device
 from ..errors import InputError, MissingDependencyError, ScaleError
 from . import functional as F
 from ._base import ResamplingTransform

@@ -52,6 +52,8 @@ for extra in ("sr4det.evaluation._pipeline",):
         pass
 MAIN = threading.main_thread()
 acc = {}        # (thread kind, step) -> [seconds, calls]
+spans = []      # (start, end) of every SR and detection call, all threads
+INFERENCE = ("sr", "detection")
 local = threading.local()
 
 def wrap(fn, step):
@@ -68,7 +70,10 @@ def wrap(fn, step):
             child = stack.pop()
             if stack:
                 stack[-1] += dt
-            kind = "main" if threading.current_thread() is MAIN else "background"
+            if step in INFERENCE:
+                spans.append((t0, t0 + dt))
+            me = threading.current_thread()
+            kind = "main" if me is MAIN else "sr_ahead" if me.name == "sr4det-sr-ahead" else "background"
             entry = acc.setdefault((kind, step), [0.0, 0])
             entry[0] += dt - child
             entry[1] += 1
@@ -104,7 +109,16 @@ import resource
 steps = {}
 for (kind, step), (s, n) in acc.items():
     steps.setdefault(kind, {})[step] = {"seconds": s, "calls": n}
+busy, end = 0.0, None  # seconds of the wall with at least one SR or detection call running (any thread)
+for a, b in sorted(spans):
+    if end is None or a > end:
+        busy += b - a
+        end = b
+    elif b > end:
+        busy += b - end
+        end = b
 json.dump({"rc": rc, "sr4det": sr4det.__file__, "wall_s": wall, "import_s": t0 - t_start, "steps": steps,
+           "inference_busy_s": busy,
            "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}, open(out_json, "w"))
 sys.exit(rc)
 """
@@ -113,9 +127,10 @@ STEPS = ("decode", "degrade", "sr", "detection", "psnr_ssim", "cache_read", "cac
 _SAME = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR100", "psnr", "ssim", "n_detections", "unmapped_detections")
 
 
-def _run(checkout: Path, args, label: str, work: Path, extra: tuple[str, ...] = ()) -> dict:
+def _run(checkout: Path, args, label: str, work: Path, extra: tuple[str, ...] = (), threads: int | None = None) -> dict:
     from _shared import shared_root
 
+    threads = args.threads if threads is None else threads
     shared = shared_root()
     run_dir = Path(tempfile.mkdtemp(prefix=f"{label}-", dir=work))
     argv = [
@@ -126,14 +141,14 @@ def _run(checkout: Path, args, label: str, work: Path, extra: tuple[str, ...] = 
         "--scale", "4", "--sr", "bicubic,rfdn_det", "--limit", str(args.limit),
         "--bootstrap", str(args.bootstrap), "--seed", "0",
         "--cache", str(run_dir / "cache"), "--out", str(run_dir / "out"),
-        "--threads", str(args.threads), "--quiet", *extra,
+        "--threads", str(threads), "--quiet", *extra,
     ]  # fmt: skip
     env = {
         **os.environ,
         "PYTHONPATH": str(checkout),
-        "OMP_NUM_THREADS": str(args.threads),
-        "MKL_NUM_THREADS": str(args.threads),
-        "OPENBLAS_NUM_THREADS": str(args.threads),
+        "OMP_NUM_THREADS": str(threads),
+        "MKL_NUM_THREADS": str(threads),
+        "OPENBLAS_NUM_THREADS": str(threads),
     }
     timings = run_dir / "timings.json"
     load0 = os.getloadavg()[0]
@@ -148,7 +163,7 @@ def _run(checkout: Path, args, label: str, work: Path, extra: tuple[str, ...] = 
     if proc.returncode != 0:
         raise SystemExit(f"{label} run failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
     out = json.loads(timings.read_text())
-    out.update(label=label, process_s=process_s, cpu_s=cpu_s, load_start=load0, load_end=os.getloadavg()[0])
+    out.update(label=label, threads=threads, process_s=process_s, cpu_s=cpu_s, load_start=load0, load_end=os.getloadavg()[0])
     out["results"] = json.loads((run_dir / "out" / "results.json").read_text())
     return out
 
@@ -159,8 +174,8 @@ def _main_steps(run: dict) -> dict[str, float]:
     return main
 
 
-def _bg(run: dict) -> float:
-    return sum(v["seconds"] for v in run["steps"].get("background", {}).values())
+def _bg(run: dict, kind: str = "background") -> float:
+    return sum(v["seconds"] for v in run["steps"].get(kind, {}).values())
 
 
 def _same_results(a: dict, b: dict) -> list[str]:
@@ -178,6 +193,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--limit", type=int, default=40, help="first N coco_val600 images")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument(
+        "--before-threads",
+        default=None,
+        help="intra-op threads of the before runs, comma-separated (default: --threads); a count other than "
+        "--threads is labelled before@Nt",
+    )
     ap.add_argument("--bootstrap", type=int, default=1000)
     ap.add_argument("--repeats", type=int, default=1, help="before/after pairs, alternating")
     ap.add_argument("--before", type=Path, help="checkout of the code to compare against (e.g. a git archive of main)")
@@ -191,31 +212,46 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     sys.path.insert(0, str(HERE))
-    checkouts: list[tuple[str, Path, tuple[str, ...]]] = [("after", ROOT, ())]
+    checkouts: list[tuple[str, Path, tuple[str, ...], int]] = [("after", ROOT, (), args.threads)]
     if args.before is not None:
-        checkouts.insert(0, ("before", args.before.resolve(), ()))
+        counts = [int(t) for t in (args.before_threads or str(args.threads)).split(",")]
+        for t in reversed(counts):
+            label = "before" if t == args.threads else f"before@{t}t"
+            checkouts.insert(0, (label, args.before.resolve(), (), t))
     if args.after_backend:
         extra = ("--backend", args.after_backend, "--precision", args.after_precision)
         suffix = "" if args.after_precision == "fp32" else f"-{args.after_precision}"
-        checkouts.append((f"after+{args.after_backend}{suffix}", ROOT, extra))
+        checkouts.append((f"after+{args.after_backend}{suffix}", ROOT, extra, args.threads))
     runs: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="bench_compare_e2e-") as work:
         for _ in range(args.repeats):
-            for label, checkout, extra in checkouts:
-                run = _run(checkout, args, label, Path(work), extra)
+            for label, checkout, extra, threads in checkouts:
+                run = _run(checkout, args, label, Path(work), extra, threads)
                 runs.append(run)
                 where = Path(run["sr4det"]).parents[1]
                 print(f"{label} ({where}): wall {run['wall_s']:.1f} s (load {run['load_start']:.1f} -> {run['load_end']:.1f})")
-    print(f"\n{args.limit} images x 4 conditions (hr, lr, bicubic, rfdn_det), {args.threads} thread(s), cold cache")
+    print(f"\n{args.limit} images x 4 conditions (hr, lr, bicubic, rfdn_det), cold cache")
+    print(
+        "main-thread steps (the critical path) in seconds; SR ahead s: the SR worker thread's steps "
+        "(sr4det/evaluation/_sr_ahead.py); inference busy: share of the wall with an SR or detection call running "
+        "on any thread"
+    )
     cols = [*STEPS, "other"]
-    print("| run | wall s | " + " | ".join(cols) + " | background s | inference share | process CPU s | load |")
-    print("|---" * (len(cols) + 6) + "|")
+    print(
+        "| run | threads | wall s | "
+        + " | ".join(cols)
+        + " | SR ahead s | background s | inference busy | process CPU s | load |"
+    )
+    print("|---" * (len(cols) + 9) + "|")
     for run in runs:
         m = _main_steps(run)
-        share = (m.get("sr", 0.0) + m.get("detection", 0.0)) / run["wall_s"]
+        busy = run.get("inference_busy_s", m.get("sr", 0.0) + m.get("detection", 0.0)) / run["wall_s"]
         cells = " | ".join(f"{m.get(c, 0.0):.1f}" for c in cols)
         load = f"{run['load_start']:.1f}-{run['load_end']:.1f}"
-        print(f"| {run['label']} | {run['wall_s']:.1f} | {cells} | {_bg(run):.1f} | {share:.0%} | {run['cpu_s']:.1f} | {load} |")
+        print(
+            f"| {run['label']} | {run['threads']} | {run['wall_s']:.1f} | {cells} | {_bg(run, 'sr_ahead'):.1f} | "
+            f"{_bg(run):.1f} | {busy:.0%} | {run['cpu_s']:.1f} | {load} |"
+        )
     for run in runs:
         bg = run["steps"].get("background")
         if bg:
@@ -228,17 +264,20 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"{run['label']} SR / det peak MiB: " + ", ".join(
             f"{n} {c['sr_peak_memory_mb'] or 0:.0f}/{c['detector_peak_memory_mb'] or 0:.0f}" for n, c in conds))  # fmt: skip
-    walls = {lab: statistics.median(r["wall_s"] for r in runs if r["label"] == lab) for lab, _, _ in checkouts}
+    walls = {lab: statistics.median(r["wall_s"] for r in runs if r["label"] == lab) for lab, *_ in checkouts}
     if args.before is not None:
         print()
-        for lab in walls:
-            if lab != "before":
-                print(f"median wall: before {walls['before']:.1f} s, {lab} {walls[lab]:.1f} s: {lab}/before = "
-                      f"{walls[lab] / walls['before']:.2f} ({walls['before'] / walls[lab]:.2f}x faster)")  # fmt: skip
+        befores = [lab for lab in walls if lab.startswith("before")]
+        for b in befores:
+            for lab in walls:
+                if not lab.startswith("before"):
+                    print(f"median wall: {b} {walls[b]:.1f} s, {lab} {walls[lab]:.1f} s: {lab}/{b} = "
+                          f"{walls[lab] / walls[b]:.2f} ({walls[b] / walls[lab]:.2f}x faster)")  # fmt: skip
         by_label = {r["label"]: r for r in runs}
-        diffs = _same_results(by_label["before"]["results"], by_label["after"]["results"])
-        print("before vs after, results identical (COCO metrics, PSNR, SSIM, detections, deltas):",
-              "yes" if not diffs else f"NO: {diffs[:5]}")  # fmt: skip
+        for b in befores:
+            diffs = _same_results(by_label[b]["results"], by_label["after"]["results"])
+            print(f"{b} vs after, results identical (COCO metrics, PSNR, SSIM, detections, deltas):",
+                  "yes" if not diffs else f"NO: {diffs[:5]}")  # fmt: skip
     if args.after_backend:  # compiled fp32 equals torch within 1e-5 before rounding to 8 bits: a few pixels may differ
         by_label = {r["label"]: r for r in runs}
         lab = checkouts[-1][0]

@@ -318,7 +318,8 @@ class Comparison:
         if not self._forecast_complete:
             self._say(cached_text(self.settings, self.state, self.conditions, mine, hr_keys, self.dist.world_size))
         runs, self.memory_kind = self.dist.step(
-            lambda: run_conditions(self.settings, self.state, self.conditions, mine, hr_keys, on_done), "SR and detection"
+            lambda: run_conditions(self.settings, self.state, self.conditions, mine, hr_keys, on_done, self.dist.world_size),
+            "SR and detection",
         )
         return runs
 

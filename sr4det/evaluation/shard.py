@@ -30,6 +30,7 @@ from ._cost import (
     _StepClock,
 )
 from ._pipeline import LRStore
+from ._sr_ahead import SRAhead
 from .cache import CompareCache, det_key, hr_key, lr_key
 from .condition_detectors import detector_label
 from .conditions import Condition
@@ -133,21 +134,28 @@ def run_conditions(
     images,
     hr_keys: dict[int, str],
     on_done: Callable[[ConditionRun], None] | None = None,
+    world_size: int = 1,
 ) -> tuple[list[ConditionRun], str]:
     """SR and detection of every condition on ``images`` (this rank's readable images); returns the runs and the
     kind of memory measured (:class:`._cost._PeakMemory`). Each image's LR is made once for all conditions
-    (:class:`._pipeline.LRStore`). ``on_done(run)``: called when a condition's run is complete (to score it while
-    the next one runs)."""
+    (:class:`._pipeline.LRStore`); where a core is free, the SR outputs are computed ahead in a second thread
+    (:mod:`._sr_ahead`). ``on_done(run)``: called when a condition's run is complete (to score it while the next
+    one runs). ``world_size``: processes of the run (torchrun)."""
+    from . import _sr_ahead
+
     memory = _PeakMemory(state.device)
     lrs = LRStore(settings.degradation)
     runs = []
+    ahead = _sr_ahead.start(settings, state, conditions, images, hr_keys, lrs, world_size)
     try:
         for c in conditions:
-            runs.append(run_condition(settings, state, c, images, hr_keys, memory, lrs))
+            runs.append(run_condition(settings, state, c, images, hr_keys, memory, lrs, ahead))
             if on_done is not None:
                 on_done(runs[-1])
         return runs, memory.kind
     finally:
+        if ahead is not None:
+            ahead.close()
         memory.close()
 
 
@@ -159,6 +167,7 @@ def run_condition(
     hr_keys: dict[int, str],
     memory: _PeakMemory,
     lrs: LRStore | None = None,
+    ahead: SRAhead | None = None,
 ) -> ConditionRun:
     """One condition on ``images``. Before the first timed SR step and the first timed detection of the condition,
     the same call runs once untimed (warm-up: lazy initialisation, kernel selection, caches), so no condition's
@@ -177,8 +186,13 @@ def run_condition(
     lrs = lrs if lrs is not None else LRStore(settings.degradation)
     scores: list[Any] = []  # per SR image: (psnr, ssim) or the Pending value the writer computes
 
+    waits = ahead is not None and ahead.handles(cond)
+
     def fetch(im: Any) -> _Inputs:
-        return _fetch(settings, state.cache, cond, im, hr_keys[im.id], det_id, lrs)
+        computed_ahead = waits and ahead.wait(cond, im.id)  # type: ignore[union-attr]
+        got = _fetch(settings, state.cache, cond, im, hr_keys[im.id], det_id, lrs)
+        got.ahead = computed_ahead and got.sr_img is not None
+        return got
 
     try:
         with overlapped(fetch, images) as (prefetch, writer):
@@ -209,6 +223,8 @@ class _Inputs:
     hr: np.ndarray | None = None
     lr: np.ndarray | None = None
     det_img: np.ndarray | None = None
+    #: the SR entry was computed by this run's SR worker (:mod:`._sr_ahead`), not found in the cache
+    ahead: bool = False
 
 
 def _fetch(settings: Settings, cache: CompareCache, cond, im, hkey: str, det_id, lrs: LRStore) -> _Inputs:
@@ -282,7 +298,7 @@ def _sr_step(
     meta, img = got.sr_meta, got.sr_img
     if img is not None:
         assert meta is not None  # the image is read only for a complete entry
-        run.sr_cached += 1
+        run.sr_cached += not got.ahead
         scores.append((float(meta["psnr"]), float(meta["ssim"])))
     else:
         hr, lr = got.hr, got.lr

@@ -16,7 +16,7 @@ from sr4det._overlap import background_thread
 from sr4det.data.datasets import load_coco
 from sr4det.degradation import DegradationSpec
 from sr4det.errors import DataError, DiskFullError
-from sr4det.evaluation import _pipeline, compare
+from sr4det.evaluation import _pipeline, _sr_ahead, compare
 from sr4det.evaluation._cost import _StepClock
 from sr4det.evaluation.cache import CompareCache
 
@@ -27,19 +27,10 @@ SAME = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR100", "psnr", "ssim", "n_d
 
 def _serial(monkeypatch) -> None:
     """The loop as before the pipeline: everything inline in the main thread, no LR kept between conditions."""
+    monkeypatch.setattr(_sr_ahead, "ENABLED", False)
     monkeypatch.setattr(_overlap, "PREFETCH", 0)
     monkeypatch.setattr(_overlap, "WRITE_QUEUE", 0)
     monkeypatch.setattr(_pipeline, "LR_STORE_BYTES", 0)
-
-
-@pytest.fixture
-def tiny_sr(tmp_path):
-    import torch
-
-    from sr4det.models import create_model, save_weights
-
-    torch.manual_seed(0)
-    return save_weights(tmp_path / "tiny.pt", create_model("espcn", scale=4).net, arch="espcn", scale=4)
 
 
 def _run(path, cache, sr, **kw):

@@ -28,10 +28,13 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from .._overlap import Pending, background_thread
 from ..errors import InputError
 
 if TYPE_CHECKING:
+    from ._cost import _PeakMemory
     from ._pipeline import LRStore
     from .conditions import Condition
     from .settings import Settings
@@ -39,6 +42,10 @@ if TYPE_CHECKING:
 
 #: False: SR always runs on the main thread (the tests compare the two)
 ENABLED = True
+#: bytes of SR outputs handed to the main thread in memory (beyond them it reads them back from the cache)
+HANDOFF_BYTES = 256 * 2**20
+#: the worker thread's name
+WORKER = "sr4det-sr-ahead"
 
 
 def wanted(state: ShardState, conditions: Sequence[Condition], world_size: int) -> bool:
@@ -73,8 +80,9 @@ class _ThreadClock:
 
 class SRAhead:
     """The worker: SR outputs of ``conditions``' SR conditions on ``images`` into ``state.cache`` (images whose
-    entry is already there are skipped), one condition after the other. :meth:`wait` blocks until an image of a
-    condition is ready; :meth:`close` stops the worker (always: in a ``finally``)."""
+    entry is already there are skipped), one condition after the other. :meth:`wait` hands an image's output to the
+    main thread's prefetch, computing it there when the worker has not started it (so both cores do SR while the
+    detector waits); :meth:`close` stops the worker (always: in a ``finally``)."""
 
     def __init__(
         self,
@@ -89,36 +97,64 @@ class SRAhead:
         self._conds = [c for c in conditions if c.kind == "sr"]
         self._image_index = {im.id: i for i, im in enumerate(self._images)}
         self._ready = threading.Condition()
-        self._done: set[tuple[str, int]] = set()  # (condition name, image id) whose entry is in the cache
-        self.computed: set[tuple[str, int]] = set()  # of those, the ones the worker computed (not found cached)
+        self._claimed: set[tuple[str, int]] = set()  # (condition name, image id) someone is computing or has done
+        self._done: set[tuple[str, int]] = set()  # ... whose entry is in the cache
+        self.computed: set[tuple[str, int]] = set()  # of those, the ones this run computed (not found cached)
+        self._outputs: dict[tuple[str, int], np.ndarray] = {}  # computed, not yet handed over (HANDOFF_BYTES)
+        self._held = 0
+        self._warm: set[tuple[int, str]] = set()  # (thread, condition) that ran its untimed warm-up
+        self._memory: dict[int, _PeakMemory] = {}  # a peak-memory window per computing thread
         self._error: BaseException | None = None
         self._failed_at: tuple[int, int] | None = None  # (condition index, image index) of the error
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="sr4det-sr-ahead", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=WORKER, daemon=True)
         self._thread.start()
 
     def handles(self, cond: Condition) -> bool:
         return any(c is cond for c in self._conds)
 
-    def wait(self, cond: Condition, image_id: int) -> bool:
-        """Block until the SR output of ``image_id`` under ``cond`` is in the cache; True when the worker computed
-        it (False: it was cached before). Raises the worker's exception for the image it failed on and after."""
+    def wait(self, cond: Condition, image_id: int) -> tuple[bool, np.ndarray | None]:
+        """The SR output of ``image_id`` under ``cond`` once it is in the cache: (whether this run computed it, the
+        image when it is still held in memory, else None: read it from the cache). While the worker is busy with
+        it, the calling thread computes the next image of ``cond`` nobody has started, with ``cond``'s own model
+        (loaded by the main thread), so both cores do SR while the detector waits. Raises the worker's exception
+        for the image it failed on and after."""
         ci = next(i for i, c in enumerate(self._conds) if c is cond)
         ii = self._image_index[image_id]
         key = (cond.name, image_id)
-        with self._ready:
-            while key not in self._done:
+        while True:
+            with self._ready:
+                if key in self._done:
+                    img = self._outputs.pop(key, None)
+                    if img is not None:
+                        self._held -= img.nbytes
+                    return key in self.computed, img
                 if self._error is not None and self._failed_at is not None and (ci, ii) >= self._failed_at:
                     raise self._error
-                if not self._thread.is_alive():
+                if not self._thread.is_alive() and key not in self._claimed:
                     raise RuntimeError(f"the SR worker stopped before {cond.name} of image {image_id}")
-                self._ready.wait(timeout=0.5)
-        return key in self.computed
+                target = None if self._error is not None else self._claim_next(cond.name, ii)
+                if target is None:
+                    self._ready.wait(timeout=0.5)
+                    continue
+            self._compute(cond, self._images[target])
+
+    def _claim_next(self, name: str, start: int) -> int | None:
+        """Claim the first image from index ``start`` on that nobody computes under condition ``name`` (call with
+        the lock held); None when there is none."""
+        for jj in range(start, len(self._images)):
+            k = (name, self._images[jj].id)
+            if k not in self._claimed:
+                self._claimed.add(k)
+                return jj
+        return None
 
     def close(self) -> None:
         """Stop after the current image and wait for the worker."""
         self._stop.set()
         self._thread.join()
+        for memory in self._memory.values():
+            memory.close()
 
     def _run(self) -> None:
         with background_thread():
@@ -134,50 +170,63 @@ class SRAhead:
                     return
 
     def _condition(self, ci: int, cond: Condition) -> None:
+        self._failed_at = (ci, 0)
+        mine = copy.copy(cond)  # its own model: the main thread loads and releases the condition's
+        mine.load(self._settings.scale, device=self._state.device)
+        try:
+            for ii, im in enumerate(self._images):
+                if self._stop.is_set():
+                    return
+                key = (cond.name, im.id)
+                with self._ready:
+                    if key in self._claimed:
+                        continue  # the main thread's prefetch took it
+                    self._claimed.add(key)
+                self._failed_at = (ci, ii)
+                self._compute(mine, im)
+        finally:
+            mine.release()
+
+    def _compute(self, cond: Any, im: Any) -> None:
+        """The SR step of ``im`` with ``cond``'s model, in the calling thread, into the cache (unless it is there),
+        then marked done (and the output kept for :meth:`wait` while :data:`HANDOFF_BYTES` allow)."""
         from ._cost import _check_sr_entry, _cost_fields, _PeakMemory
         from .cache import lr_key
         from .shard import _score_and_cache, load_hr
 
         s, cache = self._settings, self._state.cache
-        self._failed_at = (ci, 0)
-        mine = copy.copy(cond)  # its own model: the main thread loads and releases the condition's
-        mine.load(s.scale, device=self._state.device)
-        memory = _PeakMemory(self._state.device)
-        warm = False
-        try:
-            for ii, im in enumerate(self._images):
-                if self._stop.is_set():
-                    return
-                self._failed_at = (ci, ii)
-                lkey = lr_key(self._hr_keys[im.id], s.deg_key)
-                key = mine.key(self._hr_keys[im.id], lkey, tile=s.tile)
-                computed = False
-                if cache.get_json("sr", key, _check_sr_entry) is None or cache.get_image(key) is None:
-                    hr = load_hr(im)
-                    lr = self._lrs.get(lkey, hr)
-                    if not warm:
-                        mine.upscale(lr, s.tile)  # type: ignore[attr-defined]  # warm-up, untimed
-                        warm = True
-                    memory.start()
-                    with _ThreadClock() as clock:
-                        img, how = mine.upscale(lr, s.tile)  # type: ignore[attr-defined]
-                    peak = memory.peak_mb()
-                    if img.shape[:2] != hr.shape[:2]:
-                        raise InputError(
-                            f"{cond.name} returned {img.shape[:2]} for a {lr.shape[:2]} input at x{s.scale}; "
-                            f"expected {hr.shape[:2]}"
-                        )
-                    meta = {**_cost_fields(clock, peak), "how": how}  # type: ignore[arg-type]
-                    _score_and_cache(cache, key, img, hr, s.scale, meta, Pending())  # PSNR/SSIM: read back from the entry
-                    computed = True
-                with self._ready:
-                    self._done.add((cond.name, im.id))
-                    if computed:
-                        self.computed.add((cond.name, im.id))
-                    self._ready.notify_all()
-        finally:
-            memory.close()
-            mine.release()
+        lkey = lr_key(self._hr_keys[im.id], s.deg_key)
+        key = cond.key(self._hr_keys[im.id], lkey, tile=s.tile)
+        img = None
+        if cache.get_json("sr", key, _check_sr_entry) is None or cache.get_image(key) is None:
+            hr = load_hr(im)
+            lr = self._lrs.get(lkey, hr)
+            me = threading.get_ident()
+            if (me, cond.name) not in self._warm:
+                cond.upscale(lr, s.tile)  # warm-up, untimed
+                self._warm.add((me, cond.name))
+            memory = self._memory.get(me)
+            if memory is None:
+                memory = self._memory[me] = _PeakMemory(self._state.device)
+            memory.start()
+            with _ThreadClock() as clock:
+                img, how = cond.upscale(lr, s.tile)
+            peak = memory.peak_mb()
+            if img.shape[:2] != hr.shape[:2]:
+                raise InputError(
+                    f"{cond.name} returned {img.shape[:2]} for a {lr.shape[:2]} input at x{s.scale}; expected {hr.shape[:2]}"
+                )
+            meta = {**_cost_fields(clock, peak), "how": how}  # type: ignore[arg-type]
+            _score_and_cache(cache, key, img, hr, s.scale, meta, Pending())  # PSNR/SSIM: read back from the entry
+        with self._ready:
+            done = (cond.name, im.id)
+            self._done.add(done)
+            if img is not None:
+                self.computed.add(done)
+                if self._held + img.nbytes <= HANDOFF_BYTES:
+                    self._outputs[done] = img
+                    self._held += img.nbytes
+            self._ready.notify_all()
 
 
 def start(

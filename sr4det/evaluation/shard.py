@@ -189,9 +189,12 @@ def run_condition(
     waits = ahead is not None and ahead.handles(cond)
 
     def fetch(im: Any) -> _Inputs:
-        computed_ahead = waits and ahead.wait(cond, im.id)  # type: ignore[union-attr]
-        got = _fetch(settings, state.cache, cond, im, hr_keys[im.id], det_id, lrs)
-        got.ahead = computed_ahead and got.sr_img is not None
+        if not waits:
+            return _fetch(settings, state.cache, cond, im, hr_keys[im.id], det_id, lrs)
+        assert ahead is not None
+        computed, img = ahead.wait(cond, im.id)  # the SR output is in the cache now (img: still in memory)
+        got = _fetch(settings, state.cache, cond, im, hr_keys[im.id], det_id, lrs, sr_img=img)
+        got.ahead = computed and got.sr_img is not None
         return got
 
     try:
@@ -227,15 +230,19 @@ class _Inputs:
     ahead: bool = False
 
 
-def _fetch(settings: Settings, cache: CompareCache, cond, im, hkey: str, det_id, lrs: LRStore) -> _Inputs:
+def _fetch(
+    settings: Settings, cache: CompareCache, cond, im, hkey: str, det_id, lrs: LRStore, sr_img: np.ndarray | None = None
+) -> _Inputs:
     """The cache entries of ``im`` under ``cond`` and, for the steps the cache does not hold, the decoded HR image
-    and its LR (from ``lrs``: made once per image), or the rendered detector input of hr/lr conditions."""
+    and its LR (from ``lrs``: made once per image), or the rendered detector input of hr/lr conditions.
+    ``sr_img``: the SR output of a cached entry, handed over in memory (not read back)."""
     lkey = lr_key(hkey, settings.deg_key)
     img_key = cond.key(hkey, lkey, tile=settings.tile)
     got = _Inputs(img_key, det_key(img_key, det_id))
     if cond.kind == "sr":
         got.sr_meta = cache.get_json("sr", img_key, _check_sr_entry)
-        got.sr_img = cache.get_image(img_key) if got.sr_meta is not None else None
+        if got.sr_meta is not None:
+            got.sr_img = sr_img if sr_img is not None else cache.get_image(img_key)
         if got.sr_img is None:
             got.hr = load_hr(im)
             got.lr = lrs.get(lkey, got.hr)

@@ -133,6 +133,7 @@ def test_a_failed_cache_write_is_the_same_typed_error_and_leaves_no_metadata_wit
         put_image(self, key, image)
 
     monkeypatch.setattr(CompareCache, "put_image", full_at_the_third)
+    monkeypatch.setattr(_sr_ahead, "ENABLED", False)  # the writer thread's path (the SR worker's: test_sr_ahead.py)
     cache = tmp_path / "cache"
     with pytest.raises(DiskFullError, match="run the same command again"):
         _run(path, cache, ["bicubic", f"tiny={tiny_sr}"])

@@ -17,7 +17,7 @@ from sr4det.evaluation.shard import ShardState
 from .test_pipeline import SAME, _entries, _no_pipeline_threads
 from .test_runner import Oracle, make_dataset
 
-WORKER = "sr4det-sr-ahead"
+WORKER = _sr_ahead.WORKER
 
 
 def _run(path, cache, sr, detector=None, **kw):
@@ -97,15 +97,42 @@ def test_sr_runs_while_the_detector_works_on_an_earlier_condition(tmp_path, forc
     assert res["conditions"]["bicubic"]["AP"] == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize("error", [DiskFullError("disk full: free space, or --cache elsewhere"), InputError("bad size")])
-def test_a_worker_error_is_raised_typed_in_the_main_thread(tmp_path, force, error):
+def test_the_prefetch_computes_what_the_worker_has_not_started_each_image_once(tmp_path, force):
+    """A slow worker: the main thread's prefetch takes the images the worker has not claimed yet, so SR runs on
+    both; no image is computed twice (one untimed warm-up per thread and condition, then one call per image)."""
+    import time
+
     path = make_dataset(tmp_path / "ds")
     upscale = SRCondition.upscale
-    calls = []
+    threads: list[str] = []
+
+    def slow_worker(self, lr, tile):
+        threads.append(threading.current_thread().name)
+        if threads[-1] == WORKER:
+            time.sleep(0.3)
+        return upscale(self, lr, tile)
+
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(SRCondition, "upscale", slow_worker)
+        res = _run(path, tmp_path / "c", ["bicubic"])
+    assert len(set(threads)) == 2 and WORKER in threads  # the worker and the prefetch both computed
+    assert len(threads) == 5 + 2  # each image once, plus each thread's warm-up
+    assert len(force[0].computed) == 5 and res["conditions"]["bicubic"]["sr_cached"] == 0
+    assert res["conditions"]["bicubic"]["AP"] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("error", [DiskFullError("disk full: free space, or --cache elsewhere"), InputError("bad size")])
+def test_an_sr_error_is_raised_typed_in_the_main_thread(tmp_path, force, error):
+    """Whichever thread computes the failing image (the worker, or the prefetch that took it), the main thread
+    raises the same error; what was finished before it stays in the cache."""
+    path = make_dataset(tmp_path / "ds")
+    upscale = SRCondition.upscale
+    lr_shapes: list[tuple[int, ...]] = []
 
     def failing(self, lr, tile):
-        calls.append(1)
-        if threading.current_thread().name == WORKER and len(calls) > 2:  # warm-up and first image pass
+        if lr.shape not in lr_shapes:
+            lr_shapes.append(lr.shape)
+        if len(lr_shapes) >= 3 and lr.shape == lr_shapes[2]:  # the third image (sizes differ per image)
             raise error
         return upscale(self, lr, tile)
 
@@ -114,9 +141,11 @@ def test_a_worker_error_is_raised_typed_in_the_main_thread(tmp_path, force, erro
         with pytest.raises(type(error), match=str(error).split(":")[0]):
             _run(path, tmp_path / "c", ["bicubic"])
     assert _no_pipeline_threads()
-    # the image done before the error is in the cache: a rerun computes only the rest
-    again = _run(path, tmp_path / "c", ["bicubic"])
-    assert again["conditions"]["bicubic"]["sr_cached"] == 1
+    images = {p.stem for p in (tmp_path / "c").glob("sr/*/*.png")}
+    assert {p.stem for p in (tmp_path / "c").glob("sr/*/*.json")} == images  # no entry without its image, or half
+    again = _run(path, tmp_path / "c", ["bicubic"])  # a rerun computes only what is missing
+    assert 2 <= again["conditions"]["bicubic"]["sr_cached"] <= 4
+    assert again["conditions"]["bicubic"]["AP"] == pytest.approx(1.0)
 
 
 def _state(tmp_path, device="cpu", cache=True):

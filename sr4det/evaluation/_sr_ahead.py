@@ -38,7 +38,6 @@ if TYPE_CHECKING:
     from ._pipeline import LRStore
     from .conditions import Condition
     from .settings import Settings
-    from .shard import ShardState
 
 #: False: SR always runs on the main thread (the tests compare the two)
 ENABLED = True
@@ -48,7 +47,7 @@ HANDOFF_BYTES = 256 * 2**20
 WORKER = "sr4det-sr-ahead"
 
 
-def wanted(state: ShardState, conditions: Sequence[Condition], world_size: int) -> bool:
+def wanted(state: Any, conditions: Sequence[Condition], world_size: int) -> bool:
     """Whether running SR ahead can pay: :data:`ENABLED`, one process, a CPU device, a cache, an SR condition, and
     more usable cores than torch's intra-op threads."""
     import torch
@@ -87,13 +86,17 @@ class SRAhead:
     def __init__(
         self,
         settings: Settings,
-        state: ShardState,
+        state: Any,
         conditions: Sequence[Condition],
         images: Sequence[Any],
         hr_keys: dict[int, str],
         lrs: LRStore,
+        load_hr: Any = None,
+        score_and_cache: Any = None,
     ):
         self._settings, self._state, self._images, self._hr_keys, self._lrs = settings, state, list(images), hr_keys, lrs
+        #: shard's image loader and entry writer (passed in: this module must not import shard, which imports it)
+        self.load_hr, self.score_and_cache = load_hr, score_and_cache
         self._conds = [c for c in conditions if c.kind == "sr"]
         self._image_index = {im.id: i for i, im in enumerate(self._images)}
         self._ready = threading.Condition()
@@ -192,14 +195,13 @@ class SRAhead:
         then marked done (and the output kept for :meth:`wait` while :data:`HANDOFF_BYTES` allow)."""
         from ._cost import _check_sr_entry, _cost_fields, _PeakMemory
         from .cache import lr_key
-        from .shard import _score_and_cache, load_hr
 
         s, cache = self._settings, self._state.cache
         lkey = lr_key(self._hr_keys[im.id], s.deg_key)
         key = cond.key(self._hr_keys[im.id], lkey, tile=s.tile)
         img = None
         if cache.get_json("sr", key, _check_sr_entry) is None or cache.get_image(key) is None:
-            hr = load_hr(im)
+            hr = self.load_hr(im)
             lr = self._lrs.get(lkey, hr)
             me = threading.get_ident()
             if (me, cond.name) not in self._warm:
@@ -217,7 +219,7 @@ class SRAhead:
                     f"{cond.name} returned {img.shape[:2]} for a {lr.shape[:2]} input at x{s.scale}; expected {hr.shape[:2]}"
                 )
             meta = {**_cost_fields(clock, peak), "how": how}  # type: ignore[arg-type]
-            _score_and_cache(cache, key, img, hr, s.scale, meta, Pending())  # PSNR/SSIM: read back from the entry
+            self.score_and_cache(cache, key, img, hr, s.scale, meta, Pending())  # PSNR/SSIM: read back from the entry
         with self._ready:
             done = (cond.name, im.id)
             self._done.add(done)
@@ -231,14 +233,16 @@ class SRAhead:
 
 def start(
     settings: Settings,
-    state: ShardState,
+    state: Any,
     conditions: Sequence[Condition],
     images: Sequence[Any],
     hr_keys: dict[int, str],
     lrs: LRStore,
     world_size: int,
+    load_hr: Any = None,
+    score_and_cache: Any = None,
 ) -> SRAhead | None:
     """An :class:`SRAhead` where it can pay (:func:`wanted`) and there are images, else None."""
     if not images or not wanted(state, conditions, world_size):
         return None
-    return SRAhead(settings, state, conditions, images, hr_keys, lrs)
+    return SRAhead(settings, state, conditions, images, hr_keys, lrs, load_hr, score_and_cache)

@@ -146,7 +146,7 @@ def run_conditions(
     memory = _PeakMemory(state.device)
     lrs = LRStore(settings.degradation)
     runs = []
-    ahead = _sr_ahead.start(settings, state, conditions, images, hr_keys, lrs, world_size)
+    ahead = _sr_ahead.start(settings, state, conditions, images, hr_keys, lrs, world_size, load_hr, _score_and_cache)
     try:
         for c in conditions:
             runs.append(run_condition(settings, state, c, images, hr_keys, memory, lrs, ahead))
